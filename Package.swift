@@ -1,0 +1,71 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "PlantSync",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SyncModel", targets: ["SyncModel"]),
+        .library(name: "PostgresStore", targets: ["PostgresStore"]),
+        .executable(name: "StreamSync", targets: ["StreamSync"]),
+        .executable(name: "BatchSync", targets: ["BatchSync"]),
+        .executable(name: "StoreBench", targets: ["StoreBench"]),
+    ],
+    dependencies: [
+        // Command-line parsing for every executable.
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // Property-based tests (Version order laws) on top of Swift Testing.
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: C libraries (one system-library target each, found through pkg-config)
+        .systemLibrary(
+            name: "CLibPQ", path: "Sources/C/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(
+            name: "CRdKafka", path: "Sources/C/CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(
+            name: "CLibMongoC", path: "Sources/C/CLibMongoC", pkgConfig: "libmongoc-1.0",
+            providers: [.apt(["libmongoc-dev"])]),
+
+        // MARK: Thin Swift wrappers over the C libraries (the only code that touches pointers)
+        .target(name: "LibPQ", dependencies: ["CLibPQ"], path: "Sources/Wrappers/LibPQ"),
+
+        // MARK: Domain
+        .target(name: "SyncModel", path: "Sources/SyncModel"),
+
+        // MARK: Stores
+        .target(
+            name: "PostgresStore", dependencies: ["SyncModel", "LibPQ"],
+            path: "Sources/Stores/PostgresStore"),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "StreamSync",
+            dependencies: ["SyncModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Jobs/StreamSync"),
+        .executableTarget(
+            name: "BatchSync",
+            dependencies: ["SyncModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Jobs/BatchSync"),
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: [
+                "SyncModel", "PostgresStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Bench/StoreBench"),
+
+        // MARK: Tests (one target per library target)
+        .testTarget(
+            name: "SyncModelTests",
+            dependencies: ["SyncModel", .product(name: "PropertyBased", package: "swift-property-based")],
+            path: "Tests/SyncModelTests"),
+        .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], path: "Tests/LibPQTests"),
+        .testTarget(
+            name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ"],
+            path: "Tests/PostgresStoreTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

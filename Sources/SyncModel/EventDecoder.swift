@@ -1,0 +1,201 @@
+/// A Kafka message as the decoder sees it (what any Kafka client hands over).
+public struct IncomingMessage: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: [UInt8]?
+    /// `nil` for a tombstone.
+    public var value: [UInt8]?
+    /// The Kafka record timestamp in milliseconds, when the broker or producer set one.
+    public var timestampMillis: Int64?
+
+    public init(
+        topic: String, partition: Int32 = 0, offset: Int64 = 0, key: [UInt8]? = nil, value: [UInt8]?,
+        timestampMillis: Int64? = nil
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.timestampMillis = timestampMillis
+    }
+}
+
+/// Turns Kafka messages into `Change`s (design §2).
+///
+/// - `lims`: topic → plant; the value is the record JSON with hex `data`.
+/// - `debezium`: the change-event envelope, with or without the `schema`/`payload` wrapper; `op`
+///   `c`/`r`/`u` upsert `after`, `d` deletes by `before`'s `id` (or the message key).
+/// - `auto` (default): a JSON object with `op` or `payload` is Debezium, anything else LIMS.
+///
+/// A tombstone (null value) deletes by the message key, at the Kafka record timestamp. Millisecond
+/// delete times are rounded up to the end of their millisecond, so a delete is not judged older than
+/// an update of the same millisecond.
+public struct EventDecoder: Sendable {
+    public enum Format: String, Sendable, CaseIterable { case auto, lims, debezium }
+
+    public var format: Format
+    /// Topic name → plant. Unmapped topics fall back to the plant named by the topic's last
+    /// dot-separated segment (`lims.imagedbplantproducer.imagecolplantpotato` → potato).
+    public var topicPlants: [String: Plant]
+    /// Largest accepted message value, in bytes.
+    public var maxValueBytes: Int
+
+    public static let defaultTopicPlants: [String: Plant] = [
+        "potato": .potato, "tomato": .tomato, "pepper": .pepper,
+    ]
+
+    public init(format: Format = .auto, topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, maxValueBytes: Int = 4 << 20) {
+        self.format = format
+        self.topicPlants = topicPlants
+        self.maxValueBytes = maxValueBytes
+    }
+
+    public func decode(_ message: IncomingMessage) throws(EventDecodingError) -> Change {
+        guard let value = message.value else { return try tombstone(message) }
+        guard value.count <= maxValueBytes else {
+            throw EventDecodingError(
+                .oversized, field: nil, value: "\(value.count) bytes", detail: "message value exceeds \(maxValueBytes) bytes")
+        }
+        let json = try JSONValue.parse(value)
+        switch format {
+        case .lims: return try decodeLIMS(json, message)
+        case .debezium: return try decodeDebezium(json, message)
+        case .auto:
+            if json["op"] != nil || json["payload"] != nil { return try decodeDebezium(json, message) }
+            return try decodeLIMS(json, message)
+        }
+    }
+
+    // MARK: LIMS
+
+    func decodeLIMS(_ json: JSONValue, _ message: IncomingMessage) throws(EventDecodingError) -> Change {
+        let plant = try plant(forTopic: message.topic, sourceName: nil)
+        let decoded = try RecordJSON.decode(json, plant: plant, binary: .hex, maxDataBytes: maxValueBytes)
+        return .upsert(decoded.record, keepsStoredData: !decoded.hasData)
+    }
+
+    // MARK: Debezium
+
+    func decodeDebezium(_ json: JSONValue, _ message: IncomingMessage) throws(EventDecodingError) -> Change {
+        var payload = json
+        if let inner = json["payload"] {
+            if inner == .null { return try tombstone(message) }
+            payload = inner
+        }
+        guard case .object = payload else {
+            throw EventDecodingError.wrongType("payload", expected: "an object", got: payload)
+        }
+        guard let opValue = payload["op"] else { throw EventDecodingError.missing("op") }
+        guard case .string(let op) = opValue else {
+            throw EventDecodingError.wrongType("op", expected: "a string", got: opValue)
+        }
+        let source = payload["source"]
+        var sourceName: String? = nil
+        if case .string(let name)? = source?["collection"] ?? source?["table"] { sourceName = name }
+        let plant = try plant(forTopic: message.topic, sourceName: sourceName)
+
+        switch op {
+        case "c", "r", "u":
+            guard let after = try row(payload["after"], field: "after") else {
+                throw EventDecodingError(
+                    .unsupported, field: "after", value: "null",
+                    detail: "op '\(op)' without a full 'after' image (MongoDB connector: set capture.mode to a *_update_full mode)")
+            }
+            let decoded = try RecordJSON.decode(after, plant: plant, binary: .base64, maxDataBytes: maxValueBytes)
+            return .upsert(decoded.record, keepsStoredData: !decoded.hasData)
+        case "d":
+            let at = try deleteTime(payload: payload, message: message)
+            if let before = try row(payload["before"], field: "before"), before["id"] != nil {
+                guard case .object(let fields) = before else { throw EventDecodingError.missing("before.id") }
+                let id = try RecordJSON.int(fields, "id")
+                return try delete(plant: plant, id: id, field: "before.id", at: at)
+            }
+            guard let id = try keyID(message) else {
+                throw EventDecodingError(
+                    .missingField, field: "before.id", value: nil,
+                    detail: "a delete needs the business key 'id' in 'before' or in the message key")
+            }
+            return try delete(plant: plant, id: id, field: "key", at: at)
+        default:
+            throw EventDecodingError.invalid("op", "\"\(op)\"", "expected one of c, r, u, d")
+        }
+    }
+
+    /// `after`/`before` may be an object or (MongoDB connector) a string holding Extended JSON.
+    func row(_ value: JSONValue?, field: String) throws(EventDecodingError) -> JSONValue? {
+        switch value {
+        case nil, .null?: return nil
+        case .object?: return value
+        case .string(let text)?:
+            do {
+                return try JSONValue.parse(Array(text.utf8))
+            } catch {
+                throw EventDecodingError(.malformedJSON, field: field, value: nil, detail: error.detail)
+            }
+        case let other?: throw EventDecodingError.wrongType(field, expected: "an object", got: other)
+        }
+    }
+
+    func deleteTime(payload: JSONValue, message: IncomingMessage) throws(EventDecodingError) -> Timestamp {
+        for candidate in [payload["source"]?["ts_ms"], payload["ts_ms"]] {
+            if let raw = candidate, case .integer(let millis) = RecordJSON.unwrapNumber(raw) {
+                return Self.endOfMillisecond(millis)
+            }
+        }
+        if let millis = message.timestampMillis { return Self.endOfMillisecond(millis) }
+        throw EventDecodingError(
+            .missingField, field: "source.ts_ms", value: nil,
+            detail: "a delete needs a time: source.ts_ms, ts_ms or the Kafka timestamp")
+    }
+
+    // MARK: Tombstones and keys
+
+    func tombstone(_ message: IncomingMessage) throws(EventDecodingError) -> Change {
+        let plant = try plant(forTopic: message.topic, sourceName: nil)
+        guard let id = try keyID(message) else {
+            throw EventDecodingError(.missingField, field: "key", value: nil, detail: "a tombstone needs a message key naming the id")
+        }
+        guard let millis = message.timestampMillis else {
+            throw EventDecodingError(.missingField, field: "timestamp", value: nil, detail: "a tombstone needs a Kafka record timestamp")
+        }
+        return try delete(plant: plant, id: id, field: "key", at: Self.endOfMillisecond(millis))
+    }
+
+    /// The business id from a message key: `5`, `"5"`, `{"id": 5}` or `{"payload": {"id": 5}}`.
+    func keyID(_ message: IncomingMessage) throws(EventDecodingError) -> Int64? {
+        guard let key = message.key, !key.isEmpty else { return nil }
+        let text = String(decoding: key, as: UTF8.self)
+        if let id = Int64(text) { return id }
+        guard let json = try? JSONValue.parse(key) else {
+            throw EventDecodingError.invalid("key", "\"\(text.prefix(40))\"", "not an id nor a JSON key")
+        }
+        var object = json
+        if let inner = json["payload"] { object = inner }
+        switch object {
+        case .integer(let id): return id
+        case .string(let s): return Int64(s)
+        case .object(let fields) where fields["id"] != nil: return try RecordJSON.int(fields, "id")
+        default: return nil
+        }
+    }
+
+    func delete(plant: Plant, id: Int64, field: String, at: Timestamp) throws(EventDecodingError) -> Change {
+        guard id > 0 else { throw EventDecodingError.invalid(field, String(id), "must be a positive integer") }
+        return .delete(RecordKey(plant: plant, id: id), at: at)
+    }
+
+    func plant(forTopic topic: String, sourceName: String?) throws(EventDecodingError) -> Plant {
+        if let plant = topicPlants[topic] { return plant }
+        if let last = topic.split(separator: ".").last, let plant = Plant(name: String(last)) { return plant }
+        if let sourceName, let plant = Plant(name: sourceName) { return plant }
+        throw EventDecodingError(
+            .unknownPlant, field: "topic", value: "\"\(topic)\"",
+            detail: "no plant is mapped to this topic (known: \(topicPlants.keys.sorted().joined(separator: ", ")))")
+    }
+
+    static func endOfMillisecond(_ millis: Int64) -> Timestamp {
+        Timestamp(microsecondsSinceEpoch: millis &* 1000 &+ 999)
+    }
+}

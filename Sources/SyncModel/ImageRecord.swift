@@ -1,0 +1,100 @@
+/// A LIMS plant image (../shared/lims.md), keyed by `(plant, id)`.
+public struct ImageRecord: Sendable, Hashable {
+    public var plant: Plant
+    public var id: Int64
+    public var cameraId: Int64
+    /// The JPEG bytes; `nil` when the source holds null.
+    public var data: [UInt8]?
+    public var latitude: Double
+    public var longitude: Double
+    public var disease: String?
+    public var percentage: Double?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp?
+    public var isActive: Bool
+    public var isDeleted: Bool
+
+    public init(
+        plant: Plant, id: Int64, cameraId: Int64, data: [UInt8]?, latitude: Double, longitude: Double,
+        disease: String? = nil, percentage: Double? = nil, createdAt: Timestamp, updatedAt: Timestamp? = nil,
+        isActive: Bool = true, isDeleted: Bool = false
+    ) {
+        self.plant = plant
+        self.id = id
+        self.cameraId = cameraId
+        self.data = data
+        self.latitude = latitude
+        self.longitude = longitude
+        self.disease = disease
+        self.percentage = percentage
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.isActive = isActive
+        self.isDeleted = isDeleted
+    }
+
+    public var key: RecordKey { RecordKey(plant: plant, id: id) }
+
+    /// `updated_at ?? created_at`: the `ts` of this record's version.
+    public var versionTimestamp: Timestamp { updatedAt ?? createdAt }
+
+    public var version: Version {
+        Version.upsert(ts: versionTimestamp.microsecondsSinceEpoch, contentHash: contentHash)
+    }
+
+    /// Hash of the canonical encoding of every field except `data` (whose hash is `dataHash`).
+    ///
+    /// `data` stays out so that an event that omits the image bytes ("keep the stored bytes") still
+    /// carries the same version as the full record; LIMS never changes an image's bytes after creation.
+    public var contentHash: UInt64 {
+        var h = ContentHasher()
+        h.combine("plantsync.record.v1")
+        h.combine(plant.rawValue)
+        h.combine(id)
+        h.combine(cameraId)
+        h.combine(latitude)
+        h.combine(longitude)
+        h.combine(disease != nil)
+        if let disease { h.combine(disease) }
+        h.combine(percentage != nil)
+        if let percentage { h.combine(percentage) }
+        h.combine(createdAt.microsecondsSinceEpoch)
+        h.combine(updatedAt != nil)
+        if let updatedAt { h.combine(updatedAt.microsecondsSinceEpoch) }
+        h.combine(isActive)
+        h.combine(isDeleted)
+        return h.finalize()
+    }
+
+    /// Hash of the image bytes; 0 for null.
+    public var dataHash: UInt64 { ImageRecord.dataHash(data) }
+
+    public static func dataHash(_ data: [UInt8]?) -> UInt64 {
+        guard let data else { return 0 }
+        var h = ContentHasher()
+        h.combine(UInt64(data.count))
+        h.combine(bytes: data)
+        return h.finalize()
+    }
+
+    /// The per-record digest that range checksums sum up: stored tiebreak XOR data hash (as signed
+    /// 64-bit values, which both engines can compute from stored columns).
+    public var digest: Int64 { RowDigest.of(version: version, dataHash: dataHash) }
+}
+
+/// The canonical per-record digest and range checksum, identical on every engine.
+public enum RowDigest {
+    public static func of(version: Version, dataHash: UInt64) -> Int64 {
+        version.storedTiebreak ^ Int64(bitPattern: dataHash)
+    }
+
+    /// Sum of digests modulo 2^64, from the sums of their high and low 32-bit halves (each half summed as
+    /// a non-negative integer, which SQL `sum(bigint)` and MongoDB `$sum` can do without overflow).
+    public static func checksum(highSum: Int64, lowSum: Int64) -> UInt64 {
+        (UInt64(bitPattern: highSum) << 32) &+ UInt64(bitPattern: lowSum)
+    }
+
+    public static func checksum(of digests: some Sequence<Int64>) -> UInt64 {
+        digests.reduce(0) { $0 &+ UInt64(bitPattern: $1) }
+    }
+}

@@ -1,0 +1,4 @@
+/// The version every executable prints with `--version`.
+public enum PlantSyncVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,124 @@
+/// A half-open range of ids `[lower, upper)` within one plant.
+public struct KeyRange: Sendable, Hashable, CustomStringConvertible {
+    public let lower: Int64
+    public let upper: Int64
+
+    public init(lower: Int64, upper: Int64) {
+        precondition(lower <= upper, "KeyRange lower \(lower) > upper \(upper)")
+        self.lower = lower
+        self.upper = upper
+    }
+
+    /// Every valid id (ids are positive).
+    public static let all = KeyRange(lower: 1, upper: Int64.max)
+
+    public var isEmpty: Bool { lower >= upper }
+    public func contains(_ id: Int64) -> Bool { id >= lower && id < upper }
+    public var description: String { "[\(lower), \(upper))" }
+
+    /// Splits into at most `parts` contiguous, non-empty ranges of near-equal width.
+    public func split(into parts: Int) -> [KeyRange] {
+        let width = UInt64(bitPattern: upper &- lower)
+        let count = UInt64(max(1, min(parts, Int(clamping: width))))
+        guard count > 1 else { return [self] }
+        var result: [KeyRange] = []
+        var start = lower
+        for i in 1...count {
+            let end = i == count ? upper : lower &+ Int64(bitPattern: width / count * i + min(i, width % count))
+            result.append(KeyRange(lower: start, upper: end))
+            start = end
+        }
+        return result
+    }
+}
+
+/// Count and checksum of the live (non-tombstone) records of a key range, computed by the store.
+public struct RangeSummary: Sendable, Hashable, CustomStringConvertible {
+    public let count: Int
+    /// Sum of `ImageRecord.digest` over the range, modulo 2^64 (`RowDigest`).
+    public let checksum: UInt64
+
+    public init(count: Int, checksum: UInt64) {
+        self.count = count
+        self.checksum = checksum
+    }
+
+    public static let empty = RangeSummary(count: 0, checksum: 0)
+    public var description: String { "\(count) rows, checksum \(String(checksum, radix: 16))" }
+}
+
+/// What the diff compares per key: the version, the digest, and whether the row is a tombstone.
+public struct KeyVersion: Sendable, Hashable {
+    public let id: Int64
+    public let version: Version
+    /// `ImageRecord.digest` of a live row; 0 for a tombstone.
+    public let digest: Int64
+    public var isTombstone: Bool { version.isDelete }
+
+    public init(id: Int64, version: Version, digest: Int64) {
+        self.id = id
+        self.version = version
+        self.digest = digest
+    }
+}
+
+/// The result of applying a batch: how many changes took effect and how many lost to a newer or
+/// equal stored version (including duplicates within the batch).
+public struct ApplyOutcome: Sendable, Hashable {
+    public var applied: Int
+    public var skippedStale: Int
+
+    public init(applied: Int, skippedStale: Int) {
+        self.applied = applied
+        self.skippedStale = skippedStale
+    }
+}
+
+/// An error a store reports; `isTransient` tells callers whether a retry may succeed.
+public protocol StoreError: Error, CustomStringConvertible {
+    var isTransient: Bool { get }
+}
+
+/// The one interface the sync jobs use to reach a database (design §3).
+///
+/// Every implementation enforces the version rule of design §1 inside the database: a change is
+/// applied only if its version is greater than the stored one, deletes leave tombstones that hide the
+/// row from every read, and applying any multiset of changes in any order yields the state of the
+/// greatest version per key.
+public protocol ImageStore: Sendable {
+    /// Creates tables/collections and indexes if missing; safe to call on every start.
+    func prepareSchema() async throws
+
+    /// Applies a batch atomically under the version rule.
+    func apply(_ changes: [Change]) async throws -> ApplyOutcome
+
+    /// The live record for a key; `nil` if absent or tombstoned.
+    func record(_ key: RecordKey) async throws -> ImageRecord?
+
+    /// Live records of a plant (soft-deleted ones included: `is_deleted` is an ordinary field).
+    func count(of plant: Plant) async throws -> Int
+
+    /// Smallest and largest id held for a plant, tombstones included, as `[min, max + 1)`.
+    func idBounds(of plant: Plant) async throws -> KeyRange?
+
+    /// Count and checksum per range, computed inside the database; one result per range, in order.
+    func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary]
+
+    /// Versions (tombstones included) of a range in id order, fetched page by page.
+    func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion>
+
+    /// Live records with the given ids, in id order, fetched page by page.
+    func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord>
+
+    /// Live records of a range in id order, fetched page by page.
+    func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord>
+
+    /// Removes tombstones whose delete time is before `cutoff`; returns how many.
+    func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int
+}
+
+extension ImageStore {
+    public func summary(of plant: Plant, in range: KeyRange) async throws -> RangeSummary {
+        try await summaries(of: plant, in: [range])[0]
+    }
+}

@@ -1,0 +1,100 @@
+import CLibPQ
+
+/// One libpq connection. Not thread-safe: the owner confines it to one thread or serial queue.
+public final class PGConnection {
+    private let handle: OpaquePointer
+    public let conninfo: String
+
+    /// Connects with a libpq connection URI (`postgresql://…`) or key/value conninfo string.
+    public init(conninfo: String) throws(PGError) {
+        self.conninfo = conninfo
+        guard let handle = PQconnectdb(conninfo) else {
+            throw PGError(sqlState: nil, message: "libpq could not allocate a connection", isTransient: false)
+        }
+        self.handle = handle
+        if PQstatus(handle) != CONNECTION_OK {
+            let message = Self.trimmed(PQerrorMessage(handle))
+            PQfinish(handle)
+            // A malformed conninfo is permanent; a server that does not answer may come back.
+            let permanent = message.contains("invalid") || message.contains("missing \"=\"")
+                || message.contains("password authentication failed")
+            throw PGError(sqlState: nil, message: "cannot connect: \(message)", isTransient: !permanent)
+        }
+        // Errors and notices must not go to stderr behind the caller's back.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// Whether the connection is still usable (false after the server went away).
+    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Re-establishes a broken connection in place.
+    public func reset() throws(PGError) {
+        PQreset(handle)
+        guard PQstatus(handle) == CONNECTION_OK else {
+            throw PGError(sqlState: nil, message: "reconnect failed: \(Self.trimmed(PQerrorMessage(handle)))")
+        }
+    }
+
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+
+    /// Runs one statement with bound parameters and returns its rows in binary format.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [PGParameter] = []) throws(PGError) -> PGResult {
+        // Lay every parameter out in one buffer (text values NUL-terminated) and point into it.
+        var storage: [UInt8] = []
+        var offsets: [Int?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        for parameter in parameters {
+            switch parameter {
+            case .null:
+                offsets.append(nil); lengths.append(0); formats.append(0)
+            case .text(let value):
+                offsets.append(storage.count)
+                storage.append(contentsOf: value.utf8)
+                storage.append(0)
+                lengths.append(0); formats.append(0)
+            case .bytes(let value):
+                offsets.append(storage.count)
+                storage.append(contentsOf: value)
+                lengths.append(Int32(value.count)); formats.append(1)
+            }
+        }
+        if storage.isEmpty { storage.append(0) }  // a valid base address even with no bytes
+        let raw: OpaquePointer? = storage.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
+                let values: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
+                return PQexecParams(
+                    handle, sql, Int32(parameters.count), nil, values, lengths, formats, 1)
+            }
+        }
+        guard let result = raw else {
+            throw PGError(sqlState: nil, message: Self.trimmed(PQerrorMessage(handle)))
+        }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            var message = Self.trimmed(PQresultErrorMessage(result))
+            if message.isEmpty { message = Self.trimmed(PQerrorMessage(handle)) }
+            PQclear(result)
+            // A dropped connection has no SQLSTATE but is reported as such by PQstatus.
+            let transient = state == nil ? true : PGError.isTransient(sqlState: state)
+            throw PGError(sqlState: state, message: message, isTransient: transient)
+        }
+        return PGResult(result)
+    }
+
+    /// Quotes an identifier (schema or table name) the way PostgreSQL requires.
+    public static func quoteIdentifier(_ name: String) -> String {
+        "\"" + String(name.flatMap { $0 == "\"" ? ["\"", "\""] : [$0] }) + "\""
+    }
+
+    private static func trimmed(_ pointer: UnsafePointer<CChar>?) -> String {
+        guard let pointer else { return "" }
+        var text = String(cString: pointer)
+        while let last = text.last, last.isWhitespace { text.removeLast() }
+        return text
+    }
+}
