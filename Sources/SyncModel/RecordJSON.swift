@@ -24,6 +24,7 @@ public enum RecordJSON {
         let (lat, lon) = try coordinates(fields)
         let disease = try optionalString(fields, "disease")
         let percentage = try optionalDouble(fields, "percentage")
+        guard fields["created_at"] != nil else { throw EventDecodingError.missing("created_at") }
         let createdAt = try timestamp(fields, "created_at")
         guard let createdAt else { throw EventDecodingError.invalid("created_at", "null", "must not be null") }
         let updatedAt = try timestamp(fields, "updated_at")

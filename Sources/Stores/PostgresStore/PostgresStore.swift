@@ -22,11 +22,17 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         public var schema: String
         /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters: 15 per row).
         public var maxRowsPerStatement: Int
+        /// `application_name` of the connection, as `pg_stat_activity` shows it.
+        public var applicationName: String
 
-        public init(conninfo: String, schema: String = "plantsync", maxRowsPerStatement: Int = 1000) {
+        public init(
+            conninfo: String, schema: String = "plantsync", maxRowsPerStatement: Int = 1000,
+            applicationName: String = "plantsync"
+        ) {
             self.conninfo = conninfo
             self.schema = schema
             self.maxRowsPerStatement = maxRowsPerStatement
+            self.applicationName = applicationName
         }
     }
 
@@ -73,7 +79,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             return connection
         }
         let fresh = try PGConnection(conninfo: configuration.conninfo)
-        try fresh.execute("SET application_name = 'plantsync'")
+        try fresh.execute("SELECT set_config('application_name', $1, false)", [.text(configuration.applicationName)])
         connection = fresh
         return fresh
     }

@@ -11,15 +11,15 @@ public final class PGConnection {
         guard let handle = PQconnectdb(conninfo) else {
             throw PGError(sqlState: nil, message: "libpq could not allocate a connection", isTransient: false)
         }
-        self.handle = handle
         if PQstatus(handle) != CONNECTION_OK {
             let message = Self.trimmed(PQerrorMessage(handle))
-            PQfinish(handle)
-            // A malformed conninfo is permanent; a server that does not answer may come back.
+            PQfinish(handle)  // before `self.handle` is set, so `deinit` (which runs once it is) cannot free it twice
+            // A malformed conninfo or refused credentials are permanent; a server that does not answer may come back.
             let permanent = message.contains("invalid") || message.contains("missing \"=\"")
                 || message.contains("password authentication failed")
             throw PGError(sqlState: nil, message: "cannot connect: \(message)", isTransient: !permanent)
         }
+        self.handle = handle
         // Errors and notices must not go to stderr behind the caller's back.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
     }

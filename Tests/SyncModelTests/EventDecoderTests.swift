@@ -1,0 +1,110 @@
+import Testing
+@testable import SyncModel
+
+@Suite struct EventDecoderTests {
+    let decoder = EventDecoder()
+
+    func message(_ topic: String, _ value: String?, key: String? = nil, timestamp: Int64? = 1_700_000_000_000) -> IncomingMessage {
+        IncomingMessage(topic: topic, partition: 0, offset: 0, key: key.map(bytes), value: value.map(bytes), timestampMillis: timestamp)
+    }
+
+    @Test func limsEventBecomesAnUpsertOfTheTopicsPlant() throws {
+        let change = try decoder.decode(message("tomato", limsExampleJSON))
+        #expect(change == .upsert(sampleRecord(plant: .tomato)))
+        #expect(change.version.ts == 1_696_779_589_123_123)
+        let potato = try decoder.decode(message("potato", limsExampleJSON))
+        #expect(potato.key == RecordKey(plant: .potato, id: 17))
+    }
+
+    @Test func limsEventWithoutDataKeepsStoredBytes() throws {
+        let change = try decoder.decode(message("pepper", RecordJSON.encode(sampleRecord(plant: .pepper), includeData: false)))
+        guard case .upsert(let record, let keeps) = change.operation else { Issue.record("not an upsert"); return }
+        #expect(keeps)
+        #expect(record.data == nil)
+        #expect(change.version == sampleRecord(plant: .pepper).version)
+    }
+
+    @Test func topicMappingIsConfigurable() throws {
+        let custom = EventDecoder(format: .lims, topicPlants: ["lims-tomatoes": .tomato])
+        #expect(try custom.decode(message("lims-tomatoes", limsExampleJSON)).key.plant == .tomato)
+        let error = #expect(throws: EventDecodingError.self) { try custom.decode(message("cucumber", limsExampleJSON)) }
+        #expect(error?.kind == .unknownPlant)
+        #expect(error?.value == "\"cucumber\"")
+    }
+
+    @Test func tombstoneDeletesByKeyAtTheKafkaTimestamp() throws {
+        for key in ["17", "{\"id\": 17}", "{\"schema\": {}, \"payload\": {\"id\": 17}}"] {
+            let change = try decoder.decode(message("tomato", nil, key: key, timestamp: 1_700_000_000_123))
+            #expect(change == .delete(RecordKey(plant: .tomato, id: 17), at: Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_999)))
+        }
+        let noKey = #expect(throws: EventDecodingError.self) { try decoder.decode(message("tomato", nil)) }
+        #expect(noKey?.field == "key")
+        let badKey = #expect(throws: EventDecodingError.self) { try decoder.decode(message("tomato", nil, key: "-3")) }
+        #expect(badKey?.kind == .invalidValue)
+    }
+
+    static let after = #"{"id": 17, "camera_id": 3, "data": "/9j/4AAQSkZJRg==", "gps_coordinates": [52.2297, 21.0122], "disease": "Bacterial Spot", "percentage": 0.87, "created_at": 1696779589123123, "updated_at": null, "is_active": true, "is_deleted": false}"#
+
+    @Test(arguments: ["c", "r", "u"])
+    func debeziumUpsertsAfterWithAndWithoutSchemaWrapper(op: String) throws {
+        let bare = #"{"before": null, "after": \#(Self.after), "op": "\#(op)", "ts_ms": 1700000000000, "source": {"table": "tomato", "ts_ms": 1699999999999}}"#
+        let wrapped = #"{"schema": {"type": "struct"}, "payload": \#(bare)}"#
+        for value in [bare, wrapped] {
+            let change = try decoder.decode(message("dbserver.public.tomato", value))
+            #expect(change == .upsert(sampleRecord()))
+        }
+    }
+
+    @Test func debeziumMongoAfterIsAnExtendedJSONString() throws {
+        let mongoAfter = #"{\"_id\": {\"$oid\": \"6522cf85e2bd4ea5d1a6f3a1\"}, \"id\": {\"$numberLong\": \"17\"}, \"camera_id\": 3, \"data\": {\"$binary\": {\"base64\": \"/9j/4AAQSkZJRg==\", \"subType\": \"00\"}}, \"gps_coordinates\": [52.2297, 21.0122], \"disease\": \"Bacterial Spot\", \"percentage\": 0.87, \"created_at\": {\"$date\": 1696779589123}, \"updated_at\": null, \"is_active\": true, \"is_deleted\": false}"#
+        let value = #"{"after": "\#(mongoAfter)", "op": "u", "source": {"collection": "imagecolplantpepper", "ts_ms": 1}}"#
+        let change = try decoder.decode(message("lims.imagedbplantproducer.imagecolplantpepper", value))
+        #expect(change.key == RecordKey(plant: .pepper, id: 17))
+        #expect(change.record?.createdAt.microsecondsSinceEpoch == 1_696_779_589_123_000)
+    }
+
+    @Test func debeziumDeleteUsesBeforeOrKeyAndSourceTime() throws {
+        let withBefore = #"{"before": \#(Self.after), "after": null, "op": "d", "ts_ms": 1700000000500, "source": {"ts_ms": 1700000000000}}"#
+        #expect(try decoder.decode(message("tomato", withBefore)) == .delete(RecordKey(plant: .tomato, id: 17), at: Timestamp(microsecondsSinceEpoch: 1_700_000_000_000_999)))
+        let keyOnly = #"{"before": null, "after": null, "op": "d", "ts_ms": 1700000000500}"#
+        #expect(try decoder.decode(message("tomato", keyOnly, key: #"{"id": 9}"#)) == .delete(RecordKey(plant: .tomato, id: 9), at: Timestamp(microsecondsSinceEpoch: 1_700_000_000_500_999)))
+        let wrappedNull = #"{"schema": null, "payload": null}"#
+        #expect(try decoder.decode(message("tomato", wrappedNull, key: "9", timestamp: 5)).operation == .delete)
+        let noKey = #expect(throws: EventDecodingError.self) { try decoder.decode(message("tomato", keyOnly)) }
+        #expect(noKey?.field == "before.id")
+    }
+
+    @Test(arguments: [
+        (#"{"id": 17,"#, EventDecodingError.Kind.malformedJSON, nil as String?),
+        ("[1, 2]", .wrongType, "(record)"),
+        ("\"text\"", .wrongType, "(record)"),
+        (#"{"op": "x", "after": {}}"#, .invalidValue, "op"),
+        (#"{"op": 5}"#, .wrongType, "op"),
+        (#"{"payload": {"after": {}}}"#, .missingField, "op"),
+        (#"{"op": "u", "after": null}"#, .unsupported, "after"),
+        (#"{"op": "c", "after": 7}"#, .wrongType, "after"),
+        (#"{"op": "c", "after": "{not json"}"#, .malformedJSON, "after"),
+        (#"{"op": "d", "before": null}"#, .missingField, "before.id"),
+    ])
+    func poisonMessagesAreTypedErrors(value: String, kind: EventDecodingError.Kind, field: String?) {
+        let error = #expect(throws: EventDecodingError.self) { try decoder.decode(message("tomato", value, timestamp: 1)) }
+        #expect(error?.kind == kind)
+        #expect(error?.field == field)
+    }
+
+    @Test func oversizedValuesAreRejectedBeforeParsing() {
+        let small = EventDecoder(maxValueBytes: 100)
+        let error = #expect(throws: EventDecodingError.self) { try small.decode(message("tomato", limsExampleJSON)) }
+        #expect(error?.kind == .oversized)
+    }
+
+    @Test func formatCanBeForced() throws {
+        let lims = EventDecoder(format: .lims)
+        let error = #expect(throws: EventDecodingError.self) {
+            try lims.decode(message("tomato", #"{"op": "c", "after": \#(Self.after)}"#))
+        }
+        #expect(error?.kind == .missingField)
+        let debezium = EventDecoder(format: .debezium)
+        #expect(throws: EventDecodingError.self) { try debezium.decode(message("tomato", limsExampleJSON)) }
+    }
+}
