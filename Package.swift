@@ -66,6 +66,10 @@ let package = Package(
         .testTarget(
             name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ"],
             path: "Tests/PostgresStoreTests"),
+        // The store contract (design §1, §3), shared by every store implementation.
+        .testTarget(
+            name: "StoreContractTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ"],
+            path: "Tests/StoreContractTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -77,19 +77,28 @@ public struct ImageRecord: Sendable, Hashable {
         return h.finalize()
     }
 
-    /// The per-record digest that range checksums sum up: stored tiebreak XOR data hash (as signed
-    /// 64-bit values, which both engines can compute from stored columns).
+    /// The per-record digest that range checksums sum up (`RowDigest`).
     public var digest: Int64 { RowDigest.of(version: version, dataHash: dataHash) }
 }
 
 /// The canonical per-record digest and range checksum, identical on every engine.
+///
+/// digest = stored tiebreak + data hash (mod 2^64). The tiebreak hashes every field but `data`, and the
+/// data hash covers the bytes, so any difference in any field changes the digest, while each engine can
+/// compute range sums from stored columns alone, without reading image bytes.
+/// A range checksum is the sum of its digests mod 2^64, assembled from sums of 32-bit halves (each a
+/// non-negative integer, which SQL `sum(bigint)` and MongoDB `$sum` add without overflow):
+/// checksum = (Σ hi(tb) + Σ hi(dh)) · 2^32 + Σ lo(tb) + Σ lo(dh)  (mod 2^64).
 public enum RowDigest {
     public static func of(version: Version, dataHash: UInt64) -> Int64 {
-        version.storedTiebreak ^ Int64(bitPattern: dataHash)
+        of(storedTiebreak: version.storedTiebreak, dataHash: Int64(bitPattern: dataHash))
     }
 
-    /// Sum of digests modulo 2^64, from the sums of their high and low 32-bit halves (each half summed as
-    /// a non-negative integer, which SQL `sum(bigint)` and MongoDB `$sum` can do without overflow).
+    public static func of(storedTiebreak: Int64, dataHash: Int64) -> Int64 {
+        storedTiebreak &+ dataHash
+    }
+
+    /// `highSum` = Σ of the high 32-bit halves, `lowSum` = Σ of the low halves (both unsigned).
     public static func checksum(highSum: Int64, lowSum: Int64) -> UInt64 {
         (UInt64(bitPattern: highSum) << 32) &+ UInt64(bitPattern: lowSum)
     }

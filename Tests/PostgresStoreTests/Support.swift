@@ -2,7 +2,6 @@ import Foundation
 import LibPQ
 import PostgresStore
 import SyncModel
-import Testing
 
 struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
@@ -25,52 +24,17 @@ func testConninfo() throws -> String {
     return uri
 }
 
-/// Runs `body` with a store in a fresh schema of its own, dropped afterwards.
+/// Runs `body` with a store in a fresh schema of its own (also its application_name), dropped afterwards.
 func withStore<T>(_ body: (PostgresStore) async throws -> T) async throws -> T {
-    let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-    let store = try PostgresStore(.init(conninfo: try testConninfo(), schema: String(schema), applicationName: String(schema)))
+    let schema = "t_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+    let store = try PostgresStore(.init(conninfo: try testConninfo(), schema: schema, applicationName: schema))
     try await store.prepareSchema()
-    do {
-        let result = try await body(store)
-        try dropSchema(String(schema))
-        return result
-    } catch {
-        try? dropSchema(String(schema))
-        throw error
-    }
+    defer { _ = try? PGConnection(conninfo: store.configuration.conninfo).execute("DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+    return try await body(store)
 }
 
-func dropSchema(_ schema: String) throws {
-    let connection = try PGConnection(conninfo: try testConninfo())
-    try connection.execute("DROP SCHEMA IF EXISTS \(PGConnection.quoteIdentifier(schema)) CASCADE")
-}
-
-/// A random record; `tsRange` small → many equal timestamps.
-func randomRecord(plant: Plant, id: Int64, rng: inout SplitMix64, tsRange: ClosedRange<Int64> = 0...1_000_000, dataBytes: Int = 32) -> ImageRecord {
-    let created = Int64.random(in: tsRange, using: &rng)
-    return ImageRecord(
-        plant: plant, id: id, cameraId: Int64.random(in: 1...4, using: &rng),
-        data: (0..<dataBytes).map { _ in UInt8.random(in: 0...255, using: &rng) },
-        latitude: Double.random(in: -90...90, using: &rng), longitude: Double.random(in: -180...180, using: &rng),
-        disease: Bool.random(using: &rng) ? nil : ["Healthy", "Late Blight", "it's \"odd\""].randomElement(using: &rng),
-        percentage: Bool.random(using: &rng) ? nil : Double.random(in: 0...1, using: &rng),
-        createdAt: Timestamp(microsecondsSinceEpoch: created),
-        updatedAt: Bool.random(using: &rng) ? nil : Timestamp(microsecondsSinceEpoch: created + Int64.random(in: 0...3, using: &rng)),
-        isActive: Bool.random(using: &rng), isDeleted: Bool.random(using: &rng))
-}
-
-/// Everything a store holds for a plant: live records and the versions of every key (tombstones too).
-func snapshot(_ store: PostgresStore, _ plant: Plant) async throws -> (records: [ImageRecord], versions: [KeyVersion]) {
-    let records = try await store.records(of: plant, in: .all, pageSize: 7).collect()
-    let versions = try await store.versions(of: plant, in: .all, pageSize: 5).collect()
-    return (records, versions)
-}
-
-/// Peak resident set size of this process so far, in bytes (Linux `VmHWM`).
-func residentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
-    }
-    return 0
+func sampleRecord(id: Int64, createdAt: Int64 = 1_000_000) -> ImageRecord {
+    ImageRecord(
+        plant: .pepper, id: id, cameraId: 1, data: [1, 2, 3], latitude: 1, longitude: 2,
+        createdAt: Timestamp(microsecondsSinceEpoch: createdAt))
 }

@@ -114,12 +114,12 @@ struct PostgresSchema: Sendable {
 
     var bounds: String { "SELECT min(id), max(id) FROM \(table) WHERE plant = $1" }
 
-    /// Per-range count and the two halves of the digest sum; digest = version_tb XOR data_hash.
+    /// Per-range count and the sums of the 32-bit halves of `version_tb` and `data_hash` (`RowDigest`).
     var summaries: String {
         """
         SELECT r.i, count(t.id),
-               coalesce(sum(((t.version_tb # t.data_hash) >> 32) & 4294967295), 0)::bigint,
-               coalesce(sum((t.version_tb # t.data_hash) & 4294967295), 0)::bigint
+               coalesce(sum(((t.version_tb >> 32) & 4294967295) + ((t.data_hash >> 32) & 4294967295)), 0)::bigint,
+               coalesce(sum((t.version_tb & 4294967295) + (t.data_hash & 4294967295)), 0)::bigint
         FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS r(lo, hi, i)
         LEFT JOIN \(table) t ON t.plant = $1 AND t.id >= r.lo AND t.id < r.hi AND t.\(live)
         GROUP BY r.i ORDER BY r.i
@@ -127,10 +127,7 @@ struct PostgresSchema: Sendable {
     }
 
     var versionsPage: String {
-        """
-        SELECT id, version_ts, version_tb, CASE WHEN \(live) THEN version_tb # data_hash ELSE 0 END
-        FROM \(table) WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4
-        """
+        "SELECT id, version_ts, version_tb, data_hash FROM \(table) WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4"
     }
 
     var recordsByIds: String {

@@ -225,11 +225,12 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                 var page: [KeyVersion] = []
                 page.reserveCapacity(result.rowCount)
                 for row in 0..<result.rowCount {
+                    let tiebreak = try result.int64(row, 2) ?? 0
+                    let version = Version(ts: try result.int64(row, 1) ?? 0, storedTiebreak: tiebreak)
                     page.append(
                         KeyVersion(
-                            id: try result.int64(row, 0) ?? 0,
-                            version: Version(ts: try result.int64(row, 1) ?? 0, storedTiebreak: try result.int64(row, 2) ?? 0),
-                            digest: try result.int64(row, 3) ?? 0))
+                            id: try result.int64(row, 0) ?? 0, version: version,
+                            digest: version.isDelete ? 0 : RowDigest.of(storedTiebreak: tiebreak, dataHash: try result.int64(row, 3) ?? 0)))
                 }
                 return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
             }
