@@ -14,6 +14,10 @@ let package = Package(
     dependencies: [
         // Command-line parsing for every executable.
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // Structured logging (the ecosystem's logging API).
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // Prometheus registry and text exposition for /metrics and the Pushgateway.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Property-based tests (Version order laws) on top of Swift Testing.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
@@ -34,6 +38,15 @@ let package = Package(
 
         // MARK: Domain
         .target(name: "SyncModel", path: "Sources/SyncModel"),
+
+        // MARK: Runtime shared by the jobs
+        .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Sources/Runtime/Observability"),
 
         // MARK: Stores
         .target(
@@ -62,6 +75,7 @@ let package = Package(
             name: "SyncModelTests",
             dependencies: ["SyncModel", .product(name: "PropertyBased", package: "swift-property-based")],
             path: "Tests/SyncModelTests"),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability"], path: "Tests/ObservabilityTests"),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], path: "Tests/LibPQTests"),
         .testTarget(
             name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ"],
