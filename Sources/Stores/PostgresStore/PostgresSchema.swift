@@ -12,6 +12,7 @@ import SyncModel
 ///   version order). A row whose `version_tb` is `bigint` max is a **tombstone**: its record columns are
 ///   NULL, it hides the key from reads and keeps the delete's version until purged.
 /// - `data_hash`: `ImageRecord.dataHash`, so range checksums never read image bytes.
+/// - `data` has storage EXTERNAL: out of line, uncompressed (JPEGs do not compress).
 /// - Index `(plant, version_ts)` serves incremental (watermark) reads; a partial index on tombstones
 ///   serves the purge.
 struct PostgresSchema: Sendable {
@@ -64,6 +65,8 @@ struct PostgresSchema: Sendable {
                            AND created_at IS NOT NULL AND is_active IS NOT NULL AND is_deleted IS NOT NULL))
             )
             """,
+            // JPEG bytes are already compressed: store them out of line without a futile pglz attempt.
+            "ALTER TABLE \(table) ALTER COLUMN data SET STORAGE EXTERNAL",
             "CREATE INDEX IF NOT EXISTS image_record_version_idx ON \(table) (plant, version_ts)",
             """
             CREATE INDEX IF NOT EXISTS image_record_tombstone_idx ON \(table) (version_ts)
