@@ -113,8 +113,24 @@ public protocol ImageStore: Sendable {
     /// Live records of a range in id order, fetched page by page.
     func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord>
 
+    /// Live records whose version `ts` is at least `since`, in id order, fetched page by page
+    /// (incremental reads by high-water mark).
+    func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord>
+
+    /// Compare-and-set repair: writes each change only where the stored version still equals the one
+    /// given in `expected` for its key (a tombstone's version included), whatever the order of the two.
+    /// For a producer-authoritative repair of a row the consumer holds with a version the producer
+    /// does not have; a concurrent write in between changes the stored version and wins.
+    func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome
+
     /// Removes tombstones whose delete time is before `cutoff`; returns how many.
     func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int
+
+    /// A named 64-bit value kept in the store (BatchSync's high-water marks); `nil` if never set.
+    func syncState(_ name: String) async throws -> Int64?
+
+    /// Sets a named value (upsert).
+    func setSyncState(_ name: String, to value: Int64) async throws
 }
 
 extension ImageStore {

@@ -225,4 +225,59 @@ import Testing
             #expect(try await store.records(of: .potato, ids: ids + ids, pageSize: 30).collect().map(\.id) == ids)
         }
     }
+
+    @Test(arguments: StoreEngine.allCases)
+    func replaceIsCompareAndSetOnTheStoredVersion(engine: StoreEngine) async throws {
+        try await engine.withStore { store async throws in
+            var rng = SplitMix64(seed: 31)
+            let producer = randomRecord(plant: .tomato, id: 1, rng: &rng, tsRange: 100...100)
+            var ahead = producer
+            ahead.updatedAt = Timestamp(microsecondsSinceEpoch: 10_000)
+            _ = try await store.apply([.upsert(ahead)])
+            // the version rule refuses the older producer record…
+            #expect(try await store.apply([.upsert(producer)]).applied == 0)
+            // …a replace expecting another version does nothing…
+            #expect(try await store.replace([.upsert(producer)], expecting: [producer.key: producer.version]).applied == 0)
+            #expect(try await store.record(producer.key) == ahead)
+            // …and one expecting the stored version rewrites the row, older or not.
+            #expect(try await store.replace([.upsert(producer)], expecting: [producer.key: ahead.version]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.record(producer.key) == producer)
+            // a tombstone can be replaced by a record, and a record by a tombstone
+            let deleted = randomRecord(plant: .tomato, id: 2, rng: &rng, tsRange: 100...100)
+            _ = try await store.apply([.delete(deleted.key, at: Timestamp(microsecondsSinceEpoch: 50_000))])
+            #expect(try await store.replace([.upsert(deleted)], expecting: [deleted.key: .delete(ts: 50_000)]).applied == 1)
+            #expect(try await store.record(deleted.key) == deleted)
+            let tombstone = Change.delete(deleted.key, at: Timestamp(microsecondsSinceEpoch: 1))
+            #expect(try await store.replace([tombstone], expecting: [deleted.key: deleted.version]).applied == 1)
+            #expect(try await store.record(deleted.key) == nil)
+        }
+    }
+
+    @Test(arguments: StoreEngine.allCases)
+    func changedSinceReadsByVersionTimestamp(engine: StoreEngine) async throws {
+        try await engine.withStore { store async throws in
+            var rng = SplitMix64(seed: 8)
+            let records = (1...30).map { id -> ImageRecord in
+                var r = randomRecord(plant: .potato, id: Int64(id), rng: &rng)
+                r.createdAt = Timestamp(microsecondsSinceEpoch: Int64(id) * 10)
+                r.updatedAt = nil
+                return r
+            }
+            _ = try await store.apply(records.map { .upsert($0) } + [.delete(RecordKey(plant: .potato, id: 30), at: Timestamp(microsecondsSinceEpoch: 5000))])
+            let changed = try await store.records(of: .potato, changedSince: 200, pageSize: 4).collect()
+            #expect(changed.map(\.id) == Array(20...29))
+            #expect(try await store.records(of: .potato, changedSince: 0, pageSize: 100).collect().count == 29)
+        }
+    }
+
+    @Test(arguments: StoreEngine.allCases)
+    func syncStateIsKeptByName(engine: StoreEngine) async throws {
+        try await engine.withStore { store async throws in
+            #expect(try await store.syncState("batchsync.watermark.potato") == nil)
+            try await store.setSyncState("batchsync.watermark.potato", to: 42)
+            try await store.setSyncState("batchsync.watermark.potato", to: -7)
+            try await store.setSyncState("other", to: 1)
+            #expect(try await store.syncState("batchsync.watermark.potato") == -7)
+        }
+    }
 }

@@ -36,6 +36,8 @@ struct PostgresSchema: Sendable {
 
     var table: String { PGConnection.quoteIdentifier(schema) + ".image_record" }
 
+    var stateTable: String { PGConnection.quoteIdentifier(schema) + ".sync_state" }
+
     var live: String { "version_tb <> \(Self.tombstoneTiebreak)" }
 
     var create: [String] {
@@ -63,6 +65,13 @@ struct PostgresSchema: Sendable {
                 CHECK (version_tb = \(Self.tombstoneTiebreak)
                        OR (camera_id IS NOT NULL AND latitude IS NOT NULL AND longitude IS NOT NULL
                            AND created_at IS NOT NULL AND is_active IS NOT NULL AND is_deleted IS NOT NULL))
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(stateTable) (
+                name        text PRIMARY KEY,
+                value       bigint NOT NULL,
+                updated_at  timestamptz NOT NULL DEFAULT now()
             )
             """,
             // JPEG bytes are already compressed: store them out of line without a futile pglz attempt.
@@ -144,11 +153,45 @@ struct PostgresSchema: Sendable {
         """
     }
 
+    var changedSincePage: String {
+        """
+        SELECT \(Self.recordColumns) FROM \(table)
+        WHERE plant = $1 AND version_ts >= $2 AND id >= $3 AND \(live) ORDER BY id LIMIT $4
+        """
+    }
+
+    /// Compare-and-set rewrite of whole rows: only where the stored version equals the expected one.
+    func replace(rows: Int) -> String {
+        """
+        UPDATE \(table) AS cur SET camera_id = v.camera_id, data = v.data, latitude = v.latitude,
+            longitude = v.longitude, disease = v.disease, percentage = v.percentage, created_at = v.created_at,
+            updated_at = v.updated_at, is_active = v.is_active, is_deleted = v.is_deleted,
+            version_ts = v.version_ts, version_tb = v.version_tb, data_hash = v.data_hash
+        FROM (VALUES \(Self.placeholders(rows: rows, width: 17, casts: Self.replaceCasts))) AS v(plant, id, camera_id, data,
+            latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted,
+            version_ts, version_tb, data_hash, expected_ts, expected_tb)
+        WHERE cur.plant = v.plant AND cur.id = v.id AND cur.version_ts = v.expected_ts AND cur.version_tb = v.expected_tb
+        """
+    }
+
+    static let replaceCasts = [
+        "text", "bigint", "bigint", "bytea", "float8", "float8", "text", "float8", "timestamp", "timestamp", "bool", "bool",
+        "bigint", "bigint", "bigint", "bigint", "bigint",
+    ]
+
+    var readState: String { "SELECT value FROM \(stateTable) WHERE name = $1" }
+
+    var writeState: String {
+        "INSERT INTO \(stateTable) (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
+    }
+
     var purge: String {
         "DELETE FROM \(table) WHERE version_tb = \(Self.tombstoneTiebreak) AND version_ts < $1"
     }
 
-    static func placeholders(rows: Int, width: Int) -> String {
+    /// `($1,$2,…),(…)`; with `casts`, each placeholder gets `::type` (needed outside INSERT, where
+    /// PostgreSQL cannot infer a VALUES list's types from target columns).
+    static func placeholders(rows: Int, width: Int, casts: [String]? = nil) -> String {
         var text = ""
         text.reserveCapacity(rows * width * 5)
         var n = 1
@@ -158,6 +201,7 @@ struct PostgresSchema: Sendable {
             for column in 0..<width {
                 if column > 0 { text += "," }
                 text += "$\(n)"
+                if let casts { text += "::" + casts[column] }
                 n += 1
             }
             text += ")"

@@ -266,6 +266,72 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         }
     }
 
+    public func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord> {
+        let text = sql.changedSincePage
+        let size = max(1, pageSize)
+        return PagedSequence(start: .init(1)) { cursor in
+            try await self.withConnection("read records of \(plant) changed since \(since)") { connection throws(PGError) in
+                let result = try connection.execute(
+                    text, [.text(plant.rawValue), .int(since), .int(cursor.position), .int(size)])
+                let page = try (0..<result.rowCount).map { row throws(PGError) in try Self.decodeRecord(result, row: row) }
+                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+            }
+        }
+    }
+
+    public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
+        let winners = Change.winners(changes).values.filter { expected[$0.key] != nil }.sorted { $0.key < $1.key }
+        guard !winners.isEmpty else { return ApplyOutcome(applied: 0, skippedStale: changes.count) }
+        var statements: [(String, [PGParameter])] = []
+        let chunk = configuration.maxRowsPerStatement
+        for start in stride(from: 0, to: winners.count, by: chunk) {
+            let rows = winners[start..<min(start + chunk, winners.count)]
+            var parameters: [PGParameter] = []
+            for change in rows {
+                let want = expected[change.key]!
+                parameters += [.text(change.key.plant.rawValue), .int(change.key.id)]
+                if let r = change.record {
+                    parameters += [
+                        .int(r.cameraId), r.data.map(PGParameter.bytes) ?? .null, .double(r.latitude), .double(r.longitude),
+                        r.disease.map(PGParameter.text) ?? .null, r.percentage.map(PGParameter.double) ?? .null,
+                        .text(r.createdAt.sqlString), r.updatedAt.map { .text($0.sqlString) } ?? .null, .bool(r.isActive),
+                        .bool(r.isDeleted), .int(change.version.ts), .int(change.version.storedTiebreak),
+                        .int(Int64(bitPattern: r.dataHash)),
+                    ]
+                } else {
+                    parameters += Array(repeating: PGParameter.null, count: 10)
+                    parameters += [.int(change.version.ts), .int(change.version.storedTiebreak), .int(0)]
+                }
+                parameters += [.int(want.ts), .int(want.storedTiebreak)]
+            }
+            statements.append((sql.replace(rows: rows.count), parameters))
+        }
+        let batch = statements
+        let applied = try await withConnection("replace \(winners.count) rows") { connection throws(PGError) in
+            try Self.transaction(connection) { () throws(PGError) in
+                var applied = 0
+                for (text, parameters) in batch { applied += try connection.execute(text, parameters).affectedRows }
+                return applied
+            }
+        }
+        return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
+    }
+
+    public func syncState(_ name: String) async throws -> Int64? {
+        let text = sql.readState
+        return try await withConnection("read sync state \(name)") { connection throws(PGError) in
+            let result = try connection.execute(text, [.text(name)])
+            return result.rowCount == 0 ? nil : try result.int64(0, 0)
+        }
+    }
+
+    public func setSyncState(_ name: String, to value: Int64) async throws {
+        let text = sql.writeState
+        try await withConnection("write sync state \(name)") { connection throws(PGError) in
+            _ = try connection.execute(text, [.text(name), .int(value)])
+        }
+    }
+
     public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int {
         let text = sql.purge
         return try await withConnection("purge tombstones") { connection throws(PGError) in
