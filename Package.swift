@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         // Prometheus registry and text exposition for /metrics and the Pushgateway.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Graceful SIGTERM/SIGINT handling of long-running jobs.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // Property-based tests (Version order laws) on top of Swift Testing.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
@@ -53,6 +55,21 @@ let package = Package(
             name: "PostgresStore", dependencies: ["SyncModel", "LibPQ"],
             path: "Sources/Stores/PostgresStore"),
 
+        .target(
+            name: "StoreMetering", dependencies: ["SyncModel"], path: "Sources/Stores/StoreMetering"),
+        .target(
+            name: "StoreFactory", dependencies: ["SyncModel", "PostgresStore"], path: "Sources/Stores/StoreFactory"),
+
+        // MARK: Job logic (libraries, tested directly)
+        .target(
+            name: "BatchSyncCore",
+            dependencies: [
+                "SyncModel", "StoreMetering", "Observability",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Jobs/BatchSyncCore"),
+
         // MARK: Executables
         .executableTarget(
             name: "StreamSync",
@@ -60,7 +77,11 @@ let package = Package(
             path: "Sources/Jobs/StreamSync"),
         .executableTarget(
             name: "BatchSync",
-            dependencies: ["SyncModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "SyncModel", "BatchSyncCore", "StoreFactory", "Observability",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/Jobs/BatchSync"),
         .executableTarget(
             name: "StoreBench",
@@ -71,18 +92,24 @@ let package = Package(
             path: "Sources/Bench/StoreBench"),
 
         // MARK: Tests (one target per library target)
+        .target(
+            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ"], path: "Tests/TestSupport"),
         .testTarget(
             name: "SyncModelTests",
-            dependencies: ["SyncModel", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["SyncModel", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             path: "Tests/SyncModelTests"),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"], path: "Tests/ObservabilityTests"),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], path: "Tests/LibPQTests"),
         .testTarget(
-            name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ"],
+            name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ", "TestSupport"],
             path: "Tests/PostgresStoreTests"),
+        .testTarget(
+            name: "BatchSyncCoreTests",
+            dependencies: ["BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "LibPQ", "TestSupport"],
+            path: "Tests/BatchSyncCoreTests"),
         // The store contract (design §1, §3), shared by every store implementation.
         .testTarget(
-            name: "StoreContractTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ"],
+            name: "StoreContractTests", dependencies: ["PostgresStore", "SyncModel", "TestSupport"],
             path: "Tests/StoreContractTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -62,3 +62,29 @@ public struct PagedSequence<Element: Sendable>: AsyncSequence, Sendable {
         return all
     }
 }
+
+extension PagedSequence {
+    /// The same sequence, calling `observe` with every page as it is fetched (for traffic metering).
+    public func observingPages(_ observe: @escaping @Sendable ([Element]) -> Void) -> PagedSequence {
+        let fetch = self.fetch
+        return PagedSequence(start: start) { cursor in
+            let page = try await fetch(cursor)
+            observe(page.elements)
+            return page
+        }
+    }
+
+    /// Collects the elements in pages of at most `size`, calling `body` for each (bounded memory).
+    public func forEachPage(of size: Int, _ body: ([Element]) async throws -> Void) async throws {
+        var buffer: [Element] = []
+        buffer.reserveCapacity(size)
+        for try await element in self {
+            buffer.append(element)
+            if buffer.count >= size {
+                try await body(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        if !buffer.isEmpty { try await body(buffer) }
+    }
+}

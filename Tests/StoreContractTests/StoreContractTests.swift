@@ -1,6 +1,7 @@
 import Foundation
 import SyncModel
 import Testing
+import TestSupport
 
 /// The store contract of design §1 and §3, run against every engine in `StoreEngine`.
 @Suite struct StoreContractTests {

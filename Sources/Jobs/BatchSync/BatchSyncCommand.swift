@@ -1,18 +1,135 @@
 import ArgumentParser
+import BatchSyncCore
+import Foundation
+import Logging
+import Observability
+import ServiceLifecycle
+import StoreFactory
 import SyncModel
 
 /// BatchSync: diffs the producer and consumer databases and repairs every difference.
-///
-/// At this stage the executable exposes its command-line surface; the diff strategies arrive with
-/// the BatchSync issue.
 @main
 struct BatchSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "BatchSync",
         abstract: "Diff the producer and consumer databases and repair every difference.",
+        discussion: """
+            One run by default (exit 0 on success, non-zero with a message on failure: what a Kubernetes \
+            CronJob needs); --interval SECONDS repeats runs until SIGTERM/SIGINT. Each run prints one JSON \
+            line with what it compared, fetched and wrote, and the payload bytes per peer.
+            Store URIs may also come from PLANTSYNC_PRODUCER_URI and PLANTSYNC_CONSUMER_URI.
+            """,
         version: PlantSyncVersion.current)
 
+    @Option(help: "Producer store: postgresql:// URI or libpq conninfo (env PLANTSYNC_PRODUCER_URI).")
+    var producerURI: String?
+
+    @Option(help: "Consumer store (env PLANTSYNC_CONSUMER_URI).")
+    var consumerURI: String?
+
+    @Option(help: "PostgreSQL schema of the producer store.")
+    var producerSchema = "plantsync"
+
+    @Option(help: "PostgreSQL schema of the consumer store.")
+    var consumerSchema = "plantsync"
+
+    @Option(help: "merkle (default), watermark or full.")
+    var strategy: SyncStrategy = .merkle
+
+    @Option(help: "Comma-separated plants to sync.")
+    var plants = "potato,tomato,pepper"
+
+    @Flag(help: "Report the differences without writing.")
+    var dryRun = false
+
+    @Option(help: "Records the producer no longer has: propagate (tombstone) or ignore.")
+    var deletes: DeletePolicy = .propagate
+
+    @Flag(help: "Keep consumer rows holding a version the producer lacks, instead of rewriting them to the producer's state.")
+    var keepConsumerAhead = false
+
+    @Option(help: "Loop: seconds between the starts of runs (LIMS's synchronizer used 600). Omit for one run.")
+    var interval: Int?
+
+    @Option(help: "Merkle: children per mismatching range.")
+    var fanout = 16
+
+    @Option(help: "Merkle: rows per range compared key by key.")
+    var leafSize = 256
+
+    @Option(help: "Rows per read page and per write batch.")
+    var pageSize = 500
+
+    @Option(help: "Watermark: seconds re-read before the high-water mark.")
+    var watermarkOverlap = 30
+
+    @Option(help: "Pushgateway URL to push metrics to after each run, e.g. http://pushgateway:9091.")
+    var pushgateway: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)': unknown level") }
+        if let interval, !(1...86_400).contains(interval) {
+            throw ValidationError("--interval \(interval): must be within 1…86400 seconds")
+        }
+        _ = try parsedPlants()
+        try options().validate()
+    }
+
+    func parsedPlants() throws -> [Plant] {
+        try plants.split(separator: ",").map { name in
+            guard let plant = Plant(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw ValidationError("--plants: '\(name)' is not one of potato, tomato, pepper")
+            }
+            return plant
+        }
+    }
+
+    func options() throws -> BatchOptions {
+        var options = BatchOptions()
+        options.strategy = strategy
+        options.plants = try parsedPlants()
+        options.dryRun = dryRun
+        options.deletes = deletes
+        options.fanout = fanout
+        options.leafSize = leafSize
+        options.pageSize = pageSize
+        options.watermarkOverlapSeconds = watermarkOverlap
+        options.keepConsumerAhead = keepConsumerAhead
+        return options
+    }
+
+    func uri(_ value: String?, env: String, option: String) throws -> String {
+        if let value, !value.isEmpty { return value }
+        if let value = ProcessInfo.processInfo.environment[env], !value.isEmpty { return value }
+        throw ValidationError("missing --\(option) (or \(env))")
+    }
+
     func run() async throws {
-        throw ValidationError("the diff strategies are not part of this build yet; see the README's roadmap")
+        LogSetup.bootstrap(level: Logger.Level(name: logLevel)!)
+        let logger = Logger(label: "batchsync")
+        let producer = try StoreFactory.open(
+            uri: try uri(producerURI, env: "PLANTSYNC_PRODUCER_URI", option: "producer-uri"),
+            options: .init(schema: producerSchema, applicationName: "plantsync-batchsync"), role: "producer")
+        let consumer = try StoreFactory.open(
+            uri: try uri(consumerURI, env: "PLANTSYNC_CONSUMER_URI", option: "consumer-uri"),
+            options: .init(schema: consumerSchema, applicationName: "plantsync-batchsync"), role: "consumer")
+        let gateway = try pushgateway.map { url throws(PushgatewayError) in try Pushgateway(url: url) }
+        let job = BatchJob(
+            reconciler: Reconciler(producer: producer, consumer: consumer, options: try options()),
+            metrics: BatchMetrics(), pushgateway: gateway, logger: logger)
+
+        guard let interval else {
+            try await job.runOnce()
+            return
+        }
+        let loop = BatchLoop(job: job, interval: .seconds(interval), logger: logger)
+        let group = ServiceGroup(services: [loop], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
     }
 }
+
+extension SyncStrategy: ExpressibleByArgument {}
+extension DeletePolicy: ExpressibleByArgument {}

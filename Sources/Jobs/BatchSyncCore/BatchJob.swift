@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// One BatchSync run with its reporting: prepares the consumer schema, reconciles, prints the JSON
+/// summary line on stdout, records metrics and pushes them when a Pushgateway is configured.
+public struct BatchJob: Sendable {
+    public let reconciler: Reconciler
+    public let metrics: BatchMetrics
+    public let pushgateway: Pushgateway?
+    public let logger: Logger
+
+    public init(reconciler: Reconciler, metrics: BatchMetrics, pushgateway: Pushgateway?, logger: Logger) {
+        self.reconciler = reconciler
+        self.metrics = metrics
+        self.pushgateway = pushgateway
+        self.logger = logger
+    }
+
+    @discardableResult
+    public func runOnce() async throws -> RunReport {
+        do {
+            if !reconciler.options.dryRun { try await reconciler.consumer.prepareSchema() }
+            let report = try await reconciler.run()
+            FileHandle.standardOutput.write(Data((report.jsonLine() + "\n").utf8))  // unbuffered: one line per run
+            metrics.record(report, succeeded: true)
+            try await push()
+            return report
+        } catch {
+            metrics.record(RunReport(strategy: reconciler.options.strategy, plants: reconciler.options.plants, dryRun: reconciler.options.dryRun), succeeded: false)
+            try? await push()
+            logger.error("batch run failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+
+    private func push() async throws {
+        guard let pushgateway else { return }
+        try await pushgateway.push(metrics.metrics.exposition(), job: metrics.metrics.job)
+    }
+}
+
+/// Loop mode: a run every `interval` (measured start to start) until graceful shutdown; a failed run
+/// is logged and retried at the next tick, a shutdown lets the current run finish.
+public struct BatchLoop: Service {
+    public let job: BatchJob
+    public let interval: Duration
+    public let logger: Logger
+
+    public init(job: BatchJob, interval: Duration, logger: Logger) {
+        self.job = job
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let clock = ContinuousClock()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let started = clock.now
+            do { try await job.runOnce() } catch { /* logged by runOnce; the next tick retries */ }
+            let next = started.advanced(by: interval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(until: next, clock: clock) }
+        }
+        logger.info("batch loop stopped")
+    }
+}

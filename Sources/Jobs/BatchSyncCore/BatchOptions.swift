@@ -1,0 +1,65 @@
+import SyncModel
+
+/// How BatchSync finds differences.
+public enum SyncStrategy: String, Sendable, CaseIterable, Codable {
+    /// The LIMS baseline: read every producer record (with bytes) and upsert all of them.
+    case full
+    /// Records whose version is newer than the last run's high-water mark, plus a key-set check for
+    /// hard deletes.
+    case watermark
+    /// Recursive key-range checksums computed in each database; only differing records move.
+    case merkle
+}
+
+/// What BatchSync does with records the producer no longer has.
+public enum DeletePolicy: String, Sendable, CaseIterable, Codable {
+    /// Leave a tombstone in the consumer (at the time the key was observed missing).
+    case propagate
+    /// Keep the consumer's row.
+    case ignore
+}
+
+public struct BatchOptions: Sendable {
+    public var strategy: SyncStrategy = .merkle
+    public var plants: [Plant] = Plant.allCases
+    public var dryRun = false
+    public var deletes: DeletePolicy = .propagate
+    /// Children per mismatching range (merkle).
+    public var fanout = 16
+    /// Ranges holding at most this many rows (on either side) are compared key by key (merkle).
+    public var leafSize = 256
+    /// Rows per read page and per write batch.
+    public var pageSize = 500
+    /// Seconds re-read before the high-water mark, for clock skew and in-flight transactions (watermark).
+    public var watermarkOverlapSeconds = 30
+    /// Keep consumer rows whose version the producer does not have (not even on a fresh re-read)
+    /// instead of rewriting them compare-and-set to the producer's state.
+    public var keepConsumerAhead = false
+
+    public init() {}
+
+    /// Checks ranges; the error names the option and value.
+    public func validate() throws(BatchOptionsError) {
+        guard (2...1024).contains(fanout) else { throw BatchOptionsError("fanout", fanout, "must be within 2…1024") }
+        guard (1...1_000_000).contains(leafSize) else { throw BatchOptionsError("leaf-size", leafSize, "must be within 1…1000000") }
+        guard (1...50_000).contains(pageSize) else { throw BatchOptionsError("page-size", pageSize, "must be within 1…50000") }
+        guard (0...86_400).contains(watermarkOverlapSeconds) else {
+            throw BatchOptionsError("watermark-overlap", watermarkOverlapSeconds, "must be within 0…86400 seconds")
+        }
+        guard !plants.isEmpty else { throw BatchOptionsError("plants", 0, "name at least one plant") }
+    }
+}
+
+public struct BatchOptionsError: Error, CustomStringConvertible, Equatable {
+    public let option: String
+    public let value: String
+    public let reason: String
+
+    init(_ option: String, _ value: Int, _ reason: String) {
+        self.option = option
+        self.value = String(value)
+        self.reason = reason
+    }
+
+    public var description: String { "--\(option) \(value): \(reason)" }
+}

@@ -1,0 +1,285 @@
+import Dispatch
+import Foundation
+import StoreMetering
+import SyncModel
+
+/// Diffs a producer and a consumer store and repairs the consumer (one BatchSync run).
+///
+/// Every write goes through the consumer's version rule, so a run never overwrites a newer record
+/// that StreamSync (or anything else) wrote concurrently; the only exception is a compare-and-set
+/// `replace` for a row the producer confirms, on a fresh read, it does not have — and that write lands
+/// only if the consumer still holds the version seen, so a concurrent write wins. A run that dies
+/// halfway has only made the consumer closer to the producer; the next run finishes the job.
+public struct Reconciler: Sendable {
+    public let producer: MeteredStore
+    public let consumer: MeteredStore
+    public let options: BatchOptions
+    /// The time a missing key is observed missing (the delete's `ts`).
+    public let now: @Sendable () -> Timestamp
+
+    public init(
+        producer: any ImageStore, consumer: any ImageStore, options: BatchOptions,
+        now: @escaping @Sendable () -> Timestamp = Reconciler.wallClock
+    ) {
+        self.producer = producer as? MeteredStore ?? MeteredStore(producer)
+        self.consumer = consumer as? MeteredStore ?? MeteredStore(consumer)
+        self.options = options
+        self.now = now
+    }
+
+    public static let wallClock: @Sendable () -> Timestamp = {
+        Timestamp(microsecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
+    }
+
+    public static func watermarkName(_ plant: Plant) -> String { "batchsync.watermark.\(plant)" }
+
+    public func run() async throws -> RunReport {
+        try options.validate()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let producerBefore = producer.traffic, consumerBefore = consumer.traffic
+        var report = RunReport(strategy: options.strategy, plants: options.plants, dryRun: options.dryRun)
+        for plant in options.plants {
+            switch options.strategy {
+            case .full: try await full(plant, &report)
+            case .watermark: try await watermark(plant, &report)
+            case .merkle: try await merkle(plant, &report)
+            }
+        }
+        report.producer = producer.traffic.minus(producerBefore)
+        report.consumer = consumer.traffic.minus(consumerBefore)
+        report.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return report
+    }
+
+    // MARK: full — the LIMS baseline
+
+    /// Reads every producer record and upserts all of them; consumer versions of the same id span
+    /// (narrow) find rows to delete and conflicts, so one run also converges.
+    func full(_ plant: Plant, _ report: inout RunReport) async throws {
+        var lower: Int64 = 1
+        var lastPage = false
+        var iterator = producer.records(of: plant, in: .all, pageSize: options.pageSize).makeAsyncIterator()
+        while !lastPage {
+            var page: [ImageRecord] = []
+            while page.count < options.pageSize, let record = try await iterator.next() { page.append(record) }
+            lastPage = page.count < options.pageSize
+            let upper = lastPage ? Int64.max : page.last!.id + 1
+            report.rowsFetched += page.count
+            let records = Dictionary(uniqueKeysWithValues: page.map { ($0.id, $0) })
+            let producerVersions = page.map { KeyVersion(id: $0.id, version: $0.version, digest: $0.digest) }
+            let consumerVersions = try await consumer.versions(
+                of: plant, in: KeyRange(lower: lower, upper: upper), pageSize: options.pageSize * 2
+            ).collect()
+            var plan = RepairPlan()
+            mergeJoin(producerVersions, consumerVersions) { id, p, c in
+                let action = KeyAction.decide(producer: p, consumer: c)
+                report.rowsCompared += 1
+                // The baseline upserts every record, whatever the consumer holds.
+                if case .none = action, p != nil { plan.add(id, .upsert, counted: false) } else { plan.add(id, action) }
+            }
+            try await execute(plan, plant: plant, fetched: records, &report)
+            lower = upper
+        }
+    }
+
+    // MARK: watermark — incremental by version
+
+    func watermark(_ plant: Plant, _ report: inout RunReport) async throws {
+        let name = Self.watermarkName(plant)
+        guard let mark = try await consumer.syncState(name) else {
+            // First run: compare everything, then remember where the producer stands.
+            let highest = try await compareAll(plant, &report)
+            if !options.dryRun, let highest { try await consumer.setSyncState(name, to: highest) }
+            return
+        }
+        let since = mark - Int64(options.watermarkOverlapSeconds) * 1_000_000
+        var highest = mark
+        try await producer.records(of: plant, changedSince: since, pageSize: options.pageSize).forEachPage(of: options.pageSize) { page in
+            report.rowsFetched += page.count
+            highest = max(highest, page.map(\.version.ts).max() ?? highest)
+            if options.dryRun { return }
+            let outcome = try await consumer.apply(page.map { .upsert($0) })
+            report.rowsWritten += outcome.applied
+            report.differences += outcome.applied
+            report.rowsSkippedStale += outcome.skippedStale
+        }
+        // Hard deletes: cheap when the counts agree (the consumer holds every producer key after the
+        // upserts above, so equal counts mean no extra keys); otherwise compare the key sets.
+        if options.deletes == .propagate {
+            let producerCount = try await producer.count(of: plant)
+            let consumerCount = try await consumer.count(of: plant)
+            if consumerCount != producerCount { _ = try await compareAll(plant, &report) }
+        }
+        if !options.dryRun { try await consumer.setSyncState(name, to: highest) }
+    }
+
+    /// Compares every key's version on both sides, range by range; returns the highest producer `ts`.
+    @discardableResult
+    func compareAll(_ plant: Plant, _ report: inout RunReport) async throws -> Int64? {
+        guard let range = try await unionBounds(plant) else { return nil }
+        return try await compareKeys(plant, in: range.split(into: max(1, Int((range.upper - range.lower) / 50_000))), &report)
+    }
+
+    // MARK: merkle — recursive range checksums
+
+    func merkle(_ plant: Plant, _ report: inout RunReport) async throws {
+        guard let root = try await unionBounds(plant) else { return }
+        var level = [root]
+        var leaves: [KeyRange] = []
+        while !level.isEmpty {
+            let ranges = level
+            async let p = producer.summaries(of: plant, in: ranges)
+            async let c = consumer.summaries(of: plant, in: ranges)
+            let (ps, cs) = try await (p, c)
+            report.rangesCompared += level.count
+            var next: [KeyRange] = []
+            for (range, (ps, cs)) in zip(level, zip(ps, cs)) where ps != cs {
+                if max(ps.count, cs.count) <= options.leafSize || range.upper - range.lower <= 1 {
+                    leaves.append(range)
+                } else {
+                    next += range.split(into: options.fanout)
+                }
+            }
+            level = next
+        }
+        _ = try await compareKeys(plant, in: leaves, &report)
+    }
+
+    // MARK: shared steps
+
+    func unionBounds(_ plant: Plant) async throws -> KeyRange? {
+        let p = try await producer.idBounds(of: plant)
+        let c = try await consumer.idBounds(of: plant)
+        switch (p, c) {
+        case (nil, nil): return nil
+        case (let p?, nil): return p
+        case (nil, let c?): return c
+        case (let p?, let c?): return KeyRange(lower: min(p.lower, c.lower), upper: max(p.upper, c.upper))
+        }
+    }
+
+    /// Key-by-key comparison of the given ranges: versions from both sides, then only the producer
+    /// records that differ are fetched and written. Returns the highest producer `ts` seen.
+    func compareKeys(_ plant: Plant, in ranges: [KeyRange], _ report: inout RunReport) async throws -> Int64? {
+        var highest: Int64? = nil
+        for range in ranges {
+            async let p = producer.versions(of: plant, in: range, pageSize: options.pageSize * 4).collect()
+            async let c = consumer.versions(of: plant, in: range, pageSize: options.pageSize * 4).collect()
+            let (producerVersions, consumerVersions) = try await (p, c)
+            var plan = RepairPlan()
+            mergeJoin(producerVersions, consumerVersions) { id, p, c in
+                report.rowsCompared += 1
+                if let p, !p.isTombstone { highest = max(highest ?? p.version.ts, p.version.ts) }
+                plan.add(id, KeyAction.decide(producer: p, consumer: c))
+            }
+            try await execute(plan, plant: plant, fetched: [:], &report)
+        }
+        return highest
+    }
+
+    /// Carries out a plan: fetches the producer records it needs (unless given), applies upserts and
+    /// tombstones under the version rule, and confirms conflicts with a fresh producer read before a
+    /// compare-and-set rewrite.
+    func execute(_ plan: RepairPlan, plant: Plant, fetched: [Int64: ImageRecord], _ report: inout RunReport) async throws {
+        report.differences += plan.differences
+        if options.dryRun || plan.isEmpty { return }
+        var changes: [Change] = []
+        // Upserts: producer records, fetched now if the caller did not already hold them.
+        let missing = plan.upserts.filter { fetched[$0] == nil }
+        var records = fetched
+        if !missing.isEmpty {
+            for try await record in producer.records(of: plant, ids: missing, pageSize: options.pageSize) {
+                records[record.id] = record
+                report.rowsFetched += 1
+            }
+        }
+        changes += plan.upserts.compactMap { records[$0].map { Change.upsert($0) } }
+        if options.deletes == .propagate {
+            let observed = now()
+            changes += plan.deletes.map { Change.delete(RecordKey(plant: plant, id: $0), at: observed) }
+        }
+        changes += plan.producerTombstones.map {
+            Change.delete(RecordKey(plant: plant, id: $0.key), at: Timestamp(microsecondsSinceEpoch: $0.value.ts))
+        }
+        for start in stride(from: 0, to: changes.count, by: options.pageSize) {
+            let outcome = try await consumer.apply(Array(changes[start..<min(start + options.pageSize, changes.count)]))
+            report.rowsWritten += outcome.applied
+            report.rowsSkippedStale += outcome.skippedStale
+        }
+        if options.deletes == .propagate { report.rowsDeleted += plan.deletes.count }
+        if !plan.conflicts.isEmpty { try await resolveConflicts(plan.conflicts, plant: plant, &report) }
+    }
+
+    /// Re-reads the producer for keys the consumer holds with a version the producer lacked. If the
+    /// producer has since caught up (StreamSync applied a newer change than our first read saw), the
+    /// version rule settles it; otherwise the producer's state is written compare-and-set.
+    func resolveConflicts(_ conflicts: [Int64: Version], plant: Plant, _ report: inout RunReport) async throws {
+        var fresh: [Int64: ImageRecord] = [:]
+        for try await record in producer.records(of: plant, ids: Array(conflicts.keys), pageSize: options.pageSize) {
+            fresh[record.id] = record
+            report.rowsFetched += 1
+        }
+        var forward: [Change] = [], rewrite: [Change] = []
+        var expected: [RecordKey: Version] = [:]
+        let observed = now()
+        for (id, consumerVersion) in conflicts {
+            let key = RecordKey(plant: plant, id: id)
+            let change = fresh[id].map { Change.upsert($0) } ?? Change.delete(key, at: observed)
+            if change.version > consumerVersion {
+                forward.append(change)
+            } else if change.version != consumerVersion || change.record != nil {
+                if change.record == nil && options.deletes == .ignore { continue }
+                if options.keepConsumerAhead {
+                    report.conflictsKept += 1
+                    continue
+                }
+                rewrite.append(change)
+                expected[key] = consumerVersion
+            }
+        }
+        if !forward.isEmpty {
+            let outcome = try await consumer.apply(forward)
+            report.rowsWritten += outcome.applied
+            report.rowsSkippedStale += outcome.skippedStale
+        }
+        if !rewrite.isEmpty {
+            let outcome = try await consumer.replace(rewrite, expecting: expected)
+            report.rowsWritten += outcome.applied
+            report.rowsReplaced += outcome.applied
+            report.rowsSkippedStale += outcome.skippedStale
+        }
+    }
+}
+
+/// The keys of one compared range, grouped by what they need.
+struct RepairPlan {
+    var upserts: [Int64] = []
+    var deletes: [Int64] = []
+    var producerTombstones: [Int64: Version] = [:]
+    var conflicts: [Int64: Version] = [:]
+    var differences = 0
+
+    var isEmpty: Bool { upserts.isEmpty && deletes.isEmpty && producerTombstones.isEmpty && conflicts.isEmpty }
+
+    mutating func add(_ id: Int64, _ action: KeyAction, counted: Bool = true) {
+        switch action {
+        case .none: return
+        case .upsert: upserts.append(id)
+        case .delete: deletes.append(id)
+        case .applyProducerTombstone(let version): producerTombstones[id] = version
+        case .conflict(let consumer): conflicts[id] = consumer
+        }
+        if counted { differences += 1 }
+    }
+}
+
+extension PeerTraffic {
+    func minus(_ other: PeerTraffic) -> PeerTraffic {
+        var result = PeerTraffic()
+        result.rowsRead = rowsRead - other.rowsRead
+        result.bytesRead = bytesRead - other.bytesRead
+        result.rowsWritten = rowsWritten - other.rowsWritten
+        result.bytesWritten = bytesWritten - other.bytesWritten
+        return result
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import StoreMetering
+import SyncModel
+
+/// What one BatchSync run did; printed as one JSON line per run.
+public struct RunReport: Sendable, Codable, Equatable {
+    public var strategy: SyncStrategy
+    public var plants: [String]
+    public var dryRun: Bool
+    /// Key ranges whose checksums were compared (merkle).
+    public var rangesCompared = 0
+    /// Per-key versions compared.
+    public var rowsCompared = 0
+    /// Producer records fetched (with image bytes).
+    public var rowsFetched = 0
+    /// Differences found: keys that needed a write.
+    public var differences = 0
+    /// Changes that took effect in the consumer (upserts, tombstones, replacements).
+    public var rowsWritten = 0
+    /// Of those, tombstones for records the producer no longer has.
+    public var rowsDeleted = 0
+    /// Of those, compare-and-set rewrites of rows the consumer held with a version the producer lacks.
+    public var rowsReplaced = 0
+    /// Writes refused by the version rule (a newer version arrived concurrently, or, for `full`,
+    /// records the consumer already had).
+    public var rowsSkippedStale = 0
+    /// Consumer rows left as they were because the producer lacks their version (`keepConsumerAhead`).
+    public var conflictsKept = 0
+    public var producer = PeerTraffic()
+    public var consumer = PeerTraffic()
+    public var durationSeconds = 0.0
+
+    public init(strategy: SyncStrategy, plants: [Plant], dryRun: Bool) {
+        self.strategy = strategy
+        self.plants = plants.map(\.rawValue)
+        self.dryRun = dryRun
+    }
+
+    public func jsonLine() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
+    }
+}

@@ -1,0 +1,44 @@
+import PostgresStore
+import SyncModel
+
+/// Opens the store a URI names: `postgresql://` / `postgres://` (or a libpq key=value conninfo) →
+/// PostgreSQL. The scheme decides; anything else is a clear error naming the value.
+public enum StoreFactory {
+    public struct Options: Sendable {
+        /// PostgreSQL schema (default `plantsync`).
+        public var schema: String?
+        /// `application_name` reported to the server.
+        public var applicationName: String
+
+        public init(schema: String? = nil, applicationName: String = "plantsync") {
+            self.schema = schema
+            self.applicationName = applicationName
+        }
+    }
+
+    public static func open(uri: String, options: Options = Options(), role: String) throws -> any ImageStore {
+        let lowered = uri.lowercased()
+        if lowered.hasPrefix("postgresql://") || lowered.hasPrefix("postgres://") || (uri.contains("=") && !uri.contains("://")) {
+            return try PostgresStore(
+                .init(conninfo: uri, schema: options.schema ?? "plantsync", applicationName: options.applicationName))
+        }
+        throw StoreURIError(role: role, uri: redacted(uri))
+    }
+
+    /// The URI with any password replaced by `***`, for error messages and logs.
+    public static func redacted(_ uri: String) -> String {
+        guard let scheme = uri.range(of: "://"), let at = uri[scheme.upperBound...].firstIndex(of: "@") else { return uri }
+        let credentials = uri[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return uri }
+        return String(uri[..<colon]) + ":***" + String(uri[at...])
+    }
+}
+
+public struct StoreURIError: Error, CustomStringConvertible {
+    public let role: String
+    public let uri: String
+
+    public var description: String {
+        "--\(role)-uri '\(uri)': unsupported store; use a postgresql:// URI or a libpq conninfo string"
+    }
+}

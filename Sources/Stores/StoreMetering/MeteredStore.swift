@@ -1,0 +1,122 @@
+import Synchronization
+import SyncModel
+
+/// Rows and payload bytes a job exchanged with one peer store, by direction.
+public struct PeerTraffic: Sendable, Hashable, Codable {
+    public var rowsRead = 0
+    public var bytesRead = 0
+    public var rowsWritten = 0
+    public var bytesWritten = 0
+
+    public init() {}
+}
+
+/// Estimated payload size of what crosses the wire for each kind of row. These are the job's own
+/// counters (design §5: "each job also exports its own counters"); the harness measures the real
+/// wire bytes with a counting TCP proxy.
+public enum PayloadSize {
+    /// Fixed fields of a record (key, camera, coordinates, percentage, timestamps, flags, version).
+    public static let recordOverhead = 96
+    public static let keyVersion = 32
+    public static let rangeSummary = 24
+
+    public static func of(_ record: ImageRecord) -> Int {
+        recordOverhead + (record.data?.count ?? 0) + (record.disease?.utf8.count ?? 0)
+    }
+
+    public static func of(_ change: Change) -> Int {
+        change.record.map(of) ?? keyVersion
+    }
+}
+
+/// An `ImageStore` decorator that counts rows and payload bytes read from and written to the store.
+public final class MeteredStore: ImageStore {
+    public let base: any ImageStore
+    private let counters = Mutex(PeerTraffic())
+
+    public init(_ base: any ImageStore) { self.base = base }
+
+    public var traffic: PeerTraffic { counters.withLock { $0 } }
+
+    func read(rows: Int, bytes: Int) {
+        counters.withLock {
+            $0.rowsRead += rows
+            $0.bytesRead += bytes
+        }
+    }
+
+    func wrote(_ changes: [Change]) {
+        let bytes = changes.reduce(0) { $0 + PayloadSize.of($1) }
+        counters.withLock {
+            $0.rowsWritten += changes.count
+            $0.bytesWritten += bytes
+        }
+    }
+
+    public func prepareSchema() async throws { try await base.prepareSchema() }
+
+    public func apply(_ changes: [Change]) async throws -> ApplyOutcome {
+        wrote(changes)
+        return try await base.apply(changes)
+    }
+
+    public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
+        wrote(changes)
+        return try await base.replace(changes, expecting: expected)
+    }
+
+    public func record(_ key: RecordKey) async throws -> ImageRecord? {
+        let record = try await base.record(key)
+        read(rows: 1, bytes: record.map(PayloadSize.of) ?? 0)
+        return record
+    }
+
+    public func count(of plant: Plant) async throws -> Int {
+        read(rows: 1, bytes: 8)
+        return try await base.count(of: plant)
+    }
+
+    public func idBounds(of plant: Plant) async throws -> KeyRange? {
+        read(rows: 1, bytes: 16)
+        return try await base.idBounds(of: plant)
+    }
+
+    public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
+        read(rows: ranges.count, bytes: ranges.count * PayloadSize.rangeSummary)
+        return try await base.summaries(of: plant, in: ranges)
+    }
+
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
+        base.versions(of: plant, in: range, pageSize: pageSize).observingPages { [self] page in
+            read(rows: page.count, bytes: page.count * PayloadSize.keyVersion)
+        }
+    }
+
+    public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
+        meter(base.records(of: plant, ids: ids, pageSize: pageSize))
+    }
+
+    public func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord> {
+        meter(base.records(of: plant, in: range, pageSize: pageSize))
+    }
+
+    public func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord> {
+        meter(base.records(of: plant, changedSince: since, pageSize: pageSize))
+    }
+
+    private func meter(_ sequence: PagedSequence<ImageRecord>) -> PagedSequence<ImageRecord> {
+        sequence.observingPages { [self] page in
+            read(rows: page.count, bytes: page.reduce(0) { $0 + PayloadSize.of($1) })
+        }
+    }
+
+    public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int {
+        try await base.purgeTombstones(olderThan: cutoff)
+    }
+
+    public func syncState(_ name: String) async throws -> Int64? { try await base.syncState(name) }
+
+    public func setSyncState(_ name: String, to value: Int64) async throws {
+        try await base.setSyncState(name, to: value)
+    }
+}

@@ -1,0 +1,64 @@
+import PostgresStore
+import SyncModel
+import TestSupport
+
+/// Builds a producer and a consumer that differ in every way design §1 and the BatchSync issue list:
+/// missing and extra rows, changed metadata at the same timestamp, changed image bytes, soft and hard
+/// deletes, and older and newer versions on either side.
+struct Divergence {
+    var producer: [Change] = []
+    var consumer: [Change] = []
+    /// Keys hard-deleted from the producer (tombstoned there, or removed outright).
+    var hardDeleted: [RecordKey] = []
+
+    init(seed: UInt64, perPlant: Int = 120) {
+        var rng = SplitMix64(seed: seed)
+        for plant in Plant.allCases {
+            for id in 1...Int64(perPlant) {
+                let base = randomRecord(plant: plant, id: id, rng: &rng, tsRange: 1_000_000...2_000_000, dataBytes: 24)
+                var other = base
+                switch Int.random(in: 0..<12, using: &rng) {
+                case 0:  // missing in the consumer
+                    producer.append(.upsert(base))
+                case 1:  // extra in the consumer (the producer never had it)
+                    consumer.append(.upsert(base))
+                case 2:  // metadata differs at the same timestamp
+                    other.cameraId += 10
+                    producer.append(.upsert(base)); consumer.append(.upsert(other))
+                case 3:  // image bytes differ, same version
+                    other.data?[0] ^= 0x5A
+                    producer.append(.upsert(base)); consumer.append(.upsert(other))
+                case 4:  // soft delete in the producer
+                    other.isDeleted = true
+                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 50)
+                    producer.append(.upsert(other)); consumer.append(.upsert(base))
+                case 5:  // hard delete in the producer
+                    producer.append(.upsert(base))
+                    producer.append(.delete(base.key, at: Timestamp(microsecondsSinceEpoch: 3_000_000)))
+                    consumer.append(.upsert(base))
+                    hardDeleted.append(base.key)
+                case 6:  // producer newer
+                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 99)
+                    other.disease = "Healthy"
+                    producer.append(.upsert(other)); consumer.append(.upsert(base))
+                case 7:  // consumer newer (it holds a version the producer does not have)
+                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 99)
+                    other.percentage = 0.5
+                    producer.append(.upsert(base)); consumer.append(.upsert(other))
+                case 8:  // consumer tombstone newer than the producer's live record
+                    producer.append(.upsert(base))
+                    consumer.append(.delete(base.key, at: Timestamp(microsecondsSinceEpoch: 5_000_000)))
+                default:  // equal
+                    producer.append(.upsert(base)); consumer.append(.upsert(base))
+                }
+            }
+        }
+    }
+
+    func load(into producerStore: PostgresStore, _ consumerStore: PostgresStore) async throws {
+        _ = try await producerStore.apply(producer)
+        _ = try await consumerStore.apply(consumer)
+        // Half of the hard deletes disappear outright, as a LIMS-style delete would leave them.
+        _ = try await producerStore.purgeTombstones(olderThan: Timestamp(microsecondsSinceEpoch: 3_000_001))
+    }
+}

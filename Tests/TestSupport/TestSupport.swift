@@ -1,0 +1,86 @@
+import Foundation
+import LibPQ
+import PostgresStore
+import SyncModel
+
+/// Shared helpers of the test targets: a seeded generator, random records, throwaway stores.
+
+/// SplitMix64: small, fast and deterministic, so a failing seed reproduces.
+public struct SplitMix64: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+public struct SetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The throwaway PostgreSQL `scripts/test` starts; tests fail (not skip) without it.
+public func postgresURI() throws -> String {
+    guard let uri = ProcessInfo.processInfo.environment["PLANTSYNC_PG_URI"], !uri.isEmpty else {
+        throw SetupError("PLANTSYNC_PG_URI is not set: run the tests through scripts/test")
+    }
+    return uri
+}
+
+/// A fresh unique schema name (also used as the connection's application_name).
+public func uniqueSchema() -> String {
+    "t_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+}
+
+/// Runs `body` with a PostgreSQL store in a schema of its own, dropped afterwards.
+public func withPostgresStore<T>(_ body: (PostgresStore) async throws -> T) async throws -> T {
+    let uri = try postgresURI()
+    let schema = uniqueSchema()
+    let store = try PostgresStore(.init(conninfo: uri, schema: schema, applicationName: schema))
+    try await store.prepareSchema()
+    defer { _ = try? PGConnection(conninfo: uri).execute("DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+    return try await body(store)
+}
+
+/// A random record; a small `tsRange` makes equal timestamps (and tiebreak decisions) common.
+public func randomRecord(
+    plant: Plant, id: Int64, rng: inout SplitMix64, tsRange: ClosedRange<Int64> = 0...1_000_000, dataBytes: Int = 32
+) -> ImageRecord {
+    let created = Int64.random(in: tsRange, using: &rng)
+    return ImageRecord(
+        plant: plant, id: id, cameraId: Int64.random(in: 1...4, using: &rng),
+        data: (0..<dataBytes).map { _ in UInt8.random(in: 0...255, using: &rng) },
+        latitude: Double.random(in: -90...90, using: &rng), longitude: Double.random(in: -180...180, using: &rng),
+        disease: Bool.random(using: &rng) ? nil : ["Healthy", "Late Blight", "it's \"odd\""].randomElement(using: &rng),
+        percentage: Bool.random(using: &rng) ? nil : Double.random(in: 0...1, using: &rng),
+        createdAt: Timestamp(microsecondsSinceEpoch: created),
+        updatedAt: Bool.random(using: &rng) ? nil : Timestamp(microsecondsSinceEpoch: created + Int64.random(in: 0...3, using: &rng)),
+        isActive: Bool.random(using: &rng), isDeleted: Bool.random(using: &rng))
+}
+
+/// Everything a store holds for a plant: live records and the versions of every key (tombstones too).
+public func snapshot(_ store: any ImageStore, _ plant: Plant) async throws -> (records: [ImageRecord], versions: [KeyVersion]) {
+    let records = try await store.records(of: plant, in: .all, pageSize: 7).collect()
+    let versions = try await store.versions(of: plant, in: .all, pageSize: 5).collect()
+    return (records, versions)
+}
+
+/// Live records of every plant, in key order.
+public func liveRecords(_ store: any ImageStore) async throws -> [ImageRecord] {
+    var all: [ImageRecord] = []
+    for plant in Plant.allCases { all += try await store.records(of: plant, in: .all, pageSize: 1000).collect() }
+    return all
+}
+
+/// Current resident set size of this process, in bytes (Linux `VmRSS`).
+public func residentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
+    }
+    return 0
+}
