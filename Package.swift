@@ -107,6 +107,8 @@ let package = Package(
             name: "BatchSyncCoreTests",
             dependencies: ["BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "LibPQ", "TestSupport"],
             path: "Tests/BatchSyncCoreTests"),
+        // The executables' command lines, run as processes.
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"], path: "Tests/CLITests"),
         // The store contract (design §1, §3), shared by every store implementation.
         .testTarget(
             name: "StoreContractTests", dependencies: ["PostgresStore", "SyncModel", "TestSupport"],

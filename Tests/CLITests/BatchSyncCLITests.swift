@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct BatchSyncCLITests {
+    let batchSync = Executable(name: "BatchSync")
+
+    @Test func printsVersionAndHelp() throws {
+        let version = try batchSync.run(["--version"])
+        #expect(version.status == 0)
+        #expect(version.stdout.contains("0."))
+        let help = try batchSync.run(["--help"])
+        #expect(help.status == 0)
+        for flag in ["--producer-uri", "--consumer-uri", "--strategy", "--plants", "--dry-run", "--deletes", "--interval", "--pushgateway"] {
+            #expect(help.stdout.contains(flag), "\(flag)")
+        }
+    }
+
+    @Test(arguments: [
+        (["--strategy", "rsync"], "rsync"),
+        (["--plants", "potato,cucumber"], "cucumber"),
+        (["--fanout", "1"], "--fanout 1"),
+        (["--interval", "0"], "--interval 0"),
+        (["--deletes", "maybe"], "maybe"),
+        (["--log-level", "loud"], "loud"),
+        (["--consumer-uri", "redis://x"], "redis://x"),
+        (["--pushgateway", "not a url"], "not a url"),
+    ])
+    func badInputIsAClearErrorAndNonZeroExit(arguments: [String], mentions: String) throws {
+        var all = ["--producer-uri", "postgresql:///x?host=/nonexistent-plantsync", "--consumer-uri", "postgresql:///y?host=/nonexistent-plantsync"]
+        all += arguments
+        let result = try batchSync.run(all)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(mentions), "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test func missingURIsAreNamed() throws {
+        let result = try batchSync.run([], environment: ["PLANTSYNC_PRODUCER_URI": "", "PLANTSYNC_CONSUMER_URI": ""])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--producer-uri"))
+    }
+
+    @Test func unreachableDatabaseFailsWithAMessage() throws {
+        let result = try batchSync.run([
+            "--producer-uri", "postgresql:///x?host=/nonexistent-plantsync&connect_timeout=1",
+            "--consumer-uri", "postgresql:///y?host=/nonexistent-plantsync&connect_timeout=1",
+        ])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot connect"))
+    }
+
+    @Test func oneRunPrintsOneJSONLineAndConverges() async throws {
+        try await withPostgresStore { producer in
+            try await withPostgresStore { consumer in
+                var rng = SplitMix64(seed: 1)
+                _ = try await producer.apply((1...40).map { .upsert(randomRecord(plant: .potato, id: $0, rng: &rng)) })
+                let uri = try postgresURI()
+                let result = try batchSync.run([
+                    "--producer-uri", uri, "--producer-schema", producer.configuration.schema,
+                    "--consumer-uri", uri, "--consumer-schema", consumer.configuration.schema, "--plants", "potato",
+                ])
+                #expect(result.status == 0, "\(result.stderr)")
+                let lines = result.stdout.split(separator: "\n")
+                #expect(lines.count == 1)
+                let json = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+                #expect(json?["strategy"] as? String == "merkle")
+                #expect(json?["rows_written"] as? Int == 40)
+                #expect(try await liveRecords(consumer) == liveRecords(producer))
+            }
+        }
+    }
+}
