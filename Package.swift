@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "StreamSync", targets: ["StreamSync"]),
         .executable(name: "BatchSync", targets: ["BatchSync"]),
         .executable(name: "StoreBench", targets: ["StoreBench"]),
+        .executable(name: "BatchBench", targets: ["BatchBench"]),
     ],
     dependencies: [
         // Command-line parsing for every executable.
@@ -90,6 +91,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Bench/StoreBench"),
+        .executableTarget(
+            name: "BatchBench",
+            dependencies: [
+                "SyncModel", "PostgresStore", "LibPQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Bench/BatchBench"),
 
         // MARK: Tests (one target per library target)
         .target(

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import LibPQ
+import PostgresStore
+import SyncModel
+
+/// Prepares the databases of the BatchSync benchmark (`scripts/bench-batch` drives it):
+/// `prepare` loads a base data set and a producer that differs from it by a given fraction;
+/// `reset-consumer` makes the consumer a fresh copy of the base before each strategy's run.
+@main
+struct BatchBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "BatchBench",
+        abstract: "Set up producer and consumer schemas for the BatchSync benchmark.",
+        subcommands: [Prepare.self, ResetConsumer.self])
+
+    struct Common: ParsableArguments {
+        @Option(help: "libpq connection URI (default: $PLANTSYNC_PG_URI).")
+        var uri: String?
+
+        func conninfo() throws -> String {
+            guard let uri = uri ?? ProcessInfo.processInfo.environment["PLANTSYNC_PG_URI"] else {
+                throw ValidationError("no database: pass --uri or set PLANTSYNC_PG_URI")
+            }
+            return uri
+        }
+    }
+
+    struct Prepare: AsyncParsableCommand {
+        @OptionGroup var common: Common
+        @Option(help: "Records in the data set (spread over the three plants).") var records = 100_000
+        @Option(help: "Image bytes per record.") var recordBytes = 1024
+        @Option(help: "Percentage of records that differ in the producer (updates, plus a tenth as deletes and creates).")
+        var diffPercent = 0.1
+
+        func run() async throws {
+            let conninfo = try common.conninfo()
+            guard records > 0, recordBytes >= 0, (0...100).contains(diffPercent) else {
+                throw ValidationError("--records > 0, --record-bytes >= 0 and --diff-percent within 0…100")
+            }
+            let admin = try PGConnection(conninfo: conninfo)
+            for schema in ["bench_base", "bench_producer", "bench_consumer"] { try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+            let base = try PostgresStore(.init(conninfo: conninfo, schema: "bench_base"))
+            try await base.prepareSchema()
+            var rng = SystemRandomNumberGenerator()
+            let payload = (0..<recordBytes).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let perPlant = (records + 2) / 3
+            var loaded = 0
+            for plant in Plant.allCases {
+                for start in stride(from: 1, through: perPlant, by: 2000) {
+                    let ids = start...min(start + 1999, perPlant)
+                    guard loaded < records else { break }
+                    let batch = ids.prefix(records - loaded).map { Change.upsert(Self.record(plant, Int64($0), payload)) }
+                    _ = try await base.apply(batch)
+                    loaded += batch.count
+                }
+            }
+            try await copy(admin, conninfo, from: "bench_base", to: "bench_producer")
+            // The producer moves on: updates (newer versions), deletes and creates.
+            let producer = try PostgresStore(.init(conninfo: conninfo, schema: "bench_producer"))
+            let differing = Int((Double(records) * diffPercent / 100).rounded())
+            var changes: [Change] = []
+            for n in 0..<differing {
+                let plant = Plant.allCases[n % 3]
+                let id = Int64(1 + (n / 3 * 7919) % perPlant)
+                switch n % 10 {
+                case 0: changes.append(.delete(RecordKey(plant: plant, id: id), at: Timestamp(microsecondsSinceEpoch: 1_800_000_000_000_000)))
+                case 1: changes.append(.upsert(Self.record(plant, Int64(perPlant + 1 + n), payload)))
+                default:
+                    var updated = Self.record(plant, id, payload)
+                    updated.disease = "Late Blight"
+                    updated.percentage = 0.42
+                    updated.updatedAt = Timestamp(microsecondsSinceEpoch: 1_800_000_000_000_000 + Int64(n))
+                    changes.append(.upsert(updated))
+                }
+            }
+            for start in stride(from: 0, to: changes.count, by: 1000) {
+                _ = try await producer.apply(Array(changes[start..<min(start + 1000, changes.count)]))
+            }
+            print("prepared \(loaded) records of \(recordBytes) B; \(differing) differ in the producer")
+        }
+
+        static func record(_ plant: Plant, _ id: Int64, _ payload: [UInt8]) -> ImageRecord {
+            var data = payload
+            if !data.isEmpty { data[0] = UInt8(truncatingIfNeeded: id) }
+            return ImageRecord(
+                plant: plant, id: id, cameraId: id % 5, data: data, latitude: 52.2 + Double(id % 100) / 1000,
+                longitude: 21.0, disease: id % 3 == 0 ? "Healthy" : nil, percentage: id % 3 == 0 ? 0.97 : nil,
+                createdAt: Timestamp(microsecondsSinceEpoch: 1_700_000_000_000_000 + id * 1000))
+        }
+    }
+
+    struct ResetConsumer: AsyncParsableCommand {
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            let conninfo = try common.conninfo()
+            let admin = try PGConnection(conninfo: conninfo)
+            try await copy(admin, conninfo, from: "bench_base", to: "bench_consumer")
+        }
+    }
+}
+
+/// Replaces schema `to` with an exact copy of `from` (rows and version columns), in SQL.
+func copy(_ admin: PGConnection, _ conninfo: String, from: String, to: String) async throws {
+    try admin.execute("DROP SCHEMA IF EXISTS \(to) CASCADE")
+    try await PostgresStore(.init(conninfo: conninfo, schema: to)).prepareSchema()
+    try admin.execute("INSERT INTO \(to).image_record SELECT * FROM \(from).image_record")
+    try admin.execute("ANALYZE \(to).image_record")
+}
