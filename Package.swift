@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Graceful SIGTERM/SIGINT handling of long-running jobs.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Event-driven networking for the harness's counting TCP proxy.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // Property-based tests (Version order laws) on top of Swift Testing.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
@@ -71,6 +73,12 @@ let package = Package(
             ],
             path: "Sources/Jobs/BatchSyncCore"),
 
+        // MARK: Harness (the batch-vs-stream experiment)
+        .target(
+            name: "CountingProxy",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Sources/Harness/CountingProxy"),
+
         // MARK: Executables
         .executableTarget(
             name: "StreamSync",
@@ -115,6 +123,10 @@ let package = Package(
             name: "BatchSyncCoreTests",
             dependencies: ["BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "LibPQ", "TestSupport"],
             path: "Tests/BatchSyncCoreTests"),
+        .testTarget(
+            name: "CountingProxyTests",
+            dependencies: ["CountingProxy", "TestSupport", "PostgresStore", "SyncModel"],
+            path: "Tests/CountingProxyTests"),
         // The executables' command lines, run as processes.
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], path: "Tests/CLITests"),
         // The store contract (design §1, §3), shared by every store implementation.

@@ -36,13 +36,18 @@ public func uniqueSchema() -> String {
     "t_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
 }
 
+/// Drops a test schema and everything in it.
+public func dropSchema(_ schema: String) throws {
+    try PGConnection(conninfo: try postgresURI()).execute("DROP SCHEMA IF EXISTS \(PGConnection.quoteIdentifier(schema)) CASCADE")
+}
+
 /// Runs `body` with a PostgreSQL store in a schema of its own, dropped afterwards.
 public func withPostgresStore<T>(_ body: (PostgresStore) async throws -> T) async throws -> T {
     let uri = try postgresURI()
     let schema = uniqueSchema()
     let store = try PostgresStore(.init(conninfo: uri, schema: schema, applicationName: schema))
     try await store.prepareSchema()
-    defer { _ = try? PGConnection(conninfo: uri).execute("DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+    defer { try? dropSchema(schema) }
     return try await body(store)
 }
 
