@@ -97,6 +97,13 @@ struct BatchBench: AsyncParsableCommand {
             let conninfo = try common.conninfo()
             let admin = try PGConnection(conninfo: conninfo)
             try await copy(admin, conninfo, from: "bench_base", to: "bench_consumer")
+            // As if a previous watermark run had synced the base: its high-water mark per plant.
+            let consumer = try PostgresStore(.init(conninfo: conninfo, schema: "bench_consumer"))
+            let marks = try admin.execute("SELECT plant, max(version_ts) FROM bench_base.image_record GROUP BY plant")
+            for row in 0..<marks.rowCount {
+                guard let name = try marks.string(row, 0), let plant = Plant(rawValue: name), let mark = try marks.int64(row, 1) else { continue }
+                try await consumer.setSyncState("batchsync.watermark.\(plant)", to: mark)
+            }
         }
     }
 }
