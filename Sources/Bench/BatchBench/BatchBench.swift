@@ -86,7 +86,7 @@ struct BatchBench: AsyncParsableCommand {
             return ImageRecord(
                 plant: plant, id: id, cameraId: id % 5, data: data, latitude: 52.2 + Double(id % 100) / 1000,
                 longitude: 21.0, disease: id % 3 == 0 ? "Healthy" : nil, percentage: id % 3 == 0 ? 0.97 : nil,
-                createdAt: Timestamp(microsecondsSinceEpoch: 1_700_000_000_000_000 + id * 1000))
+                createdAt: Timestamp(microsecondsSinceEpoch: 1_600_000_000_000_000 + id * 1_000_000))
         }
     }
 
