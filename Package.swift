@@ -79,6 +79,10 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             path: "Sources/Harness/CountingProxy"),
 
+        .target(
+            name: "SyncBenchCore", dependencies: ["SyncModel", "StoreMetering", "CountingProxy"],
+            path: "Sources/Harness/SyncBenchCore"),
+
         // MARK: Executables
         .executableTarget(
             name: "StreamSync",

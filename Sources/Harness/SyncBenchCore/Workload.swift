@@ -1,0 +1,229 @@
+import Foundation
+import SyncModel
+
+/// Where the workload's change events go (Kafka in the harness; a recorder in tests).
+public protocol EventPublisher: Sendable {
+    /// Publishes one LIMS-format event: topic = plant, key = id, value = record JSON with hex data.
+    func publish(topic: String, key: String, value: String) async throws
+}
+
+/// How fast the workload changes the producer.
+public enum WorkloadProfile: Sendable, Equatable, CustomStringConvertible {
+    /// LIMS's jobs at their relative rates, `speed` times faster than real time: a create every
+    /// 30–100 s, a disease update every 100 s, an activation toggle and a metadata edit every 300 s,
+    /// a soft delete every 700 s.
+    case lims(speed: Double)
+    /// A fixed total of changes per second, mixed in LIMS's proportions.
+    case steady(perSecond: Double)
+
+    public var description: String {
+        switch self {
+        case .lims(let speed): return "lims ×\(speed)"
+        case .steady(let rate): return "steady \(rate)/s"
+        }
+    }
+}
+
+/// The kinds of change LIMS's jobs make.
+public enum ChangeKind: String, Sendable, CaseIterable, Codable {
+    case create, disease, toggle, edit, softDelete = "soft_delete"
+
+    /// Mean seconds of LIMS time between two changes of this kind.
+    var limsPeriod: Double {
+        switch self {
+        case .create: return 65  // uniform 30–100 s
+        case .disease: return 100
+        case .toggle, .edit: return 300
+        case .softDelete: return 700
+        }
+    }
+}
+
+/// One change the workload made: what, when it was committed in the producer, and its version.
+public struct WorkloadChange: Sendable {
+    public let kind: ChangeKind
+    public let key: RecordKey
+    public let version: Version
+    /// Wall-clock time at which the producer committed it.
+    public let committedAt: Date
+    /// Bytes of the event published for it.
+    public let eventBytes: Int
+}
+
+/// The LIMS workload generator, acting as LIMS's Image API: it writes every change to the producer
+/// store and then publishes it as a LIMS-format event. Image bytes are random but reproducible from
+/// the seed and the key, so nothing has to hold them in memory.
+public final class Workload: Sendable {
+    public let producer: any ImageStore
+    public let publisher: any EventPublisher
+    public let seed: UInt64
+    public let imageBytes: Int
+    public let perPlant: Int
+
+    /// The current metadata of every record (no image bytes), and the next id per plant.
+    private let state: LockedState
+
+    public init(producer: any ImageStore, publisher: any EventPublisher, seed: UInt64, imageBytes: Int, perPlant: Int) {
+        self.producer = producer
+        self.publisher = publisher
+        self.seed = seed
+        self.imageBytes = imageBytes
+        self.perPlant = perPlant
+        self.state = LockedState()
+    }
+
+    /// Deterministic JPEG-sized bytes for a key.
+    public func imageData(_ key: RecordKey) -> [UInt8] {
+        var rng = SeededGenerator(seed: seed ^ UInt64(bitPattern: key.id) &* 0x9e37_79b9 ^ UInt64(key.plant.hashValueStable))
+        var data = [UInt8](repeating: 0, count: imageBytes)
+        var i = 0
+        while i < data.count {
+            var word = rng.next()
+            for _ in 0..<8 where i < data.count {
+                data[i] = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                i += 1
+            }
+        }
+        if data.count >= 2 { data[0] = 0xFF; data[1] = 0xD8 }  // JPEG's start-of-image marker
+        return data
+    }
+
+    /// Loads the initial data set into the producer (not published: every consumer starts from a copy).
+    public func loadInitialData(createdBefore now: Date) async throws {
+        var rng = SeededGenerator(seed: seed)
+        let start = Int64((now.timeIntervalSince1970 - 86_400) * 1_000_000)
+        for plant in Plant.allCases {
+            var batch: [Change] = []
+            for id in 1...Int64(perPlant) {
+                let record = ImageRecord(
+                    plant: plant, id: id, cameraId: Int64.random(in: 1...12, using: &rng), data: imageData(RecordKey(plant: plant, id: id)),
+                    latitude: Double.random(in: 49...55, using: &rng), longitude: Double.random(in: 14...24, using: &rng),
+                    disease: id % 4 == 0 ? nil : ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot"].randomElement(using: &rng),
+                    percentage: id % 4 == 0 ? nil : Double.random(in: 0.5...1, using: &rng),
+                    createdAt: Timestamp(microsecondsSinceEpoch: start + id * 1_000_000))
+                batch.append(.upsert(record))
+                state.put(record)
+                if batch.count == 500 {
+                    _ = try await producer.apply(batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
+            }
+            if !batch.isEmpty { _ = try await producer.apply(batch) }
+            state.setNextID(plant, Int64(perPlant) + 1)
+        }
+    }
+
+    /// Makes one change of `kind`: producer first, then the event. Returns what it did, or nil when
+    /// there is nothing to change (e.g. no unclassified image left for the recognizer).
+    public func make(_ kind: ChangeKind, rng: inout SeededGenerator) async throws -> WorkloadChange? {
+        let plant = Plant.allCases.randomElement(using: &rng)!
+        let now = Date()
+        let micros = Timestamp(microsecondsSinceEpoch: Int64((now.timeIntervalSince1970 * 1_000_000).rounded()))
+        var record: ImageRecord
+        switch kind {
+        case .create:
+            let id = state.takeNextID(plant)
+            record = ImageRecord(
+                plant: plant, id: id, cameraId: Int64.random(in: 1...12, using: &rng), data: imageData(RecordKey(plant: plant, id: id)),
+                latitude: Double.random(in: 49...55, using: &rng), longitude: Double.random(in: 14...24, using: &rng),
+                createdAt: micros)
+        case .disease:
+            guard var r = state.random(plant, where: { $0.disease == nil && !$0.isDeleted }, rng: &rng) else { return nil }
+            r.disease = ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot"].randomElement(using: &rng)
+            r.percentage = Double.random(in: 0.5...1, using: &rng)
+            r.updatedAt = micros
+            record = r
+        case .toggle:
+            guard var r = state.random(plant, where: { !$0.isDeleted }, rng: &rng) else { return nil }
+            r.isActive.toggle()
+            r.updatedAt = micros
+            record = r
+        case .edit:
+            guard var r = state.random(plant, where: { !$0.isDeleted }, rng: &rng) else { return nil }
+            r.cameraId = Int64.random(in: 1...12, using: &rng)
+            r.latitude = Double.random(in: 49...55, using: &rng)
+            r.longitude = Double.random(in: 14...24, using: &rng)
+            r.updatedAt = micros
+            record = r
+        case .softDelete:
+            guard var r = state.random(plant, where: { !$0.isDeleted }, rng: &rng) else { return nil }
+            r.isDeleted = true
+            r.updatedAt = micros
+            record = r
+        }
+        record.data = imageData(record.key)
+        _ = try await producer.apply([.upsert(record)])
+        let committedAt = Date()
+        let json = RecordJSON.encode(record)
+        try await publisher.publish(topic: plant.rawValue, key: String(record.id), value: json)
+        record.data = nil
+        state.put(record)
+        return WorkloadChange(kind: kind, key: record.key, version: record.version, committedAt: committedAt, eventBytes: json.utf8.count)
+    }
+
+    /// Seconds of real time until the next change of `kind` under `profile`.
+    public static func delay(of kind: ChangeKind, profile: WorkloadProfile, rng: inout SeededGenerator) -> Double {
+        switch profile {
+        case .lims(let speed):
+            let period = kind == .create ? Double.random(in: 30...100, using: &rng) : kind.limsPeriod
+            return period / max(speed, 0.000_001)
+        case .steady(let rate):
+            let weight = (1 / kind.limsPeriod) / ChangeKind.allCases.reduce(0) { $0 + 1 / $1.limsPeriod }
+            return 1 / max(rate * weight, 0.000_001)
+        }
+    }
+}
+
+/// Metadata of the producer's records as the generator last wrote them.
+final class LockedState: Sendable {
+    private let lock = NSLock()
+    nonisolated(unsafe) private var records: [Plant: [Int64: ImageRecord]] = [:]
+    nonisolated(unsafe) private var nextIDs: [Plant: Int64] = [:]
+    // nonisolated(unsafe) is safe: both dictionaries are only read or written while `lock` is held.
+
+    func put(_ record: ImageRecord) {
+        var stripped = record
+        stripped.data = nil
+        lock.withLock { records[record.plant, default: [:]][record.id] = stripped }
+    }
+
+    func setNextID(_ plant: Plant, _ id: Int64) { lock.withLock { nextIDs[plant] = id } }
+
+    func takeNextID(_ plant: Plant) -> Int64 {
+        lock.withLock {
+            let id = nextIDs[plant, default: 1]
+            nextIDs[plant] = id + 1
+            return id
+        }
+    }
+
+    func random(_ plant: Plant, where predicate: (ImageRecord) -> Bool, rng: inout SeededGenerator) -> ImageRecord? {
+        let candidates = lock.withLock { (records[plant] ?? [:]).values.filter(predicate) }
+        return candidates.sorted { $0.id < $1.id }.randomElement(using: &rng)
+    }
+}
+
+/// SplitMix64: the harness's reproducible random numbers.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+extension Plant {
+    /// A hash that is the same in every process (Swift's `hashValue` is seeded per process).
+    var hashValueStable: Int {
+        switch self {
+        case .potato: return 1
+        case .tomato: return 2
+        case .pepper: return 3
+        }
+    }
+}
