@@ -35,6 +35,7 @@ let package = Package(
 
         // MARK: Thin Swift wrappers over the C libraries (the only code that touches pointers)
         .target(name: "LibPQ", dependencies: ["CLibPQ"], path: "Sources/Wrappers/LibPQ"),
+        .target(name: "LibMongoC", dependencies: ["CLibMongoC"], path: "Sources/Wrappers/LibMongoC"),
 
         // MARK: Domain
         .target(name: "SyncModel", path: "Sources/SyncModel"),
@@ -52,6 +53,9 @@ let package = Package(
         .target(
             name: "PostgresStore", dependencies: ["SyncModel", "LibPQ"],
             path: "Sources/Stores/PostgresStore"),
+        .target(
+            name: "MongoStore", dependencies: ["SyncModel", "LibMongoC"],
+            path: "Sources/Stores/MongoStore"),
 
         // MARK: Executables
         .executableTarget(
@@ -82,8 +86,11 @@ let package = Package(
             path: "Tests/PostgresStoreTests"),
         // The store contract (design §1, §3), shared by every store implementation.
         .testTarget(
-            name: "StoreContractTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ"],
+            name: "StoreContractTests", dependencies: ["PostgresStore", "MongoStore", "SyncModel", "LibPQ", "LibMongoC"],
             path: "Tests/StoreContractTests"),
+        .testTarget(
+            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC"],
+            path: "Tests/MongoStoreTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,6 +8,7 @@ cursors. Only what PlantSync's tests need is claimed to behave like MongoDB; see
 
 import bisect
 import copy
+import itertools
 
 import mongomock
 from mongomock import aggregate as mm_aggregate
@@ -122,7 +123,7 @@ class Collection:
         return None
 
     def candidates(self, query):
-        """Document keys that may match `query`, in natural order unless narrowed by an index."""
+        """(document keys that may match `query`, field they are sorted by ascending or None)."""
         for field, condition in (query or {}).items():
             if field.startswith("$"):
                 continue
@@ -142,21 +143,31 @@ class Collection:
                         hi = min(hi, bisect.bisect_left(numbers, condition["$lt"]))
                     if "$lte" in condition:
                         hi = min(hi, bisect.bisect_right(numbers, condition["$lte"]))
-                    return [k for v in numbers[lo:hi] for k in sorted(index.entries[v], key=repr)]
+                    entries = index.entries
+                    keys = (k for i in range(lo, hi) for k in sorted(entries.get(numbers[i], ()), key=repr))
+                    return keys, field
                 if set(condition) == {"$in"} and isinstance(condition["$in"], list):
-                    values = sorted({_hashable(v) for v in condition["$in"]}, key=repr)
-                    return [k for v in values for k in index.entries.get(v, ())]
+                    values = sorted({_hashable(v) for v in condition["$in"]},
+                                    key=lambda v: (0, v, "") if _is_number(v) else (1, 0, repr(v)))
+                    keys = [k for v in values for k in index.entries.get(v, ())]
+                    ordered = field if all(_is_number(v) for v in values) else None
+                    return keys, ordered
                 continue
             if isinstance(condition, (dict, list)) or condition is None:
                 continue
-            return list(index.entries.get(_hashable(condition), ()))
-        return list(self.docs.keys())
+            return list(index.entries.get(_hashable(condition), ())), field
+        return list(self.docs.keys()), None
 
-    def matching(self, query):
-        for key in self.candidates(query):
-            doc = self.docs.get(key)
-            if doc is not None and filtering.filter_applies(query or {}, doc):
-                yield key, doc
+    def matching(self, query, with_order=False):
+        keys, ordered_by = self.candidates(query)
+
+        def generate():
+            for key in keys:
+                doc = self.docs.get(key)
+                if doc is not None and filtering.filter_applies(query or {}, doc):
+                    yield key, doc
+
+        return (generate(), ordered_by) if with_order else generate()
 
     # --- writes --------------------------------------------------------------------------------
     def _check_unique(self, key, doc):
@@ -261,21 +272,20 @@ class Server:
         return len(keys)
 
     def find(self, coll, query, projection=None, sort=None, skip=0, limit=0):
-        docs = (doc for _, doc in coll.matching(query or {}))
-        if sort:
+        matches, ordered_by = coll.matching(query or {}, with_order=True)
+        docs = (doc for _, doc in matches)
+        if sort and not (len(sort) == 1 and sort.get(ordered_by) == 1):
             docs = list(docs)
             for field, direction in reversed(list(sort.items())):
-                docs.sort(key=lambda d, f=field: filtering.resolve_sort_key(f, d),
-                          reverse=direction == -1)
-        docs = list(docs)[skip:]
-        if limit:
-            docs = docs[:abs(limit)]
+                docs.sort(key=lambda d, f=field: filtering.resolve_sort_key(f, d), reverse=direction == -1)
+        stop = skip + abs(limit) if limit else None
+        docs = list(itertools.islice(docs, skip, stop))
         if projection:
             self._scratch.delete_many({})
-            self._scratch.insert_many([copy.deepcopy(d) for d in docs]) if docs else None
+            if docs:
+                self._scratch.insert_many([copy.deepcopy(d) for d in docs])
             order = {_hashable(d["_id"]): i for i, d in enumerate(docs)}
             projected = list(self._scratch.find({}, projection))
-            # keep the order computed above (ids are kept unless excluded; then order is insertion order)
             if all("_id" in p for p in projected):
                 projected.sort(key=lambda p: order[_hashable(p["_id"])])
             return projected

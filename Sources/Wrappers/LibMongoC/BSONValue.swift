@@ -74,3 +74,7 @@ extension BSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Ex
     public init(arrayLiteral elements: BSONValue...) { self = .array(elements) }
     public init(nilLiteral: ()) { self = .null }
 }
+
+extension BSONValue: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral pairs: (String, BSONValue)...) { self = .document(BSONDocument(pairs)) }
+}
