@@ -38,6 +38,12 @@ cursor_ids = itertools.count(1000)
 request_ids = itertools.count(1)
 
 
+COLLECTION_COMMANDS = {
+    "getmore", "killcursors", "listcollections", "create", "drop", "createindexes", "listindexes", "insert",
+    "update", "delete", "find", "aggregate", "count",
+}
+
+
 def error(code, code_name, message):
     return {"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name}
 
@@ -111,6 +117,8 @@ def run_command(command, db, sequences):
     if lname == "dropdatabase":
         server_state.drop_database(db)
         return {"ok": 1.0}
+    if lname not in COLLECTION_COMMANDS:
+        return error(59, "CommandNotFound", "no such command: '%s' (PlantSync MongoDB test double)" % name)
     coll_name = command[name]
     if lname == "getmore":
         return get_more(command)

@@ -54,6 +54,11 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         guard c.uri.hasPrefix("mongodb://") || c.uri.hasPrefix("mongodb+srv://") else {
             throw fail("URI must start with mongodb:// or mongodb+srv://, got '\(Self.redacted(c.uri))'")
         }
+        do {
+            try MongoClient.validate(uri: c.uri)
+        } catch {
+            throw fail("\(error.message.replacingOccurrences(of: c.uri, with: Self.redacted(c.uri))) (URI '\(Self.redacted(c.uri))')")
+        }
         let forbidden = Set("/\\. \"$*<>:|?")
         guard !c.database.isEmpty, c.database.utf8.count < 64, !c.database.contains(where: { forbidden.contains($0) || $0 == "\0" }) else {
             throw fail("database name '\(c.database)' is invalid: use 1–63 characters, none of / \\ . space \" $ * < > : | ?")

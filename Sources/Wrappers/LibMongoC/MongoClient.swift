@@ -36,6 +36,16 @@ public final class MongoClient {
 
     deinit { mongoc_client_destroy(handle) }
 
+    /// Parses `uri` as libmongoc would, without creating a client; throws what is wrong with it.
+    public static func validate(uri: String) throws(MongoError) {
+        _ = mongocInitialized
+        var error = bson_error_t()
+        guard let parsed = mongoc_uri_new_with_error(uri, &error) else {
+            throw MongoError(domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
+        }
+        mongoc_uri_destroy(parsed)
+    }
+
     /// Runs a command on database `database` and returns the server's reply (`ok: 1`), or throws
     /// the server's (or the connection's) error.
     @discardableResult
