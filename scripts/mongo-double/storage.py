@@ -244,22 +244,45 @@ class Server:
         target = doc["_id"] if doc is not None else result.upserted_id
         return self._scratch.find_one({"_id": target})
 
+    @staticmethod
+    def _is_replacement(update):
+        return isinstance(update, dict) and not any(k.startswith("$") for k in update)
+
+    def _replace(self, doc, query, replacement):
+        """A replacement as MongoDB does it: keeps `_id`; an upsert takes `_id` from the query's equality."""
+        if doc is not None:
+            _id = doc["_id"]
+        elif "_id" in replacement:
+            _id = replacement["_id"]
+        elif "_id" in query and not isinstance(query["_id"], dict):
+            _id = query["_id"]
+        else:
+            _id = mongomock.ObjectId()
+        if "_id" in replacement and doc is not None and replacement["_id"] != _id:
+            raise CommandError(66, "ImmutableField", "the (immutable) field '_id' was found to have been altered")
+        new = {"_id": _id}
+        new.update((k, v) for k, v in replacement.items() if k != "_id")
+        return new
+
     def update(self, coll, query, update, upsert, multi):
         """Returns (matched, modified, upserted_id or None)."""
+        replacement = self._is_replacement(update)
+        if replacement and multi:
+            raise CommandError(9, "FailedToParse", "multi update is not supported for replacement-style update")
         matches = list(coll.matching(query))
         if not multi:
             matches = matches[:1]
         if matches:
             modified = 0
             for key, doc in matches:
-                new = self._apply(doc, query, update, False)
+                new = self._replace(doc, query, update) if replacement else self._apply(doc, query, update, False)
                 if new != doc:
                     coll.put(key, new)
                     modified += 1
             return len(matches), modified, None
         if not upsert:
             return 0, 0, None
-        new = self._apply(None, query, update, True)
+        new = self._replace(None, query, update) if replacement else self._apply(None, query, update, True)
         coll.put(_hashable(new["_id"]), new)
         return 0, 0, new["_id"]
 
@@ -281,6 +304,9 @@ class Server:
         stop = skip + abs(limit) if limit else None
         docs = list(itertools.islice(docs, skip, stop))
         if projection:
+            simple = project_simple(docs, projection)
+            if simple is not None:
+                return simple
             self._scratch.delete_many({})
             if docs:
                 self._scratch.insert_many([copy.deepcopy(d) for d in docs])
@@ -289,7 +315,8 @@ class Server:
             if all("_id" in p for p in projected):
                 projected.sort(key=lambda p: order[_hashable(p["_id"])])
             return projected
-        return [copy.deepcopy(d) for d in docs]
+        # Stored documents are never mutated in place (writes store new dicts), so they can be shared.
+        return docs
 
     def aggregate(self, coll, pipeline):
         first = pipeline[0] if pipeline else {}
@@ -300,3 +327,54 @@ class Server:
             source = [copy.deepcopy(doc) for doc in coll.docs.values()]
             rest = pipeline
         return list(mm_aggregate.process_pipeline(source, self._scratch_db, rest, None))
+
+
+def project_simple(docs, projection):
+    """Inclusion or exclusion projections of plain (dotted) field paths; None for anything else."""
+    values = {k: v for k, v in projection.items()}
+    if not all(isinstance(v, (bool, int)) and not isinstance(v, dict) for v in values.values()):
+        return None
+    include_id = bool(values.pop("_id", 1))
+    if not values:
+        return [_exclude(d, ["_id"]) if not include_id else d for d in docs]
+    flags = {bool(v) for v in values.values()}
+    if len(flags) != 1:
+        return None
+    paths = [k.split(".") for k in values]
+    if flags == {True}:
+        out = []
+        for d in docs:
+            new = {"_id": d["_id"]} if include_id and "_id" in d else {}
+            for path in paths:
+                _copy_path(d, new, path)
+            out.append(new)
+        return out
+    excluded = list(values) + ([] if include_id else ["_id"])
+    return [_exclude(d, excluded) for d in docs]
+
+
+def _copy_path(source, target, path):
+    head = path[0]
+    if not isinstance(source, dict) or head not in source:
+        return
+    if len(path) == 1:
+        target[head] = source[head]
+    elif isinstance(source[head], dict):
+        sub = target.setdefault(head, {})
+        _copy_path(source[head], sub, path[1:])
+
+
+def _exclude(doc, paths):
+    new = dict(doc)
+    for path in paths:
+        parts = path.split(".")
+        container = new
+        for i, part in enumerate(parts):
+            if not isinstance(container, dict) or part not in container:
+                break
+            if i == len(parts) - 1:
+                del container[part]
+            else:
+                container[part] = dict(container[part]) if isinstance(container[part], dict) else container[part]
+                container = container[part]
+    return new
