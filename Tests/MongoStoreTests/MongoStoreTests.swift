@@ -12,6 +12,18 @@ import Testing
         #expect(Plant.allCases.map(configuration.collectionName) == Plant.allCases.map(\.limsCollection))
     }
 
+    @Test func configurationFromOneConnectionString() throws {
+        let producer = try MongoStore.Configuration(connectionString: "mongodb://mongodb-producer:27017/imagedbplantproducer")
+        #expect(producer.database == "imagedbplantproducer")
+        #expect(producer.collectionName(.tomato) == "imagecolplanttomato")
+        let consumer = try MongoStore.Configuration(connectionString: "mongodb://u:pw@mongodb-consumer:27017/?authSource=admin")
+        #expect(consumer.database == "imagedbplantconsumer")
+        #expect(MongoStore.Configuration.accepts("mongodb+srv://cluster.example/db"))
+        #expect(!MongoStore.Configuration.accepts("postgresql://localhost/db"))
+        let error = #expect(throws: MongoStoreError.self) { try MongoStore.Configuration(connectionString: "mongodb://u:secret@h:port/db") }
+        #expect(error?.description.contains("secret") == false)
+    }
+
     @Test func prepareSchemaCreatesAUniqueIndexOnIdPerPlantAndIsIdempotent() async throws {
         try await withStore { store, client async throws in
             try await store.prepareSchema()

@@ -10,7 +10,7 @@
 # missing (pip, with the versions pinned below), as root or not.
 
 PLANTSYNC_MONGO_PY_PACKAGES=("mongomock==4.3.0" "pymongo>=4.6,<5")
-PLANTSYNC_MONGO_VENV=${PLANTSYNC_MONGO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/plantsync/mongo-double-venv}
+PLANTSYNC_MONGO_VENV=${PLANTSYNC_MONGO_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/plantsync/mongo-double-venv}
 
 plantsync_mongo_deps() {
     local venv=$PLANTSYNC_MONGO_VENV

@@ -79,14 +79,14 @@ def open_cursor(ns, docs, batch_size, first_key="firstBatch"):
 
 def take_batch(docs, batch_size):
     limit = batch_size if batch_size and batch_size > 0 else 101
-    batch, size = [], 0
-    while docs and len(batch) < limit:
-        encoded = len(bson.encode(docs[0]))
-        if batch and size + encoded > BATCH_BYTES:
+    count, size = 0, 0
+    while count < len(docs) and count < limit:
+        encoded = len(bson.encode(docs[count]))
+        if count and size + encoded > BATCH_BYTES:
             break
-        batch.append(docs.pop(0))
         size += encoded
-    return batch, docs
+        count += 1
+    return docs[:count], docs[count:]
 
 
 def write_error_entry(index, exc):

@@ -37,6 +37,29 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         }
 
         public func collectionName(_ plant: Plant) -> String { collectionPrefix + plant.rawValue }
+
+        /// A configuration from one connection string, as the jobs take it: the database is the URI's
+        /// path (`mongodb://mongodb-producer:27017/imagedbplantproducer`), LIMS's consumer database if
+        /// the path is empty. (MongoDB also authenticates against that database unless the URI says
+        /// `authSource=…`.)
+        public init(connectionString: String, collectionPrefix: String = "imagecolplant", appName: String = "plantsync") throws(MongoStoreError) {
+            let database: String?
+            do {
+                database = try MongoClient.database(inURI: connectionString)
+            } catch {
+                throw MongoStoreError(
+                    operation: "configure",
+                    message: "\(error.message.replacingOccurrences(of: connectionString, with: MongoStore.redacted(connectionString))) (URI '\(MongoStore.redacted(connectionString))')")
+            }
+            self.init(
+                uri: connectionString, database: database ?? "imagedbplantconsumer", collectionPrefix: collectionPrefix,
+                appName: appName)
+        }
+
+        /// Whether `uri` names a MongoDB server (so a job picks this store for it).
+        public static func accepts(_ uri: String) -> Bool {
+            uri.hasPrefix("mongodb://") || uri.hasPrefix("mongodb+srv://")
+        }
     }
 
     public let configuration: Configuration
@@ -51,7 +74,7 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
 
     static func validate(_ c: Configuration) throws(MongoStoreError) {
         func fail(_ message: String) -> MongoStoreError { MongoStoreError(operation: "configure", message: message) }
-        guard c.uri.hasPrefix("mongodb://") || c.uri.hasPrefix("mongodb+srv://") else {
+        guard Configuration.accepts(c.uri) else {
             throw fail("URI must start with mongodb:// or mongodb+srv://, got '\(Self.redacted(c.uri))'")
         }
         do {

@@ -1,8 +1,14 @@
 import CLibMongoC
 
-/// Initializes libmongoc once per process.
+/// Initializes libmongoc once per process. Its log goes to stderr from warnings up; its debug and
+/// info lines (one per failed authentication, per topology change) are dropped: failures reach the
+/// caller as `MongoError`s, which the jobs log.
 private let mongocInitialized: Bool = {
     mongoc_init()
+    mongoc_log_set_handler({ level, domain, message, data in
+        guard level.rawValue <= MONGOC_LOG_LEVEL_WARNING.rawValue else { return }
+        mongoc_log_default_handler(level, domain, message, data)
+    }, nil)
     return true
 }()
 
@@ -35,6 +41,17 @@ public final class MongoClient {
     }
 
     deinit { mongoc_client_destroy(handle) }
+
+    /// The database named in the URI's path (`mongodb://host/<database>?…`), if any.
+    public static func database(inURI uri: String) throws(MongoError) -> String? {
+        _ = mongocInitialized
+        var error = bson_error_t()
+        guard let parsed = mongoc_uri_new_with_error(uri, &error) else {
+            throw MongoError(domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
+        }
+        defer { mongoc_uri_destroy(parsed) }
+        return mongoc_uri_get_database(parsed).map { String(cString: $0) }
+    }
 
     /// Parses `uri` as libmongoc would, without creating a client; throws what is wrong with it.
     public static func validate(uri: String) throws(MongoError) {
