@@ -218,7 +218,9 @@ def get_more(command):
         return error(43, "CursorNotFound", "cursor id %d not found" % cursor_id)
     ns, docs = entry
     batch, rest = take_batch(docs, command.get("batchSize"))
-    if not rest:
+    if rest:
+        cursors[cursor_id] = (ns, rest)
+    else:
         cursors.pop(cursor_id, None)
         cursor_id = 0
     return {"cursor": {"id": bson.int64.Int64(cursor_id), "ns": ns, "nextBatch": batch}, "ok": 1.0}
