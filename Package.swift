@@ -40,6 +40,7 @@ let package = Package(
 
         // MARK: Thin Swift wrappers over the C libraries (the only code that touches pointers)
         .target(name: "LibPQ", dependencies: ["CLibPQ"], path: "Sources/Wrappers/LibPQ"),
+        .target(name: "LibMongoC", dependencies: ["CLibMongoC"], path: "Sources/Wrappers/LibMongoC"),
 
         // MARK: Domain
         .target(name: "SyncModel", path: "Sources/SyncModel"),
@@ -57,6 +58,9 @@ let package = Package(
         .target(
             name: "PostgresStore", dependencies: ["SyncModel", "LibPQ"],
             path: "Sources/Stores/PostgresStore"),
+        .target(
+            name: "MongoStore", dependencies: ["SyncModel", "LibMongoC"],
+            path: "Sources/Stores/MongoStore"),
 
         .target(
             name: "StoreMetering", dependencies: ["SyncModel"], path: "Sources/Stores/StoreMetering"),
@@ -135,8 +139,11 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], path: "Tests/CLITests"),
         // The store contract (design §1, §3), shared by every store implementation.
         .testTarget(
-            name: "StoreContractTests", dependencies: ["PostgresStore", "SyncModel", "TestSupport"],
+            name: "StoreContractTests", dependencies: ["PostgresStore", "MongoStore", "SyncModel", "LibMongoC", "TestSupport"],
             path: "Tests/StoreContractTests"),
+        .testTarget(
+            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC"],
+            path: "Tests/MongoStoreTests"),
     ],
     swiftLanguageModes: [.v6]
 )

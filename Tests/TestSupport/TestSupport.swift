@@ -80,12 +80,3 @@ public func liveRecords(_ store: any ImageStore) async throws -> [ImageRecord] {
     for plant in Plant.allCases { all += try await store.records(of: plant, in: .all, pageSize: 1000).collect() }
     return all
 }
-
-/// Current resident set size of this process, in bytes (Linux `VmRSS`).
-public func residentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
-    }
-    return 0
-}

@@ -1,0 +1,305 @@
+import Dispatch
+import LibMongoC
+import SyncModel
+
+/// The `ImageStore` over MongoDB (libmongoc), in LIMS's own layout: one collection per plant
+/// (`imagecolplant<plant>` in `imagedbplantconsumer` by default), LIMS's field names and types, and
+/// PlantSync's bookkeeping in a `_ps` subdocument (docs/mongodb.md).
+///
+/// - One `mongoc_client_t`, used only from one serial dispatch queue: libmongoc calls block, so they
+///   run there, never on Swift's cooperative pool.
+/// - `apply` sends one unordered bulk write per plant and batch; the version rule is the filter of
+///   each conditional upsert, so the database enforces it (a newer or equal stored version turns the
+///   upsert into an insert that the unique index on `id` rejects: E11000 = skipped-stale).
+/// - Reads are keyset-paginated through cursors: memory is bounded by one page.
+public final class MongoStore: ImageStore, @unchecked Sendable {
+    // @unchecked Sendable is safe: the mutable state (`client`, `collections`) is read and written
+    // only inside blocks running on the serial `queue`; everything else is immutable after `init`.
+
+    public struct Configuration: Sendable {
+        /// A `mongodb://` (or `mongodb+srv://`) connection string.
+        public var uri: String
+        /// LIMS's consumer database by default; `imagedbplantproducer` is LIMS's producer.
+        public var database: String
+        /// Collections are `<prefix><plant>`: LIMS's `imagecolplantpotato|tomato|pepper` by default.
+        public var collectionPrefix: String
+        /// The client's app name (set once), as the server's logs and `currentOp` show it.
+        public var appName: String
+
+        public init(
+            uri: String, database: String = "imagedbplantconsumer", collectionPrefix: String = "imagecolplant",
+            appName: String = "plantsync"
+        ) {
+            self.uri = uri
+            self.database = database
+            self.collectionPrefix = collectionPrefix
+            self.appName = appName
+        }
+
+        public func collectionName(_ plant: Plant) -> String { collectionPrefix + plant.rawValue }
+
+        /// A configuration from one connection string, as the jobs take it: the database is the URI's
+        /// path (`mongodb://mongodb-producer:27017/imagedbplantproducer`), LIMS's consumer database if
+        /// the path is empty. (MongoDB also authenticates against that database unless the URI says
+        /// `authSource=…`.)
+        public init(connectionString: String, collectionPrefix: String = "imagecolplant", appName: String = "plantsync") throws(MongoStoreError) {
+            let database: String?
+            do {
+                database = try MongoClient.database(inURI: connectionString)
+            } catch {
+                throw MongoStoreError(
+                    operation: "configure",
+                    message: "\(error.message.replacingOccurrences(of: connectionString, with: MongoStore.redacted(connectionString))) (URI '\(MongoStore.redacted(connectionString))')")
+            }
+            self.init(
+                uri: connectionString, database: database ?? "imagedbplantconsumer", collectionPrefix: collectionPrefix,
+                appName: appName)
+        }
+
+        /// Whether `uri` names a MongoDB server (so a job picks this store for it).
+        public static func accepts(_ uri: String) -> Bool {
+            uri.hasPrefix("mongodb://") || uri.hasPrefix("mongodb+srv://")
+        }
+    }
+
+    public let configuration: Configuration
+    private let queue = DispatchQueue(label: "plantsync.mongo-store")
+    private var client: MongoClient?
+    private var collections: [Plant: MongoCollection] = [:]
+
+    public init(_ configuration: Configuration) throws(MongoStoreError) {
+        try Self.validate(configuration)
+        self.configuration = configuration
+    }
+
+    static func validate(_ c: Configuration) throws(MongoStoreError) {
+        func fail(_ message: String) -> MongoStoreError { MongoStoreError(operation: "configure", message: message) }
+        guard Configuration.accepts(c.uri) else {
+            throw fail("URI must start with mongodb:// or mongodb+srv://, got '\(Self.redacted(c.uri))'")
+        }
+        do {
+            try MongoClient.validate(uri: c.uri)
+        } catch {
+            throw fail("\(error.message.replacingOccurrences(of: c.uri, with: Self.redacted(c.uri))) (URI '\(Self.redacted(c.uri))')")
+        }
+        let forbidden = Set("/\\. \"$*<>:|?")
+        guard !c.database.isEmpty, c.database.utf8.count < 64, !c.database.contains(where: { forbidden.contains($0) || $0 == "\0" }) else {
+            throw fail("database name '\(c.database)' is invalid: use 1–63 characters, none of / \\ . space \" $ * < > : | ?")
+        }
+        guard !c.collectionPrefix.isEmpty, !c.collectionPrefix.contains("$"), !c.collectionPrefix.contains("\0"),
+            !c.collectionPrefix.hasPrefix("system."), !c.collectionPrefix.hasPrefix(".")
+        else {
+            throw fail("collection prefix '\(c.collectionPrefix)' is invalid: non-empty, no '$' or NUL, not starting with 'system.' or '.'")
+        }
+    }
+
+    /// The URI with any password replaced, for messages.
+    static func redacted(_ uri: String) -> String {
+        guard let scheme = uri.range(of: "://"), let at = uri[scheme.upperBound...].firstIndex(of: "@") else { return uri }
+        let credentials = uri[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return uri }
+        return String(uri[..<colon]) + ":***" + String(uri[at...])
+    }
+
+    // MARK: Running work on the client
+
+    /// Runs `body` on the store's queue with the client; maps libmongoc errors to store errors.
+    func withClient<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (MongoStore) throws -> T
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            queue.async {
+                do {
+                    continuation.resume(returning: try body(self))
+                } catch let error as MongoError {
+                    continuation.resume(throwing: MongoStoreError(operation: operation, error))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Must run on `queue`.
+    func connectedClient() throws(MongoError) -> MongoClient {
+        if let existing = self.client { return existing }
+        let client = try MongoClient(uri: configuration.uri, appName: configuration.appName)
+        self.client = client
+        return client
+    }
+
+    /// A collection of the store's database by name (not cached). Must run on `queue`.
+    func namedCollection(_ name: String) throws(MongoError) -> MongoCollection {
+        try connectedClient().collection(name, database: configuration.database)
+    }
+
+    /// Must run on `queue`.
+    func collection(_ plant: Plant) throws(MongoError) -> MongoCollection {
+        if let collection = collections[plant] { return collection }
+        let collection = try connectedClient().collection(configuration.collectionName(plant), database: configuration.database)
+        collections[plant] = collection
+        return collection
+    }
+
+    func describe(_ plant: Plant) -> String { "\(configuration.database).\(configuration.collectionName(plant))" }
+
+    // MARK: Schema
+
+    static let idIndex = IndexModel(keys: ["id": .int32(1)], name: "id_1", unique: true)
+    static let versionIndex = IndexModel(keys: ["_ps.ts": .int32(1)], name: "plantsync_version_ts")
+
+    public func prepareSchema() async throws {
+        for plant in Plant.allCases {
+            let name = describe(plant)
+            try await withClient("prepare indexes of \(name)") { store in
+                do {
+                    try store.collection(plant).createIndexes([Self.idIndex, Self.versionIndex])
+                } catch let error as MongoError where [85, 86, 11000].contains(error.code) {
+                    throw MongoStoreError(
+                        operation: "prepare indexes of \(name)", domain: error.domain, code: error.code,
+                        message: "cannot create the unique index on 'id' (\(error.message)); an index on 'id' with other options, or two documents with the same id, exist: fix them first")
+                }
+            }
+        }
+    }
+
+    // MARK: Apply
+
+    public func apply(_ changes: [Change]) async throws -> ApplyOutcome {
+        guard !changes.isEmpty else { return ApplyOutcome(applied: 0, skippedStale: 0) }
+        for change in changes where change.key.id <= 0 {
+            throw MongoStoreError(operation: "apply", message: "field 'id' holds \(change.key.id) in \(change): ids must be positive")
+        }
+        // One write per key: the greatest version (the others would lose anyway: skipped-stale).
+        let winners = Change.winners(changes).values.sorted { $0.key < $1.key }
+        var applied = 0
+        for plant in Plant.allCases {
+            let batch = winners.filter { $0.key.plant == plant }
+            guard !batch.isEmpty else { continue }
+            applied += try await withClient("apply \(batch.count) changes to \(describe(plant))") { store in
+                try MongoApply.run(batch, on: store.collection(plant))
+            }
+        }
+        return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
+    }
+
+    // MARK: Reads
+
+    public func record(_ key: RecordKey) async throws -> ImageRecord? {
+        let operation = "read \(key) from \(describe(key.plant))"
+        return try await withClient(operation) { store in
+            let cursor = try store.collection(key.plant).find(
+                ["id": .int64(key.id), "_ps.tombstone": MongoQueries.notTombstone], options: ["limit": .int64(1)])
+            return try cursor.next().map { doc throws(MongoStoreError) in try MongoRecordCodec.record(doc, plant: key.plant, operation: operation) }
+        }
+    }
+
+    public func count(of plant: Plant) async throws -> Int {
+        try await withClient("count \(describe(plant))") { store in
+            try store.collection(plant).countDocuments(["_ps.tombstone": MongoQueries.notTombstone])
+        }
+    }
+
+    public func idBounds(of plant: Plant) async throws -> KeyRange? {
+        let operation = "read id bounds of \(describe(plant))"
+        return try await withClient(operation) { store in
+            let collection = try store.collection(plant)
+            func edge(_ direction: Int32) throws -> Int64? {
+                let options: BSONDocument = [
+                    "projection": ["id": .int32(1), "_id": .int32(0)], "sort": ["id": .int32(direction)], "limit": .int64(1),
+                ]
+                guard let doc = try collection.find(["id": ["$type": "number"]], options: options).next() else { return nil }
+                guard let id = doc["id"]?.int64Value else {
+                    throw MongoStoreError.badDocument(operation, id: doc["id"], field: "id", value: doc["id"], expected: "an integer")
+                }
+                return id
+            }
+            guard let low = try edge(1), let high = try edge(-1) else { return nil }
+            return KeyRange(lower: low, upper: high == Int64.max ? high : high + 1)
+        }
+    }
+
+    public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
+        guard !ranges.isEmpty else { return [] }
+        return try await withClient("checksum \(ranges.count) ranges of \(describe(plant))") { store in
+            try MongoSummaries.compute(plant: plant, ranges: ranges, collection: store.collection(plant))
+        }
+    }
+
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
+        let size = max(1, pageSize)
+        let operation = "read versions of \(describe(plant)) \(range)"
+        return PagedSequence(start: range.isEmpty ? nil : .init(range.lower)) { cursor in
+            try await self.withClient(operation) { store in
+                let page = try MongoVersions.page(
+                    plant: plant, from: cursor.position, upper: range.upper, limit: size,
+                    collection: store.collection(plant), operation: operation)
+                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+            }
+        }
+    }
+
+    public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
+        let sorted = Array(Set(ids)).sorted()
+        let size = max(1, pageSize)
+        let operation = "read records by id from \(describe(plant))"
+        return PagedSequence(start: sorted.isEmpty ? nil : .init(0)) { cursor in
+            let start = Int(cursor.position)
+            let slice = Array(sorted[start..<min(start + size, sorted.count)])
+            let records = try await self.withClient(operation) { store in
+                try Self.readRecords(
+                    plant: plant, filter: ["id": ["$in": .array(slice.map(BSONValue.int64))]], limit: nil,
+                    collection: store.collection(plant), operation: operation)
+            }
+            let next = start + size < sorted.count ? PagedSequence<ImageRecord>.Cursor(Int64(start + size)) : nil
+            return .init(elements: records, next: next)
+        }
+    }
+
+    public func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord> {
+        let size = max(1, pageSize)
+        let operation = "read records of \(describe(plant)) \(range)"
+        return PagedSequence(start: range.isEmpty ? nil : .init(range.lower)) { cursor in
+            try await self.withClient(operation) { store in
+                let page = try Self.readRecords(
+                    plant: plant, filter: ["id": MongoQueries.idRange(cursor.position, range.upper)], limit: size,
+                    collection: store.collection(plant), operation: operation)
+                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+            }
+        }
+    }
+
+    /// Live records matching `filter`, in id order, through a cursor.
+    static func readRecords(
+        plant: Plant, filter: BSONDocument, limit: Int?, collection: MongoCollection, operation: String
+    ) throws -> [ImageRecord] {
+        var filter = filter
+        filter.append("_ps.tombstone", MongoQueries.notTombstone)
+        var options: BSONDocument = ["sort": ["id": .int32(1)]]
+        if let limit { options.append("limit", .int64(Int64(limit))) }
+        let cursor = try collection.find(filter, options: options)
+        var records: [ImageRecord] = []
+        while let doc = try cursor.next() {
+            records.append(try MongoRecordCodec.record(doc, plant: plant, operation: operation))
+        }
+        return records
+    }
+
+    public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int {
+        var purged = 0
+        for plant in Plant.allCases {
+            purged += try await withClient("purge tombstones of \(describe(plant))") { store in
+                let filter: BSONDocument = [
+                    "_ps.tombstone": true, "_ps.ts": ["$lt": .int64(cutoff.microsecondsSinceEpoch)],
+                ]
+                return try store.collection(plant).bulkWrite([.deleteMany(filter: filter)]).deleted
+            }
+        }
+        return purged
+    }
+
+    static func nextCursor<T>(after lastID: Int64?, pageFull: Bool) -> PagedSequence<T>.Cursor? {
+        guard pageFull, let lastID, lastID < Int64.max else { return nil }
+        return .init(lastID + 1)
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import LibMongoC
+import MongoStore
+import SyncModel
+import Testing
+
+@Suite struct MongoStoreTests {
+    @Test func defaultsAreLIMSNames() throws {
+        let configuration = MongoStore.Configuration(uri: "mongodb://mongodb-consumer:27017")
+        #expect(configuration.database == "imagedbplantconsumer")
+        #expect(Plant.allCases.map(configuration.collectionName) == ["imagecolplantpotato", "imagecolplanttomato", "imagecolplantpepper"])
+        #expect(Plant.allCases.map(configuration.collectionName) == Plant.allCases.map(\.limsCollection))
+    }
+
+    @Test func configurationFromOneConnectionString() throws {
+        let producer = try MongoStore.Configuration(connectionString: "mongodb://mongodb-producer:27017/imagedbplantproducer")
+        #expect(producer.database == "imagedbplantproducer")
+        #expect(producer.collectionName(.tomato) == "imagecolplanttomato")
+        let consumer = try MongoStore.Configuration(connectionString: "mongodb://u:pw@mongodb-consumer:27017/?authSource=admin")
+        #expect(consumer.database == "imagedbplantconsumer")
+        #expect(MongoStore.Configuration.accepts("mongodb+srv://cluster.example/db"))
+        #expect(!MongoStore.Configuration.accepts("postgresql://localhost/db"))
+        let error = #expect(throws: MongoStoreError.self) { try MongoStore.Configuration(connectionString: "mongodb://u:secret@h:port/db") }
+        #expect(error?.description.contains("secret") == false)
+    }
+
+    @Test func prepareSchemaCreatesAUniqueIndexOnIdPerPlantAndIsIdempotent() async throws {
+        try await withStore { store, client async throws in
+            try await store.prepareSchema()
+            for plant in Plant.allCases {
+                let collection = try client.collection(store.configuration.collectionName(plant), database: store.configuration.database)
+                let indexes = try collection.listIndexes()
+                let id = indexes.first { $0["key"]?.documentValue?.keys == ["id"] }
+                #expect(id?["unique"]?.boolValue == true, "no unique index on id in \(collection.namespace): \(indexes)")
+                #expect(indexes.contains { $0["key"]?.documentValue?.keys == ["_ps.ts"] })
+            }
+        }
+    }
+
+    @Test func duplicateKeyFromTheConditionalUpsertIsCountedAsSkippedStale() async throws {
+        try await withStore { store, client async throws in
+            let record = sampleRecord(id: 1)
+            #expect(try await store.apply([.upsert(record)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            // The mechanism: the conditional filter does not match the stored (equal) version, so the
+            // upsert tries an insert, and the unique index on id answers E11000.
+            let collection = try client.collection("imagecolplantpepper", database: store.configuration.database)
+            let filter: BSONDocument = [
+                "id": .int64(1),
+                "$or": [.document(["_ps.ts": ["$lt": .int64(record.version.ts)]])],
+            ]
+            let result = try collection.bulkWrite([.replaceOne(filter: filter, replacement: ["id": .int64(1)], upsert: true)])
+            #expect(result.writeErrors.map(\.code) == [11000])
+            #expect(result.outcomes.count == 1)
+            // Through the store: equal and older versions are skipped, nothing changes.
+            var older = record
+            older.createdAt = Timestamp(microsecondsSinceEpoch: record.createdAt.microsecondsSinceEpoch - 1)
+            #expect(try await store.apply([.upsert(record), .upsert(older)]) == ApplyOutcome(applied: 0, skippedStale: 2))
+            #expect(try await store.record(record.key) == record)
+            #expect(try collection.countDocuments([:]) == 1)
+        }
+    }
+
+    @Test func microsecondsSurviveMillisecondDatesAndKeepTheVersionOrder() async throws {
+        try await withStore { store, client async throws in
+            // two versions 1 µs apart in the same millisecond
+            let base: Int64 = 1_696_779_589_123_123
+            var first = sampleRecord(id: 5, createdAt: base)
+            first.updatedAt = Timestamp(microsecondsSinceEpoch: base + 400)
+            var second = first
+            second.updatedAt = Timestamp(microsecondsSinceEpoch: base + 401)
+            second.disease = "Late Blight"
+            #expect(try await store.apply([.upsert(second)]).applied == 1)
+            #expect(try await store.apply([.upsert(first)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            let stored = try await store.record(first.key)
+            #expect(stored == second)
+            #expect(stored?.updatedAt?.microsecondsSinceEpoch == base + 401)
+            #expect(stored?.createdAt.microsecondsSinceEpoch == base)
+            // the raw document: BSON dates in whole milliseconds, exact microseconds beside them
+            let raw = try client.collection("imagecolplantpepper", database: store.configuration.database)
+                .find(["id": .int64(5)]).next()
+            #expect(raw?["created_at"] == .datetime(base / 1000))
+            #expect(raw?["updated_at"] == .datetime((base + 401) / 1000))
+            #expect(raw?[path: "_ps.created_us"] == .int64(base))
+            #expect(raw?[path: "_ps.updated_us"] == .int64(base + 401))
+            #expect(raw?["data"] == .bytes(second.data!))
+            #expect(raw?["gps_coordinates"] == [.double(52.52), .double(13.405)])
+        }
+    }
+
+    @Test func documentsOfAnotherWriterAreReadAndChecksummedLikeOwnOnes() async throws {
+        try await withStore { store, client async throws in
+            // As LIMS's Image API writes them: int32 numbers, millisecond dates, no _ps.
+            let collection = try client.collection("imagecolplanttomato", database: store.configuration.database)
+            let created: Int64 = 1_696_779_589_123
+            _ = try collection.bulkWrite([
+                .insertOne([
+                    "id": .int32(1), "camera_id": .int32(2), "data": .bytes([1, 2, 3]),
+                    "gps_coordinates": [.double(1.5), .int32(2)], "disease": nil, "percentage": nil,
+                    "created_at": .datetime(created), "updated_at": nil, "is_active": true, "is_deleted": false,
+                ])
+            ])
+            let expected = ImageRecord(
+                plant: .tomato, id: 1, cameraId: 2, data: [1, 2, 3], latitude: 1.5, longitude: 2,
+                createdAt: Timestamp(microsecondsSinceEpoch: created * 1000))
+            #expect(try await store.record(expected.key) == expected)
+            #expect(try await store.count(of: .tomato) == 1)
+            let versions = try await store.versions(of: .tomato, in: .all, pageSize: 10).collect()
+            #expect(versions == [KeyVersion(id: 1, version: expected.version, digest: expected.digest)])
+            #expect(try await store.summary(of: .tomato, in: .all) == RangeSummary(count: 1, checksum: UInt64(bitPattern: expected.digest)))
+            // mixed with an own document in one range
+            let own = sampleRecord(plant: .tomato, id: 2)
+            _ = try await store.apply([.upsert(own)])
+            #expect(try await store.summary(of: .tomato, in: .all) == RangeSummary(count: 2, checksum: RowDigest.checksum(of: [expected.digest, own.digest])))
+            // the first change for the key adopts the document; a keep-data change keeps its bytes
+            var update = expected
+            update.updatedAt = Timestamp(microsecondsSinceEpoch: created * 1000 + 5)
+            update.disease = "Healthy"
+            #expect(try await store.apply([.upsert(update, keepsStoredData: true)]).applied == 1)
+            #expect(try await store.record(expected.key) == update)
+            #expect(try await store.versions(of: .tomato, in: .all, pageSize: 10).collect().first?.digest == update.digest)
+            #expect(try await store.summary(of: .tomato, in: .all).checksum == RowDigest.checksum(of: [update.digest, own.digest]))
+        }
+    }
+
+    @Test func malformedDocumentsGiveAnErrorNamingFieldAndValue() async throws {
+        try await withStore { store, client async throws in
+            let collection = try client.collection("imagecolplantpotato", database: store.configuration.database)
+            _ = try collection.bulkWrite([
+                .insertOne([
+                    "id": .int64(9), "camera_id": "three", "gps_coordinates": [.double(1), .double(2)],
+                    "created_at": .datetime(0), "is_active": true, "is_deleted": false,
+                ])
+            ])
+            let error = await #expect(throws: MongoStoreError.self) { try await store.record(RecordKey(plant: .potato, id: 9)) }
+            #expect(error?.description.contains("'camera_id'") == true)
+            #expect(error?.description.contains("\"three\"") == true)
+            #expect(error?.isTransient == false)
+        }
+    }
+
+    @Test func rejectsBadInputWithoutWriting() async throws {
+        try await withStore { store, _ async throws in
+            let bad = Change.delete(RecordKey(plant: .pepper, id: -1), at: Timestamp(microsecondsSinceEpoch: 1))
+            let error = await #expect(throws: MongoStoreError.self) { try await store.apply([.upsert(sampleRecord(id: 1)), bad]) }
+            #expect(error?.description.contains("'id'") == true)
+            #expect(error?.description.contains("-1") == true)
+            #expect(try await store.count(of: .pepper) == 0)
+        }
+    }
+
+    @Test func rejectsInvalidConfiguration() {
+        for database in ["", "a/b", "a.b", "a b", "x$y", String(repeating: "d", count: 64)] {
+            let error = #expect(throws: MongoStoreError.self) { try MongoStore(.init(uri: "mongodb://localhost", database: database)) }
+            #expect(error?.message.contains("'\(database)'") == true)
+        }
+        #expect(throws: MongoStoreError.self) { try MongoStore(.init(uri: "mongodb://localhost", collectionPrefix: "")) }
+        #expect(throws: MongoStoreError.self) { try MongoStore(.init(uri: "mongodb://localhost", collectionPrefix: "a$")) }
+        let error = #expect(throws: MongoStoreError.self) { try MongoStore(.init(uri: "postgresql://u:secret@localhost/x")) }
+        #expect(error?.message.contains("mongodb://") == true)
+        #expect(error?.message.contains("secret") == false)
+    }
+
+    @Test func unreachableServerIsATransientErrorSayingSo() async throws {
+        let store = try MongoStore(.init(uri: "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300&connectTimeoutMS=300"))
+        let error = await #expect(throws: MongoStoreError.self) { try await store.count(of: .tomato) }
+        #expect(error?.isTransient == true)
+        #expect(error?.operation == "count imagedbplantconsumer.imagecolplanttomato")
+        #expect(error?.description.contains("No suitable servers found") == true)
+    }
+
+    @Test func invalidURIIsRejectedAtConfiguration() {
+        for uri in ["mongodb://localhost:notaport", "mongodb://u:secret@localhost/?w=-7&authMechanism=NOPE"] {
+            let error = #expect(throws: MongoStoreError.self) { try MongoStore(.init(uri: uri)) }
+            #expect(error?.isTransient == false)
+            #expect(error?.description.contains("invalid MongoDB URI") == true, "\(String(describing: error))")
+            #expect(error?.description.contains("secret") == false, "\(String(describing: error))")
+        }
+    }
+
+    @Test func failedAuthenticationSaysSo() async throws {
+        let uri = withCredentials(try testURI(), user: "plantsync-nobody", password: "wrong-password")
+        let store = try MongoStore(.init(uri: uri, database: freshDatabaseName()))
+        let error = await #expect(throws: MongoStoreError.self) { try await store.prepareSchema() }
+        #expect(error?.kind == .authentication)
+        #expect(error?.isTransient == false)
+        #expect(error?.description.contains("authentication failed") == true)
+    }
+
+    @Test func serverErrorsCarryCodeAndMessage() throws {
+        let client = try MongoClient(uri: try testURI(), appName: "plantsync-tests")
+        let error = #expect(throws: MongoError.self) { try client.command(["plantsyncNoSuchCommand": .int32(1)], database: "admin") }
+        #expect(error?.code == 59)
+        #expect(error?.kind == .permanent)
+        #expect(error?.description.contains("plantsyncNoSuchCommand") == true)
+        try client.ping()
+    }
+}
