@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "StoreMetering", dependencies: ["SyncModel"], path: "Sources/Stores/StoreMetering"),
         .target(
-            name: "StoreFactory", dependencies: ["SyncModel", "PostgresStore"], path: "Sources/Stores/StoreFactory"),
+            name: "StoreFactory", dependencies: ["SyncModel", "PostgresStore", "MongoStore"], path: "Sources/Stores/StoreFactory"),
 
         // MARK: Job logic (libraries, tested directly)
         .target(
@@ -136,7 +136,7 @@ let package = Package(
             dependencies: ["CountingProxy", "TestSupport", "PostgresStore", "SyncModel"],
             path: "Tests/CountingProxyTests"),
         // The executables' command lines, run as processes.
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "StoreFactory", "SyncModel"], path: "Tests/CLITests"),
         // The store contract (design §1, §3), shared by every store implementation.
         .testTarget(
             name: "StoreContractTests", dependencies: ["PostgresStore", "MongoStore", "SyncModel", "LibMongoC", "TestSupport"],

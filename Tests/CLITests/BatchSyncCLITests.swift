@@ -1,4 +1,6 @@
 import Foundation
+import StoreFactory
+import SyncModel
 import Testing
 import TestSupport
 
@@ -68,6 +70,40 @@ import TestSupport
                 #expect(json?["rows_written"] as? Int == 40)
                 #expect(try await liveRecords(consumer) == liveRecords(producer))
             }
+        }
+    }
+
+    /// A LIMS-style MongoDB producer diffed against a PostgreSQL consumer (and back): no other diff
+    /// tool compares the two engines; merkle does, through the shared digest.
+    @Test func mixedEnginesConvergeInBothDirections() async throws {
+        guard let mongo = ProcessInfo.processInfo.environment["PLANTSYNC_MONGO_URI"], let slash = mongo.range(of: "/?") else {
+            throw SetupError("PLANTSYNC_MONGO_URI is not set (or has no '/?'): run the tests through scripts/test")
+        }
+        let database = uniqueSchema()
+        let mongoURI = mongo.replacingCharacters(in: slash, with: "/\(database)?")
+        let pg = try postgresURI()
+        try await withPostgresStore { postgres in
+            var rng = SplitMix64(seed: 77)
+            let records = (1...60).map { randomRecord(plant: .tomato, id: $0, rng: &rng, dataBytes: 300) }
+            let mongoStore = try StoreFactory.open(uri: mongoURI, role: "producer")
+            _ = try await mongoStore.apply(records.map { .upsert($0) })
+            // MongoDB → PostgreSQL
+            let forward = try batchSync.run([
+                "--producer-uri", mongoURI, "--consumer-uri", pg, "--consumer-schema", postgres.configuration.schema, "--plants", "tomato",
+            ])
+            #expect(forward.status == 0, "\(forward.stderr)")
+            #expect(try await liveRecords(postgres) == records)
+            // PostgreSQL → MongoDB, after the PostgreSQL side moved on
+            var changed = records[7]
+            changed.updatedAt = Timestamp(microsecondsSinceEpoch: 9_000_000)
+            changed.disease = "Late Blight"
+            _ = try await postgres.apply([.upsert(changed), .delete(records[8].key, at: Timestamp(microsecondsSinceEpoch: 9_000_000))])
+            let back = try batchSync.run([
+                "--producer-uri", pg, "--producer-schema", postgres.configuration.schema, "--consumer-uri", mongoURI, "--plants", "tomato",
+            ])
+            #expect(back.status == 0, "\(back.stderr)")
+            #expect(try await liveRecords(mongoStore) == liveRecords(postgres))
+            #expect(back.stdout.contains(#""differences":2"#), "\(back.stdout)")
         }
     }
 }

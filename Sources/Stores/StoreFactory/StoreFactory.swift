@@ -1,8 +1,10 @@
+import MongoStore
 import PostgresStore
 import SyncModel
 
 /// Opens the store a URI names: `postgresql://` / `postgres://` (or a libpq key=value conninfo) →
-/// PostgreSQL. The scheme decides; anything else is a clear error naming the value.
+/// PostgreSQL; `mongodb://` / `mongodb+srv://` → MongoDB (database from the URI's path, LIMS's
+/// collection names). The scheme decides; anything else is a clear error naming the value.
 public enum StoreFactory {
     public struct Options: Sendable {
         /// PostgreSQL schema (default `plantsync`).
@@ -22,6 +24,9 @@ public enum StoreFactory {
             return try PostgresStore(
                 .init(conninfo: uri, schema: options.schema ?? "plantsync", applicationName: options.applicationName))
         }
+        if MongoStore.Configuration.accepts(uri) {
+            return try MongoStore(MongoStore.Configuration(connectionString: uri, appName: options.applicationName))
+        }
         throw StoreURIError(role: role, uri: redacted(uri))
     }
 
@@ -39,6 +44,6 @@ public struct StoreURIError: Error, CustomStringConvertible {
     public let uri: String
 
     public var description: String {
-        "--\(role)-uri '\(uri)': unsupported store; use a postgresql:// URI or a libpq conninfo string"
+        "--\(role)-uri '\(uri)': unsupported store; use a postgresql:// or mongodb:// URI, or a libpq conninfo string"
     }
 }
