@@ -10,6 +10,10 @@ let package = Package(
         .executable(name: "StreamSync", targets: ["StreamSync"]),
         .executable(name: "BatchSync", targets: ["BatchSync"]),
         .executable(name: "StoreBench", targets: ["StoreBench"]),
+        .executable(name: "StreamBench", targets: ["StreamBench"]),
+        .library(name: "Kafka", targets: ["Kafka"]),
+        .library(name: "KafkaMock", targets: ["KafkaMock"]),
+        .library(name: "StreamSyncCore", targets: ["StreamSyncCore"]),
     ],
     dependencies: [
         // Command-line parsing for every executable.
@@ -20,6 +24,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Property-based tests (Version order laws) on top of Swift Testing.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        // HTTP server for StreamSync's endpoints (/ping, /healthz, /readyz, /metrics, /image-plant).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Graceful start/stop of the StreamSync services on SIGTERM/SIGINT.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Only NIOEmbedded (an in-process channel for router tests); already a Hummingbird dependency.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // MARK: C libraries (one system-library target each, found through pkg-config)
@@ -29,12 +39,20 @@ let package = Package(
         .systemLibrary(
             name: "CRdKafka", path: "Sources/C/CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]),
+        // The mock-cluster API (experimental upstream): only KafkaMock imports it.
+        .systemLibrary(
+            name: "CRdKafkaMock", path: "Sources/C/CRdKafkaMock", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(
             name: "CLibMongoC", path: "Sources/C/CLibMongoC", pkgConfig: "libmongoc-1.0",
             providers: [.apt(["libmongoc-dev"])]),
 
         // MARK: Thin Swift wrappers over the C libraries (the only code that touches pointers)
         .target(name: "LibPQ", dependencies: ["CLibPQ"], path: "Sources/Wrappers/LibPQ"),
+        .target(
+            name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Wrappers/Kafka"),
+        .target(name: "KafkaMock", dependencies: ["CRdKafkaMock"], path: "Sources/Wrappers/KafkaMock"),
 
         // MARK: Domain
         .target(name: "SyncModel", path: "Sources/SyncModel"),
@@ -53,11 +71,35 @@ let package = Package(
             name: "PostgresStore", dependencies: ["SyncModel", "LibPQ"],
             path: "Sources/Stores/PostgresStore"),
 
+        // MARK: Jobs
+        .target(
+            name: "StreamSyncCore",
+            dependencies: [
+                "SyncModel", "Kafka", "PostgresStore", "Observability",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Jobs/StreamSyncCore"),
+
         // MARK: Executables
         .executableTarget(
             name: "StreamSync",
-            dependencies: ["SyncModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "StreamSyncCore", "SyncModel", "Observability",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/Jobs/StreamSync"),
+        .executableTarget(
+            name: "StreamBench",
+            dependencies: [
+                "StreamSyncCore", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Bench/StreamBench"),
         .executableTarget(
             name: "BatchSync",
             dependencies: ["SyncModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -84,6 +126,16 @@ let package = Package(
         .testTarget(
             name: "StoreContractTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ"],
             path: "Tests/StoreContractTests"),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock"], path: "Tests/KafkaTests"),
+        .testTarget(
+            name: "StreamSyncTests",
+            dependencies: [
+                "StreamSyncCore", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/StreamSyncTests"),
     ],
     swiftLanguageModes: [.v6]
 )
