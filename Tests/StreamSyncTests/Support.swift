@@ -59,9 +59,11 @@ struct RunningPipeline {
 func startPipeline(
     cluster: KafkaMockCluster, store: any ImageStore, source: StreamPipeline.Source, group: String = "g-\(UUID().uuidString.prefix(8))",
     settings: StreamSyncSettings = StreamSyncSettings(batchMaxSize: 50, batchMaxWait: .milliseconds(50)),
-    metrics: StreamMetrics = StreamMetrics(), afterApply: (@Sendable () async throws -> Void)? = nil
+    metrics: StreamMetrics = StreamMetrics(), properties: [String: String] = [:],
+    afterApply: (@Sendable () async throws -> Void)? = nil
 ) throws -> RunningPipeline {
-    let config = kafkaConfig(cluster, group: group)
+    var config = kafkaConfig(cluster, group: group)
+    config.properties.merge(properties) { $1 }
     let consumer = try KafkaConsumer(configuration: config, logger: quietLogger)
     let producer = try KafkaProducer(configuration: config, logger: quietLogger)
     let pipeline = StreamPipeline(

@@ -120,7 +120,11 @@ public final class StreamPipeline: Service, Sendable {
             } else {
                 wait = .milliseconds(250)
             }
-            guard let event = await consumer.events.next(within: wait) else { continue }
+            guard let event = await consumer.events.next(within: wait) else {
+                // Idle: offsets whose commit failed (rebalance, broker away) must not wait for new data.
+                if batch.isEmpty, !state.withLock({ $0.progress.uncommitted.isEmpty }) { try await commitPending(attempts: 1) }
+                continue
+            }
             switch event {
             case .message(let message):
                 let outcome: Result<Change, EventDecodingError>
