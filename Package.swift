@@ -11,6 +11,10 @@ let package = Package(
         .executable(name: "BatchSync", targets: ["BatchSync"]),
         .executable(name: "StoreBench", targets: ["StoreBench"]),
         .executable(name: "BatchBench", targets: ["BatchBench"]),
+        .executable(name: "StreamBench", targets: ["StreamBench"]),
+        .library(name: "Kafka", targets: ["Kafka"]),
+        .library(name: "KafkaMock", targets: ["KafkaMock"]),
+        .library(name: "StreamSyncCore", targets: ["StreamSyncCore"]),
     ],
     dependencies: [
         // Command-line parsing for every executable.
@@ -19,12 +23,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         // Prometheus registry and text exposition for /metrics and the Pushgateway.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        // Graceful SIGTERM/SIGINT handling of long-running jobs.
+        // Graceful SIGTERM/SIGINT handling of the long-running jobs (StreamSync, BatchSync's loop).
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        // Event-driven networking for the harness's counting TCP proxy.
+        // Event-driven networking: the harness's counting TCP proxy (and Hummingbird's foundation).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // Property-based tests (Version order laws) on top of Swift Testing.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        // HTTP server for StreamSync's endpoints (/ping, /healthz, /readyz, /metrics, /image-plant).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // MARK: C libraries (one system-library target each, found through pkg-config)
@@ -34,6 +40,10 @@ let package = Package(
         .systemLibrary(
             name: "CRdKafka", path: "Sources/C/CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]),
+        // The mock-cluster API (experimental upstream): only KafkaMock imports it.
+        .systemLibrary(
+            name: "CRdKafkaMock", path: "Sources/C/CRdKafkaMock", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(
             name: "CLibMongoC", path: "Sources/C/CLibMongoC", pkgConfig: "libmongoc-1.0",
             providers: [.apt(["libmongoc-dev"])]),
@@ -41,6 +51,10 @@ let package = Package(
         // MARK: Thin Swift wrappers over the C libraries (the only code that touches pointers)
         .target(name: "LibPQ", dependencies: ["CLibPQ"], path: "Sources/Wrappers/LibPQ"),
         .target(name: "LibMongoC", dependencies: ["CLibMongoC"], path: "Sources/Wrappers/LibMongoC"),
+        .target(
+            name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Wrappers/Kafka"),
+        .target(name: "KafkaMock", dependencies: ["CRdKafkaMock"], path: "Sources/Wrappers/KafkaMock"),
 
         // MARK: Domain
         .target(name: "SyncModel", path: "Sources/SyncModel"),
@@ -87,11 +101,35 @@ let package = Package(
             name: "SyncBenchCore", dependencies: ["SyncModel", "StoreMetering", "CountingProxy"],
             path: "Sources/Harness/SyncBenchCore"),
 
+        // MARK: Jobs
+        .target(
+            name: "StreamSyncCore",
+            dependencies: [
+                "SyncModel", "Kafka", "PostgresStore", "StoreFactory", "Observability",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Jobs/StreamSyncCore"),
+
         // MARK: Executables
         .executableTarget(
             name: "StreamSync",
-            dependencies: ["SyncModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "StreamSyncCore", "SyncModel", "Observability",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Sources/Jobs/StreamSync"),
+        .executableTarget(
+            name: "StreamBench",
+            dependencies: [
+                "StreamSyncCore", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Bench/StreamBench"),
         .executableTarget(
             name: "BatchSync",
             dependencies: [
@@ -144,6 +182,16 @@ let package = Package(
         .testTarget(
             name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC"],
             path: "Tests/MongoStoreTests"),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock"], path: "Tests/KafkaTests"),
+        .testTarget(
+            name: "StreamSyncTests",
+            dependencies: [
+                "StreamSyncCore", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/StreamSyncTests"),
     ],
     swiftLanguageModes: [.v6]
 )

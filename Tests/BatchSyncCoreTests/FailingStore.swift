@@ -5,7 +5,7 @@ import SyncModel
 struct InjectedFailure: Error {}
 
 /// A consumer store that fails every write after the first `failAfterWrites`: a run killed halfway.
-final class FailingStore: ImageStore {
+final class FailingStore: DelegatingImageStore {
     let base: any ImageStore
     let failAfterWrites: Int
     private let count = Mutex(0)
@@ -39,18 +39,4 @@ final class FailingStore: ImageStore {
         try write()
         try await base.setSyncState(name, to: value)
     }
-
-    func prepareSchema() async throws { try await base.prepareSchema() }
-    func record(_ key: RecordKey) async throws -> ImageRecord? { try await base.record(key) }
-    func count(of plant: Plant) async throws -> Int { try await base.count(of: plant) }
-    func idBounds(of plant: Plant) async throws -> KeyRange? { try await base.idBounds(of: plant) }
-    func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] { try await base.summaries(of: plant, in: ranges) }
-    func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> { base.versions(of: plant, in: range, pageSize: pageSize) }
-    func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> { base.records(of: plant, ids: ids, pageSize: pageSize) }
-    func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord> { base.records(of: plant, in: range, pageSize: pageSize) }
-    func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord> {
-        base.records(of: plant, changedSince: since, pageSize: pageSize)
-    }
-    func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int { try await base.purgeTombstones(olderThan: cutoff) }
-    func syncState(_ name: String) async throws -> Int64? { try await base.syncState(name) }
 }

@@ -1,10 +1,12 @@
 import ArgumentParser
+import Foundation
+import Kafka
+import Logging
+import Observability
+import StreamSyncCore
 import SyncModel
 
 /// StreamSync: consumes change events from Kafka and applies them to the consumer database.
-///
-/// At this stage the executable exposes its command-line surface; the Kafka pipeline arrives with
-/// the StreamSync issue.
 @main
 struct StreamSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,15 +15,150 @@ struct StreamSyncCommand: AsyncParsableCommand {
         discussion: """
             Events are LIMS records (topic = plant) or Debezium envelopes. Every change carries a version \
             (updated_at ?? created_at, content tiebreak); the store applies it only if it is newer than \
-            what it holds, so replays and reorderings converge to one state.
+            what it holds, so replays and reorderings converge to one state. Offsets are committed only \
+            after the batch holding them is durable in the store.
+
+            Kafka settings, lowest precedence first: defaults, the JSON file (--kafka-config, else \
+            kafka.$ENV.json in --config-dir when ENV is set), the typed flags, then -X key=value.
             """,
         version: PlantSyncVersion.current)
+
+    // MARK: Kafka
+
+    @Option(name: .long, help: "Kafka bootstrap servers (host:port,…).")
+    var bootstrapServers: String?
+
+    @Option(name: .long, help: "Consumer group id.")
+    var groupId: String?
+
+    @Option(name: .long, help: "Kafka client id.")
+    var clientId: String?
+
+    @Option(name: .long, help: "Where to start without a committed offset: earliest, latest or error.")
+    var autoOffsetReset: String?
+
+    @Option(name: .customShort("X"), help: ArgumentHelp("Any librdkafka property, key=value (repeatable).", valueName: "key=value"))
+    var rdkafka: [String] = []
+
+    @Option(name: .long, help: "LIMS-style Kafka JSON config file.")
+    var kafkaConfig: String?
+
+    @Option(name: .long, help: "Directory holding kafka.<ENV>.json, used when ENV is set and --kafka-config is not.")
+    var configDir: String = "."
+
+    @Option(name: .long, help: "librdkafka statistics interval in ms (rx/tx bytes, lag); 0 disables.")
+    var statsIntervalMs: Int = 5000
+
+    // MARK: Pipeline
+
+    @Option(name: .long, help: "Topics to subscribe to, comma-separated.")
+    var topics: String = "potato,tomato,pepper"
 
     @Option(name: .long, help: "Event format: auto, lims or debezium.")
     var format: EventDecoder.Format = .auto
 
+    @Option(name: .long, help: "Extra topic→plant mappings, e.g. cdc.potatoes=potato,cdc.tomatoes=tomato.")
+    var topicPlant: String?
+
+    @Option(name: .long, help: "Largest batch, in messages.")
+    var batchSize: Int = 500
+
+    @Option(name: .long, help: "Longest a batch waits for more messages, in ms.")
+    var batchWaitMs: Int = 200
+
+    @Option(name: .long, help: "Dead-letter topic for messages that cannot be decoded.")
+    var deadLetterTopic: String = "plantsync.deadletter"
+
+    @Option(name: .long, help: "Cap of the store retry backoff, in ms.")
+    var retryMaxMs: Int = 10_000
+
+    // MARK: Store, HTTP, process
+
+    @Option(name: .long, help: "Consumer database URI (postgresql://…). Default: $PLANTSYNC_STORE_URI.")
+    var storeURI: String?
+
+    @Option(name: .long, help: "Schema holding the consumer tables.")
+    var schema: String = "plantsync"
+
+    @Option(name: .long, help: "HTTP port for /ping, /healthz, /readyz, /metrics and /image-plant.")
+    var httpPort: Int = 8080
+
+    @Option(name: .long, help: "HTTP bind address.")
+    var httpHost: String = "0.0.0.0"
+
+    @Option(name: .long, help: "Graceful-shutdown deadline in seconds (drain, commit, leave the group).")
+    var drainTimeout: Int = 25
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
     func run() async throws {
-        throw ValidationError("the Kafka pipeline is not part of this build yet; see the README's roadmap")
+        let runner: StreamSyncRunner
+        do {
+            runner = try makeRunner()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        do {
+            try await runner.run()
+        } catch {
+            runner.logger.critical("StreamSync failed", metadata: ["error": "\(error)"])
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func makeRunner() throws -> StreamSyncRunner {
+        guard let level = Logger.Level(name: logLevel) else {
+            throw StreamSyncError.configuration(field: "--log-level", value: logLevel, detail: "expected trace, debug, info, notice, warning, error or critical")
+        }
+        LogSetup.bootstrap(level: level)
+        let environment = ProcessInfo.processInfo.environment
+
+        var kafka = KafkaConfiguration(clientId: "plantsync-streamsync")
+        kafka.statisticsIntervalMs = statsIntervalMs
+        if let file = try kafkaConfig ?? KafkaConfiguration.environmentFile(directory: configDir, environment: environment) {
+            kafka = try KafkaConfiguration.load(file: file, over: kafka)
+        }
+        if let bootstrapServers { try kafka.set("bootstrap.servers", bootstrapServers) }
+        if let groupId { try kafka.set("group.id", groupId) }
+        if let clientId { try kafka.set("client.id", clientId) }
+        if let autoOffsetReset { try kafka.set("auto.offset.reset", autoOffsetReset) }
+        for property in rdkafka { try kafka.set(passthrough: property) }
+
+        let topicList = topics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !topicList.isEmpty else { throw StreamSyncError.configuration(field: "--topics", value: topics, detail: "name at least one topic") }
+        guard (1...100_000).contains(batchSize) else {
+            throw StreamSyncError.configuration(field: "--batch-size", value: String(batchSize), detail: "must be within 1…100000")
+        }
+        guard (1...600_000).contains(batchWaitMs) else {
+            throw StreamSyncError.configuration(field: "--batch-wait-ms", value: String(batchWaitMs), detail: "must be within 1…600000")
+        }
+        guard (1...65535).contains(httpPort) else {
+            throw StreamSyncError.configuration(field: "--http-port", value: String(httpPort), detail: "must be within 1…65535")
+        }
+        guard drainTimeout > 0 else {
+            throw StreamSyncError.configuration(field: "--drain-timeout", value: String(drainTimeout), detail: "must be positive")
+        }
+        guard retryMaxMs >= 100 else {
+            throw StreamSyncError.configuration(field: "--retry-max-ms", value: String(retryMaxMs), detail: "must be at least 100")
+        }
+        guard !deadLetterTopic.isEmpty, !topicList.contains(deadLetterTopic) else {
+            throw StreamSyncError.configuration(field: "--dead-letter-topic", value: deadLetterTopic, detail: "must be a topic that is not consumed")
+        }
+        guard let uri = storeURI ?? environment["PLANTSYNC_STORE_URI"], !uri.isEmpty else {
+            throw StreamSyncError.configuration(field: "--store-uri", value: "", detail: "required (or set PLANTSYNC_STORE_URI)")
+        }
+        var plants = EventDecoder.defaultTopicPlants
+        if let topicPlant { plants.merge(try parseTopicPlants(topicPlant)) { $1 } }
+
+        let settings = StreamSyncSettings(
+            topics: topicList, format: format, topicPlants: plants, batchMaxSize: batchSize,
+            batchMaxWait: .milliseconds(batchWaitMs), deadLetterTopic: deadLetterTopic,
+            retryMaxDelay: .milliseconds(retryMaxMs))
+        return StreamSyncRunner(
+            settings: settings, kafka: kafka, storeURI: uri, schema: schema, httpHost: httpHost, httpPort: httpPort,
+            drainDeadline: .seconds(drainTimeout))
     }
 }
 

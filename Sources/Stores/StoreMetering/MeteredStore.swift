@@ -30,7 +30,7 @@ public enum PayloadSize {
 }
 
 /// An `ImageStore` decorator that counts rows and payload bytes read from and written to the store.
-public final class MeteredStore: ImageStore {
+public final class MeteredStore: DelegatingImageStore {
     public let base: any ImageStore
     private let counters = Mutex(PeerTraffic())
 
@@ -52,8 +52,6 @@ public final class MeteredStore: ImageStore {
             $0.bytesWritten += bytes
         }
     }
-
-    public func prepareSchema() async throws { try await base.prepareSchema() }
 
     public func apply(_ changes: [Change]) async throws -> ApplyOutcome {
         wrote(changes)
@@ -110,13 +108,4 @@ public final class MeteredStore: ImageStore {
         }
     }
 
-    public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int {
-        try await base.purgeTombstones(olderThan: cutoff)
-    }
-
-    public func syncState(_ name: String) async throws -> Int64? { try await base.syncState(name) }
-
-    public func setSyncState(_ name: String, to value: Int64) async throws {
-        try await base.setSyncState(name, to: value)
-    }
 }

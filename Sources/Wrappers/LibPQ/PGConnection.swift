@@ -2,7 +2,7 @@ import CLibPQ
 
 /// One libpq connection. Not thread-safe: the owner confines it to one thread or serial queue.
 public final class PGConnection {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer  // internal: PGConnection+Copy.swift streams COPY data through it
     public let conninfo: String
 
     /// Connects with a libpq connection URI (`postgresql://…`) or key/value conninfo string.

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Kafka
+import KafkaMock
+import LibPQ
+import Logging
+import PostgresStore
+import StreamSyncCore
+import SyncModel
+
+/// StreamSync-path throughput from a pre-filled mock topic into PostgreSQL, beside PostgreSQL COPY of
+/// the same rows in the same run. A benchmark, not a test: it reports and asserts nothing.
+@main
+struct StreamBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "StreamBench",
+        abstract: "StreamSync throughput (mock Kafka → PostgreSQL) vs PostgreSQL COPY of the same rows.",
+        version: PlantSyncVersion.current)
+
+    @Option(help: "libpq connection URI (default: $PLANTSYNC_PG_URI).")
+    var uri: String?
+
+    @Option(help: "Image bytes per record, comma-separated.")
+    var recordBytes: String = "1024,20480"
+
+    @Option(help: "Events per record size.")
+    var events: Int = 20_000
+
+    @Option(help: "Partitions of the pre-filled topic.")
+    var partitions: Int = 1
+
+    @Option(help: "Batch size (default: StreamSync's default).")
+    var batchSize: Int = StreamSyncSettings().batchMaxSize
+
+    func run() async throws {
+        guard let conninfo = uri ?? ProcessInfo.processInfo.environment["PLANTSYNC_PG_URI"] else {
+            throw ValidationError("no database: pass --uri or set PLANTSYNC_PG_URI")
+        }
+        let sizes = try recordBytes.split(separator: ",").map { text in
+            guard let n = Int(text), n >= 0 else { throw ValidationError("--record-bytes: '\(text)' is not a byte count") }
+            return n
+        }
+        guard events > 0, (1...64).contains(partitions), batchSize > 0 else {
+            throw ValidationError("--events, --batch-size must be positive and --partitions within 1…64")
+        }
+        var logger = Logger(label: "streambench")
+        logger.logLevel = .error
+        print("StreamBench: \(events) LIMS events per size, \(partitions) partition(s), batch size \(batchSize), durable PostgreSQL")
+        print("record_bytes  events  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB")
+        for size in sizes {
+            let records = (1...events).map { BenchData.record(id: Int64($0), bytes: size) }
+            let values = records.map { Array(RecordJSON.encode($0).utf8) }
+            let valueBytes = values.reduce(0) { $0 + $1.count }
+
+            let stream = try await measureStream(values: values, conninfo: conninfo, logger: logger)
+            let copy = try await measureCopy(records: records, conninfo: conninfo)
+            let mb = Double(valueBytes) / 1e6
+            print(
+                [
+                    pad(size, 12), pad(events, 6), fmt(stream, 8, 2), fmt(Double(events) / stream, 11, 0),
+                    fmt(mb / stream, 11, 1), fmt(copy, 6, 2), fmt(Double(events) / copy, 9, 0), fmt(mb / copy, 9, 1),
+                    fmt(copy / stream, 5, 2), fmt(Double(BenchData.peakRSSBytes()) / 1e6, 11, 0),
+                ].joined(separator: "  "))
+        }
+        print("ratio = stream events/s ÷ COPY events/s (same rows, same server, same run); MB = LIMS JSON value bytes")
+        print("peak_rss_MB is the process high-water mark so far (includes the pre-fill producer and the generated rows)")
+    }
+
+    /// Pre-fills a mock topic, then times StreamSync from the first read to the last commit.
+    func measureStream(values: [[UInt8]], conninfo: String, logger: Logger) async throws -> Double {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        defer { cluster.shutdown() }
+        try cluster.createTopic("potato", partitions: partitions)
+        let config = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "streambench", clientId: "streambench")
+        let producer = try KafkaProducer(configuration: config, logger: logger)
+        for (i, value) in values.enumerated() {
+            try producer.send(KafkaProducerRecord(topic: "potato", partition: Int32(i % partitions), value: value))
+        }
+        try await producer.flush(timeout: .seconds(300))
+        await producer.close()
+
+        let schema = "bench_stream"
+        let admin = try PGConnection(conninfo: conninfo)
+        try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        let store = try PostgresStore(.init(conninfo: conninfo, schema: schema))
+        try await store.prepareSchema()
+
+        let consumer = try KafkaConsumer(configuration: config, logger: logger)
+        let dlq = try KafkaProducer(configuration: config, logger: logger)
+        let settings = StreamSyncSettings(topics: ["potato"], batchMaxSize: batchSize)
+        let pipeline = StreamPipeline(
+            settings: settings, consumer: consumer, producer: dlq, store: store,
+            source: .assign((0..<partitions).map { TopicPartition(topic: "potato", partition: Int32($0)) }, from: .beginning),
+            metrics: StreamMetrics(), logger: logger)
+        let start = ContinuousClock.now
+        let task = Task { try await pipeline.run() }
+        let total = Int64(values.count)
+        while pipeline.committedOffsets.values.reduce(0, +) < total {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let elapsed = ContinuousClock.now - start
+        pipeline.stop()
+        try await task.value
+        let count = try await store.count(of: .potato)
+        guard count == values.count else { throw ValidationError("stream run stored \(count) rows, expected \(values.count)") }
+        try admin.execute("DROP SCHEMA \(schema) CASCADE")
+        return seconds(elapsed)
+    }
+
+    /// COPY of the same rows into the same table layout.
+    func measureCopy(records: [ImageRecord], conninfo: String) async throws -> Double {
+        let schema = "bench_copy"
+        let admin = try PGConnection(conninfo: conninfo)
+        try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        let setup = try PostgresStore(.init(conninfo: conninfo, schema: schema))
+        try await setup.prepareSchema()
+        let connection = try PGConnection(conninfo: conninfo)
+        let sql = """
+            COPY \(schema).image_record (plant, id, camera_id, data, latitude, longitude, disease, percentage, \
+            created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash) FROM STDIN
+            """
+        let start = ContinuousClock.now
+        let rows = try connection.copyIn(sql, chunks: BenchData.copyChunks(records, rowsPerChunk: 500))
+        let elapsed = ContinuousClock.now - start
+        guard rows == records.count else { throw ValidationError("COPY stored \(rows) rows, expected \(records.count)") }
+        try admin.execute("DROP SCHEMA \(schema) CASCADE")
+        return seconds(elapsed)
+    }
+}
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+func pad(_ n: Int, _ width: Int) -> String { String(repeating: " ", count: max(0, width - String(n).count)) + String(n) }
+func fmt(_ x: Double, _ width: Int, _ decimals: Int) -> String {
+    let s = String(format: "%.\(decimals)f", x)
+    return String(repeating: " ", count: max(0, width - s.count)) + s
+}

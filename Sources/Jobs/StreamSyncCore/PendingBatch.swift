@@ -1,0 +1,40 @@
+import Kafka
+import SyncModel
+
+/// Messages read but not yet applied and committed.
+struct PendingBatch {
+    var changes: [Change] = []
+    /// Approximate bytes the changes put on the wire to the store.
+    var changeBytes = 0
+    /// Kafka record timestamps (ms) of the changes, for the freshness histogram.
+    var timestamps: [Int64] = []
+    var deadLetters: [KafkaProducerRecord] = []
+    /// Per partition, the offset after the last message of the batch: what to commit once applied.
+    var nextOffsets: [TopicPartition: Int64] = [:]
+    var messageCount = 0
+    var valueBytes = 0
+    var openedAt: ContinuousClock.Instant?
+
+    var isEmpty: Bool { messageCount == 0 }
+
+    mutating func add(_ message: KafkaMessage, outcome: Result<Change, EventDecodingError>, deadLetterTopic: String) {
+        if openedAt == nil { openedAt = .now }
+        messageCount += 1
+        valueBytes += message.value?.count ?? 0
+        nextOffsets[message.topicPartition] = max(nextOffsets[message.topicPartition] ?? 0, message.offset + 1)
+        switch outcome {
+        case .success(let change):
+            changes.append(change)
+            changeBytes += Self.wireSize(change)
+            if let ts = message.timestampMillis { timestamps.append(ts) }
+        case .failure(let error):
+            deadLetters.append(DeadLetter.record(for: message, error: error, topic: deadLetterTopic))
+        }
+    }
+
+    /// The bytes of a change as sent to the store: image bytes plus the fixed-size columns.
+    static func wireSize(_ change: Change) -> Int {
+        guard let record = change.record else { return 32 }
+        return 96 + (record.data?.count ?? 0) + (record.disease?.utf8.count ?? 0)
+    }
+}

@@ -1,0 +1,87 @@
+import Kafka
+import Observability
+import Prometheus
+import Synchronization
+import SyncModel
+
+/// The StreamSync metrics of design §6 (job label `streamsync`, added by `SyncMetrics`).
+public final class StreamMetrics: Sendable {
+    public let registry: SyncMetrics
+    let applied: [Plant: Counter]
+    let skippedStale: [Plant: Counter]
+    let kafkaRowsRead: Counter
+    let kafkaBytesRead: Counter
+    let kafkaRowsWritten: Counter
+    let kafkaBytesWritten: Counter
+    let consumerRowsWritten: Counter
+    let consumerBytesWritten: Counter
+    let batches: Counter
+    let storeRetries: Counter
+    let freshness: ValueHistogram
+    private let deadLettered = Mutex<[String: Counter]>([:])
+    private let lag = Mutex<[TopicPartition: Gauge]>([:])
+    /// librdkafka's byte totals per client, to turn them into counter increments.
+    private let lastTotals = Mutex<[String: (rx: Int64, tx: Int64)]>([:])
+
+    public init(_ registry: SyncMetrics = SyncMetrics(job: "streamsync")) {
+        self.registry = registry
+        var applied: [Plant: Counter] = [:], skipped: [Plant: Counter] = [:]
+        for plant in Plant.allCases {
+            applied[plant] = registry.counter(
+                "changes_applied_total", help: "Changes that took effect in the store.", labels: [("plant", plant.rawValue)])
+            skipped[plant] = registry.counter(
+                "changes_skipped_stale_total", help: "Changes not newer than the stored version (duplicates, replays, reorderings).",
+                labels: [("plant", plant.rawValue)])
+        }
+        self.applied = applied
+        self.skippedStale = skipped
+        kafkaRowsRead = registry.counter("rows_read_total", help: "Rows read per peer.", labels: [("peer", "kafka")])
+        kafkaBytesRead = registry.counter("bytes_read_total", help: "Bytes read per peer.", labels: [("peer", "kafka")])
+        kafkaRowsWritten = registry.counter("rows_written_total", help: "Rows written per peer.", labels: [("peer", "kafka")])
+        kafkaBytesWritten = registry.counter("bytes_written_total", help: "Bytes written per peer.", labels: [("peer", "kafka")])
+        consumerRowsWritten = registry.counter("rows_written_total", help: "Rows written per peer.", labels: [("peer", "consumer")])
+        consumerBytesWritten = registry.counter("bytes_written_total", help: "Bytes written per peer.", labels: [("peer", "consumer")])
+        batches = registry.counter("batches_total", help: "Batches applied and committed.")
+        storeRetries = registry.counter("store_retries_total", help: "Store operations retried after a transient error.")
+        freshness = registry.histogram(
+            "freshness_seconds", help: "Kafka record timestamp to applied-and-visible in the store, seconds.",
+            buckets: SyncMetrics.freshnessBuckets)
+    }
+
+    func deadLettered(_ reason: String) {
+        let counter = deadLettered.withLock { counters in
+            if let c = counters[reason] { return c }
+            let c = registry.counter(
+                "changes_dead_lettered_total", help: "Messages sent to the dead-letter topic, by error kind.",
+                labels: [("reason", reason)])
+            counters[reason] = c
+            return c
+        }
+        counter.increment()
+    }
+
+    /// Folds a librdkafka statistics report of client `client` into the byte counters and lag gauges.
+    public func record(_ statistics: KafkaStatistics, client: String) {
+        let (rx, tx) = lastTotals.withLock { totals -> (Int64, Int64) in
+            let last = totals[client] ?? (0, 0)
+            totals[client] = (statistics.rxBytes, statistics.txBytes)
+            return (max(0, statistics.rxBytes - last.rx), max(0, statistics.txBytes - last.tx))
+        }
+        if rx > 0 { kafkaBytesRead.increment(by: rx) }
+        if tx > 0 { kafkaBytesWritten.increment(by: tx) }
+        for (tp, value) in statistics.consumerLag {
+            let gauge = lag.withLock { gauges in
+                if let g = gauges[tp] { return g }
+                let g = registry.gauge(
+                    "consumer_lag", help: "Messages behind the partition's high watermark (librdkafka statistics).",
+                    labels: [("topic", tp.topic), ("partition", String(tp.partition))])
+                gauges[tp] = g
+                return g
+            }
+            gauge.set(Double(value))
+        }
+    }
+
+    /// The text exposition for `/metrics`.
+    public func exposition() -> String { registry.exposition() }
+}

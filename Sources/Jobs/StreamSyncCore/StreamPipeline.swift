@@ -1,0 +1,289 @@
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+import SyncModel
+
+/// The StreamSync pipeline (design §2, §4): read → decode → batch → apply under the version rule →
+/// only then commit offsets.
+///
+/// - A batch closes at `batchMaxSize` messages, `batchMaxBytes` value bytes or `batchMaxWait` after its
+///   first message. Poison messages go to the dead-letter topic (delivered before the commit that
+///   covers them).
+/// - Transient store errors are retried with capped exponential backoff; meanwhile nothing is read, so
+///   the consumer's buffer fills and it pauses fetching (bounded memory), and nothing is committed.
+///   A permanent error ends `run()` with `StreamSyncError.permanentStoreFailure`.
+/// - A revocation is answered by flushing and committing first. Graceful shutdown (SIGTERM/SIGINT via
+///   ServiceGroup) stops reading, flushes, commits, and leaves the group.
+public final class StreamPipeline: Service, Sendable {
+    /// How the consumer gets its partitions.
+    public enum Source: Sendable {
+        /// Join the consumer group and subscribe (production).
+        case subscribe([String])
+        /// Read exactly these partitions without group membership (tests, benchmark).
+        case assign([TopicPartition], from: KafkaStartOffset)
+    }
+
+    public let settings: StreamSyncSettings
+    public let metrics: StreamMetrics
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let store: any ImageStore
+    let source: Source
+    let logger: Logger
+    let decoder: EventDecoder
+    let backoff: Backoff
+    /// Test hook: runs after a batch is applied and before its offsets are committed.
+    let afterApply: (@Sendable () async throws -> Void)?
+    private let state = Mutex(State())
+
+    struct State {
+        var stop = false
+        var committed: [TopicPartition: Int64] = [:]
+        var progress = StreamProgress()
+    }
+
+    public init(
+        settings: StreamSyncSettings, consumer: KafkaConsumer, producer: KafkaProducer, store: any ImageStore,
+        source: Source, metrics: StreamMetrics, logger: Logger = Logger(label: "plantsync.streamsync"),
+        afterApply: (@Sendable () async throws -> Void)? = nil
+    ) {
+        self.settings = settings
+        self.consumer = consumer
+        self.producer = producer
+        self.store = store
+        self.source = source
+        self.metrics = metrics
+        self.logger = logger
+        self.decoder = settings.decoder
+        self.backoff = Backoff(initial: settings.retryInitialDelay, cap: settings.retryMaxDelay)
+        self.afterApply = afterApply
+    }
+
+    // MARK: Observing
+
+    /// Offsets committed so far (next offset to read, per partition).
+    public var committedOffsets: [TopicPartition: Int64] { state.withLock { $0.committed } }
+    public var progress: StreamProgress { state.withLock { $0.progress } }
+    /// Partitions are assigned to this consumer.
+    public var hasAssignment: Bool { !consumer.assignment.isEmpty }
+
+    /// Asks the loop to drain and stop (what graceful shutdown does).
+    public func stop() { state.withLock { $0.stop = true } }
+    var stopRequested: Bool { state.withLock { $0.stop } }
+
+    // MARK: Running
+
+    public func run() async throws {
+        do {
+            switch source {
+            case .subscribe(let topics): try consumer.subscribe(topics: topics)
+            case .assign(let partitions, let start): try consumer.assign(partitions, from: start)
+            }
+        } catch {
+            await shutdownClients()
+            throw StreamSyncError.kafka("\(error)")
+        }
+        logger.info("StreamSync started", metadata: ["source": "\(source)", "batch.max": "\(settings.batchMaxSize)"])
+        do {
+            try await withGracefulShutdownHandler {
+                try await self.loop()
+            } onGracefulShutdown: {
+                self.stop()
+            }
+        } catch {
+            await shutdownClients()
+            throw error
+        }
+        await shutdownClients()
+        logger.info("StreamSync stopped", metadata: ["committed": "\(committedOffsets.count) partitions"])
+    }
+
+    private func shutdownClients() async {
+        await consumer.close()
+        await producer.close(timeout: .seconds(5))
+    }
+
+    private func loop() async throws {
+        var batch = PendingBatch()
+        var loggedKinds = Set<EventDecodingError.Kind>()
+        while !stopRequested {
+            try Task.checkCancellation()
+            let wait: Duration
+            if let opened = batch.openedAt {
+                let remaining = settings.batchMaxWait - (ContinuousClock.now - opened)
+                if remaining <= .zero {
+                    try await flush(&batch)
+                    continue
+                }
+                wait = remaining
+            } else {
+                wait = .milliseconds(250)
+            }
+            guard let event = await consumer.events.next(within: wait) else {
+                // Idle: offsets whose commit failed (rebalance, broker away) must not wait for new data.
+                if batch.isEmpty, !state.withLock({ $0.progress.uncommitted.isEmpty }) { try await commitPending(attempts: 1) }
+                continue
+            }
+            switch event {
+            case .message(let message):
+                let outcome: Result<Change, EventDecodingError>
+                do throws(EventDecodingError) {
+                    outcome = .success(try decoder.decode(message.incoming))
+                } catch {
+                    outcome = .failure(error)
+                    if loggedKinds.insert(error.kind).inserted {
+                        logger.warning(
+                            "Poison message sent to the dead-letter topic (logged once per kind)",
+                            metadata: [
+                                "kind": "\(error.kind.rawValue)", "error": "\(error)", "topic": "\(message.topic)",
+                                "partition": "\(message.partition)", "offset": "\(message.offset)",
+                                "deadletter.topic": "\(settings.deadLetterTopic)",
+                            ])
+                    }
+                }
+                batch.add(message, outcome: outcome, deadLetterTopic: settings.deadLetterTopic)
+                metrics.kafkaRowsRead.increment()
+                if batch.messageCount >= settings.batchMaxSize || batch.valueBytes >= settings.batchMaxBytes {
+                    try await flush(&batch)
+                }
+            case .partitionsAssigned:
+                break
+            case .partitionsRevoked(let revocation):
+                // Everything read from these partitions is in `batch`: make it durable and commit it
+                // before librdkafka lets them go.
+                try await flush(&batch)
+                state.withLock { s in
+                    for tp in revocation.partitions { s.progress.uncommitted[tp] = nil }
+                }
+                revocation.acknowledge()
+            }
+        }
+        try await flush(&batch)
+        try await commitPending(attempts: 3)
+    }
+
+    // MARK: Flushing a batch
+
+    private func flush(_ batch: inout PendingBatch) async throws {
+        guard !batch.isEmpty else { return }
+        let current = batch
+        batch = PendingBatch()
+        if !current.deadLetters.isEmpty { try await deliverDeadLetters(current.deadLetters) }
+        var byPlant: [Plant: [Change]] = [:]
+        for change in current.changes { byPlant[change.key.plant, default: []].append(change) }
+        var applied = 0, skipped = 0
+        for plant in Plant.allCases {
+            guard let changes = byPlant[plant] else { continue }
+            let outcome = try await applyRetrying(changes)
+            metrics.applied[plant]?.increment(by: Int64(outcome.applied))
+            metrics.skippedStale[plant]?.increment(by: Int64(outcome.skippedStale))
+            applied += outcome.applied
+            skipped += outcome.skippedStale
+        }
+        metrics.consumerRowsWritten.increment(by: Int64(current.changes.count))
+        metrics.consumerBytesWritten.increment(by: Int64(current.changeBytes))
+        let nowMillis = Int64((clockNow() * 1000).rounded())
+        for ts in current.timestamps { metrics.freshness.record(Double(max(0, nowMillis - ts)) / 1000) }
+        if let afterApply { try await afterApply() }
+        state.withLock { s in
+            for (tp, offset) in current.nextOffsets { s.progress.uncommitted[tp] = max(s.progress.uncommitted[tp] ?? 0, offset) }
+            s.progress.messages += current.messageCount
+            s.progress.applied += applied
+            s.progress.skippedStale += skipped
+            s.progress.deadLettered += current.deadLetters.count
+            s.progress.batches += 1
+        }
+        metrics.batches.increment()
+        try await commitPending(attempts: 1)
+    }
+
+    /// Commits every offset made durable so far. A failed commit is not fatal: the offsets stay
+    /// pending and go out with the next commit (a crash before that only means a replay, which the
+    /// version rule makes harmless).
+    private func commitPending(attempts: Int) async throws {
+        for attempt in 1...max(1, attempts) {
+            let pending = state.withLock { $0.progress.uncommitted }
+            guard !pending.isEmpty else { return }
+            do {
+                try await consumer.commit(pending)
+                state.withLock { s in
+                    for (tp, offset) in pending {
+                        s.committed[tp] = max(s.committed[tp] ?? 0, offset)
+                        if s.progress.uncommitted[tp] == offset { s.progress.uncommitted[tp] = nil }
+                    }
+                }
+                return
+            } catch {
+                if attempt == attempts {
+                    logger.debug("Offset commit failed; will retry with the next batch", metadata: ["error": "\(error)"])
+                } else {
+                    try await Task.sleep(for: backoff.delay(attempt: attempt))
+                }
+            }
+        }
+    }
+
+    private func applyRetrying(_ changes: [Change]) async throws -> ApplyOutcome {
+        var attempt = 0
+        while true {
+            do {
+                let outcome = try await store.apply(changes)
+                if attempt > 0 { logger.notice("Store recovered", metadata: ["retries": "\(attempt)"]) }
+                return outcome
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                guard let storeError = error as? any StoreError, storeError.isTransient else {
+                    logger.critical("Permanent store error", metadata: ["error": "\(error)"])
+                    throw StreamSyncError.permanentStoreFailure("\(error)")
+                }
+                attempt += 1
+                metrics.storeRetries.increment()
+                let delay = backoff.delay(attempt: attempt)
+                if attempt == 1 || attempt.isMultiple(of: 10) {
+                    logger.warning(
+                        "Transient store error; retrying with backoff while fetching pauses",
+                        metadata: ["error": "\(storeError)", "attempt": "\(attempt)", "delay": "\(delay)"])
+                }
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    private func deliverDeadLetters(_ records: [KafkaProducerRecord]) async throws {
+        var attempt = 0
+        while true {
+            do {
+                for record in records { try producer.send(record) }
+                try await producer.flush()
+                metrics.kafkaRowsWritten.increment(by: Int64(records.count))
+                for record in records {
+                    let kind = record.headers.last { $0.name == DeadLetter.kindHeader }?.text ?? "unknown"
+                    metrics.deadLettered(kind)
+                }
+                return
+            } catch {
+                attempt += 1
+                let delay = backoff.delay(attempt: attempt)
+                if attempt == 1 || attempt.isMultiple(of: 10) {
+                    logger.warning(
+                        "Dead-letter delivery failed; retrying (offsets wait)",
+                        metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                }
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+}
+
+/// Counters of what the pipeline has done (for tests, readiness and logs).
+public struct StreamProgress: Sendable, Hashable {
+    public var messages = 0
+    public var applied = 0
+    public var skippedStale = 0
+    public var deadLettered = 0
+    public var batches = 0
+    /// Offsets applied but not yet committed.
+    public var uncommitted: [TopicPartition: Int64] = [:]
+}

@@ -1,0 +1,41 @@
+/// A store that wraps another and forwards every operation it does not implement itself: the base of
+/// decorators (metering, fault injection in tests) that change one or two operations.
+public protocol DelegatingImageStore: ImageStore {
+    var base: any ImageStore { get }
+}
+
+extension DelegatingImageStore {
+    public func prepareSchema() async throws { try await base.prepareSchema() }
+    public func apply(_ changes: [Change]) async throws -> ApplyOutcome { try await base.apply(changes) }
+    public func record(_ key: RecordKey) async throws -> ImageRecord? { try await base.record(key) }
+    public func count(of plant: Plant) async throws -> Int { try await base.count(of: plant) }
+    public func idBounds(of plant: Plant) async throws -> KeyRange? { try await base.idBounds(of: plant) }
+
+    public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
+        try await base.summaries(of: plant, in: ranges)
+    }
+
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
+        base.versions(of: plant, in: range, pageSize: pageSize)
+    }
+
+    public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
+        base.records(of: plant, ids: ids, pageSize: pageSize)
+    }
+
+    public func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord> {
+        base.records(of: plant, in: range, pageSize: pageSize)
+    }
+
+    public func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord> {
+        base.records(of: plant, changedSince: since, pageSize: pageSize)
+    }
+
+    public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
+        try await base.replace(changes, expecting: expected)
+    }
+
+    public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int { try await base.purgeTombstones(olderThan: cutoff) }
+    public func syncState(_ name: String) async throws -> Int64? { try await base.syncState(name) }
+    public func setSyncState(_ name: String, to value: Int64) async throws { try await base.setSyncState(name, to: value) }
+}

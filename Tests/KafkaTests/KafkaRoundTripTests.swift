@@ -1,0 +1,103 @@
+import Kafka
+import KafkaMock
+import Testing
+
+@Suite struct KafkaRoundTripTests {
+    @Test func producedRecordsArriveWithKeysHeadersTimestampsAndTombstones() async throws {
+        try await withMockCluster { cluster in
+            try cluster.createTopic("t", partitions: 2)
+            let producer = try KafkaProducer(configuration: configuration(cluster))
+            for i in 0..<20 {
+                try producer.send(
+                    KafkaProducerRecord(
+                        topic: "t", partition: Int32(i % 2), key: bytes("k\(i)"), value: i == 7 ? nil : bytes("v\(i)"),
+                        headers: [KafkaHeader(name: "h", text: "x\(i)"), KafkaHeader(name: "empty", value: nil)],
+                        timestampMillis: 1_700_000_000_000 + Int64(i)))
+            }
+            try await producer.flush()
+            #expect(producer.deliveries.delivered == 20)
+            await producer.close()
+
+            let consumer = try KafkaConsumer(configuration: configuration(cluster))
+            try consumer.assign([.init(topic: "t", partition: 0), .init(topic: "t", partition: 1)], from: .beginning)
+            let messages = await collect(consumer, count: 20)
+            await consumer.close()
+            #expect(messages.count == 20)
+            let byKey = Dictionary(uniqueKeysWithValues: messages.map { (String(decoding: $0.key ?? [], as: UTF8.self), $0) })
+            let m7 = try #require(byKey["k7"])
+            #expect(m7.value == nil)
+            let m3 = try #require(byKey["k3"])
+            #expect(m3.value == bytes("v3"))
+            #expect(m3.partition == 1)
+            #expect(m3.timestampMillis == 1_700_000_000_003)
+            #expect(m3.headers.first { $0.name == "h" }?.text == "x3")
+            #expect(m3.headers.contains { $0.name == "empty" && $0.value == nil })
+            // Per-partition order is preserved.
+            for p: Int32 in [0, 1] {
+                let offsets = messages.filter { $0.partition == p }.map(\.offset)
+                #expect(offsets == offsets.sorted())
+            }
+        }
+    }
+
+    @Test func committedOffsetsAreWhereAManualAssignmentResumes() async throws {
+        try await withMockCluster { cluster in
+            try cluster.createTopic("c", partitions: 1)
+            let producer = try KafkaProducer(configuration: configuration(cluster))
+            for i in 0..<10 { try producer.send(KafkaProducerRecord(topic: "c", partition: 0, value: bytes("\(i)"))) }
+            try await producer.flush()
+            await producer.close()
+
+            let config = configuration(cluster, group: "resume")
+            let tp = TopicPartition(topic: "c", partition: 0)
+            let first = try KafkaConsumer(configuration: config)
+            try first.assign([tp])
+            let read = await collect(first, count: 10)
+            #expect(read.count == 10)
+            try await first.commit([tp: 6])
+            #expect(try await first.committed([tp]) == [tp: 6])
+            await first.close()
+
+            let second = try KafkaConsumer(configuration: config)
+            try second.assign([tp])
+            let rest = await collect(second, count: 4)
+            await second.close()
+            #expect(rest.map(\.offset) == [6, 7, 8, 9])
+        }
+    }
+
+    @Test func statisticsReportBytesAndLag() async throws {
+        try await withMockCluster { cluster in
+            try cluster.createTopic("s", partitions: 1)
+            let producer = try KafkaProducer(configuration: configuration(cluster))
+            for i in 0..<50 { try producer.send(KafkaProducerRecord(topic: "s", partition: 0, value: bytes("message \(i)"))) }
+            try await producer.flush()
+            await producer.close()
+
+            let seen = StatisticsBox()
+            var config = configuration(cluster)
+            config.statisticsIntervalMs = 100
+            let consumer = try KafkaConsumer(configuration: config, onStatistics: { seen.set($0) })
+            try consumer.assign([.init(topic: "s", partition: 0)], from: .beginning)
+            _ = await collect(consumer, count: 50)
+            var stats: KafkaStatistics?
+            for _ in 0..<100 {
+                stats = seen.get()
+                if let s = stats, s.rxBytes > 0, s.consumerLag[.init(topic: "s", partition: 0)] != nil { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            await consumer.close()
+            let s = try #require(stats)
+            #expect(s.rxBytes > 0)
+            #expect(s.consumerLag[.init(topic: "s", partition: 0)] != nil)
+        }
+    }
+}
+
+final class StatisticsBox: @unchecked Sendable {
+    // @unchecked Sendable is safe: `value` is only touched under `lock`.
+    private let lock = NSLockLike()
+    private var value: KafkaStatistics?
+    func set(_ s: KafkaStatistics) { lock.with { value = s } }
+    func get() -> KafkaStatistics? { lock.with { value } }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Kafka
+import KafkaMock
+import StreamSyncCore
+import SyncModel
+import Testing
+
+/// Poison messages and Debezium envelopes through the whole pipeline.
+@Suite struct EventFormatTests {
+    @Test func poisonMessagesOfEveryKindGoToTheDeadLetterTopicAndGoodOnesApply() async throws {
+        try await withStore { store in
+            try await withCluster { cluster in
+                try cluster.createTopic("potato", partitions: 1)
+                try cluster.createTopic("cabbage", partitions: 1)
+                try cluster.createTopic("plantsync.deadletter", partitions: 1)
+                let good = (Int64(1)...5).map { record(.potato, $0) }
+                let valid = RecordJSON.encode(record(.potato, 9))
+                let poison: [(String, String, EventDecodingError.Kind)] = [
+                    ("potato", "{not json", .malformedJSON),
+                    ("potato", valid.replacingOccurrences(of: #""camera_id":2,"#, with: ""), .missingField),
+                    ("potato", valid.replacingOccurrences(of: #""is_active":true"#, with: #""is_active":"yes""#), .wrongType),
+                    ("potato", valid.replacingOccurrences(of: #""id":9,"#, with: #""id":0,"#), .invalidValue),
+                    ("cabbage", valid, .unknownPlant),
+                    ("potato", #"{"op": "u", "after": null}"#, .unsupported),
+                    ("potato", String(repeating: " ", count: 70_000) + valid, .oversized),
+                ]
+                var records: [KafkaProducerRecord] = []
+                for (i, r) in good.enumerated() {
+                    records.append(KafkaProducerRecord(topic: "potato", partition: 0, value: limsValue(r)))
+                    if i < poison.count - 2 {
+                        let (topic, value, _) = poison[i]
+                        records.append(
+                            KafkaProducerRecord(
+                                topic: topic, partition: 0, key: Array("k\(i)".utf8), value: Array(value.utf8),
+                                headers: [KafkaHeader(name: "origin", text: "test")]))
+                    }
+                }
+                for (topic, value, _) in poison.suffix(2) {
+                    records.append(KafkaProducerRecord(topic: topic, partition: 0, key: Array("tail".utf8), value: Array(value.utf8)))
+                }
+                try await send(records, cluster: cluster)
+
+                var settings = StreamSyncSettings(topics: ["potato", "cabbage"], batchMaxSize: 4, batchMaxWait: .milliseconds(50))
+                settings.maxValueBytes = 64 << 10
+                let metrics = StreamMetrics()
+                let running = try startPipeline(
+                    cluster: cluster, store: store,
+                    source: .assign(partitions("potato", 1) + partitions("cabbage", 1), from: .committed), settings: settings,
+                    metrics: metrics)
+                let done = await eventually { running.pipeline.progress.messages == records.count }
+                try await running.stop()
+                #expect(done)
+                #expect(try await storeMatches(store, good.map { Change.upsert($0) }))
+                #expect(running.pipeline.progress.deadLettered == poison.count)
+
+                let dead = try await readAll("plantsync.deadletter", partitions: 1, cluster: cluster, expecting: poison.count)
+                #expect(dead.count == poison.count)
+                let kinds = Set(dead.compactMap { m in m.headers.first { $0.name == DeadLetter.kindHeader }?.text })
+                #expect(kinds == Set(poison.map(\.2.rawValue)))
+                for m in dead {
+                    let h = Dictionary(m.headers.map { ($0.name, $0.text ?? "") }, uniquingKeysWith: { a, _ in a })
+                    #expect(h[DeadLetter.topicHeader] == "potato" || h[DeadLetter.topicHeader] == "cabbage")
+                    #expect(h[DeadLetter.partitionHeader] == "0")
+                    #expect(Int(h[DeadLetter.offsetHeader] ?? "") != nil)
+                    #expect(!(h[DeadLetter.detailHeader] ?? "").isEmpty)
+                    // The original key and value travel unchanged.
+                    let original = records.first {
+                        $0.topic == h[DeadLetter.topicHeader] && $0.value == m.value
+                    }
+                    #expect(original != nil)
+                    #expect(original?.key == m.key)
+                }
+                let missing = dead.first { $0.headers.contains { $0.name == DeadLetter.kindHeader && $0.text == "missing-field" } }
+                #expect(missing?.headers.first { $0.name == DeadLetter.fieldHeader }?.text == "camera_id")
+                #expect(missing?.headers.first { $0.name == "origin" }?.text == "test")
+                #expect(metrics.exposition().contains(#"plantsync_changes_dead_lettered_total{job="streamsync",reason="oversized"} 1"#))
+            }
+        }
+    }
+
+    /// A Debezium `after`/`before` image of a record (base64 bytes, microsecond timestamps).
+    static func image(_ r: ImageRecord) -> String {
+        let data = r.data.map { "\"" + Data($0).base64EncodedString() + "\"" } ?? "null"
+        let updated = r.updatedAt.map { String($0.microsecondsSinceEpoch) } ?? "null"
+        return """
+            {"id": \(r.id), "camera_id": \(r.cameraId), "data": \(data), "gps_coordinates": [\(r.latitude), \(r.longitude)], \
+            "disease": \(r.disease.map { "\"\($0)\"" } ?? "null"), "percentage": \(r.percentage.map { "\($0)" } ?? "null"), \
+            "created_at": \(r.createdAt.microsecondsSinceEpoch), "updated_at": \(updated), \
+            "is_active": \(r.isActive), "is_deleted": \(r.isDeleted)}
+            """
+    }
+
+    @Test func debeziumEnvelopesAndTombstonesEndInTheRightState() async throws {
+        try await withStore { store in
+            try await withCluster { cluster in
+                let topic = "lims.imagedbplantproducer.imagecolplanttomato"
+                try cluster.createTopic(topic, partitions: 1)
+                try cluster.createTopic("plantsync.deadletter", partitions: 1)
+                let r1 = record(.tomato, 1), r1u = record(.tomato, 1, revision: 3)
+                let r2 = record(.tomato, 2), r3 = record(.tomato, 3), r4 = record(.tomato, 4)
+                let later = 1_800_000_000_000  // ms, after every record's version
+                func envelope(_ op: String, before: ImageRecord?, after: ImageRecord?, wrapped: Bool = false) -> [UInt8] {
+                    let payload = """
+                        {"before": \(before.map(Self.image) ?? "null"), "after": \(after.map(Self.image) ?? "null"), "op": "\(op)", \
+                        "ts_ms": \(later), "source": {"table": "tomato", "ts_ms": \(later)}}
+                        """
+                    return Array((wrapped ? #"{"schema": {"type": "struct"}, "payload": \#(payload)}"# : payload).utf8)
+                }
+                func key(_ id: Int64) -> [UInt8] { Array(#"{"id": \#(id)}"#.utf8) }
+                let messages = [
+                    KafkaProducerRecord(topic: topic, partition: 0, key: key(1), value: envelope("c", before: nil, after: r1)),
+                    KafkaProducerRecord(topic: topic, partition: 0, key: key(2), value: envelope("c", before: nil, after: r2, wrapped: true)),
+                    KafkaProducerRecord(topic: topic, partition: 0, key: key(3), value: envelope("r", before: nil, after: r3)),
+                    KafkaProducerRecord(topic: topic, partition: 0, key: key(4), value: envelope("r", before: nil, after: r4, wrapped: true)),
+                    KafkaProducerRecord(topic: topic, partition: 0, key: key(1), value: envelope("u", before: r1, after: r1u)),
+                    KafkaProducerRecord(topic: topic, partition: 0, key: key(2), value: envelope("d", before: r2, after: nil)),
+                    // Debezium's tombstone after a delete, and a bare tombstone deleting id 3.
+                    KafkaProducerRecord(topic: topic, partition: 0, key: key(2), value: nil, timestampMillis: Int64(later)),
+                    KafkaProducerRecord(topic: topic, partition: 0, key: key(3), value: nil, timestampMillis: Int64(later)),
+                ]
+                try await send(messages, cluster: cluster)
+                let running = try startPipeline(
+                    cluster: cluster, store: store, source: .assign(partitions(topic, 1), from: .committed),
+                    settings: StreamSyncSettings(topics: [topic], format: .auto, batchMaxSize: 3, batchMaxWait: .milliseconds(50)))
+                let done = await eventually { running.pipeline.progress.messages == messages.count }
+                try await running.stop()
+                #expect(done)
+                #expect(running.pipeline.progress.deadLettered == 0)
+                #expect(try await store.record(RecordKey(plant: .tomato, id: 1)) == r1u)
+                #expect(try await store.record(RecordKey(plant: .tomato, id: 2)) == nil)
+                #expect(try await store.record(RecordKey(plant: .tomato, id: 3)) == nil)
+                #expect(try await store.record(RecordKey(plant: .tomato, id: 4)) == r4)
+                #expect(try await store.count(of: .tomato) == 2)
+            }
+        }
+    }
+}
