@@ -276,3 +276,17 @@ def test_network_policies(overlay, objects):
             assert not ingress_from, "nothing connects to BatchSync"
         else:
             pytest.fail(f"no network policy expectations for {name}")
+
+
+def test_grafana_dashboard():
+    """deploy/grafana/plantsync-dashboard.json (imported into LIMS's Grafana) parses and queries
+    PlantSync's metrics by the `job` label, batch vs stream as LIMS's dashboard did."""
+    from conftest import ROOT
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "plantsync-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert exprs and dashboard["uid"] == "plantsync"
+    for expr in exprs:
+        bare = re.sub(r"\bby \([^)]*\)|\{[^}]*\}|\[[^\]]*\]", " ", expr)
+        names = set(re.findall(r"\b([a-z_:][a-z0-9_:]*)\b(?!\s*\()", bare))
+        assert all(n.startswith("plantsync_") or n == "up" for n in names), (expr, names)
+    assert any("by (job)" in e for e in exprs)
