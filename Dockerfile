@@ -11,10 +11,12 @@
 # checks it against what the binaries link).
 
 FROM swift:6.3-bookworm AS build
-# The C client libraries' headers (the same packages scripts/lib/deps.sh installs for development).
+# The C client libraries' headers (the same packages scripts/lib/deps.sh installs for development),
+# and libcurl's link name: statically linked FoundationNetworking links -lcurl (usually already in
+# the Swift image).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        pkg-config libpq-dev librdkafka-dev libmongoc-dev \
+        pkg-config libpq-dev librdkafka-dev libmongoc-dev libcurl4-openssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Resolve dependencies in their own layer so source edits do not refetch them.
