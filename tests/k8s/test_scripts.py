@@ -57,7 +57,7 @@ def fake(tmp_path):
         run_dir = tmp_path / "run"
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PLANTSYNC_", "FAKE_KUBECTL_"))},
                "PATH": f"{FAKE}:{os.environ['PATH']}", "FAKE_KUBECTL_LOG": str(tmp_path / "kubectl.log"),
-               "PLANTSYNC_RUN_DIR": str(tmp_path / "run"), "PLANTSYNC_OPEN_SETTLE_SECONDS": "0.5",
+               "PLANTSYNC_RUN_DIR": str(tmp_path / "run"), "PLANTSYNC_OPEN_SETTLE_SECONDS": "1",
                "FAKE_KUBECTL_CRDS": f"{SERVICEMONITOR_CRD}"}
 
         def run(self, script, **extra):
