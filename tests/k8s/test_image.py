@@ -98,6 +98,9 @@ def test_dockerfile_shape():
     for name in EXECUTABLES:
         assert re.search(rf"swift build -c release --static-swift-stdlib --product {name}\b", DOCKERFILE), name
         assert f"/usr/local/bin/{name}" in DOCKERFILE or f"/out/{name}" in DOCKERFILE
+    build = DOCKERFILE.split(stages[-1][0], 1)[0]
+    for dev in re.findall(r'\.apt\(\["([a-z0-9.+-]+)"\]\)', (ROOT / "Package.swift").read_text()):
+        assert re.search(rf"\b{re.escape(dev)}\b", build), f"build stage lacks {dev}, which Package.swift declares"
     runtime = DOCKERFILE.split(stages[-1][0], 1)[1]
     assert "deploy/runtime-packages.txt" in runtime, "the runtime stage installs the one package list"
     assert "/usr/lib/swift" not in runtime, "Swift runtime is static; nothing copied from the toolchain"
