@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# prod (GKE, context lims-prod): Deletes what start applied (objects labelled app.kubernetes.io/part-of=plantsync); keeps the namespace (scripts/lib/k8s.sh, k8s_stop).
+# Override the context with PLANTSYNC_KUBE_CONTEXT. See docs/deployment.md.
+set -euo pipefail
+# shellcheck source=scripts/lib/k8s.sh
+source "$(dirname "$0")/lib/k8s.sh"
+k8s_stop prod
