@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "BatchSync", targets: ["BatchSync"]),
         .executable(name: "StoreBench", targets: ["StoreBench"]),
         .executable(name: "BatchBench", targets: ["BatchBench"]),
+        .executable(name: "SyncBench", targets: ["SyncBench"]),
         .executable(name: "StreamBench", targets: ["StreamBench"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "KafkaMock", targets: ["KafkaMock"]),
@@ -146,6 +147,14 @@ let package = Package(
             ],
             path: "Sources/Bench/StoreBench"),
         .executableTarget(
+            name: "SyncBench",
+            dependencies: [
+                "SyncBenchCore", "CountingProxy", "BatchSyncCore", "PostgresStore", "LibPQ", "SyncModel", "Kafka", "KafkaMock",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Harness/SyncBench"),
+        .executableTarget(
             name: "BatchBench",
             dependencies: [
                 "SyncModel", "PostgresStore", "LibPQ",
@@ -174,7 +183,9 @@ let package = Package(
             dependencies: ["CountingProxy", "TestSupport", "PostgresStore", "SyncModel"],
             path: "Tests/CountingProxyTests"),
         // The executables' command lines, run as processes.
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "StoreFactory", "SyncModel"], path: "Tests/CLITests"),
+        .testTarget(
+            name: "CLITests", dependencies: ["TestSupport", "StoreFactory", "SyncModel", "BatchSyncCore", "Observability"],
+            path: "Tests/CLITests"),
         // The store contract (design §1, §3), shared by every store implementation.
         .testTarget(
             name: "StoreContractTests", dependencies: ["PostgresStore", "MongoStore", "SyncModel", "LibMongoC", "TestSupport"],

@@ -1,6 +1,6 @@
 /// Why a Kafka message could not become a `Change`. Names the field and the offending value.
 public struct EventDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Kind: String, Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
         case malformedJSON = "malformed-json"
         case missingField = "missing-field"
         case wrongType = "wrong-type"

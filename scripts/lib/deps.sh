@@ -2,7 +2,7 @@
 # Installs the Debian packages PlantSync needs, only when something is missing. Idempotent; works as
 # root or through sudo.
 
-PLANTSYNC_DEBIAN_PACKAGES=(librdkafka-dev libpq-dev libmongoc-dev postgresql pkg-config prometheus-pushgateway)
+PLANTSYNC_DEBIAN_PACKAGES=(librdkafka-dev libpq-dev libmongoc-dev postgresql pkg-config prometheus-pushgateway prometheus)
 
 plantsync_deps_missing() {
     local module
@@ -12,6 +12,7 @@ plantsync_deps_missing() {
     done
     plantsync_pg_bindir >/dev/null 2>&1 || return 0
     command -v prometheus-pushgateway >/dev/null 2>&1 || return 0
+    command -v promtool >/dev/null 2>&1 || return 0
     return 1
 }
 

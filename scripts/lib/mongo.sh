@@ -37,12 +37,12 @@ plantsync_mongo_start() {
     fi
     plantsync_mongo_deps || { echo "error: could not install the MongoDB test double's packages" >&2; return 1; }
     PLANTSYNC_MONGO_DIR=$(mktemp -d "${TMPDIR:-/tmp}/plantsync-mongo.XXXXXX")
-    local root i port
+    local root port
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../mongo-double" && pwd)
     "$PLANTSYNC_MONGO_VENV/bin/python" -B "$root/plantsync_mongo_double.py" --host 127.0.0.1 --port 0 \
         --port-file "$PLANTSYNC_MONGO_DIR/port" >"$PLANTSYNC_MONGO_DIR/double.log" 2>&1 &
     PLANTSYNC_MONGO_PID=$!
-    for i in $(seq 1 300); do
+    for _ in $(seq 1 300); do
         [ -s "$PLANTSYNC_MONGO_DIR/port" ] && break
         if ! kill -0 "$PLANTSYNC_MONGO_PID" 2>/dev/null; then
             cat "$PLANTSYNC_MONGO_DIR/double.log" >&2

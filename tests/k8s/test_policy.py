@@ -72,9 +72,9 @@ def http_probe_port(container, probe):
 
 def drain_deadline(container) -> int:
     for arg in container["args"]:
-        if arg.startswith("--drain-deadline="):
+        if arg.startswith("--drain-timeout="):
             return int(arg.split("=", 1)[1])
-    pytest.fail("StreamSync is given no --drain-deadline")
+    pytest.fail("StreamSync is given no --drain-timeout")
 
 
 def test_streamsync_deployment(overlay, objects):

@@ -46,10 +46,14 @@ public final class StreamMetrics: Sendable {
         freshness = registry.histogram(
             "freshness_seconds", help: "Kafka record timestamp to applied-and-visible in the store, seconds.",
             buckets: SyncMetrics.freshnessBuckets)
+        // Every decoding error kind from the start, at 0, so dashboards and alerts see the series.
+        for kind in EventDecodingError.Kind.allCases { _ = deadLetterCounter(kind.rawValue) }
     }
 
-    func deadLettered(_ reason: String) {
-        let counter = deadLettered.withLock { counters in
+    func deadLettered(_ reason: String) { deadLetterCounter(reason).increment() }
+
+    private func deadLetterCounter(_ reason: String) -> Counter {
+        deadLettered.withLock { counters in
             if let c = counters[reason] { return c }
             let c = registry.counter(
                 "changes_dead_lettered_total", help: "Messages sent to the dead-letter topic, by error kind.",
@@ -57,7 +61,6 @@ public final class StreamMetrics: Sendable {
             counters[reason] = c
             return c
         }
-        counter.increment()
     }
 
     /// Folds a librdkafka statistics report of client `client` into the byte counters and lag gauges.

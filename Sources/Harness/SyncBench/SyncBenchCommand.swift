@@ -1,0 +1,91 @@
+import ArgumentParser
+import BatchSyncCore
+import CountingProxy
+import Foundation
+import Kafka
+import KafkaMock
+import Logging
+import PostgresStore
+import SyncBenchCore
+import SyncModel
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// SyncBench: runs one LIMS workload through StreamSync and the three BatchSync strategies side by
+/// side, each into its own consumer, every job reaching its database peers through a counting proxy,
+/// and reports bytes on the wire, freshness, CPU, memory and convergence.
+@main
+struct SyncBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "SyncBench",
+        abstract: "Batch vs stream on one LIMS workload: bytes on the wire, freshness, convergence.",
+        version: PlantSyncVersion.current)
+
+    @Option(help: "PostgreSQL URI holding the producer and the consumers (env PLANTSYNC_PG_URI).")
+    var pgURI: String?
+
+    @Option(help: "Kafka bootstrap servers; default: an embedded librdkafka mock cluster.")
+    var bootstrapServers: String?
+
+    @Option(help: "Seconds the workload runs (real time).")
+    var duration: Double = 180
+
+    @Option(help: "lims (LIMS's job rates, time-compressed by --speed) or steady (--rate changes/s).")
+    var profile = "lims"
+
+    @Option(help: "lims profile: workload seconds per real second.")
+    var speed: Double = 60
+
+    @Option(help: "steady profile: changes per second.")
+    var rate: Double = 5
+
+    @Option(help: "Initial records per plant (LIMS had ~2,200).")
+    var recordsPerPlant = 2200
+
+    @Option(help: "Image bytes per record (LIMS's JPEGs: 10–30 KB).")
+    var imageBytes = 20_000
+
+    @Option(help: "BatchSync interval in workload seconds (LIMS: 600); real interval = this / speed for lims.")
+    var batchInterval: Double = 600
+
+    @Option(help: "Seconds BatchSync's watermark strategy re-reads before its mark (real seconds: versions are wall-clock times).")
+    var watermarkOverlap = 2
+
+    @Option(help: "Random seed of the workload.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Directory for report.md, report.json, chart.svg and the job logs.")
+    var out = "out/syncbench"
+
+    @Option(help: "Directory holding the StreamSync and BatchSync executables (default: beside this one).")
+    var binDir: String?
+
+    func validate() throws {
+        guard duration > 0, duration <= 86_400 else { throw ValidationError("--duration \(duration): must be within (0, 86400] s") }
+        guard ["lims", "steady"].contains(profile) else { throw ValidationError("--profile '\(profile)': expected lims or steady") }
+        guard speed > 0 else { throw ValidationError("--speed \(speed): must be positive") }
+        guard rate > 0 else { throw ValidationError("--rate \(rate): must be positive") }
+        guard (1...1_000_000).contains(recordsPerPlant) else { throw ValidationError("--records-per-plant \(recordsPerPlant): must be within 1…1000000") }
+        guard (0...16_000_000).contains(imageBytes) else { throw ValidationError("--image-bytes \(imageBytes): must be within 0…16000000") }
+        guard batchInterval > 0 else { throw ValidationError("--batch-interval \(batchInterval): must be positive") }
+    }
+
+    var workloadProfile: WorkloadProfile { profile == "lims" ? .lims(speed: speed) : .steady(perSecond: rate) }
+
+    /// Real seconds between batch runs.
+    var realBatchInterval: Double { profile == "lims" ? batchInterval / speed : batchInterval }
+
+    func run() async throws {
+        guard let uri = pgURI ?? ProcessInfo.processInfo.environment["PLANTSYNC_PG_URI"] else {
+            throw ValidationError("missing --pg-uri (or PLANTSYNC_PG_URI)")
+        }
+        let harness = try Harness(command: self, pgURI: uri)
+        let report = try await harness.run()
+        print("\n" + report.table())
+        print("\nreport: \(out)/report.md, \(out)/report.json, \(out)/chart.svg")
+        guard report.converged else {
+            throw HarnessError("NOT CONVERGED: " + report.approaches.filter { !$0.converged }.map { "\($0.name) (\($0.remainingDifferences) keys differ)" }.joined(separator: ", "))
+        }
+    }
+}

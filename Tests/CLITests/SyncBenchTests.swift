@@ -1,0 +1,78 @@
+import BatchSyncCore
+import Foundation
+import Observability
+import Testing
+import TestSupport
+
+/// The harness end to end, short and seeded: every approach converges, stream moves far fewer bytes
+/// than the full batch copy on the LIMS profile, the report files parse, and every metric the Grafana
+/// dashboard queries is one the jobs export (StreamSync scraped while running; BatchSync's exposition).
+@Suite(.serialized) struct SyncBenchTests {
+    static let out = FileManager.default.temporaryDirectory.appendingPathComponent("syncbench-test-\(UUID().uuidString)")
+
+    @Test func shortSeededRunConvergesAndReports() throws {
+        let result = try Executable(name: "SyncBench").run([
+            "--pg-uri", try postgresURI(), "--duration", "15", "--records-per-plant", "120", "--image-bytes", "4000",
+            "--speed", "300", "--seed", "7", "--out", Self.out.path, "--bin-dir", Executable.productsDirectory.path,
+        ])
+        #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+        #expect(result.stdout.contains("| approach |"))
+
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.out.appendingPathComponent("report.json"))) as? [String: Any]
+        let approaches = json?["approaches"] as? [[String: Any]] ?? []
+        #expect(approaches.map { $0["name"] as? String } == ["stream", "full", "watermark", "merkle"])
+        func total(_ name: String) -> Int {
+            let peers = approaches.first { $0["name"] as? String == name }?["peers"] as? [[String: Any]] ?? []
+            return peers.reduce(0) { $0 + ($1["sent"] as? Int ?? 0) + ($1["received"] as? Int ?? 0) }
+        }
+        for approach in approaches {
+            #expect(approach["converged"] as? Bool == true, "\(approach["name"] ?? "?") did not converge")
+            #expect(approach["remaining_differences"] as? Int == 0)
+        }
+        #expect(total("stream") > 0)
+        #expect(total("stream") * 3 < total("full"), "stream \(total("stream")) B vs full \(total("full")) B")
+        #expect((json?["parameters"] as? [String: Any])?["seed"] as? Int == 7)
+        let markdown = try String(contentsOf: Self.out.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(markdown.contains("| stream |"))
+        let svg = try String(contentsOf: Self.out.appendingPathComponent("chart.svg"), encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("<polyline"))
+    }
+
+    @Test func dashboardQueriesOnlyExportedMetricsAndExpositionsPassPromtool() throws {
+        let streamExposition = try String(contentsOf: Self.out.appendingPathComponent("logs/streamsync.prom"), encoding: .utf8)
+        let batch = BatchMetrics()
+        batch.record(RunReport(strategy: .merkle, plants: [.potato], dryRun: false), succeeded: true)
+        let batchExposition = batch.metrics.exposition()
+        var exported = Set<String>()
+        for text in [streamExposition, batchExposition] {
+            for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") {
+                exported.insert(String(line.split(separator: " ")[2]))
+            }
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dashboard = try String(contentsOf: root.appendingPathComponent("deploy/grafana/plantsync-dashboard.json"), encoding: .utf8)
+        let queried = Set(dashboard.matches(of: /plantsync_[a-z_]+/).map { match -> String in
+            var name = String(match.output)
+            for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+            return name
+        })
+        #expect(!queried.isEmpty)
+        #expect(queried.subtracting(exported).isEmpty, "queried but not exported: \(queried.subtracting(exported).sorted())")
+
+        for (name, text) in [("streamsync", streamExposition), ("batchsync", batchExposition)] {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString).prom")
+            try Data(text.utf8).write(to: file)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+            process.arguments = ["check", "metrics"]
+            process.standardInput = try FileHandle(forReadingFrom: file)
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "promtool on \(name): \(said)")
+        }
+    }
+}
