@@ -164,7 +164,7 @@ let package = Package(
 
         // MARK: Tests (one target per library target)
         .target(
-            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ"], path: "Tests/TestSupport"),
+            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "SyncModelTests",
             dependencies: ["SyncModel", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],

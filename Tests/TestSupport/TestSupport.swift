@@ -1,22 +1,13 @@
 import Foundation
 import LibPQ
 import PostgresStore
+import SyncBenchCore
 import SyncModel
 
 /// Shared helpers of the test targets: a seeded generator, random records, throwaway stores.
 
-/// SplitMix64: small, fast and deterministic, so a failing seed reproduces.
-public struct SplitMix64: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
+/// SplitMix64, small, fast and deterministic so a failing seed reproduces: the harness's generator.
+public typealias SplitMix64 = SeededGenerator
 
 public struct SetupError: Error, CustomStringConvertible {
     public let description: String

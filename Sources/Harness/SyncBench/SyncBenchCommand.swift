@@ -61,6 +61,9 @@ struct SyncBenchCommand: AsyncParsableCommand {
     @Option(help: "Directory holding the StreamSync and BatchSync executables (default: beside this one).")
     var binDir: String?
 
+    @Option(help: "Redraw chart.svg (into --out) from an earlier report.json, without running anything.")
+    var chartFrom: String?
+
     func validate() throws {
         guard duration > 0, duration <= 86_400 else { throw ValidationError("--duration \(duration): must be within (0, 86400] s") }
         guard ["lims", "steady"].contains(profile) else { throw ValidationError("--profile '\(profile)': expected lims or steady") }
@@ -77,6 +80,14 @@ struct SyncBenchCommand: AsyncParsableCommand {
     var realBatchInterval: Double { profile == "lims" ? batchInterval / speed : batchInterval }
 
     func run() async throws {
+        if let chartFrom {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let report = try decoder.decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: chartFrom)))
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try Data(Chart.svg(report).utf8).write(to: URL(fileURLWithPath: out).appendingPathComponent("chart.svg"))
+            return
+        }
         guard let uri = pgURI ?? ProcessInfo.processInfo.environment["PLANTSYNC_PG_URI"] else {
             throw ValidationError("missing --pg-uri (or PLANTSYNC_PG_URI)")
         }

@@ -50,6 +50,12 @@ public struct BenchReport: Sendable, Codable {
         /// Keys that still differed from the producer at the end (0 when converged).
         public var remainingDifferences: Int
         public var totalBytes: Int { peers.reduce(0) { $0 + $1.sent + $1.received } }
+
+        /// Spelled so that snake_case encoding and decoding meet at `peak_rss_bytes`.
+        enum CodingKeys: String, CodingKey {
+            case name, peers, recordsTransferred, freshness, cpuSeconds, converged, remainingDifferences
+            case peakRSSBytes = "peakRssBytes"
+        }
         public init(name: String, peers: [PeerBytes], recordsTransferred: Int, freshness: FreshnessSummary, cpuSeconds: Double, peakRSSBytes: Int, converged: Bool, remainingDifferences: Int) {
             self.name = name
             self.peers = peers

@@ -17,13 +17,20 @@ public enum Chart {
         let names = report.approaches.map(\.name)
         let maxT = max(1, report.series.values.flatMap { $0.map(\.t) }.max() ?? 1)
         let maxB = max(1, report.series.values.flatMap { $0.map(\.bytes) }.max() ?? 1)
-        svg += text(left.x + left.w / 2, 22, "Cumulative bytes on the wire", anchor: "middle", bold: true)
+        // Log scale in MB: batch copies and streamed events differ by orders of magnitude.
+        let top = log10(Double(maxB) / 1e6).rounded(.up), bottom = min(top - 1, -2.0)
+        func yBytes(_ bytes: Int) -> Double {
+            let v = log10(max(Double(bytes) / 1e6, pow(10, bottom)))
+            return left.y + left.h - left.h * (v - bottom) / (top - bottom)
+        }
+        svg += text(left.x + left.w / 2, 22, "Cumulative bytes on the wire (MB, log)", anchor: "middle", bold: true)
         svg += axes(left, xLabel: "seconds since start", yLabel: "MB")
-        for i in 0...4 {
-            let value = Double(maxB) * Double(i) / 4
-            let y = left.y + left.h - left.h * Double(i) / 4
+        var decade = bottom
+        while decade <= top {
+            let y = yBytes(Int(pow(10, decade) * 1e6))
             svg += line(left.x - 4, y, left.x + left.w, y, color: "#ddd")
-            svg += text(left.x - 6, y + 4, String(format: "%.0f", value / 1e6), anchor: "end")
+            svg += text(left.x - 6, y + 4, String(format: "%g", pow(10, decade)), anchor: "end")
+            decade += 1
         }
         for i in 0...4 {
             let x = left.x + left.w * Double(i) / 4
@@ -32,11 +39,12 @@ public enum Chart {
         for (index, name) in names.enumerated() {
             guard let points = report.series[name], !points.isEmpty else { continue }
             let path = points.map { p in
-                String(format: "%.1f,%.1f", left.x + left.w * p.t / maxT, left.y + left.h - left.h * Double(p.bytes) / Double(maxB))
+                String(format: "%.1f,%.1f", left.x + left.w * p.t / maxT, yBytes(p.bytes))
             }.joined(separator: " ")
             svg += "<polyline fill=\"none\" stroke=\"\(colors[index % colors.count])\" stroke-width=\"2\" points=\"\(path)\"/>\n"
             svg += "<rect x=\"\(left.x + 10)\" y=\"\(left.y + 8 + Double(index) * 16)\" width=\"12\" height=\"4\" fill=\"\(colors[index % colors.count])\"/>\n"
-            svg += text(left.x + 28, left.y + 14 + Double(index) * 16, name, anchor: "start")
+            let total = points.last.map { String(format: " (%.1f MB)", Double($0.bytes) / 1e6) } ?? ""
+            svg += text(left.x + 28, left.y + 14 + Double(index) * 16, name + total, anchor: "start")
         }
         // Right panel: freshness (log scale).
         let right = (x: 660.0, y: 40.0, w: 270.0, h: 320.0)
@@ -45,7 +53,7 @@ public enum Chart {
         let values = report.approaches.flatMap { [$0.freshness.p50, $0.freshness.p99] }.compactMap { $0 }.filter { $0 > 0 }
         let lo = log10(max(0.001, values.min() ?? 0.01)).rounded(.down), hi = max(lo + 1, log10(max(0.01, values.max() ?? 1)).rounded(.up))
         func y(_ v: Double) -> Double { right.y + right.h - right.h * (log10(max(v, pow(10, lo))) - lo) / (hi - lo) }
-        var decade = lo
+        decade = lo
         while decade <= hi {
             svg += line(right.x - 4, y(pow(10, decade)), right.x + right.w, y(pow(10, decade)), color: "#ddd")
             svg += text(right.x - 6, y(pow(10, decade)) + 4, String(format: "%g", pow(10, decade)), anchor: "end")
