@@ -136,6 +136,7 @@ let package = Package(
             dependencies: [
                 "SyncModel", "BatchSyncCore", "StoreFactory", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Jobs/BatchSync"),

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import StoreFactory
 import SyncModel
 import Testing
@@ -105,5 +108,42 @@ import TestSupport
             #expect(try await liveRecords(mongoStore) == liveRecords(postgres))
             #expect(back.stdout.contains(#""differences":2"#), "\(back.stdout)")
         }
+    }
+
+    /// Loop mode: runs every --interval, serves /metrics, and exits 0 on SIGTERM.
+    @Test func loopModeServesMetricsAndStopsGracefully() async throws {
+        try await withPostgresStore { producer in
+            try await withPostgresStore { consumer in
+                let uri = try postgresURI()
+                let port = Int.random(in: 20_000...40_000)
+                let process = Process()
+                process.executableURL = Executable.productsDirectory.appendingPathComponent("BatchSync")
+                process.arguments = [
+                    "--producer-uri", uri, "--producer-schema", producer.configuration.schema, "--consumer-uri", uri,
+                    "--consumer-schema", consumer.configuration.schema, "--interval", "1", "--http-port", String(port),
+                    "--http-host", "127.0.0.1",
+                ]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                var text = ""
+                for _ in 0..<100 where !text.contains("plantsync_runs_total") {
+                    try await Task.sleep(for: .milliseconds(100))
+                    if let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!) {
+                        text = String(decoding: data, as: UTF8.self)
+                    }
+                }
+                #expect(text.contains(#"plantsync_runs_total{job="batchsync",strategy="merkle",outcome="success"}"#), "\(text)")
+                process.terminate()
+                process.waitUntilExit()
+                #expect(process.terminationStatus == 0)
+            }
+        }
+    }
+
+    @Test func httpPortNeedsLoopMode() throws {
+        let result = try batchSync.run(["--producer-uri", "postgresql:///x", "--consumer-uri", "postgresql:///y", "--http-port", "9000"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--http-port 9000"))
     }
 }

@@ -63,6 +63,12 @@ struct BatchSyncCommand: AsyncParsableCommand {
     @Option(help: "Watermark: seconds re-read before the high-water mark.")
     var watermarkOverlap = 30
 
+    @Option(help: "Loop mode: serve /healthz and /metrics on this port (0 = off).")
+    var httpPort = 0
+
+    @Option(help: "Loop mode: address to serve HTTP on.")
+    var httpHost = "0.0.0.0"
+
     @Option(help: "Pushgateway URL to push metrics to after each run, e.g. http://pushgateway:9091.")
     var pushgateway: String?
 
@@ -74,6 +80,8 @@ struct BatchSyncCommand: AsyncParsableCommand {
         if let interval, !(1...86_400).contains(interval) {
             throw ValidationError("--interval \(interval): must be within 1…86400 seconds")
         }
+        guard (0...65_535).contains(httpPort) else { throw ValidationError("--http-port \(httpPort): must be within 0…65535") }
+        if httpPort != 0 && interval == nil { throw ValidationError("--http-port \(httpPort): only with --interval (a single run exits before a scrape)") }
         _ = try parsedPlants()
         try options().validate()
     }
@@ -117,16 +125,21 @@ struct BatchSyncCommand: AsyncParsableCommand {
             uri: try uri(consumerURI, env: "PLANTSYNC_CONSUMER_URI", option: "consumer-uri"),
             options: .init(schema: consumerSchema, applicationName: "plantsync-batchsync"), role: "consumer")
         let gateway = try pushgateway.map { url throws(PushgatewayError) in try Pushgateway(url: url) }
+        let metrics = BatchMetrics()
         let job = BatchJob(
             reconciler: Reconciler(producer: producer, consumer: consumer, options: try options()),
-            metrics: BatchMetrics(), pushgateway: gateway, logger: logger)
+            metrics: metrics, pushgateway: gateway, logger: logger)
 
         guard let interval else {
             try await job.runOnce()
             return
         }
         let loop = BatchLoop(job: job, interval: .seconds(interval), logger: logger)
-        let group = ServiceGroup(services: [loop], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var services: [any Service] = [loop]
+        if httpPort != 0 {
+            services.append(MetricsServer.application(metrics: metrics, host: httpHost, port: httpPort, logger: logger))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }
