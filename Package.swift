@@ -198,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "StreamSyncTests",
             dependencies: [
-                "StreamSyncCore", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
+                "StreamSyncCore", "StoreFactory", "LibMongoC", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
