@@ -49,7 +49,7 @@ struct StreamBench: AsyncParsableCommand {
         var logger = Logger(label: "streambench")
         logger.logLevel = .error
         print("StreamBench: up to \(events) LIMS events (≤ \(maxMegabytes) MB) per size, batch size \(batchSize), durable PostgreSQL")
-        print("record_bytes  events  parts  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB")
+        print("record_bytes  events  parts  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB  decode_s  apply_s")
         for size in sizes {
             let valueSize = RecordJSON.encode(BenchData.record(id: 1, bytes: size)).utf8.count
             let events = max(1, min(self.events, maxMegabytes * 1_000_000 / valueSize))
@@ -60,15 +60,18 @@ struct StreamBench: AsyncParsableCommand {
 
             let stream = try await measureStream(values: values, partitions: partitions, conninfo: conninfo, logger: logger)
             let copy = try await measureCopy(records: records, conninfo: conninfo)
+            let (decode, apply) = try await measureParts(values: values, conninfo: conninfo)
             let mb = Double(valueBytes) / 1e6
             print(
                 [
                     pad(size, 12), pad(events, 6), pad(partitions, 5), fmt(stream, 8, 2), fmt(Double(events) / stream, 11, 0),
                     fmt(mb / stream, 11, 1), fmt(copy, 6, 2), fmt(Double(events) / copy, 9, 0), fmt(mb / copy, 9, 1),
-                    fmt(copy / stream, 5, 2), fmt(Double(BenchData.peakRSSBytes()) / 1e6, 11, 0),
+                    fmt(copy / stream, 5, 2), fmt(Double(BenchData.peakRSSBytes()) / 1e6, 11, 0), fmt(decode, 8, 2),
+                    fmt(apply, 7, 2),
                 ].joined(separator: "  "))
         }
         print("ratio = stream events/s ÷ COPY events/s (same rows, same server, same run); MB = LIMS JSON value bytes")
+        print("decode_s / apply_s: the same events decoded alone, and their changes applied alone in batches (where the stream time goes)")
         print("peak_rss_MB is the process high-water mark so far (includes the pre-fill producer and the generated rows)")
     }
 
@@ -119,6 +122,28 @@ struct StreamBench: AsyncParsableCommand {
         }
         try admin.execute("DROP SCHEMA \(schema) CASCADE")
         return seconds(elapsed)
+    }
+
+    /// Decoding alone, then applying the decoded changes alone (batch size as the stream), for the split.
+    func measureParts(values: [[UInt8]], conninfo: String) async throws -> (Double, Double) {
+        let decoder = StreamSyncSettings(topics: ["potato"]).decoder
+        let start = ContinuousClock.now
+        var changes: [Change] = []
+        changes.reserveCapacity(values.count)
+        for value in values { changes.append(try decoder.decode(IncomingMessage(topic: "potato", value: value))) }
+        let decoded = ContinuousClock.now
+        let schema = "bench_apply"
+        let admin = try PGConnection(conninfo: conninfo)
+        try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        let store = try PostgresStore(.init(conninfo: conninfo, schema: schema))
+        try await store.prepareSchema()
+        let applyStart = ContinuousClock.now
+        for offset in stride(from: 0, to: changes.count, by: batchSize) {
+            _ = try await store.apply(Array(changes[offset..<min(offset + batchSize, changes.count)]))
+        }
+        let applied = ContinuousClock.now
+        try admin.execute("DROP SCHEMA \(schema) CASCADE")
+        return (seconds(decoded - start), seconds(applied - applyStart))
     }
 
     /// COPY of the same rows into the same table layout.
