@@ -23,10 +23,13 @@ struct StreamBench: AsyncParsableCommand {
     @Option(help: "Image bytes per record, comma-separated.")
     var recordBytes: String = "1024,20480"
 
-    @Option(help: "Events per record size.")
+    @Option(help: "Events per record size (fewer when they would exceed --max-megabytes).")
     var events: Int = 20_000
 
-    @Option(help: "Partitions of the pre-filled topic.")
+    @Option(help: "Largest pre-filled topic per record size, in MB of message values.")
+    var maxMegabytes: Int = 200
+
+    @Option(help: "Least number of partitions of the pre-filled topic (more are used when needed: librdkafka's mock broker keeps at most ~5 MB per partition).")
     var partitions: Int = 1
 
     @Option(help: "Batch size (default: StreamSync's default).")
@@ -45,29 +48,38 @@ struct StreamBench: AsyncParsableCommand {
         }
         var logger = Logger(label: "streambench")
         logger.logLevel = .error
-        print("StreamBench: \(events) LIMS events per size, \(partitions) partition(s), batch size \(batchSize), durable PostgreSQL")
-        print("record_bytes  events  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB")
+        print("StreamBench: up to \(events) LIMS events (≤ \(maxMegabytes) MB) per size, batch size \(batchSize), durable PostgreSQL")
+        print("record_bytes  events  parts  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB  decode_s  apply_s")
         for size in sizes {
+            let valueSize = RecordJSON.encode(BenchData.record(id: 1, bytes: size)).utf8.count
+            let events = max(1, min(self.events, maxMegabytes * 1_000_000 / valueSize))
+            let partitions = max(self.partitions, (events * valueSize + Self.partitionBytes - 1) / Self.partitionBytes)
             let records = (1...events).map { BenchData.record(id: Int64($0), bytes: size) }
             let values = records.map { Array(RecordJSON.encode($0).utf8) }
             let valueBytes = values.reduce(0) { $0 + $1.count }
 
-            let stream = try await measureStream(values: values, conninfo: conninfo, logger: logger)
+            let stream = try await measureStream(values: values, partitions: partitions, conninfo: conninfo, logger: logger)
             let copy = try await measureCopy(records: records, conninfo: conninfo)
+            let (decode, apply) = try await measureParts(values: values, conninfo: conninfo)
             let mb = Double(valueBytes) / 1e6
             print(
                 [
-                    pad(size, 12), pad(events, 6), fmt(stream, 8, 2), fmt(Double(events) / stream, 11, 0),
+                    pad(size, 12), pad(events, 6), pad(partitions, 5), fmt(stream, 8, 2), fmt(Double(events) / stream, 11, 0),
                     fmt(mb / stream, 11, 1), fmt(copy, 6, 2), fmt(Double(events) / copy, 9, 0), fmt(mb / copy, 9, 1),
-                    fmt(copy / stream, 5, 2), fmt(Double(BenchData.peakRSSBytes()) / 1e6, 11, 0),
+                    fmt(copy / stream, 5, 2), fmt(Double(BenchData.peakRSSBytes()) / 1e6, 11, 0), fmt(decode, 8, 2),
+                    fmt(apply, 7, 2),
                 ].joined(separator: "  "))
         }
         print("ratio = stream events/s ÷ COPY events/s (same rows, same server, same run); MB = LIMS JSON value bytes")
+        print("decode_s / apply_s: the same events decoded alone, and their changes applied alone in batches (where the stream time goes)")
         print("peak_rss_MB is the process high-water mark so far (includes the pre-fill producer and the generated rows)")
     }
 
+    /// What one mock partition holds safely (its log is trimmed beyond ~5 MB).
+    static let partitionBytes = 4_000_000
+
     /// Pre-fills a mock topic, then times StreamSync from the first read to the last commit.
-    func measureStream(values: [[UInt8]], conninfo: String, logger: Logger) async throws -> Double {
+    func measureStream(values: [[UInt8]], partitions: Int, conninfo: String, logger: Logger) async throws -> Double {
         let cluster = try KafkaMockCluster(brokers: 1)
         defer { cluster.shutdown() }
         try cluster.createTopic("potato", partitions: partitions)
@@ -102,9 +114,36 @@ struct StreamBench: AsyncParsableCommand {
         pipeline.stop()
         try await task.value
         let count = try await store.count(of: .potato)
-        guard count == values.count else { throw ValidationError("stream run stored \(count) rows, expected \(values.count)") }
+        let progress = pipeline.progress
+        guard count == values.count else {
+            throw ValidationError(
+                "stream run stored \(count) rows, expected \(values.count) (read \(progress.messages), applied \(progress.applied), "
+                    + "stale \(progress.skippedStale), dead-lettered \(progress.deadLettered))")
+        }
         try admin.execute("DROP SCHEMA \(schema) CASCADE")
         return seconds(elapsed)
+    }
+
+    /// Decoding alone, then applying the decoded changes alone (batch size as the stream), for the split.
+    func measureParts(values: [[UInt8]], conninfo: String) async throws -> (Double, Double) {
+        let decoder = StreamSyncSettings(topics: ["potato"]).decoder
+        let start = ContinuousClock.now
+        var changes: [Change] = []
+        changes.reserveCapacity(values.count)
+        for value in values { changes.append(try decoder.decode(IncomingMessage(topic: "potato", value: value))) }
+        let decoded = ContinuousClock.now
+        let schema = "bench_apply"
+        let admin = try PGConnection(conninfo: conninfo)
+        try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        let store = try PostgresStore(.init(conninfo: conninfo, schema: schema))
+        try await store.prepareSchema()
+        let applyStart = ContinuousClock.now
+        for offset in stride(from: 0, to: changes.count, by: batchSize) {
+            _ = try await store.apply(Array(changes[offset..<min(offset + batchSize, changes.count)]))
+        }
+        let applied = ContinuousClock.now
+        try admin.execute("DROP SCHEMA \(schema) CASCADE")
+        return (seconds(decoded - start), seconds(applied - applyStart))
     }
 
     /// COPY of the same rows into the same table layout.
@@ -119,8 +158,10 @@ struct StreamBench: AsyncParsableCommand {
             COPY \(schema).image_record (plant, id, camera_id, data, latitude, longitude, disease, percentage, \
             created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash) FROM STDIN
             """
+        // Rows are encoded before the clock starts: the COPY figure is the database's limit.
+        let chunks = BenchData.copyChunks(records, rowsPerChunk: 500)
         let start = ContinuousClock.now
-        let rows = try connection.copyIn(sql, chunks: BenchData.copyChunks(records, rowsPerChunk: 500))
+        let rows = try connection.copyIn(sql, chunks: chunks)
         let elapsed = ContinuousClock.now - start
         guard rows == records.count else { throw ValidationError("COPY stored \(rows) rows, expected \(records.count)") }
         try admin.execute("DROP SCHEMA \(schema) CASCADE")

@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import Synchronization
 
 /// Builds an `rd_kafka_conf_t` from properties and creates the client. Internal: pointers never leave
 /// this target.
@@ -30,10 +31,22 @@ enum KafkaClientHandle {
 
 /// Something that owns a logger and can be found through a client's opaque pointer.
 class KafkaCallbackContext: @unchecked Sendable {
-    // @unchecked Sendable is safe: `logger` is immutable, and subclasses keep their mutable state
-    // behind a Mutex.
+    // @unchecked Sendable is safe: `logger` is immutable; `lastLogged` and subclasses' mutable state
+    // are behind Mutexes.
     let logger: Logger
+    private let lastLogged = Mutex<[String: ContinuousClock.Instant]>([:])
     init(logger: Logger) { self.logger = logger }
+
+    /// True at most once per `interval` for each `key`: librdkafka repeats the same complaint (a broker
+    /// down, a refused connection) every second or so, and one line per minute is enough for a human.
+    func shouldLog(_ key: String, every interval: Duration = .seconds(60)) -> Bool {
+        let now = ContinuousClock.now
+        return lastLogged.withLock { seen in
+            if let last = seen[key], now - last < interval { return false }
+            seen[key] = now
+            return true
+        }
+    }
 
     static func from(_ opaque: UnsafeMutableRawPointer?) -> KafkaCallbackContext? {
         opaque.map { Unmanaged<KafkaCallbackContext>.fromOpaque($0).takeUnretainedValue() }
@@ -45,6 +58,8 @@ class KafkaCallbackContext: @unchecked Sendable {
 private let logCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
     rk, level, facility, message in
     guard let rk, let context = KafkaCallbackContext.from(rd_kafka_opaque(rk)) else { return }
+    // Errors also reach the error callback, which logs them; keep the rest, one line per facility a minute.
+    guard level > 3, context.shouldLog("log." + cString(facility)) else { return }
     let swiftLevel: Logger.Level
     switch level {
     case ...3: swiftLevel = .error
@@ -61,5 +76,6 @@ private let errorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<
     _, err, reason, opaque in
     guard let context = KafkaCallbackContext.from(opaque) else { return }
     let name = cString(rd_kafka_err2name(rd_kafka_resp_err_t(err)))
-    context.logger.warning("Kafka client error", metadata: ["error": "\(name)", "reason": "\(cString(reason))"])
+    guard context.shouldLog("error." + name) else { return }
+    context.logger.warning("Kafka client error (librdkafka retries; repeats are logged once a minute)", metadata: ["error": "\(name)", "reason": "\(cString(reason))"])
 }

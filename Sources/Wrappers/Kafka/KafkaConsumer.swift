@@ -221,6 +221,7 @@ final class ConsumerContext: KafkaCallbackContext, @unchecked Sendable {
         var assignment: Set<TopicPartition> = []
         var stop = false
         var closing = false
+        var pendingRevocation: KafkaRevocation?
         var lastErrorLog: [Int32: ContinuousClock.Instant] = [:]
     }
 
@@ -238,7 +239,15 @@ final class ConsumerContext: KafkaCallbackContext, @unchecked Sendable {
     var stopRequested: Bool { state.withLock { $0.stop } }
     var isClosing: Bool { state.withLock { $0.closing } }
 
-    func requestStop() { state.withLock { $0.stop = true } }
+    /// Stops the poll loop; a revocation still waiting for the caller is released (the caller is
+    /// closing and will not flush any more).
+    func requestStop() {
+        let pending = state.withLock { s -> KafkaRevocation? in
+            s.stop = true
+            return s.pendingRevocation
+        }
+        pending?.acknowledge()
+    }
     func closing() { state.withLock { $0.closing = true } }
 
     func didAssign(_ partitions: [TopicPartition]) {
@@ -250,6 +259,12 @@ final class ConsumerContext: KafkaCallbackContext, @unchecked Sendable {
     func willRevoke(_ partitions: [TopicPartition], lost: Bool) {
         guard !isClosing else { return }
         let revocation = KafkaRevocation(partitions: partitions, lost: lost)
+        let stopping = state.withLock { s -> Bool in
+            s.pendingRevocation = revocation
+            return s.stop
+        }
+        defer { state.withLock { $0.pendingRevocation = nil } }
+        if stopping { return }
         buffer.push(.partitionsRevoked(revocation))
         if !revocation.wait(timeout: revokeTimeout) {
             logger.warning(

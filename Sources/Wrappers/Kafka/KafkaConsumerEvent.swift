@@ -57,6 +57,9 @@ public struct KafkaConsumerEvents: AsyncSequence, Sendable {
     /// The next event, waiting at most `timeout`; nil on timeout or once the consumer is closed.
     public func next(within timeout: Duration) async -> KafkaConsumerEvent? { await buffer.next(timeout: timeout) }
 
+    /// Bytes of the messages queued for the caller (bounded by the consumer's `bufferBytes`, softly).
+    public var bufferedBytes: Int { buffer.weight }
+
     /// The next event if one is already queued.
     public func nextIfReady() -> KafkaConsumerEvent? { buffer.pop() }
 }
