@@ -3,6 +3,7 @@ import LibPQ
 import PostgresStore
 import SyncModel
 import Testing
+import TestSupport
 
 @Suite struct PostgresStoreTests {
     @Test func schemaPreparationIsIdempotentAndConcurrent() async throws {
@@ -23,6 +24,8 @@ import Testing
             #expect(error?.isTransient == false)
         }
         #expect(throws: PostgresStoreError.self) { try PostgresStore(.init(conninfo: "", maxRowsPerStatement: 0)) }
+        let copy = #expect(throws: PostgresStoreError.self) { try PostgresStore(.init(conninfo: "", copyThreshold: 0)) }
+        #expect(copy?.message.contains("copyThreshold 0") == true)
     }
 
     @Test func unreachableServerIsATransientStoreError() async throws {
@@ -42,6 +45,27 @@ import Testing
             #expect(try await store.record(good.key) == nil)
             // and the store keeps working
             #expect(try await store.apply([.upsert(good)]).applied == 1)
+        }
+    }
+
+    /// The staging path (COPY into a temporary table, then one upsert) is all-or-nothing like the
+    /// statement path, and leaves nothing staged behind for the next batch.
+    @Test(arguments: [1, Int.max])
+    func stagedBatchWithABadRowRollsBackEntirely(copyThreshold: Int) async throws {
+        try await withPostgresStore(copyThreshold: copyThreshold) { store async throws in
+            let good = (1...5).map { sampleRecord(id: $0) }
+            let bad = sampleRecord(id: -7)  // violates CHECK (id > 0)
+            let error = await #expect(throws: PostgresStoreError.self) {
+                try await store.apply(good.map { Change.upsert($0) } + [.upsert(bad)])
+            }
+            #expect(error?.sqlState == "23514")
+            #expect(try await store.count(of: .pepper) == 0)
+            // the next batch sees neither the rolled-back rows nor stale staged ones
+            var newer = sampleRecord(id: 9, createdAt: 2_000_000)
+            newer.disease = "tab\there, newline\nand back\\slash"
+            #expect(try await store.apply([.upsert(newer), .upsert(sampleRecord(id: 9))]).applied == 1)
+            #expect(try await store.count(of: .pepper) == 1)
+            #expect(try await store.record(newer.key) == newer)
         }
     }
 

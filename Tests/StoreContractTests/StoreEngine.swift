@@ -8,6 +8,8 @@ import TestSupport
 /// fresh, isolated store and remove it afterwards.
 enum StoreEngine: String, CaseIterable, CustomStringConvertible, Sendable {
     case postgres
+    /// PostgreSQL with every upsert that carries image bytes staged through `COPY`.
+    case postgresCopy
     /// A real MongoDB server when `PLANTSYNC_MONGO_URI` names one, else scripts/test's wire-protocol
     /// test double (scripts/mongo-double).
     case mongo
@@ -19,6 +21,8 @@ enum StoreEngine: String, CaseIterable, CustomStringConvertible, Sendable {
         switch self {
         case .postgres:
             return try await withPostgresStore { try await body($0) }
+        case .postgresCopy:
+            return try await withPostgresStore(copyThreshold: 1) { try await body($0) }
         case .mongo:
             guard let uri = ProcessInfo.processInfo.environment["PLANTSYNC_MONGO_URI"], !uri.isEmpty else {
                 throw SetupError("PLANTSYNC_MONGO_URI is not set: run the tests through scripts/test")

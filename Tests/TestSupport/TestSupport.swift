@@ -33,10 +33,13 @@ public func dropSchema(_ schema: String) throws {
 }
 
 /// Runs `body` with a PostgreSQL store in a schema of its own, dropped afterwards.
-public func withPostgresStore<T>(_ body: (PostgresStore) async throws -> T) async throws -> T {
+/// `copyThreshold` chooses the apply path: `1` stages every upsert with image bytes through `COPY`.
+public func withPostgresStore<T>(
+    copyThreshold: Int = PostgresStore.Configuration(conninfo: "").copyThreshold, _ body: (PostgresStore) async throws -> T
+) async throws -> T {
     let uri = try postgresURI()
     let schema = uniqueSchema()
-    let store = try PostgresStore(.init(conninfo: uri, schema: schema, applicationName: schema))
+    let store = try PostgresStore(.init(conninfo: uri, schema: schema, applicationName: schema, copyThreshold: copyThreshold))
     try await store.prepareSchema()
     defer { try? dropSchema(schema) }
     return try await body(store)
@@ -51,7 +54,7 @@ public func randomRecord(
         plant: plant, id: id, cameraId: Int64.random(in: 1...4, using: &rng),
         data: (0..<dataBytes).map { _ in UInt8.random(in: 0...255, using: &rng) },
         latitude: Double.random(in: -90...90, using: &rng), longitude: Double.random(in: -180...180, using: &rng),
-        disease: Bool.random(using: &rng) ? nil : ["Healthy", "Late Blight", "it's \"odd\""].randomElement(using: &rng),
+        disease: Bool.random(using: &rng) ? nil : ["Healthy", "Late Blight", "it's \"odd\"", "tab\tnew\nline\r back\\slash \\N"].randomElement(using: &rng),
         percentage: Bool.random(using: &rng) ? nil : Double.random(in: 0...1, using: &rng),
         createdAt: Timestamp(microsecondsSinceEpoch: created),
         updatedAt: Bool.random(using: &rng) ? nil : Timestamp(microsecondsSinceEpoch: created + Int64.random(in: 0...3, using: &rng)),

@@ -35,6 +35,11 @@ struct StreamBench: AsyncParsableCommand {
     @Option(help: "Batch size (default: StreamSync's default).")
     var batchSize: Int = StreamSyncSettings().batchMaxSize
 
+    @Option(help: "Upserts with image bytes per batch from which the store stages them through COPY (default: the store's default; 0 = never).")
+    var copyThreshold: Int = PostgresStore.Configuration(conninfo: "").copyThreshold
+
+    var storeCopyThreshold: Int { copyThreshold == 0 ? Int.max : copyThreshold }
+
     func run() async throws {
         guard let conninfo = uri ?? ProcessInfo.processInfo.environment["PLANTSYNC_PG_URI"] else {
             throw ValidationError("no database: pass --uri or set PLANTSYNC_PG_URI")
@@ -43,12 +48,12 @@ struct StreamBench: AsyncParsableCommand {
             guard let n = Int(text), n >= 0 else { throw ValidationError("--record-bytes: '\(text)' is not a byte count") }
             return n
         }
-        guard events > 0, (1...64).contains(partitions), batchSize > 0 else {
-            throw ValidationError("--events, --batch-size must be positive and --partitions within 1…64")
+        guard events > 0, (1...64).contains(partitions), batchSize > 0, copyThreshold >= 0 else {
+            throw ValidationError("--events, --batch-size must be positive, --copy-threshold not negative, --partitions within 1…64")
         }
         var logger = Logger(label: "streambench")
         logger.logLevel = .error
-        print("StreamBench: up to \(events) LIMS events (≤ \(maxMegabytes) MB) per size, batch size \(batchSize), durable PostgreSQL")
+        print("StreamBench: up to \(events) LIMS events (≤ \(maxMegabytes) MB) per size, batch size \(batchSize), COPY staging from \(copyThreshold == 0 ? "never" : "\(copyThreshold) rows"), durable PostgreSQL")
         print("record_bytes  events  parts  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB  decode_s  apply_s")
         for size in sizes {
             let valueSize = RecordJSON.encode(BenchData.record(id: 1, bytes: size)).utf8.count
@@ -94,7 +99,7 @@ struct StreamBench: AsyncParsableCommand {
         let schema = "bench_stream"
         let admin = try PGConnection(conninfo: conninfo)
         try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
-        let store = try PostgresStore(.init(conninfo: conninfo, schema: schema))
+        let store = try PostgresStore(.init(conninfo: conninfo, schema: schema, copyThreshold: storeCopyThreshold))
         try await store.prepareSchema()
 
         let consumer = try KafkaConsumer(configuration: config, logger: logger)
@@ -135,7 +140,7 @@ struct StreamBench: AsyncParsableCommand {
         let schema = "bench_apply"
         let admin = try PGConnection(conninfo: conninfo)
         try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
-        let store = try PostgresStore(.init(conninfo: conninfo, schema: schema))
+        let store = try PostgresStore(.init(conninfo: conninfo, schema: schema, copyThreshold: storeCopyThreshold))
         try await store.prepareSchema()
         let applyStart = ContinuousClock.now
         for offset in stride(from: 0, to: changes.count, by: batchSize) {
@@ -156,10 +161,10 @@ struct StreamBench: AsyncParsableCommand {
         let connection = try PGConnection(conninfo: conninfo)
         let sql = """
             COPY \(schema).image_record (plant, id, camera_id, data, latitude, longitude, disease, percentage, \
-            created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash) FROM STDIN
+            created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash) FROM STDIN (FORMAT binary)
             """
         // Rows are encoded before the clock starts: the COPY figure is the database's limit.
-        let chunks = BenchData.copyChunks(records, rowsPerChunk: 500)
+        let chunks = PostgresCopyRows.chunks(records.map { Change.upsert($0) })
         let start = ContinuousClock.now
         let rows = try connection.copyIn(sql, chunks: chunks)
         let elapsed = ContinuousClock.now - start

@@ -104,7 +104,36 @@ public final class StreamPipeline: Service, Sendable {
         await producer.close(timeout: .seconds(5))
     }
 
+    /// The batch being applied while the loop reads and decodes the next one (at most one).
+    private struct InFlight {
+        var task: Task<Void, any Error>?
+
+        /// Waits for the batch in flight; its error (a permanent store failure, a failed hook) is ours.
+        mutating func drain() async throws {
+            guard let task else { return }
+            self.task = nil
+            try await task.value
+        }
+
+        mutating func cancel() async {
+            guard let task else { return }
+            self.task = nil
+            task.cancel()
+            _ = try? await task.value
+        }
+    }
+
     private func loop() async throws {
+        var inFlight = InFlight()
+        do {
+            try await loop(&inFlight)
+        } catch {
+            await inFlight.cancel()
+            throw error
+        }
+    }
+
+    private func loop(_ inFlight: inout InFlight) async throws {
         var batch = PendingBatch()
         var loggedKinds = Set<EventDecodingError.Kind>()
         while !stopRequested {
@@ -113,7 +142,7 @@ public final class StreamPipeline: Service, Sendable {
             if let opened = batch.openedAt {
                 let remaining = settings.batchMaxWait - (ContinuousClock.now - opened)
                 if remaining <= .zero {
-                    try await flush(&batch)
+                    try await flush(&batch, &inFlight)
                     continue
                 }
                 wait = remaining
@@ -122,7 +151,10 @@ public final class StreamPipeline: Service, Sendable {
             }
             guard let event = await consumer.events.next(within: wait) else {
                 // Idle: offsets whose commit failed (rebalance, broker away) must not wait for new data.
-                if batch.isEmpty, !state.withLock({ $0.progress.uncommitted.isEmpty }) { try await commitPending(attempts: 1) }
+                if batch.isEmpty {
+                    try await inFlight.drain()
+                    if !state.withLock({ $0.progress.uncommitted.isEmpty }) { try await commitPending(attempts: 1) }
+                }
                 continue
             }
             switch event {
@@ -145,30 +177,40 @@ public final class StreamPipeline: Service, Sendable {
                 batch.add(message, outcome: outcome, deadLetterTopic: settings.deadLetterTopic)
                 metrics.kafkaRowsRead.increment()
                 if batch.messageCount >= settings.batchMaxSize || batch.valueBytes >= settings.batchMaxBytes {
-                    try await flush(&batch)
+                    try await flush(&batch, &inFlight)
                 }
             case .partitionsAssigned:
                 break
             case .partitionsRevoked(let revocation):
                 // Everything read from these partitions is in `batch`: make it durable and commit it
                 // before librdkafka lets them go.
-                try await flush(&batch)
+                try await flush(&batch, &inFlight)
+                try await inFlight.drain()
                 state.withLock { s in
                     for tp in revocation.partitions { s.progress.uncommitted[tp] = nil }
                 }
                 revocation.acknowledge()
             }
         }
-        try await flush(&batch)
+        try await flush(&batch, &inFlight)
+        try await inFlight.drain()
         try await commitPending(attempts: 3)
     }
 
     // MARK: Flushing a batch
 
-    private func flush(_ batch: inout PendingBatch) async throws {
+    /// Hands the closed batch to a task that applies and commits it, once the batch before it is done:
+    /// batches are applied and committed in order, and decoding the next batch overlaps the database
+    /// work of this one. Memory holds at most two batches besides librdkafka's fetch buffer.
+    private func flush(_ batch: inout PendingBatch, _ inFlight: inout InFlight) async throws {
         guard !batch.isEmpty else { return }
         let current = batch
         batch = PendingBatch()
+        try await inFlight.drain()
+        inFlight.task = Task { try await self.applyAndCommit(current) }
+    }
+
+    private func applyAndCommit(_ current: PendingBatch) async throws {
         if !current.deadLetters.isEmpty { try await deliverDeadLetters(current.deadLetters) }
         var byPlant: [Plant: [Change]] = [:]
         for change in current.changes { byPlant[change.key.plant, default: []].append(change) }

@@ -107,6 +107,47 @@ struct PostgresSchema: Sendable {
             """
     }
 
+    /// The session's staging table for `COPY`-based applies (temporary: no WAL, no indexes; emptied at
+    /// every commit). Its columns are `stagedColumns`.
+    var stagingTable: String { "pg_temp.plantsync_stage_\(schema)" }
+
+    static let stagedColumns =
+        "plant, id, camera_id, data, latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash"
+
+    /// Creates the staging table once per session; its `data` is stored like the real table's (out of
+    /// line, no futile compression attempt on JPEG bytes).
+    var createStaging: String {
+        let name = "plantsync_stage_\(schema)"
+        return """
+            DO $plantsync$ BEGIN
+                IF to_regclass('pg_temp.\(name)') IS NULL THEN
+                    CREATE TEMPORARY TABLE \(name) (
+                        plant text, id bigint, camera_id bigint, data bytea, latitude double precision,
+                        longitude double precision, disease text, percentage double precision, created_at timestamp,
+                        updated_at timestamp, is_active boolean, is_deleted boolean, version_ts bigint,
+                        version_tb bigint, data_hash bigint
+                    ) ON COMMIT DELETE ROWS;
+                    ALTER TABLE pg_temp.\(name) ALTER COLUMN data SET STORAGE EXTERNAL;
+                END IF;
+            END $plantsync$
+            """
+    }
+
+    var copyIntoStaging: String { "COPY \(stagingTable) (\(Self.stagedColumns)) FROM STDIN (FORMAT binary)" }
+
+    /// The conditional upsert of every staged row (keys are distinct: `apply` stages winners only).
+    var upsertStaged: String {
+        let assignments = Self.stagedColumns.split(separator: ",").dropFirst(2).map { column in
+            let c = column.trimmingCharacters(in: " ")
+            return "\(c) = EXCLUDED.\(c)"
+        }.joined(separator: ", ")
+        return """
+            INSERT INTO \(table) AS cur (\(Self.stagedColumns)) SELECT \(Self.stagedColumns) FROM \(stagingTable)
+            ON CONFLICT (plant, id) DO UPDATE SET \(assignments)
+            WHERE (cur.version_ts, cur.version_tb) < (EXCLUDED.version_ts, EXCLUDED.version_tb)
+            """
+    }
+
     /// Multi-row conditional tombstone write.
     func tombstone(rows: Int) -> String {
         """

@@ -7,7 +7,8 @@ import SyncModel
 /// - One connection, used from one serial dispatch queue: libpq calls block, so they run there and
 ///   never on Swift's cooperative thread pool. A broken connection is re-established on the next call.
 /// - `apply` writes multi-row conditional upserts (at most `maxRowsPerStatement` rows each) in one
-///   transaction per batch; the version rule is the `WHERE` of `ON CONFLICT … DO UPDATE`, so the
+///   transaction per batch — from `copyThreshold` rows with image bytes on, those rows are first
+///   `COPY`-ed into a temporary staging table and upserted from it in one statement; the version rule is the `WHERE` of `ON CONFLICT … DO UPDATE`, so the
 ///   database enforces it without a read-then-write race.
 /// - Reads are keyset-paginated (`id > last ORDER BY id LIMIT n`): memory is bounded by one page and no
 ///   transaction is held open between pages.
@@ -24,15 +25,20 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         public var maxRowsPerStatement: Int
         /// `application_name` of the connection, as `pg_stat_activity` shows it.
         public var applicationName: String
+        /// A batch holding at least this many upserts with image bytes stages them with `COPY` into a
+        /// temporary table and upserts from there in one statement (no parameter binding or planning of
+        /// a large `VALUES` list). `Int.max` turns staging off.
+        public var copyThreshold: Int
 
         public init(
             conninfo: String, schema: String = "plantsync", maxRowsPerStatement: Int = 1000,
-            applicationName: String = "plantsync"
+            applicationName: String = "plantsync", copyThreshold: Int = 100
         ) {
             self.conninfo = conninfo
             self.schema = schema
             self.maxRowsPerStatement = maxRowsPerStatement
             self.applicationName = applicationName
+            self.copyThreshold = copyThreshold
         }
     }
 
@@ -46,6 +52,11 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             throw PostgresStoreError(
                 operation: "configure", sqlState: nil,
                 message: "maxRowsPerStatement \(configuration.maxRowsPerStatement) is out of range 1…4000", isTransient: false)
+        }
+        guard configuration.copyThreshold >= 1 else {
+            throw PostgresStoreError(
+                operation: "configure", sqlState: nil,
+                message: "copyThreshold \(configuration.copyThreshold) must be at least 1", isTransient: false)
         }
         self.configuration = configuration
         self.sql = try PostgresSchema(schema: configuration.schema)
@@ -120,13 +131,21 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             case .delete: deletes.append(change)
             }
         }
-        let statements = buildStatements(full: full, keeping: keeping, deletes: deletes)
+        // Many rows with image bytes go through COPY into a staging table; the rest as bound statements.
+        let staged = full.count >= configuration.copyThreshold ? PostgresCopyRows.chunks(full) : []
+        let statements = buildStatements(full: staged.isEmpty ? full : [], keeping: keeping, deletes: deletes)
+        let sql = self.sql
         let applied = try await withConnection("apply a batch of \(changes.count) changes") { connection throws(PGError) in
-            if statements.count == 1 {
+            if statements.count == 1, staged.isEmpty {
                 return try connection.execute(statements[0].0, statements[0].1).affectedRows
             }
             return try Self.transaction(connection) { () throws(PGError) in
                 var applied = 0
+                if !staged.isEmpty {
+                    try connection.execute(sql.createStaging)
+                    try connection.copyIn(sql.copyIntoStaging, chunks: staged)
+                    applied += try connection.execute(sql.upsertStaged).affectedRows
+                }
                 for (text, parameters) in statements { applied += try connection.execute(text, parameters).affectedRows }
                 return applied
             }
