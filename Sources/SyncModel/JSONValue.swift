@@ -29,21 +29,12 @@ public indirect enum JSONValue: Sendable, Hashable, Decodable {
         }
     }
 
-    /// Parses UTF-8 JSON; the error text is the parser's, for dead-letter headers.
+    /// Parses UTF-8 JSON strictly (RFC 8259, see `JSONParser`); the error detail names the byte
+    /// offset, for dead-letter headers. Unlike Foundation's `JSONDecoder`, which this replaced,
+    /// it rejects trailing commas (`[1,]`), keeps the last of duplicate keys (not the first) and
+    /// reads `1.0`/`1e2` as `.double`.
     public static func parse(_ bytes: [UInt8]) throws(EventDecodingError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch {
-            throw EventDecodingError(.malformedJSON, field: nil, value: nil, detail: Self.describe(error))
-        }
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return underlying ?? context.debugDescription
-        }
-        return "\(error)"
+        try JSONParser.parse(bytes)
     }
 
     /// A short rendering of the value for error messages (long strings are cut).
