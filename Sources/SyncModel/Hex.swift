@@ -11,30 +11,48 @@ public enum BinaryText {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Decodes hex (either case); `nil` if the length is odd or a character is not a hex digit.
+    /// Hex digit values by byte; 0xFF marks a byte that is not a hex digit.
+    private static let hexValues: [UInt8] = (0..<256).map { c in
+        switch c {
+        case 48...57: return UInt8(c - 48)
+        case 97...102: return UInt8(c - 87)
+        case 65...70: return UInt8(c - 55)
+        default: return 0xFF
+        }
+    }
+
+    /// Decodes hex (either case, optionally `\x`-prefixed as PostgreSQL writes it); `nil` if the length
+    /// is odd or a character is not a hex digit. The hot path of LIMS events: one table lookup per digit
+    /// over the string's contiguous UTF-8.
     public static func bytes(fromHex text: String) -> [UInt8]? {
-        var utf8 = text.utf8
-        if utf8.starts(with: "\\x".utf8) { utf8 = String(text.dropFirst(2)).utf8 }  // PostgreSQL style
-        guard utf8.count % 2 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(utf8.count / 2)
-        var high: UInt8? = nil
-        for c in utf8 {
-            let v: UInt8
-            switch c {
-            case 48...57: v = c - 48
-            case 97...102: v = c - 87
-            case 65...70: v = c - 55
-            default: return nil
-            }
-            if let h = high {
-                out.append(h << 4 | v)
-                high = nil
-            } else {
-                high = v
+        var text = text
+        return text.withUTF8 { bytes(fromHex: $0) }
+    }
+
+    /// Decodes hex from UTF-8 bytes (see `bytes(fromHex: String)`).
+    public static func bytes(fromHex utf8: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var digits = utf8[...]
+        if digits.count >= 2, digits[digits.startIndex] == 92, digits[digits.startIndex + 1] == 120 {  // \x
+            digits = digits.dropFirst(2)
+        }
+        guard digits.count % 2 == 0 else { return nil }
+        let count = digits.count / 2
+        var valid = true
+        let out = hexValues.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                var i = digits.startIndex
+                var bad: UInt8 = 0
+                for n in 0..<count {
+                    let high = table[Int(digits[i])], low = table[Int(digits[i + 1])]
+                    bad |= high | low
+                    buffer[n] = high << 4 | (low & 0x0F)
+                    i += 2
+                }
+                valid = bad & 0xF0 == 0
+                initialized = count
             }
         }
-        return out
+        return valid ? out : nil
     }
 
     private static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)

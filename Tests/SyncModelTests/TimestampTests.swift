@@ -53,7 +53,7 @@ import Testing
         #expect(BinaryText.bytes(fromHex: "\\xffd8") == [0xff, 0xd8])
     }
 
-    @Test(arguments: ["f", "zz", "0g", "ff d8"])
+    @Test(arguments: ["f", "zz", "0g", "ff d8", "é1", "\\xg0", "\\x0", "0\u{0}"])
     func hexRejects(text: String) { #expect(BinaryText.bytes(fromHex: text) == nil) }
 
     @Test func base64KnownValues() {

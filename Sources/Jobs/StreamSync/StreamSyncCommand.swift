@@ -61,7 +61,7 @@ struct StreamSyncCommand: AsyncParsableCommand {
     var topicPlant: String?
 
     @Option(name: .long, help: "Largest batch, in messages.")
-    var batchSize: Int = 500
+    var batchSize: Int = StreamSyncSettings().batchMaxSize
 
     @Option(name: .long, help: "Longest a batch waits for more messages, in ms.")
     var batchWaitMs: Int = 200

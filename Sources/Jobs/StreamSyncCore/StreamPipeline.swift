@@ -159,6 +159,9 @@ public final class StreamPipeline: Service, Sendable {
             }
             switch event {
             case .message(let message):
+                if batch.isEmpty, state.withLock({ $0.progress.firstReadAt == nil }) {
+                    state.withLock { $0.progress.firstReadAt = .now }
+                }
                 let outcome: Result<Change, EventDecodingError>
                 do throws(EventDecodingError) {
                     outcome = .success(try decoder.decode(message.incoming))
@@ -328,4 +331,6 @@ public struct StreamProgress: Sendable, Hashable {
     public var batches = 0
     /// Offsets applied but not yet committed.
     public var uncommitted: [TopicPartition: Int64] = [:]
+    /// When the first message was read (throughput is measured from here, not from start-up).
+    public var firstReadAt: ContinuousClock.Instant?
 }

@@ -23,7 +23,7 @@ public struct StreamSyncSettings: Sendable {
 
     public init(
         topics: [String] = ["potato", "tomato", "pepper"], format: EventDecoder.Format = .auto,
-        topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, batchMaxSize: Int = 500,
+        topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, batchMaxSize: Int = 2000,
         batchMaxWait: Duration = .milliseconds(200), batchMaxBytes: Int = 32 << 20,
         deadLetterTopic: String = "plantsync.deadletter", retryInitialDelay: Duration = .milliseconds(100),
         retryMaxDelay: Duration = .seconds(10), maxValueBytes: Int = 4 << 20

@@ -22,12 +22,25 @@ final class EventBuffer<Element: Sendable>: Sendable {
     /// Total weight of the queued elements.
     var weight: Int { state.withLock { $0.weight } }
 
-    func push(_ element: Element) {
+    /// Appends `element`; with `wake == false` a waiting consumer is not resumed yet (the producer
+    /// calls `wake()` after a run of pushes, so a burst costs one task wake-up, not one each).
+    func push(_ element: Element, wake: Bool = true) {
         let w = weigh(element)
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             guard !s.finished else { return nil }
             s.items.append(element)
             s.weight += w
+            guard wake else { return nil }
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Resumes a waiting consumer if anything is queued.
+    func wake() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard s.head < s.items.count else { return nil }
             defer { s.waiter = nil }
             return s.waiter
         }

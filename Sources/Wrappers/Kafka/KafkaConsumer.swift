@@ -173,6 +173,9 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     // MARK: The poll thread
 
+    /// Most messages handed over per wake-up of the consumer task.
+    static let burst = 256
+
     private static func pollLoop(handle: OpaquePointer, context: ConsumerContext, bufferBytes: Int) {
         var paused = false
         while !context.stopRequested {
@@ -182,14 +185,23 @@ public final class KafkaConsumer: @unchecked Sendable {
             } else if paused && weight <= bufferBytes / 2 {
                 paused = !setPaused(false, handle: handle, context: context)
             }
-            guard let message = rd_kafka_consumer_poll(handle, 100) else { continue }
-            defer { rd_kafka_message_destroy(message) }
-            let err = message.pointee.err
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                context.buffer.push(.message(KafkaMessage(message)))
-            } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                context.reportConsumeError(err, detail: cString(rd_kafka_message_errstr(message)))
+            // Take what librdkafka has already fetched (up to `burst` messages) before waking the
+            // consumer task once. Callbacks pushing events meanwhile keep their place in the order.
+            var next = rd_kafka_consumer_poll(handle, 100)
+            var taken = 0
+            while let message = next {
+                let err = message.pointee.err
+                if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    context.buffer.push(.message(KafkaMessage(message)), wake: false)
+                } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    context.reportConsumeError(err, detail: cString(rd_kafka_message_errstr(message)))
+                }
+                rd_kafka_message_destroy(message)
+                taken += 1
+                next = taken < Self.burst && !context.stopRequested && context.buffer.weight <= bufferBytes
+                    ? rd_kafka_consumer_poll(handle, 0) : nil
             }
+            context.buffer.wake()
         }
         context.closing()
         let err = rd_kafka_consumer_close(handle)
