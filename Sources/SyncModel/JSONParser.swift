@@ -91,17 +91,22 @@ struct JSONParser {
         }
         while true {
             elements.append(try parseValue())
-            skipWhitespace()
-            guard index < count else { throw endOfInput() }
-            switch base[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
-                index += 1
-                depth -= 1
-                return .array(elements)
-            case let byte: throw unexpected(byte, expecting: "',' or ']'")
-            }
+            if try closes(UInt8(ascii: "]")) { return .array(elements) }
         }
+    }
+
+    /// After a container's element: consumes a ',' (false) or the closing byte (true, leaving the
+    /// container).
+    private mutating func closes(_ close: UInt8) throws(EventDecodingError) -> Bool {
+        skipWhitespace()
+        guard index < count else { throw endOfInput() }
+        let byte = base[index]
+        guard byte == UInt8(ascii: ",") || byte == close else {
+            throw unexpected(byte, expecting: "',' or '\(Character(Unicode.Scalar(close)))'")
+        }
+        index += 1
+        if byte == close { depth -= 1 }
+        return byte == close
     }
 
     private mutating func parseObject() throws(EventDecodingError) -> JSONValue {
@@ -125,16 +130,9 @@ struct JSONParser {
             guard base[index] == UInt8(ascii: ":") else { throw unexpected(base[index], expecting: "':'") }
             index += 1
             pairs.append((key, try parseValue()))
-            skipWhitespace()
-            guard index < count else { throw endOfInput() }
-            switch base[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                depth -= 1
+            if try closes(UInt8(ascii: "}")) {
                 // A duplicate key: the last one wins.
                 return .object(Dictionary(pairs, uniquingKeysWith: { _, last in last }))
-            case let byte: throw unexpected(byte, expecting: "',' or '}'")
             }
         }
     }
