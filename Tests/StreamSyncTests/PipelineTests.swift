@@ -1,6 +1,7 @@
 import Synchronization
 import Kafka
 import KafkaMock
+import PostgresStore
 import StreamSyncCore
 import SyncModel
 import Testing
@@ -58,8 +59,12 @@ import Testing
         }
     }
 
-    @Test func duplicatesAndReorderingConvergeToTheSameState() async throws {
+    /// With more than one apply connection, batches overlap in the database: the version rule must
+    /// still leave the greatest version per key, and every offset must end up committed.
+    @Test(arguments: [1, 3])
+    func duplicatesAndReorderingConvergeToTheSameState(applyConnections: Int) async throws {
         try await withStore { store in
+            let additional = try (1..<applyConnections).map { _ in try PostgresStore(store.configuration) }
             try await withCluster { cluster in
                 try Self.createTopics(cluster)
                 let history = Self.history()
@@ -67,10 +72,13 @@ import Testing
                 var rng = SplitMix(seed: 42)
                 shuffled.shuffle(using: &rng)
                 try await produce(shuffled, cluster: cluster)
-                let running = try startPipeline(cluster: cluster, store: store, source: .assign(Self.topics(), from: .committed))
+                let running = try startPipeline(
+                    cluster: cluster, store: store, additionalStores: additional, source: .assign(Self.topics(), from: .committed),
+                    settings: StreamSyncSettings(batchMaxSize: 7, batchMaxWait: .milliseconds(50)))
                 let done = await eventually { running.pipeline.progress.messages == shuffled.count }
                 try await running.stop()
                 #expect(done)
+                #expect(running.pipeline.committedOffsets.values.reduce(0, +) == Int64(shuffled.count))
                 #expect(try await storeMatches(store, history.map { Change.upsert($0) }))
                 let progress = running.pipeline.progress
                 #expect(progress.applied + progress.skippedStale == shuffled.count)

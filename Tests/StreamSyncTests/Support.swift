@@ -57,7 +57,8 @@ struct RunningPipeline {
 }
 
 func startPipeline(
-    cluster: KafkaMockCluster, store: any ImageStore, source: StreamPipeline.Source, group: String = "g-\(UUID().uuidString.prefix(8))",
+    cluster: KafkaMockCluster, store: any ImageStore, additionalStores: [any ImageStore] = [], source: StreamPipeline.Source,
+    group: String = "g-\(UUID().uuidString.prefix(8))",
     settings: StreamSyncSettings = StreamSyncSettings(batchMaxSize: 50, batchMaxWait: .milliseconds(50)),
     metrics: StreamMetrics = StreamMetrics(), properties: [String: String] = [:],
     afterApply: (@Sendable () async throws -> Void)? = nil
@@ -67,7 +68,8 @@ func startPipeline(
     let consumer = try KafkaConsumer(configuration: config, logger: quietLogger)
     let producer = try KafkaProducer(configuration: config, logger: quietLogger)
     let pipeline = StreamPipeline(
-        settings: settings, consumer: consumer, producer: producer, store: store, source: source, metrics: metrics,
+        settings: settings, consumer: consumer, producer: producer, store: store, additionalStores: additionalStores,
+        source: source, metrics: metrics,
         logger: quietLogger, afterApply: afterApply)
     return RunningPipeline(pipeline: pipeline, task: Task { try await pipeline.run() })
 }

@@ -35,6 +35,9 @@ struct StreamBench: AsyncParsableCommand {
     @Option(help: "Batch size (default: StreamSync's default).")
     var batchSize: Int = StreamSyncSettings().batchMaxSize
 
+    @Option(help: "Store connections applying batches at once (default: StreamSync's default).")
+    var applyConnections: Int = StreamSyncSettings().applyConnections
+
     @Option(help: "Runs of each measurement; medians are reported.")
     var runs: Int = 3
 
@@ -51,12 +54,12 @@ struct StreamBench: AsyncParsableCommand {
             guard let n = Int(text), n >= 0 else { throw ValidationError("--record-bytes: '\(text)' is not a byte count") }
             return n
         }
-        guard events > 0, (1...64).contains(partitions), batchSize > 0, runs > 0, copyThreshold >= 0 else {
-            throw ValidationError("--events, --batch-size, --runs must be positive, --copy-threshold not negative, --partitions within 1…64")
+        guard events > 0, (1...64).contains(partitions), batchSize > 0, runs > 0, applyConnections > 0, copyThreshold >= 0 else {
+            throw ValidationError("--events, --batch-size, --runs, --apply-connections must be positive, --copy-threshold not negative, --partitions within 1…64")
         }
         var logger = Logger(label: "streambench")
         logger.logLevel = .error
-        print("StreamBench: up to \(events) LIMS events (≤ \(maxMegabytes) MB) per size, batch size \(batchSize), COPY staging from \(copyThreshold == 0 ? "never" : "\(copyThreshold) rows"), durable PostgreSQL, median of \(runs) runs")
+        print("StreamBench: up to \(events) LIMS events (≤ \(maxMegabytes) MB) per size, batch size \(batchSize), \(applyConnections) apply connection(s), COPY staging from \(copyThreshold == 0 ? "never" : "\(copyThreshold) rows"), durable PostgreSQL, median of \(runs) runs")
         print("record_bytes  events  parts  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB  decode_s  apply_s  kafka_s")
         for size in sizes {
             let valueSize = RecordJSON.encode(BenchData.record(id: 1, bytes: size)).utf8.count
@@ -119,12 +122,17 @@ struct StreamBench: AsyncParsableCommand {
         let postgres = try PostgresStore(.init(conninfo: conninfo, schema: schema, copyThreshold: storeCopyThreshold))
         try await postgres.prepareSchema()
         let store: any ImageStore = discard ? DiscardingStore(base: postgres) : postgres
+        var additionalStores: [any ImageStore] = []
+        for _ in 1..<applyConnections {
+            let another = try PostgresStore(.init(conninfo: conninfo, schema: schema, copyThreshold: storeCopyThreshold))
+            additionalStores.append(discard ? DiscardingStore(base: another) : another)
+        }
 
         let consumer = try KafkaConsumer(configuration: config, logger: logger)
         let dlq = try KafkaProducer(configuration: config, logger: logger)
         let settings = StreamSyncSettings(topics: ["potato"], batchMaxSize: batchSize)
         let pipeline = StreamPipeline(
-            settings: settings, consumer: consumer, producer: dlq, store: store,
+            settings: settings, consumer: consumer, producer: dlq, store: store, additionalStores: additionalStores,
             source: .assign((0..<partitions).map { TopicPartition(topic: "potato", partition: Int32($0)) }, from: .beginning),
             metrics: StreamMetrics(), logger: logger)
         let start = ContinuousClock.now

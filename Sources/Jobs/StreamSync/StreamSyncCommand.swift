@@ -63,6 +63,9 @@ struct StreamSyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest batch, in messages.")
     var batchSize: Int = StreamSyncSettings().batchMaxSize
 
+    @Option(name: .long, help: "Store connections applying batches at once (offsets are still committed in order).")
+    var applyConnections: Int = StreamSyncSettings().applyConnections
+
     @Option(name: .long, help: "Longest a batch waits for more messages, in ms.")
     var batchWaitMs: Int = 200
 
@@ -131,6 +134,10 @@ struct StreamSyncCommand: AsyncParsableCommand {
         guard (1...100_000).contains(batchSize) else {
             throw StreamSyncError.configuration(field: "--batch-size", value: String(batchSize), detail: "must be within 1…100000")
         }
+        guard (1...16).contains(applyConnections) else {
+            throw StreamSyncError.configuration(
+                field: "--apply-connections", value: String(applyConnections), detail: "must be within 1…16")
+        }
         guard (1...600_000).contains(batchWaitMs) else {
             throw StreamSyncError.configuration(field: "--batch-wait-ms", value: String(batchWaitMs), detail: "must be within 1…600000")
         }
@@ -155,7 +162,7 @@ struct StreamSyncCommand: AsyncParsableCommand {
         let settings = StreamSyncSettings(
             topics: topicList, format: format, topicPlants: plants, batchMaxSize: batchSize,
             batchMaxWait: .milliseconds(batchWaitMs), deadLetterTopic: deadLetterTopic,
-            retryMaxDelay: .milliseconds(retryMaxMs))
+            retryMaxDelay: .milliseconds(retryMaxMs), applyConnections: applyConnections)
         return StreamSyncRunner(
             settings: settings, kafka: kafka, storeURI: uri, schema: schema, httpHost: httpHost, httpPort: httpPort,
             drainDeadline: .seconds(drainTimeout))

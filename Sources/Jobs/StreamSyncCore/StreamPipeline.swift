@@ -29,6 +29,9 @@ public final class StreamPipeline: Service, Sendable {
     let consumer: KafkaConsumer
     let producer: KafkaProducer
     let store: any ImageStore
+    /// Batch k is applied through `stores[k % stores.count]`: `store` plus `additionalStores`, each with
+    /// its own connection, so that many batches can be in the database at once.
+    let stores: [any ImageStore]
     let source: Source
     let logger: Logger
     let decoder: EventDecoder
@@ -45,6 +48,7 @@ public final class StreamPipeline: Service, Sendable {
 
     public init(
         settings: StreamSyncSettings, consumer: KafkaConsumer, producer: KafkaProducer, store: any ImageStore,
+        additionalStores: [any ImageStore] = [],
         source: Source, metrics: StreamMetrics, logger: Logger = Logger(label: "plantsync.streamsync"),
         afterApply: (@Sendable () async throws -> Void)? = nil
     ) {
@@ -52,6 +56,7 @@ public final class StreamPipeline: Service, Sendable {
         self.consumer = consumer
         self.producer = producer
         self.store = store
+        self.stores = [store] + additionalStores
         self.source = source
         self.metrics = metrics
         self.logger = logger
@@ -104,22 +109,24 @@ public final class StreamPipeline: Service, Sendable {
         await producer.close(timeout: .seconds(5))
     }
 
-    /// The batch being applied while the loop reads and decodes the next one (at most one).
+    /// Batches being applied while the loop reads and decodes the next one: at most one per store, in
+    /// the order they were read. Their offsets are recorded and committed strictly in that order, each
+    /// only once every earlier batch is durable too.
     private struct InFlight {
-        var task: Task<Void, any Error>?
+        var batches: [(batch: PendingBatch, task: Task<ApplyOutcome, any Error>)] = []
+        var started = 0
+        /// The offset commit after the last completed batch (a broker round trip the loop need not wait for).
+        var commit: Task<Void, Never>?
 
-        /// Waits for the batch in flight; its error (a permanent store failure, a failed hook) is ours.
-        mutating func drain() async throws {
-            guard let task else { return }
-            self.task = nil
-            try await task.value
-        }
+        var isEmpty: Bool { batches.isEmpty }
 
         mutating func cancel() async {
-            guard let task else { return }
-            self.task = nil
-            task.cancel()
-            _ = try? await task.value
+            let tasks = batches.map(\.task)
+            batches = []
+            await commit?.value
+            commit = nil
+            for task in tasks { task.cancel() }
+            for task in tasks { _ = try? await task.value }
         }
     }
 
@@ -152,7 +159,7 @@ public final class StreamPipeline: Service, Sendable {
             guard let event = await consumer.events.next(within: wait) else {
                 // Idle: offsets whose commit failed (rebalance, broker away) must not wait for new data.
                 if batch.isEmpty {
-                    try await inFlight.drain()
+                    try await drain(&inFlight)
                     if !state.withLock({ $0.progress.uncommitted.isEmpty }) { try await commitPending(attempts: 1) }
                 }
                 continue
@@ -188,7 +195,7 @@ public final class StreamPipeline: Service, Sendable {
                 // Everything read from these partitions is in `batch`: make it durable and commit it
                 // before librdkafka lets them go.
                 try await flush(&batch, &inFlight)
-                try await inFlight.drain()
+                try await drain(&inFlight)
                 state.withLock { s in
                     for tp in revocation.partitions { s.progress.uncommitted[tp] = nil }
                 }
@@ -196,31 +203,64 @@ public final class StreamPipeline: Service, Sendable {
             }
         }
         try await flush(&batch, &inFlight)
-        try await inFlight.drain()
+        try await drain(&inFlight)
         try await commitPending(attempts: 3)
     }
 
     // MARK: Flushing a batch
 
-    /// Hands the closed batch to a task that applies and commits it, once the batch before it is done:
-    /// batches are applied and committed in order, and decoding the next batch overlaps the database
-    /// work of this one. Memory holds at most two batches besides librdkafka's fetch buffer.
+    /// Hands the closed batch to a task that applies it through the next store, once a store is free:
+    /// decoding the next batch overlaps the database work of this one (and, with more than one store,
+    /// batches overlap each other — safe because the version rule makes the order of applies irrelevant).
+    /// Memory holds at most `stores.count + 1` batches besides librdkafka's fetch buffer.
     private func flush(_ batch: inout PendingBatch, _ inFlight: inout InFlight) async throws {
         guard !batch.isEmpty else { return }
         let current = batch
         batch = PendingBatch()
-        try await inFlight.drain()
-        inFlight.task = Task { try await self.applyAndCommit(current) }
+        if inFlight.batches.count >= stores.count { try await completeOldest(&inFlight) }
+        let store = stores[inFlight.started % stores.count]
+        inFlight.started += 1
+        inFlight.batches.append((current, Task { try await self.apply(current, to: store) }))
     }
 
-    private func applyAndCommit(_ current: PendingBatch) async throws {
+    /// Completes every batch in flight, in order.
+    private func drain(_ inFlight: inout InFlight) async throws {
+        while !inFlight.isEmpty { try await completeOldest(&inFlight) }
+        await inFlight.commit?.value
+        inFlight.commit = nil
+    }
+
+    /// Waits for the oldest batch in flight; then records its offsets and commits.
+    private func completeOldest(_ inFlight: inout InFlight) async throws {
+        let (current, task) = inFlight.batches.removeFirst()
+        let outcome = try await task.value
+        let nowMillis = Int64((clockNow() * 1000).rounded())
+        for ts in current.timestamps { metrics.freshness.record(Double(max(0, nowMillis - ts)) / 1000) }
+        if let afterApply { try await afterApply() }
+        state.withLock { s in
+            for (tp, offset) in current.nextOffsets { s.progress.uncommitted[tp] = max(s.progress.uncommitted[tp] ?? 0, offset) }
+            s.progress.messages += current.messageCount
+            s.progress.applied += outcome.applied
+            s.progress.skippedStale += outcome.skippedStale
+            s.progress.deadLettered += current.deadLetters.count
+            s.progress.batches += 1
+        }
+        metrics.batches.increment()
+        // One commit at a time, each covering everything durable so far; a failed one is retried with
+        // the next (see `commitPending`).
+        await inFlight.commit?.value
+        inFlight.commit = Task { try? await self.commitPending(attempts: 1) }
+    }
+
+    /// Delivers the batch's dead letters, then applies its changes (one store call per plant).
+    private func apply(_ current: PendingBatch, to store: any ImageStore) async throws -> ApplyOutcome {
         if !current.deadLetters.isEmpty { try await deliverDeadLetters(current.deadLetters) }
         var byPlant: [Plant: [Change]] = [:]
         for change in current.changes { byPlant[change.key.plant, default: []].append(change) }
         var applied = 0, skipped = 0
         for plant in Plant.allCases {
             guard let changes = byPlant[plant] else { continue }
-            let outcome = try await applyRetrying(changes)
+            let outcome = try await applyRetrying(changes, to: store)
             metrics.applied[plant]?.increment(by: Int64(outcome.applied))
             metrics.skippedStale[plant]?.increment(by: Int64(outcome.skippedStale))
             applied += outcome.applied
@@ -228,19 +268,7 @@ public final class StreamPipeline: Service, Sendable {
         }
         metrics.consumerRowsWritten.increment(by: Int64(current.changes.count))
         metrics.consumerBytesWritten.increment(by: Int64(current.changeBytes))
-        let nowMillis = Int64((clockNow() * 1000).rounded())
-        for ts in current.timestamps { metrics.freshness.record(Double(max(0, nowMillis - ts)) / 1000) }
-        if let afterApply { try await afterApply() }
-        state.withLock { s in
-            for (tp, offset) in current.nextOffsets { s.progress.uncommitted[tp] = max(s.progress.uncommitted[tp] ?? 0, offset) }
-            s.progress.messages += current.messageCount
-            s.progress.applied += applied
-            s.progress.skippedStale += skipped
-            s.progress.deadLettered += current.deadLetters.count
-            s.progress.batches += 1
-        }
-        metrics.batches.increment()
-        try await commitPending(attempts: 1)
+        return ApplyOutcome(applied: applied, skippedStale: skipped)
     }
 
     /// Commits every offset made durable so far. A failed commit is not fatal: the offsets stay
@@ -269,7 +297,7 @@ public final class StreamPipeline: Service, Sendable {
         }
     }
 
-    private func applyRetrying(_ changes: [Change]) async throws -> ApplyOutcome {
+    private func applyRetrying(_ changes: [Change], to store: any ImageStore) async throws -> ApplyOutcome {
         var attempt = 0
         while true {
             do {

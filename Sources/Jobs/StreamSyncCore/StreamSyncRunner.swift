@@ -35,8 +35,13 @@ public struct StreamSyncRunner: Sendable {
 
     public func run() async throws {
         let store: any ImageStore
+        var additionalStores: [any ImageStore] = []
         do {
-            store = try StoreFactory.open(uri: storeURI, options: .init(schema: schema, applicationName: "plantsync-streamsync"), role: "store")
+            let options = StoreFactory.Options(schema: schema, applicationName: "plantsync-streamsync")
+            store = try StoreFactory.open(uri: storeURI, options: options, role: "store")
+            for _ in 1..<max(1, settings.applyConnections) {
+                additionalStores.append(try StoreFactory.open(uri: storeURI, options: options, role: "store"))
+            }
         } catch {
             throw StreamSyncError.configuration(field: "--store-uri", value: StoreFactory.redacted(storeURI), detail: "\(error)")
         }
@@ -59,7 +64,7 @@ public struct StreamSyncRunner: Sendable {
             throw StreamSyncError.kafka("\(error)")
         }
         let pipeline = StreamPipeline(
-            settings: settings, consumer: consumer, producer: producer, store: store,
+            settings: settings, consumer: consumer, producer: producer, store: store, additionalStores: additionalStores,
             source: .subscribe(settings.topics), metrics: metrics, logger: logger)
         let router = StreamSyncHTTP.router(store: store, metrics: metrics) {
             guard pipeline.hasAssignment else { return false }

@@ -20,13 +20,16 @@ public struct StreamSyncSettings: Sendable {
     public var retryMaxDelay: Duration
     /// Largest accepted message value.
     public var maxValueBytes: Int
+    /// Store connections the runner opens for applying: up to this many batches are in the database at
+    /// once (the version rule makes their order irrelevant; offsets are still committed in order).
+    public var applyConnections: Int
 
     public init(
         topics: [String] = ["potato", "tomato", "pepper"], format: EventDecoder.Format = .auto,
         topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, batchMaxSize: Int = 2000,
         batchMaxWait: Duration = .milliseconds(200), batchMaxBytes: Int = 32 << 20,
         deadLetterTopic: String = "plantsync.deadletter", retryInitialDelay: Duration = .milliseconds(100),
-        retryMaxDelay: Duration = .seconds(10), maxValueBytes: Int = 4 << 20
+        retryMaxDelay: Duration = .seconds(10), maxValueBytes: Int = 4 << 20, applyConnections: Int = 2
     ) {
         self.topics = topics
         self.format = format
@@ -38,6 +41,7 @@ public struct StreamSyncSettings: Sendable {
         self.retryInitialDelay = retryInitialDelay
         self.retryMaxDelay = retryMaxDelay
         self.maxValueBytes = maxValueBytes
+        self.applyConnections = applyConnections
     }
 
     public var decoder: EventDecoder {
