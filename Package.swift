@@ -68,6 +68,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Runtime/Observability"),
+        .target(
+            name: "HTTPProbes",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "Sources/Runtime/HTTPProbes"),
 
         // MARK: Stores
         .target(
@@ -106,7 +110,7 @@ let package = Package(
         .target(
             name: "StreamSyncCore",
             dependencies: [
-                "SyncModel", "Kafka", "PostgresStore", "StoreFactory", "Observability",
+                "SyncModel", "Kafka", "PostgresStore", "StoreFactory", "Observability", "HTTPProbes",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -134,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "BatchSync",
             dependencies: [
-                "SyncModel", "BatchSyncCore", "StoreFactory", "Observability",
+                "SyncModel", "BatchSyncCore", "StoreFactory", "Observability", "HTTPProbes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -158,7 +162,7 @@ let package = Package(
         .executableTarget(
             name: "BatchBench",
             dependencies: [
-                "SyncModel", "PostgresStore", "LibPQ",
+                "SyncModel", "PostgresStore", "LibPQ", "BatchSyncCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Bench/BatchBench"),
@@ -199,6 +203,7 @@ let package = Package(
             name: "StreamSyncTests",
             dependencies: [
                 "StreamSyncCore", "StoreFactory", "LibMongoC", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
+                "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -12,7 +12,7 @@ public enum BinaryText {
     }
 
     /// Hex digit values by byte; 0xFF marks a byte that is not a hex digit.
-    private static let hexValues: [UInt8] = (0..<256).map { c in
+    static let hexValues: [UInt8] = (0..<256).map { c in
         switch c {
         case 48...57: return UInt8(c - 48)
         case 97...102: return UInt8(c - 87)

@@ -290,14 +290,8 @@ struct JSONParser {
         var value: UInt32 = 0
         for _ in 0..<4 {
             guard index < count else { throw Self.malformed("unterminated string at byte \(open)") }
-            let byte = base[index]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte &- UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte &- UInt8(ascii: "a") &+ 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte &- UInt8(ascii: "A") &+ 10
-            default: throw Self.malformed("invalid \\u escape at byte \(escape)")
-            }
+            let digit = BinaryText.hexValues[Int(base[index])]
+            guard digit != 0xFF else { throw Self.malformed("invalid \\u escape at byte \(escape)") }
             value = value << 4 | UInt32(digit)
             index += 1
         }

@@ -16,6 +16,13 @@ public struct PagedSequence<Element: Sendable>: AsyncSequence, Sendable {
     public struct Cursor: Sendable, Hashable {
         public var position: Int64
         public init(_ position: Int64) { self.position = position }
+
+        /// The cursor of a keyset-paginated read after a page whose last id was `lastID`: none when the
+        /// page was not full (it was the last) or the id space is exhausted.
+        public static func after(_ lastID: Int64?, pageFull: Bool) -> Cursor? {
+            guard pageFull, let lastID, lastID < Int64.max else { return nil }
+            return Cursor(lastID + 1)
+        }
     }
 
     let start: Cursor?

@@ -138,3 +138,14 @@ extension ImageStore {
         try await summaries(of: plant, in: [range])[0]
     }
 }
+
+/// Store connection URIs as they may be shown.
+public enum StoreURI {
+    /// The URI with any password replaced by `***`, for error messages and logs.
+    public static func redacted(_ uri: String) -> String {
+        guard let scheme = uri.range(of: "://"), let at = uri[scheme.upperBound...].firstIndex(of: "@") else { return uri }
+        let credentials = uri[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return uri }
+        return String(uri[..<colon]) + ":***" + String(uri[at...])
+    }
+}

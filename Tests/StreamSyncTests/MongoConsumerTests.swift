@@ -4,6 +4,7 @@ import StoreFactory
 import StreamSyncCore
 import SyncModel
 import Testing
+import TestSupport
 
 /// StreamSync into a LIMS-style MongoDB consumer, opened from a `mongodb://` URI exactly as the
 /// executable opens its `--store-uri` (the MongoDB test double, or a real server via PLANTSYNC_MONGO_URI).

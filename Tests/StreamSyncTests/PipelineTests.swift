@@ -5,6 +5,7 @@ import PostgresStore
 import StreamSyncCore
 import SyncModel
 import Testing
+import TestSupport
 
 /// End-to-end: LIMS events through the mock cluster into PostgreSQL.
 @Suite struct PipelineTests {
@@ -69,7 +70,7 @@ import Testing
                 try Self.createTopics(cluster)
                 let history = Self.history()
                 var shuffled = history + history
-                var rng = SplitMix(seed: 42)
+                var rng = SplitMix64(seed: 42)
                 shuffled.shuffle(using: &rng)
                 try await produce(shuffled, cluster: cluster)
                 let running = try startPipeline(
@@ -128,17 +129,4 @@ struct SimulatedCrash: Error {}
 final class Counter: Sendable {
     private let value = Synchronization.Mutex(0)
     func next() -> Int { value.withLock { $0 += 1; return $0 } }
-}
-
-/// Deterministic RNG for shuffles.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -7,23 +7,10 @@ import PostgresStore
 import StreamSyncCore
 import SyncModel
 import Testing
-
-struct SetupError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
+import TestSupport
 
 /// A fresh PostgreSQL store in its own schema, dropped afterwards.
-func withStore<T>(_ body: (PostgresStore) async throws -> T) async throws -> T {
-    guard let uri = ProcessInfo.processInfo.environment["PLANTSYNC_PG_URI"], !uri.isEmpty else {
-        throw SetupError("PLANTSYNC_PG_URI is not set: run the tests through scripts/test")
-    }
-    let schema = "s_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
-    let store = try PostgresStore(.init(conninfo: uri, schema: schema, applicationName: schema))
-    try await store.prepareSchema()
-    defer { _ = try? PGConnection(conninfo: uri).execute("DROP SCHEMA IF EXISTS \(schema) CASCADE") }
-    return try await body(store)
-}
+func withStore<T>(_ body: (PostgresStore) async throws -> T) async throws -> T { try await withPostgresStore(body) }
 
 /// A fresh mock cluster, shut down afterwards.
 func withCluster<T>(_ body: (KafkaMockCluster) async throws -> T) async throws -> T {

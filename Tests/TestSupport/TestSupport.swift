@@ -35,7 +35,7 @@ public func dropSchema(_ schema: String) throws {
 /// Runs `body` with a PostgreSQL store in a schema of its own, dropped afterwards.
 /// `copyThreshold` chooses the apply path: `1` stages every upsert with image bytes through `COPY`.
 public func withPostgresStore<T>(
-    copyThreshold: Int = PostgresStore.Configuration(conninfo: "").copyThreshold, _ body: (PostgresStore) async throws -> T
+    copyThreshold: Int = PostgresStore.Configuration.defaultCopyThreshold, _ body: (PostgresStore) async throws -> T
 ) async throws -> T {
     let uri = try postgresURI()
     let schema = uniqueSchema()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatchSyncCore
 import Foundation
 import LibPQ
 import PostgresStore
@@ -102,7 +103,7 @@ struct BatchBench: AsyncParsableCommand {
             let marks = try admin.execute("SELECT plant, max(version_ts) FROM bench_base.image_record GROUP BY plant")
             for row in 0..<marks.rowCount {
                 guard let name = try marks.string(row, 0), let plant = Plant(rawValue: name), let mark = try marks.int64(row, 1) else { continue }
-                try await consumer.setSyncState("batchsync.watermark.\(plant)", to: mark)
+                try await consumer.setSyncState(Reconciler.watermarkName(plant), to: mark)
             }
         }
     }

@@ -42,7 +42,7 @@ struct StreamBench: AsyncParsableCommand {
     var runs: Int = 3
 
     @Option(help: "Upserts with image bytes per batch from which the store stages them through COPY (default: the store's default; 0 = never).")
-    var copyThreshold: Int = PostgresStore.Configuration(conninfo: "").copyThreshold
+    var copyThreshold: Int = PostgresStore.Configuration.defaultCopyThreshold
 
     var storeCopyThreshold: Int { copyThreshold == 0 ? Int.max : copyThreshold }
 

@@ -55,7 +55,7 @@ public final class CountingProxy: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { inbound in
-                Self.connect(inbound, to: upstream, counter: counter, group: group)
+                Self.connect(inbound, to: upstream, counter: counter)
             }
             .bind(host: "127.0.0.1", port: port)
             .get()
@@ -74,7 +74,7 @@ public final class CountingProxy: Sendable {
         try await server.close()
     }
 
-    private static func connect(_ inbound: any Channel, to upstream: Upstream, counter: Counter, group: any EventLoopGroup) -> EventLoopFuture<Void> {
+    private static func connect(_ inbound: any Channel, to upstream: Upstream, counter: Counter) -> EventLoopFuture<Void> {
         let bootstrap = ClientBootstrap(group: inbound.eventLoop)
         let connected: EventLoopFuture<any Channel>
         switch upstream {

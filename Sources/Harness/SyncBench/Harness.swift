@@ -168,7 +168,7 @@ struct Harness {
             if now - lastSample >= 1 {
                 await sample()
                 lastSample = now
-                let line = approaches.map { "\($0) \(BenchReportFormat.mb(series[$0]?.last?.bytes ?? 0))" }.joined(separator: "  ")
+                let line = approaches.map { "\($0) \(BenchReport.mb(series[$0]?.last?.bytes ?? 0))" }.joined(separator: "  ")
                 progress("\r[\(Int(now))/\(Int(command.duration)) s] \(counts.values.reduce(0, +)) changes | \(line)   ")
             }
             try await Task.sleep(for: .milliseconds(Int(max(5, min(100, (min(due, lastPoll + 0.2) - now) * 1000)))))
@@ -256,10 +256,6 @@ struct Harness {
             return total + (object["rows_fetched"] as? Int ?? 0)
         }
     }
-}
-
-enum BenchReportFormat {
-    static func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
 }
 
 /// Publishes workload events with the Kafka producer.

@@ -147,7 +147,7 @@ public struct BenchReport: Sendable, Codable {
         return text
     }
 
-    static func mb(_ bytes: Int) -> String {
+    public static func mb(_ bytes: Int) -> String {
         bytes >= 1_000_000 ? String(format: "%.1f MB", Double(bytes) / 1e6) : String(format: "%.1f kB", Double(bytes) / 1e3)
     }
 

@@ -70,7 +70,7 @@ struct StreamSyncCommand: AsyncParsableCommand {
     var batchWaitMs: Int = 200
 
     @Option(name: .long, help: "Dead-letter topic for messages that cannot be decoded.")
-    var deadLetterTopic: String = "plantsync.deadletter"
+    var deadLetterTopic: String = StreamSyncSettings().deadLetterTopic
 
     @Option(name: .long, help: "Cap of the store retry backoff, in ms.")
     var retryMaxMs: Int = 10_000

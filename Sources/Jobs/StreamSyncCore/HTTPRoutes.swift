@@ -1,4 +1,5 @@
 import Foundation
+import HTTPProbes
 import Hummingbird
 import SyncModel
 
@@ -11,15 +12,10 @@ public enum StreamSyncHTTP {
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/ping") { _, _ in json(.ok, "\"Hello, I am alive\"") }
-        router.get("/healthz") { _, _ in json(.ok, "{\"status\":\"alive\"}") }
         router.get("/readyz") { _, _ in
             await ready() ? json(.ok, "{\"status\":\"ready\"}") : json(.serviceUnavailable, "{\"status\":\"not ready\"}")
         }
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
-        }
+        HTTPProbes.add(to: router, exposition: { metrics.exposition() })
         router.get("/image-plant/:plant/total") { _, context in
             guard let plant = plant(context) else { return unknownPlant(context) }
             let total = try await store.count(of: plant)

@@ -28,7 +28,6 @@ public final class StreamPipeline: Service, Sendable {
     public let metrics: StreamMetrics
     let consumer: KafkaConsumer
     let producer: KafkaProducer
-    let store: any ImageStore
     /// Batch k is applied through `stores[k % stores.count]`: `store` plus `additionalStores`, each with
     /// its own connection, so that many batches can be in the database at once.
     let stores: [any ImageStore]
@@ -55,7 +54,6 @@ public final class StreamPipeline: Service, Sendable {
         self.settings = settings
         self.consumer = consumer
         self.producer = producer
-        self.store = store
         self.stores = [store] + additionalStores
         self.source = source
         self.metrics = metrics
@@ -160,15 +158,13 @@ public final class StreamPipeline: Service, Sendable {
                 // Idle: offsets whose commit failed (rebalance, broker away) must not wait for new data.
                 if batch.isEmpty {
                     try await drain(&inFlight)
-                    if !state.withLock({ $0.progress.uncommitted.isEmpty }) { try await commitPending(attempts: 1) }
+                    try await commitPending(attempts: 1)
                 }
                 continue
             }
             switch event {
             case .message(let message):
-                if batch.isEmpty, state.withLock({ $0.progress.firstReadAt == nil }) {
-                    state.withLock { $0.progress.firstReadAt = .now }
-                }
+                if batch.isEmpty { state.withLock { s in s.progress.firstReadAt = s.progress.firstReadAt ?? .now } }
                 let outcome: Result<Change, EventDecodingError>
                 do throws(EventDecodingError) {
                     outcome = .success(try decoder.decode(message.incoming))

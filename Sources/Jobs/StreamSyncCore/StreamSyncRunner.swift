@@ -43,12 +43,12 @@ public struct StreamSyncRunner: Sendable {
                 additionalStores.append(try StoreFactory.open(uri: storeURI, options: options, role: "store"))
             }
         } catch {
-            throw StreamSyncError.configuration(field: "--store-uri", value: StoreFactory.redacted(storeURI), detail: "\(error)")
+            throw StreamSyncError.configuration(field: "--store-uri", value: StoreURI.redacted(storeURI), detail: "\(error)")
         }
         do {
             try await store.prepareSchema()
         } catch {
-            throw StreamSyncError.permanentStoreFailure("cannot prepare schema '\(schema)' at \(StoreFactory.redacted(storeURI)): \(error)")
+            throw StreamSyncError.permanentStoreFailure("cannot prepare schema '\(schema)' at \(StoreURI.redacted(storeURI)): \(error)")
         }
         let metrics = StreamMetrics()
         let consumer: KafkaConsumer
@@ -84,7 +84,7 @@ public struct StreamSyncRunner: Sendable {
             "StreamSync starting",
             metadata: [
                 "topics": "\(settings.topics.joined(separator: ","))", "bootstrap": "\(kafka.bootstrapServers)",
-                "group": "\(kafka.groupId)", "store": "\(StoreFactory.redacted(storeURI))", "schema": "\(schema)",
+                "group": "\(kafka.groupId)", "store": "\(StoreURI.redacted(storeURI))", "schema": "\(schema)",
                 "http.port": "\(httpPort)",
             ])
         try await ServiceGroup(configuration: configuration).run()

@@ -19,7 +19,7 @@ enum MongoApply {
 
     /// Applies `batch` (distinct keys of one plant) and returns how many changes took effect.
     static func run(_ batch: [Change], on collection: MongoCollection) throws -> Int {
-        var (applied, contested) = try write(batch, on: collection)
+        let (applied, contested) = try write(batch, on: collection)
         guard !contested.isEmpty else { return applied }
         // E11000 means that when the upsert ran, the key existed with a version that was not older.
         // Almost always it was stored before the batch: the change is stale. But another writer may
@@ -31,13 +31,12 @@ enum MongoApply {
         let stored = try storedVersions(contested.map(\.key.id), on: collection)
         let retry = contested.filter { change in stored[change.key.id].map { $0 == nil || $0! < change.version } ?? true }
         guard !retry.isEmpty else { return applied }
-        (applied, contested) = try write(retry, on: collection, appliedSoFar: applied)
-        return applied
+        return applied + (try write(retry, on: collection)).applied
     }
 
-    static func write(_ batch: [Change], on collection: MongoCollection, appliedSoFar: Int = 0) throws -> (Int, [Change]) {
+    static func write(_ batch: [Change], on collection: MongoCollection) throws -> (applied: Int, contested: [Change]) {
         let result = try collection.bulkWrite(batch.map(model), ordered: false)
-        var applied = appliedSoFar
+        var applied = 0
         var contested: [Change] = []
         for (index, outcome) in result.outcomes.enumerated() {
             switch outcome {

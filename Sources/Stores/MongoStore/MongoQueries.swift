@@ -51,7 +51,7 @@ enum MongoQueries {
 
     /// One pipeline for ranges sorted and disjoint: `$match` on their hull, `$bucket` on the sorted
     /// union of their bounds (buckets between ranges are ignored by the caller).
-    static func bucketPipeline(_ ranges: [KeyRange]) -> (pipeline: [BSONDocument], boundaries: [Int64]) {
+    static func bucketPipeline(_ ranges: [KeyRange]) -> [BSONDocument] {
         var boundaries: [Int64] = []
         for range in ranges {
             if boundaries.last != range.lower { boundaries.append(range.lower) }
@@ -66,7 +66,7 @@ enum MongoQueries {
                 ])
             ],
         ]
-        return (pipeline, boundaries)
+        return pipeline
     }
 
     /// One pipeline for a single range.

@@ -15,7 +15,7 @@ extension MongoStore {
                     plant: plant,
                     filter: ["id": MongoQueries.idRange(cursor.position, Int64.max), "_ps.ts": ["$gte": .int64(since)]],
                     limit: size, collection: store.collection(plant), operation: operation)
-                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
             }
         }
     }

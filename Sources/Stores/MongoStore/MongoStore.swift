@@ -49,7 +49,7 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
             } catch {
                 throw MongoStoreError(
                     operation: "configure",
-                    message: "\(error.message.replacingOccurrences(of: connectionString, with: MongoStore.redacted(connectionString))) (URI '\(MongoStore.redacted(connectionString))')")
+                    message: "\(error.message.replacingOccurrences(of: connectionString, with: StoreURI.redacted(connectionString))) (URI '\(StoreURI.redacted(connectionString))')")
             }
             self.init(
                 uri: connectionString, database: database ?? "imagedbplantconsumer", collectionPrefix: collectionPrefix,
@@ -75,12 +75,12 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
     static func validate(_ c: Configuration) throws(MongoStoreError) {
         func fail(_ message: String) -> MongoStoreError { MongoStoreError(operation: "configure", message: message) }
         guard Configuration.accepts(c.uri) else {
-            throw fail("URI must start with mongodb:// or mongodb+srv://, got '\(Self.redacted(c.uri))'")
+            throw fail("URI must start with mongodb:// or mongodb+srv://, got '\(StoreURI.redacted(c.uri))'")
         }
         do {
             try MongoClient.validate(uri: c.uri)
         } catch {
-            throw fail("\(error.message.replacingOccurrences(of: c.uri, with: Self.redacted(c.uri))) (URI '\(Self.redacted(c.uri))')")
+            throw fail("\(error.message.replacingOccurrences(of: c.uri, with: StoreURI.redacted(c.uri))) (URI '\(StoreURI.redacted(c.uri))')")
         }
         let forbidden = Set("/\\. \"$*<>:|?")
         guard !c.database.isEmpty, c.database.utf8.count < 64, !c.database.contains(where: { forbidden.contains($0) || $0 == "\0" }) else {
@@ -91,14 +91,6 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         else {
             throw fail("collection prefix '\(c.collectionPrefix)' is invalid: non-empty, no '$' or NUL, not starting with 'system.' or '.'")
         }
-    }
-
-    /// The URI with any password replaced, for messages.
-    static func redacted(_ uri: String) -> String {
-        guard let scheme = uri.range(of: "://"), let at = uri[scheme.upperBound...].firstIndex(of: "@") else { return uri }
-        let credentials = uri[scheme.upperBound..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return uri }
-        return String(uri[..<colon]) + ":***" + String(uri[at...])
     }
 
     // MARK: Running work on the client
@@ -234,7 +226,7 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
                 let page = try MongoVersions.page(
                     plant: plant, from: cursor.position, upper: range.upper, limit: size,
                     collection: store.collection(plant), operation: operation)
-                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
             }
         }
     }
@@ -264,7 +256,7 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
                 let page = try Self.readRecords(
                     plant: plant, filter: ["id": MongoQueries.idRange(cursor.position, range.upper)], limit: size,
                     collection: store.collection(plant), operation: operation)
-                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
             }
         }
     }
@@ -298,8 +290,4 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         return purged
     }
 
-    static func nextCursor<T>(after lastID: Int64?, pageFull: Bool) -> PagedSequence<T>.Cursor? {
-        guard pageFull, let lastID, lastID < Int64.max else { return nil }
-        return .init(lastID + 1)
-    }
 }

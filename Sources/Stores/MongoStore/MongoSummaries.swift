@@ -30,7 +30,7 @@ enum MongoSummaries {
         if disjointSorted {
             var indexByLower: [Int64: Int] = [:]
             for i in nonEmpty { indexByLower[ranges[i].lower] = i }
-            let (pipeline, _) = MongoQueries.bucketPipeline(nonEmpty.map { ranges[$0] })
+            let pipeline = MongoQueries.bucketPipeline(nonEmpty.map { ranges[$0] })
             let cursor = try collection.aggregate(pipeline)
             while let doc = try cursor.next() {
                 guard let lower = doc["_id"]?.int64Value, let i = indexByLower[lower] else { continue }  // a gap

@@ -89,20 +89,10 @@ struct PostgresSchema: Sendable {
 
     /// Multi-row conditional upsert. `withData == false` keeps the stored bytes (a new row gets NULL).
     func upsert(rows: Int, withData: Bool) -> String {
-        let columns = withData
-            ? "plant, id, camera_id, data, latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash"
-            : "plant, id, camera_id, latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted, version_ts, version_tb"
-        let width = withData ? 15 : 13
-        let updated = withData
-            ? "camera_id, data, latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash"
-            : "camera_id, latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted, version_ts, version_tb"
-        let assignments = updated.split(separator: ",").map { column in
-            let c = column.trimmingCharacters(in: " ")
-            return "\(c) = EXCLUDED.\(c)"
-        }.joined(separator: ", ")
+        let columns = withData ? Self.stagedColumns : Self.stagedColumns.filter { $0 != "data" && $0 != "data_hash" }
         return """
-            INSERT INTO \(table) AS cur (\(columns)) VALUES \(Self.placeholders(rows: rows, width: width))
-            ON CONFLICT (plant, id) DO UPDATE SET \(assignments)
+            INSERT INTO \(table) AS cur (\(columns.joined(separator: ", "))) VALUES \(Self.placeholders(rows: rows, width: columns.count))
+            ON CONFLICT (plant, id) DO UPDATE SET \(Self.excludedAssignments(columns))
             WHERE (cur.version_ts, cur.version_tb) < (EXCLUDED.version_ts, EXCLUDED.version_tb)
             """
     }
@@ -111,39 +101,31 @@ struct PostgresSchema: Sendable {
     /// every commit). Its columns are `stagedColumns`.
     var stagingTable: String { "pg_temp.plantsync_stage_\(schema)" }
 
-    static let stagedColumns =
-        "plant, id, camera_id, data, latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash"
+    /// Every column of `image_record`, in table order (what `upsert` with data and the staging path write).
+    static let stagedColumns = [
+        "plant", "id", "camera_id", "data", "latitude", "longitude", "disease", "percentage", "created_at", "updated_at",
+        "is_active", "is_deleted", "version_ts", "version_tb", "data_hash",
+    ]
 
-    /// Creates the staging table once per session; its `data` is stored like the real table's (out of
-    /// line, no futile compression attempt on JPEG bytes).
-    var createStaging: String {
-        let name = "plantsync_stage_\(schema)"
-        return """
-            DO $plantsync$ BEGIN
-                IF to_regclass('pg_temp.\(name)') IS NULL THEN
-                    CREATE TEMPORARY TABLE \(name) (
-                        plant text, id bigint, camera_id bigint, data bytea, latitude double precision,
-                        longitude double precision, disease text, percentage double precision, created_at timestamp,
-                        updated_at timestamp, is_active boolean, is_deleted boolean, version_ts bigint,
-                        version_tb bigint, data_hash bigint
-                    ) ON COMMIT DELETE ROWS;
-                    ALTER TABLE pg_temp.\(name) ALTER COLUMN data SET STORAGE EXTERNAL;
-                END IF;
-            END $plantsync$
-            """
+    /// `c = EXCLUDED.c` for every column but the key.
+    static func excludedAssignments(_ columns: [String]) -> String {
+        columns.filter { $0 != "plant" && $0 != "id" }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
     }
 
-    var copyIntoStaging: String { "COPY \(stagingTable) (\(Self.stagedColumns)) FROM STDIN (FORMAT binary)" }
+    /// Creates the session's staging table: the real table's columns, and its storage (`data` out of
+    /// line, no futile compression attempt on JPEG bytes).
+    var createStaging: String {
+        "CREATE TEMPORARY TABLE IF NOT EXISTS plantsync_stage_\(schema) (LIKE \(table) INCLUDING STORAGE) ON COMMIT DELETE ROWS"
+    }
+
+    var copyIntoStaging: String { "COPY \(stagingTable) (\(Self.stagedColumns.joined(separator: ", "))) FROM STDIN (FORMAT binary)" }
 
     /// The conditional upsert of every staged row (keys are distinct: `apply` stages winners only).
     var upsertStaged: String {
-        let assignments = Self.stagedColumns.split(separator: ",").dropFirst(2).map { column in
-            let c = column.trimmingCharacters(in: " ")
-            return "\(c) = EXCLUDED.\(c)"
-        }.joined(separator: ", ")
+        let columns = Self.stagedColumns.joined(separator: ", ")
         return """
-            INSERT INTO \(table) AS cur (\(Self.stagedColumns)) SELECT \(Self.stagedColumns) FROM \(stagingTable)
-            ON CONFLICT (plant, id) DO UPDATE SET \(assignments)
+            INSERT INTO \(table) AS cur (\(columns)) SELECT \(columns) FROM \(stagingTable)
+            ON CONFLICT (plant, id) DO UPDATE SET \(Self.excludedAssignments(Self.stagedColumns))
             WHERE (cur.version_ts, cur.version_tb) < (EXCLUDED.version_ts, EXCLUDED.version_tb)
             """
     }
@@ -248,11 +230,5 @@ struct PostgresSchema: Sendable {
             text += ")"
         }
         return text
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
     }
 }

@@ -13,7 +13,7 @@ import SyncModel
 /// - Reads are keyset-paginated (`id > last ORDER BY id LIMIT n`): memory is bounded by one page and no
 ///   transaction is held open between pages.
 public final class PostgresStore: ImageStore, @unchecked Sendable {
-    // @unchecked Sendable is safe: the only mutable state, `connection`, is read and written solely
+    // @unchecked Sendable is safe: the only mutable state, `connection` and `stagingReady`, is read and written solely
     // inside blocks running on the serial `queue`; everything else is immutable after `init`.
 
     public struct Configuration: Sendable {
@@ -29,10 +29,11 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         /// temporary table and upserts from there in one statement (no parameter binding or planning of
         /// a large `VALUES` list). `Int.max` turns staging off.
         public var copyThreshold: Int
+        public static let defaultCopyThreshold = 100
 
         public init(
             conninfo: String, schema: String = "plantsync", maxRowsPerStatement: Int = 1000,
-            applicationName: String = "plantsync", copyThreshold: Int = 100
+            applicationName: String = "plantsync", copyThreshold: Int = Configuration.defaultCopyThreshold
         ) {
             self.conninfo = conninfo
             self.schema = schema
@@ -46,6 +47,8 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     let sql: PostgresSchema
     private let queue = DispatchQueue(label: "plantsync.postgres-store")
     private var connection: PGConnection?
+    /// The current session has its staging table (a temporary table dies with its session).
+    private var stagingReady = false
 
     public init(_ configuration: Configuration) throws(PostgresStoreError) {
         guard (1...4000).contains(configuration.maxRowsPerStatement) else {
@@ -85,6 +88,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     /// Must run on `queue`.
     private func healthyConnection() throws(PGError) -> PGConnection {
         if let connection, connection.isHealthy { return connection }
+        stagingReady = false
         if let connection {
             try connection.reset()
             return connection
@@ -139,10 +143,13 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             if statements.count == 1, staged.isEmpty {
                 return try connection.execute(statements[0].0, statements[0].1).affectedRows
             }
+            if !staged.isEmpty, !self.stagingReady {
+                try connection.execute(sql.createStaging)  // outside the batch's transaction: a rollback keeps it
+                self.stagingReady = true
+            }
             return try Self.transaction(connection) { () throws(PGError) in
                 var applied = 0
                 if !staged.isEmpty {
-                    try connection.execute(sql.createStaging)
                     try connection.copyIn(sql.copyIntoStaging, chunks: staged)
                     applied += try connection.execute(sql.upsertStaged).affectedRows
                 }
@@ -251,7 +258,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                             id: try result.int64(row, 0) ?? 0, version: version,
                             digest: version.isDelete ? 0 : RowDigest.of(storedTiebreak: tiebreak, dataHash: try result.int64(row, 3) ?? 0)))
                 }
-                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
             }
         }
     }
@@ -280,7 +287,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                 let result = try connection.execute(
                     text, [.text(plant.rawValue), .int(cursor.position), .int(range.upper), .int(size)])
                 let page = try (0..<result.rowCount).map { row throws(PGError) in try Self.decodeRecord(result, row: row) }
-                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
             }
         }
     }
@@ -293,7 +300,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                 let result = try connection.execute(
                     text, [.text(plant.rawValue), .int(since), .int(cursor.position), .int(size)])
                 let page = try (0..<result.rowCount).map { row throws(PGError) in try Self.decodeRecord(result, row: row) }
-                return .init(elements: page, next: Self.nextCursor(after: page.last?.id, pageFull: page.count == size))
+                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
             }
         }
     }
@@ -359,11 +366,6 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     }
 
     // MARK: Decoding
-
-    static func nextCursor<T>(after lastID: Int64?, pageFull: Bool) -> PagedSequence<T>.Cursor? {
-        guard pageFull, let lastID, lastID < Int64.max else { return nil }
-        return .init(lastID + 1)
-    }
 
     static func decodeRecord(_ result: PGResult, row: Int) throws(PGError) -> ImageRecord {
         func required<T>(_ value: T?, _ column: Int) throws(PGError) -> T {

@@ -27,16 +27,9 @@ public enum StoreFactory {
         if MongoStore.Configuration.accepts(uri) {
             return try MongoStore(MongoStore.Configuration(connectionString: uri, appName: options.applicationName))
         }
-        throw StoreURIError(role: role, uri: redacted(uri))
+        throw StoreURIError(role: role, uri: StoreURI.redacted(uri))
     }
 
-    /// The URI with any password replaced by `***`, for error messages and logs.
-    public static func redacted(_ uri: String) -> String {
-        guard let scheme = uri.range(of: "://"), let at = uri[scheme.upperBound...].firstIndex(of: "@") else { return uri }
-        let credentials = uri[scheme.upperBound..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return uri }
-        return String(uri[..<colon]) + ":***" + String(uri[at...])
-    }
 }
 
 public struct StoreURIError: Error, CustomStringConvertible {

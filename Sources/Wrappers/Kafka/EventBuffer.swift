@@ -59,9 +59,10 @@ final class EventBuffer<Element: Sendable>: Sendable {
 
     /// The next element without waiting; nil if none is queued.
     func pop() -> Element? {
-        let element = state.withLock { s -> Element? in
+        state.withLock { s -> Element? in
             guard s.head < s.items.count else { return nil }
             let element = s.items[s.head]
+            s.weight -= weigh(element)
             s.head += 1
             if s.head == s.items.count {
                 s.items.removeAll(keepingCapacity: true)
@@ -72,8 +73,6 @@ final class EventBuffer<Element: Sendable>: Sendable {
             }
             return element
         }
-        if let element { state.withLock { $0.weight -= weigh(element) } }
-        return element
     }
 
     /// The next element, waiting at most `timeout` (forever if nil). Nil on timeout, cancellation or

@@ -79,3 +79,8 @@ private let errorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<
     guard context.shouldLog("error." + name) else { return }
     context.logger.warning("Kafka client error (librdkafka retries; repeats are logged once a minute)", metadata: ["error": "\(name)", "reason": "\(cString(reason))"])
 }
+
+extension Duration {
+    /// Whole milliseconds (librdkafka's timeout unit), rounded down.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

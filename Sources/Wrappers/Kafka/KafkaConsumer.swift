@@ -111,7 +111,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// The group's committed offsets (next offset to read) of `partitions`; absent when none.
     public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [TopicPartition: Int64] {
         let list = SendableList(partitions.map { ($0, nil) })
-        let ms = Int32(timeout.components.seconds * 1000)
+        let ms = Int32(clamping: timeout.milliseconds)
         return try await onControl("read committed offsets") { handle throws(KafkaError) in
             let err = rd_kafka_committed(handle, list.pointer, ms)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "read committed offsets", err) }
@@ -178,12 +178,17 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     private static func pollLoop(handle: OpaquePointer, context: ConsumerContext, bufferBytes: Int) {
         var paused = false
+        // Per partition, the offset after the last message handed over: where a resumed partition must
+        // continue. librdkafka 2.0 keeps its own "application position" for that, but under rapid
+        // pause/resume it was seen to resume past messages it had purged from its queue (a test lost
+        // the tail of a partition), so resuming seeks here explicitly, as its maintainers advise.
+        var positions: [TopicPartition: Int64] = [:]
         while !context.stopRequested {
             let weight = context.buffer.weight
             if !paused && weight > bufferBytes {
-                paused = setPaused(true, handle: handle, context: context)
+                paused = setPaused(true, handle: handle, context: context, positions: positions)
             } else if paused && weight <= bufferBytes / 2 {
-                paused = !setPaused(false, handle: handle, context: context)
+                paused = !setPaused(false, handle: handle, context: context, positions: positions)
             }
             // Take what librdkafka has already fetched (up to `burst` messages) before waking the
             // consumer task once. Callbacks pushing events meanwhile keep their place in the order.
@@ -192,13 +197,15 @@ public final class KafkaConsumer: @unchecked Sendable {
             while let message = next {
                 let err = message.pointee.err
                 if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    context.buffer.push(.message(KafkaMessage(message)), wake: false)
+                    let consumed = KafkaMessage(message)
+                    positions[consumed.topicPartition] = consumed.offset + 1
+                    context.buffer.push(.message(consumed), wake: false)
                 } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
                     context.reportConsumeError(err, detail: cString(rd_kafka_message_errstr(message)))
                 }
                 rd_kafka_message_destroy(message)
                 taken += 1
-                next = taken < Self.burst && !context.stopRequested && context.buffer.weight <= bufferBytes
+                next = taken < Self.burst && context.buffer.weight <= bufferBytes
                     ? rd_kafka_consumer_poll(handle, 0) : nil
             }
             context.buffer.wake()
@@ -210,11 +217,24 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
-    /// Pauses or resumes every assigned partition; true on success.
-    private static func setPaused(_ pause: Bool, handle: OpaquePointer, context: ConsumerContext) -> Bool {
+    /// Pauses or resumes every assigned partition; true on success. Resuming first seeks each partition
+    /// to `positions` (when known), so fetching continues right after the last message handed over.
+    private static func setPaused(
+        _ pause: Bool, handle: OpaquePointer, context: ConsumerContext, positions: [TopicPartition: Int64]
+    ) -> Bool {
         var raw: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
         guard rd_kafka_assignment(handle, &raw) == RD_KAFKA_RESP_ERR_NO_ERROR, let raw else { return false }
         let list = PartitionList(owning: raw)
+        if !pause {
+            let known = PartitionList.partitions(list.pointer).compactMap { tp in positions[tp].map { (tp, Optional($0)) } }
+            if !known.isEmpty {
+                let seek = PartitionList(known)
+                if let error = rd_kafka_seek_partitions(handle, seek.pointer, 5000) {
+                    context.logger.warning("Seek before resuming failed", metadata: ["error": "\(cString(rd_kafka_error_string(error)))"])
+                    rd_kafka_error_destroy(error)
+                }
+            }
+        }
         let err = pause ? rd_kafka_pause_partitions(handle, list.pointer) : rd_kafka_resume_partitions(handle, list.pointer)
         context.logger.debug(pause ? "Fetching paused: buffer full" : "Fetching resumed")
         return err == RD_KAFKA_RESP_ERR_NO_ERROR
@@ -234,7 +254,6 @@ final class ConsumerContext: KafkaCallbackContext, @unchecked Sendable {
         var stop = false
         var closing = false
         var pendingRevocation: KafkaRevocation?
-        var lastErrorLog: [Int32: ContinuousClock.Instant] = [:]
     }
 
     init(
@@ -291,12 +310,7 @@ final class ConsumerContext: KafkaCallbackContext, @unchecked Sendable {
 
     /// Logs a consume error at most once a minute per error code (librdkafka retries by itself).
     func reportConsumeError(_ err: rd_kafka_resp_err_t, detail: String) {
-        let now = ContinuousClock.now
-        let log = state.withLock { s -> Bool in
-            if let last = s.lastErrorLog[err.rawValue], now - last < .seconds(60) { return false }
-            s.lastErrorLog[err.rawValue] = now
-            return true
-        }
+        let log = shouldLog("consume.\(err.rawValue)")
         if log {
             logger.warning(
                 "Kafka consume error (librdkafka retries)",

@@ -37,7 +37,7 @@ public final class KafkaRevocation: Sendable {
 
     /// Blocks the poll thread until acknowledged or `timeout`; true if acknowledged.
     func wait(timeout: Duration) -> Bool {
-        let ms = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ms = Int(timeout.milliseconds)
         return done.wait(timeout: .now() + .milliseconds(ms)) == .success
     }
 }

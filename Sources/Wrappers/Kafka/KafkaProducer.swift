@@ -124,10 +124,7 @@ public final class KafkaProducer: @unchecked Sendable {
             args.append(vu)
         }
         while true {
-            guard let error = rd_kafka_produceva(client.pointer, &args, args.count) else {
-                context.enqueued()
-                return
-            }
+            guard let error = rd_kafka_produceva(client.pointer, &args, args.count) else { return }
             if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                 rd_kafka_error_destroy(error)
                 rd_kafka_poll(client.pointer, 10)
@@ -140,7 +137,7 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Waits until every enqueued record is delivered (or `timeout`); throws if any delivery failed
     /// since the previous flush, or if records are still pending at the timeout.
     public func flush(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-        let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ms = Int32(clamping: timeout.milliseconds)
         let result: Result<Void, KafkaError> = await withCheckedContinuation { continuation in
             control.async { [self] in
                 guard !closed.withLock({ $0 }) else {
@@ -185,7 +182,6 @@ final class ProducerContext: KafkaCallbackContext, @unchecked Sendable {
 
     struct State {
         var stop = false
-        var enqueued = 0
         var delivered = 0
         var failed = 0
         var firstFailure: KafkaError?
@@ -199,7 +195,6 @@ final class ProducerContext: KafkaCallbackContext, @unchecked Sendable {
     var stopRequested: Bool { state.withLock { $0.stop } }
     var counts: (delivered: Int, failed: Int) { state.withLock { ($0.delivered, $0.failed) } }
     func requestStop() { state.withLock { $0.stop = true } }
-    func enqueued() { state.withLock { $0.enqueued += 1 } }
 
     func delivered(error: KafkaError?) {
         state.withLock { s in
