@@ -7,7 +7,7 @@
 #
 # Stage 1 builds in release on the official Swift image. The Swift runtime and Foundation are linked
 # statically (--static-swift-stdlib), so the runtime stage needs no /usr/lib/swift/linux/*.so, only
-# the Debian packages listed in deploy/runtime-packages.txt (the one list; tests/k8s/test_image.py
+# the Debian packages listed in deploy/runtime-packages.txt (the one list; k8s/tests/test_image.py
 # checks it against what the binaries link).
 
 FROM swift:6.3-bookworm AS build

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# A Python venv for the project's Python-based checks (tests/k8s), under
+# A Python venv for the project's Python-based checks (k8s/tests), under
 # ${XDG_CACHE_HOME:-$HOME/.cache}/plantsync/venv. Idempotent: created once, and pip runs again only
 # when the requirements file changes. Works as root or not; installs Debian's python3-venv (as root
 # or through sudo) only if python3 cannot create a venv.

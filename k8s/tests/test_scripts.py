@@ -1,5 +1,5 @@
 """The env scripts (scripts/{start,stop,open,close}.<env>.sh): shellcheck, and their kubectl calls
-and their order, recorded by a fake kubectl on PATH (tests/k8s/fake/kubectl)."""
+and their order, recorded by a fake kubectl on PATH (k8s/tests/fake/kubectl)."""
 
 import os
 import shutil
@@ -22,7 +22,7 @@ FORWARDS = 5  # PLANTSYNC_FORWARDS in scripts/lib/k8s.sh
 
 def shellcheck(*args):
     exe = shutil.which("shellcheck")
-    assert exe, "shellcheck missing (tests/k8s/run installs Debian's shellcheck)"
+    assert exe, "shellcheck missing (k8s/tests/run installs Debian's shellcheck)"
     result = subprocess.run([exe, *args], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -43,7 +43,7 @@ def test_shellcheck_every_script_in_scripts():
 def test_shellcheck_deploy_scripts_fully():
     """The deployment scripts, their library and the test helpers pass shellcheck at every level."""
     files = [str(p.relative_to(ROOT)) for p in SCRIPTS.glob("*.sh")]
-    files += ["scripts/lib/k8s.sh", "scripts/lib/python.sh", "tests/k8s/run", "tests/k8s/fake/kubectl"]
+    files += ["scripts/lib/k8s.sh", "scripts/lib/python.sh", "k8s/tests/run", "k8s/tests/fake/kubectl"]
     assert len(files) == 12
     shellcheck("-x", *files)
 

@@ -1,6 +1,6 @@
-"""Shared fixtures of the deployment tests (run by tests/k8s/run, called from scripts/test).
+"""Shared fixtures of the deployment tests (run by k8s/tests/run, called from scripts/test).
 
-Environment (set by tests/k8s/run):
+Environment (set by k8s/tests/run):
   PLANTSYNC_KUBECTL   a kubectl whose `kubectl kustomize` renders the overlays (kustomize v5)
   PLANTSYNC_BIN_PATH  `swift build --show-bin-path`, holding the built BatchSync and StreamSync
 """
@@ -25,7 +25,7 @@ ENVIRONMENTS = {"stg": "stg", "prod": "prod", "prod-keda": "prod"}
 def kubectl_path() -> str:
     path = os.environ.get("PLANTSYNC_KUBECTL") or shutil.which("kubectl")
     if not path:
-        pytest.fail("no kubectl to render the overlays (tests/k8s/run sets PLANTSYNC_KUBECTL)")
+        pytest.fail("no kubectl to render the overlays (k8s/tests/run sets PLANTSYNC_KUBECTL)")
     return path
 
 
@@ -119,7 +119,7 @@ def bin_path() -> Path:
 def executable(name: str) -> Path:
     exe = bin_path() / name
     if not exe.exists():
-        pytest.fail(f"{exe} not built (tests/k8s/run builds it with `swift build --product {name}`)")
+        pytest.fail(f"{exe} not built (k8s/tests/run builds it with `swift build --product {name}`)")
     return exe
 
 

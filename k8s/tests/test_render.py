@@ -1,6 +1,6 @@
 """Each environment renders (kubectl kustomize) and every object validates offline against the
 Kubernetes JSON schemas (kubernetes-validate, strict: unknown fields fail) or, for the two CRDs,
-against the schemas shipped in tests/k8s/schemas."""
+against the schemas shipped in k8s/tests/schemas."""
 
 import json
 import re
@@ -68,7 +68,7 @@ def test_custom_resources_validate_against_shipped_schemas(objects):
     known_core_groups = {"apps", "batch", "networking.k8s.io", "policy"}
     custom = {k for k in kinds if k[0].split("/")[0] not in known_core_groups}
     unknown = custom - set(CRD_SCHEMAS)
-    assert not unknown, f"custom resources without a schema in tests/k8s/schemas: {unknown}"
+    assert not unknown, f"custom resources without a schema in k8s/tests/schemas: {unknown}"
     for o in objects:
         name = CRD_SCHEMAS.get((o["apiVersion"], o["kind"]))
         if name:
