@@ -1,20 +1,38 @@
 // swift-tools-version: 6.1
+// PlantSync: StreamSync and BatchSync, the shared SyncModel, the stores behind it and the
+// batch-vs-stream harness. Every target lives in `Sources/<Target>` or `Tests/<Target>`; the
+// benchmarks are their own package in Benchmarks/ (they build in release mode against this one).
 import PackageDescription
+
+/// Swift 6 language mode plus the upcoming features the code base is written for.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-prometheus")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let hummingbirdTesting = Target.Dependency.product(name: "HummingbirdTesting", package: "hummingbird")
 
 let package = Package(
     name: "PlantSync",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "SyncModel", targets: ["SyncModel"]),
-        .library(name: "PostgresStore", targets: ["PostgresStore"]),
         .executable(name: "StreamSync", targets: ["StreamSync"]),
         .executable(name: "BatchSync", targets: ["BatchSync"]),
-        .executable(name: "StoreBench", targets: ["StoreBench"]),
-        .executable(name: "BatchBench", targets: ["BatchBench"]),
         .executable(name: "SyncBench", targets: ["SyncBench"]),
-        .executable(name: "StreamBench", targets: ["StreamBench"]),
+        // Libraries the benchmarks package (Benchmarks/) builds on.
+        .library(name: "SyncModel", targets: ["SyncModel"]),
+        .library(name: "LibPQ", targets: ["LibPQ"]),
+        .library(name: "PostgresStore", targets: ["PostgresStore"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "KafkaMock", targets: ["KafkaMock"]),
+        .library(name: "Observability", targets: ["Observability"]),
+        .library(name: "BatchSyncCore", targets: ["BatchSyncCore"]),
         .library(name: "StreamSyncCore", targets: ["StreamSyncCore"]),
     ],
     dependencies: [
@@ -35,180 +53,120 @@ let package = Package(
     ],
     targets: [
         // MARK: C libraries (one system-library target each, found through pkg-config)
-        .systemLibrary(
-            name: "CLibPQ", path: "Sources/C/CLibPQ", pkgConfig: "libpq",
-            providers: [.apt(["libpq-dev"])]),
-        .systemLibrary(
-            name: "CRdKafka", path: "Sources/C/CRdKafka", pkgConfig: "rdkafka",
-            providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         // The mock-cluster API (experimental upstream): only KafkaMock imports it.
-        .systemLibrary(
-            name: "CRdKafkaMock", path: "Sources/C/CRdKafkaMock", pkgConfig: "rdkafka",
-            providers: [.apt(["librdkafka-dev"])]),
-        .systemLibrary(
-            name: "CLibMongoC", path: "Sources/C/CLibMongoC", pkgConfig: "libmongoc-1.0",
-            providers: [.apt(["libmongoc-dev"])]),
+        .systemLibrary(name: "CRdKafkaMock", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibMongoC", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev"])]),
 
         // MARK: Thin Swift wrappers over the C libraries (the only code that touches pointers)
-        .target(name: "LibPQ", dependencies: ["CLibPQ"], path: "Sources/Wrappers/LibPQ"),
-        .target(name: "LibMongoC", dependencies: ["CLibMongoC"], path: "Sources/Wrappers/LibMongoC"),
-        .target(
-            name: "Kafka", dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
-            path: "Sources/Wrappers/Kafka"),
-        .target(name: "KafkaMock", dependencies: ["CRdKafkaMock"], path: "Sources/Wrappers/KafkaMock"),
+        .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: swiftSettings),
+        .target(name: "LibMongoC", dependencies: ["CLibMongoC"], swiftSettings: swiftSettings),
+        .target(name: "Kafka", dependencies: ["CRdKafka", logging], swiftSettings: swiftSettings),
+        .target(name: "KafkaMock", dependencies: ["CRdKafkaMock"], swiftSettings: swiftSettings),
 
         // MARK: Domain
-        .target(name: "SyncModel", path: "Sources/SyncModel"),
+        .target(name: "SyncModel", swiftSettings: swiftSettings),
 
         // MARK: Runtime shared by the jobs
-        .target(
-            name: "Observability",
-            dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
-            path: "Sources/Runtime/Observability"),
-        .target(
-            name: "HTTPProbes",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
-            path: "Sources/Runtime/HTTPProbes"),
+        .target(name: "Observability", dependencies: [logging, prometheus], swiftSettings: swiftSettings),
+        .target(name: "HTTPProbes", dependencies: [hummingbird], swiftSettings: swiftSettings),
 
         // MARK: Stores
+        .target(name: "PostgresStore", dependencies: ["SyncModel", "LibPQ"], swiftSettings: swiftSettings),
+        .target(name: "MongoStore", dependencies: ["SyncModel", "LibMongoC"], swiftSettings: swiftSettings),
+        .target(name: "StoreMetering", dependencies: ["SyncModel"], swiftSettings: swiftSettings),
         .target(
-            name: "PostgresStore", dependencies: ["SyncModel", "LibPQ"],
-            path: "Sources/Stores/PostgresStore"),
-        .target(
-            name: "MongoStore", dependencies: ["SyncModel", "LibMongoC"],
-            path: "Sources/Stores/MongoStore"),
+            name: "StoreFactory", dependencies: ["SyncModel", "PostgresStore", "MongoStore"],
+            swiftSettings: swiftSettings),
 
-        .target(
-            name: "StoreMetering", dependencies: ["SyncModel"], path: "Sources/Stores/StoreMetering"),
-        .target(
-            name: "StoreFactory", dependencies: ["SyncModel", "PostgresStore", "MongoStore"], path: "Sources/Stores/StoreFactory"),
-
-        // MARK: Job logic (libraries, tested directly)
+        // MARK: Job logic (libraries, tested directly) and the executables that wire them
         .target(
             name: "BatchSyncCore",
-            dependencies: [
-                "SyncModel", "StoreMetering", "Observability",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Sources/Jobs/BatchSyncCore"),
-
-        // MARK: Harness (the batch-vs-stream experiment)
-        .target(
-            name: "CountingProxy",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
-            path: "Sources/Harness/CountingProxy"),
-
-        .target(
-            name: "SyncBenchCore", dependencies: ["SyncModel", "StoreMetering", "CountingProxy"],
-            path: "Sources/Harness/SyncBenchCore"),
-
-        // MARK: Jobs
-        .target(
-            name: "StreamSyncCore",
-            dependencies: [
-                "SyncModel", "Kafka", "PostgresStore", "StoreFactory", "Observability", "HTTPProbes",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Sources/Jobs/StreamSyncCore"),
-
-        // MARK: Executables
-        .executableTarget(
-            name: "StreamSync",
-            dependencies: [
-                "StreamSyncCore", "SyncModel", "Observability",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Sources/Jobs/StreamSync"),
-        .executableTarget(
-            name: "StreamBench",
-            dependencies: [
-                "StreamSyncCore", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Sources/Bench/StreamBench"),
+            dependencies: ["SyncModel", "StoreMetering", "Observability", logging, prometheus, serviceLifecycle],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "BatchSync",
             dependencies: [
                 "SyncModel", "BatchSyncCore", "StoreFactory", "Observability", "HTTPProbes",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                argumentParser, logging, hummingbird, serviceLifecycle, unixSignals,
             ],
-            path: "Sources/Jobs/BatchSync"),
-        .executableTarget(
-            name: "StoreBench",
+            swiftSettings: swiftSettings),
+        .target(
+            name: "StreamSyncCore",
             dependencies: [
-                "SyncModel", "PostgresStore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SyncModel", "Kafka", "StoreFactory", "Observability", "HTTPProbes",
+                logging, prometheus, hummingbird, serviceLifecycle, unixSignals,
             ],
-            path: "Sources/Bench/StoreBench"),
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "StreamSync",
+            dependencies: [
+                "StreamSyncCore", "SyncModel", "Kafka", "Observability", argumentParser, logging, serviceLifecycle,
+            ],
+            swiftSettings: swiftSettings),
+
+        // MARK: Harness (the batch-vs-stream experiment behind scripts/demo)
+        .target(
+            name: "CountingProxy",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "SyncBenchCore", dependencies: ["SyncModel", "StoreMetering", "CountingProxy"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "SyncBench",
             dependencies: [
-                "SyncBenchCore", "CountingProxy", "BatchSyncCore", "PostgresStore", "LibPQ", "SyncModel", "Kafka", "KafkaMock",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                "SyncBenchCore", "CountingProxy", "BatchSyncCore", "PostgresStore", "LibPQ", "SyncModel", "Kafka",
+                "KafkaMock", argumentParser, logging,
             ],
-            path: "Sources/Harness/SyncBench"),
-        .executableTarget(
-            name: "BatchBench",
-            dependencies: [
-                "SyncModel", "PostgresStore", "LibPQ", "BatchSyncCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            path: "Sources/Bench/BatchBench"),
+            swiftSettings: swiftSettings),
 
-        // MARK: Tests (one target per library target)
+        // MARK: Tests (one target per library target; TestSupport is shared by all of them)
         .target(
-            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore"], path: "Tests/TestSupport"),
+            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "SyncModelTests",
-            dependencies: ["SyncModel", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
-            path: "Tests/SyncModelTests"),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability"], path: "Tests/ObservabilityTests"),
-        .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], path: "Tests/LibPQTests"),
+            dependencies: ["SyncModel", "SyncBenchCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", prometheus], swiftSettings: swiftSettings),
+        .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ", "TestSupport"],
-            path: "Tests/PostgresStoreTests"),
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "BatchSyncCoreTests",
-            dependencies: ["BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "LibPQ", "TestSupport"],
-            path: "Tests/BatchSyncCoreTests"),
+            dependencies: [
+                "BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport",
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
-            name: "CountingProxyTests",
-            dependencies: ["CountingProxy", "TestSupport", "PostgresStore", "SyncModel"],
-            path: "Tests/CountingProxyTests"),
+            name: "CountingProxyTests", dependencies: ["CountingProxy", "SyncBenchCore", "TestSupport", "PostgresStore", "SyncModel"],
+            swiftSettings: swiftSettings),
         // The executables' command lines, run as processes.
         .testTarget(
-            name: "CLITests", dependencies: ["TestSupport", "StoreFactory", "SyncModel", "BatchSyncCore", "Observability"],
-            path: "Tests/CLITests"),
-        // The store contract (design §1, §3), shared by every store implementation.
+            name: "CLITests",
+            dependencies: [
+                "TestSupport", "StoreFactory", "SyncModel", "SyncBenchCore", "PostgresStore", "BatchSyncCore", "Observability",
+            ],
+            swiftSettings: swiftSettings),
+        // The store contract (docs/design.md §1, §3), shared by every store implementation.
         .testTarget(
-            name: "StoreContractTests", dependencies: ["PostgresStore", "MongoStore", "SyncModel", "LibMongoC", "TestSupport"],
-            path: "Tests/StoreContractTests"),
+            name: "StoreContractTests",
+            dependencies: ["PostgresStore", "MongoStore", "SyncModel", "SyncBenchCore", "LibMongoC", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
-            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC"],
-            path: "Tests/MongoStoreTests"),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock"], path: "Tests/KafkaTests"),
+            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC"], swiftSettings: swiftSettings),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StreamSyncTests",
             dependencies: [
-                "StreamSyncCore", "StoreFactory", "LibMongoC", "Kafka", "KafkaMock", "SyncModel", "PostgresStore", "LibPQ", "Observability",
-                "TestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "StreamSyncCore", "StoreFactory", "LibMongoC", "Kafka", "KafkaMock", "SyncModel", "PostgresStore",
+                "LibPQ", "Observability", "SyncBenchCore", "TestSupport", hummingbird, hummingbirdTesting, logging,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Tests/StreamSyncTests"),
+            swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

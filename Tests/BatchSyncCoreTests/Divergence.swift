@@ -1,3 +1,4 @@
+import SyncBenchCore
 import PostgresStore
 import SyncModel
 import TestSupport

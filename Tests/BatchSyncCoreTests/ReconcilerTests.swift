@@ -1,3 +1,4 @@
+import SyncBenchCore
 import BatchSyncCore
 import PostgresStore
 import StoreMetering

@@ -1,3 +1,5 @@
+import SyncBenchCore
+import PostgresStore
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

@@ -1,3 +1,4 @@
+import SyncModel
 import BatchSyncCore
 import Foundation
 import Observability

@@ -1,3 +1,4 @@
+import SyncBenchCore
 import CountingProxy
 import Foundation
 import NIOCore

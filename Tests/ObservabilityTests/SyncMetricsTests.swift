@@ -1,4 +1,5 @@
 import Observability
+import Prometheus
 import Testing
 
 @Suite struct SyncMetricsTests {

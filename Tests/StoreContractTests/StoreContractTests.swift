@@ -1,3 +1,4 @@
+import SyncBenchCore
 import Foundation
 import Synchronization
 import SyncModel

@@ -1,3 +1,4 @@
+import PostgresStore
 import Foundation
 import Kafka
 import KafkaMock

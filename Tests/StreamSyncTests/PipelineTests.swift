@@ -1,3 +1,4 @@
+import SyncBenchCore
 import Synchronization
 import Kafka
 import KafkaMock

@@ -1,3 +1,4 @@
+import SyncBenchCore
 import Testing
 @testable import SyncModel
 

@@ -1,3 +1,4 @@
+import SyncBenchCore
 import PropertyBased
 import Testing
 @testable import SyncModel

@@ -1,3 +1,4 @@
+import Prometheus
 import Kafka
 import Logging
 import ServiceLifecycle

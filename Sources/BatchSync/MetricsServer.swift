@@ -1,3 +1,4 @@
+import Observability
 import BatchSyncCore
 import HTTPProbes
 import Hummingbird

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A half-open range of ids `[lower, upper)` within one plant.
 public struct KeyRange: Sendable, Hashable, CustomStringConvertible {
     public let lower: Int64

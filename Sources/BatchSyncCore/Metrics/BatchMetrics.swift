@@ -1,3 +1,5 @@
+import StoreMetering
+import Prometheus
 import Foundation
 import Observability
 #if canImport(FoundationNetworking)

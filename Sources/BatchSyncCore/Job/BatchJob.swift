@@ -1,3 +1,5 @@
+import SyncModel
+import Observability
 import Foundation
 import Logging
 import ServiceLifecycle
