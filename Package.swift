@@ -95,14 +95,14 @@ let package = Package(
         .target(
             name: "StreamSyncCore",
             dependencies: [
-                "SyncModel", "Kafka", "StoreFactory", "Observability", "HTTPProbes",
-                logging, prometheus, hummingbird, serviceLifecycle, unixSignals,
+                "SyncModel", "Kafka", "Observability", "HTTPProbes", logging, prometheus, hummingbird, serviceLifecycle,
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "StreamSync",
             dependencies: [
-                "StreamSyncCore", "SyncModel", "Kafka", "Observability", argumentParser, logging, serviceLifecycle,
+                "StreamSyncCore", "SyncModel", "Kafka", "StoreFactory", "Observability", argumentParser, logging,
+                hummingbird, serviceLifecycle, unixSignals,
             ],
             swiftSettings: swiftSettings),
 

@@ -11,24 +11,6 @@ public struct PeerTraffic: Sendable, Hashable, Codable {
     public init() {}
 }
 
-/// Estimated payload size of what crosses the wire for each kind of row. These are the job's own
-/// counters (design §5: "each job also exports its own counters"); the harness measures the real
-/// wire bytes with a counting TCP proxy.
-public enum PayloadSize {
-    /// Fixed fields of a record (key, camera, coordinates, percentage, timestamps, flags, version).
-    public static let recordOverhead = 96
-    public static let keyVersion = 32
-    public static let rangeSummary = 24
-
-    public static func of(_ record: ImageRecord) -> Int {
-        recordOverhead + (record.data?.count ?? 0) + (record.disease?.utf8.count ?? 0)
-    }
-
-    public static func of(_ change: Change) -> Int {
-        change.record.map(of) ?? keyVersion
-    }
-}
-
 /// An `ImageStore` decorator that counts rows and payload bytes read from and written to the store.
 public final class MeteredStore: DelegatingImageStore {
     public let base: any ImageStore

@@ -52,10 +52,10 @@ struct StreamSyncCommand: AsyncParsableCommand {
     // MARK: Pipeline
 
     @Option(name: .long, help: "Topics to subscribe to, comma-separated.")
-    var topics: String = "potato,tomato,pepper"
+    var topics: String = StreamSyncSettings().topics.joined(separator: ",")
 
     @Option(name: .long, help: "Event format: auto, lims or debezium.")
-    var format: EventDecoder.Format = .auto
+    var format: EventDecoder.Format = StreamSyncSettings().format
 
     @Option(name: .long, help: "Extra topic→plant mappings, e.g. cdc.potatoes=potato,cdc.tomatoes=tomato.")
     var topicPlant: String?
@@ -67,13 +67,13 @@ struct StreamSyncCommand: AsyncParsableCommand {
     var applyConnections: Int = StreamSyncSettings().applyConnections
 
     @Option(name: .long, help: "Longest a batch waits for more messages, in ms.")
-    var batchWaitMs: Int = 200
+    var batchWaitMs: Int = Int(StreamSyncSettings().batchMaxWait.milliseconds)
 
     @Option(name: .long, help: "Dead-letter topic for messages that cannot be decoded.")
     var deadLetterTopic: String = StreamSyncSettings().deadLetterTopic
 
     @Option(name: .long, help: "Cap of the store retry backoff, in ms.")
-    var retryMaxMs: Int = 10_000
+    var retryMaxMs: Int = Int(StreamSyncSettings().retryMaxDelay.milliseconds)
 
     // MARK: Store, HTTP, process
 
@@ -81,16 +81,16 @@ struct StreamSyncCommand: AsyncParsableCommand {
     var storeURI: String?
 
     @Option(name: .long, help: "Schema holding the consumer tables.")
-    var schema: String = "plantsync"
+    var schema: String = StreamSyncServerSettings().schema
 
     @Option(name: .long, help: "HTTP port for /ping, /healthz, /readyz, /metrics and /image-plant.")
-    var httpPort: Int = 8080
+    var httpPort: Int = StreamSyncServerSettings().httpPort
 
     @Option(name: .long, help: "HTTP bind address.")
-    var httpHost: String = "0.0.0.0"
+    var httpHost: String = StreamSyncServerSettings().httpHost
 
     @Option(name: .long, help: "Graceful-shutdown deadline in seconds (drain, commit, leave the group).")
-    var drainTimeout: Int = 25
+    var drainTimeout: Int = Int(StreamSyncServerSettings().drainDeadline.components.seconds)
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -129,43 +129,19 @@ struct StreamSyncCommand: AsyncParsableCommand {
         if let autoOffsetReset { try kafka.set("auto.offset.reset", autoOffsetReset) }
         for property in rdkafka { try kafka.set(passthrough: property) }
 
-        let topicList = topics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !topicList.isEmpty else { throw StreamSyncError.configuration(field: "--topics", value: topics, detail: "name at least one topic") }
-        guard (1...100_000).contains(batchSize) else {
-            throw StreamSyncError.configuration(field: "--batch-size", value: String(batchSize), detail: "must be within 1…100000")
-        }
-        guard (1...16).contains(applyConnections) else {
-            throw StreamSyncError.configuration(
-                field: "--apply-connections", value: String(applyConnections), detail: "must be within 1…16")
-        }
-        guard (1...600_000).contains(batchWaitMs) else {
-            throw StreamSyncError.configuration(field: "--batch-wait-ms", value: String(batchWaitMs), detail: "must be within 1…600000")
-        }
-        guard (1...65535).contains(httpPort) else {
-            throw StreamSyncError.configuration(field: "--http-port", value: String(httpPort), detail: "must be within 1…65535")
-        }
-        guard drainTimeout > 0 else {
-            throw StreamSyncError.configuration(field: "--drain-timeout", value: String(drainTimeout), detail: "must be positive")
-        }
-        guard retryMaxMs >= 100 else {
-            throw StreamSyncError.configuration(field: "--retry-max-ms", value: String(retryMaxMs), detail: "must be at least 100")
-        }
-        guard !deadLetterTopic.isEmpty, !topicList.contains(deadLetterTopic) else {
-            throw StreamSyncError.configuration(field: "--dead-letter-topic", value: deadLetterTopic, detail: "must be a topic that is not consumed")
-        }
-        guard let uri = storeURI ?? environment["PLANTSYNC_STORE_URI"], !uri.isEmpty else {
-            throw StreamSyncError.configuration(field: "--store-uri", value: "", detail: "required (or set PLANTSYNC_STORE_URI)")
-        }
         var plants = EventDecoder.defaultTopicPlants
         if let topicPlant { plants.merge(try parseTopicPlants(topicPlant)) { $1 } }
-
         let settings = StreamSyncSettings(
-            topics: topicList, format: format, topicPlants: plants, batchMaxSize: batchSize,
-            batchMaxWait: .milliseconds(batchWaitMs), deadLetterTopic: deadLetterTopic,
-            retryMaxDelay: .milliseconds(retryMaxMs), applyConnections: applyConnections)
+            topics: topics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+            format: format, topicPlants: plants, batchMaxSize: batchSize, batchMaxWait: .milliseconds(batchWaitMs),
+            deadLetterTopic: deadLetterTopic, retryMaxDelay: .milliseconds(retryMaxMs), applyConnections: applyConnections)
+        try settings.validate()
+        let server = StreamSyncServerSettings(
+            storeURI: storeURI ?? environment["PLANTSYNC_STORE_URI"] ?? "", schema: schema, httpHost: httpHost,
+            httpPort: httpPort, drainDeadline: .seconds(drainTimeout))
+        try server.validate()
         return StreamSyncRunner(
-            settings: settings, kafka: kafka, storeURI: uri, schema: schema, httpHost: httpHost, httpPort: httpPort,
-            drainDeadline: .seconds(drainTimeout))
+            settings: settings, server: server, kafka: kafka, logger: Logger(label: "plantsync.streamsync"))
     }
 }
 

@@ -55,8 +55,8 @@ func startPipeline(
     let consumer = try KafkaConsumer(configuration: config, logger: quietLogger)
     let producer = try KafkaProducer(configuration: config, logger: quietLogger)
     let pipeline = StreamPipeline(
-        settings: settings, consumer: consumer, producer: producer, store: store, additionalStores: additionalStores,
-        source: source, metrics: metrics,
+        settings: settings, events: consumer, deadLetters: producer, stores: [store] + additionalStores,
+        subscription: source, metrics: metrics,
         logger: quietLogger, afterApply: afterApply)
     return RunningPipeline(pipeline: pipeline, task: Task { try await pipeline.run() })
 }

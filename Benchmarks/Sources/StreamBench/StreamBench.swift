@@ -132,8 +132,8 @@ struct StreamBench: AsyncParsableCommand {
         let dlq = try KafkaProducer(configuration: config, logger: logger)
         let settings = StreamSyncSettings(topics: ["potato"], batchMaxSize: batchSize)
         let pipeline = StreamPipeline(
-            settings: settings, consumer: consumer, producer: dlq, store: store, additionalStores: additionalStores,
-            source: .assign((0..<partitions).map { TopicPartition(topic: "potato", partition: Int32($0)) }, from: .beginning),
+            settings: settings, events: consumer, deadLetters: dlq, stores: [store] + additionalStores,
+            subscription: .assign((0..<partitions).map { TopicPartition(topic: "potato", partition: Int32($0)) }, from: .beginning),
             metrics: StreamMetrics(), logger: logger)
         let start = ContinuousClock.now
         let task = Task { try await pipeline.run() }

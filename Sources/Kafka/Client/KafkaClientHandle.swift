@@ -82,5 +82,5 @@ private let errorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<
 
 extension Duration {
     /// Whole milliseconds (librdkafka's timeout unit), rounded down.
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+    public var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

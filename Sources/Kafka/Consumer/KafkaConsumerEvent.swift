@@ -21,7 +21,7 @@ public final class KafkaRevocation: Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let acknowledged = Mutex(false)
 
-    init(partitions: [TopicPartition], lost: Bool) {
+    public init(partitions: [TopicPartition], lost: Bool) {
         self.partitions = partitions
         self.lost = lost
     }

@@ -25,16 +25,10 @@ struct PendingBatch {
         switch outcome {
         case .success(let change):
             changes.append(change)
-            changeBytes += Self.wireSize(change)
+            changeBytes += PayloadSize.of(change)
             if let ts = message.timestampMillis { timestamps.append(ts) }
         case .failure(let error):
             deadLetters.append(DeadLetter.record(for: message, error: error, topic: deadLetterTopic))
         }
-    }
-
-    /// The bytes of a change as sent to the store: image bytes plus the fixed-size columns.
-    static func wireSize(_ change: Change) -> Int {
-        guard let record = change.record else { return 32 }
-        return 96 + (record.data?.count ?? 0) + (record.disease?.utf8.count ?? 0)
     }
 }

@@ -1,38 +1,35 @@
-import Prometheus
 import Kafka
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import SyncModel
 
-/// The StreamSync pipeline (design §2, §4): read → decode → batch → apply under the version rule →
-/// only then commit offsets.
+/// The StreamSync pipeline (docs/design.md §2, §4): read → decode → batch → apply under the version
+/// rule → only then commit offsets.
 ///
 /// - A batch closes at `batchMaxSize` messages, `batchMaxBytes` value bytes or `batchMaxWait` after its
-///   first message. Poison messages go to the dead-letter topic (delivered before the commit that
+///   first message. Poison messages go to the dead-letter sink (delivered before the commit that
 ///   covers them).
 /// - Transient store errors are retried with capped exponential backoff; meanwhile nothing is read, so
 ///   the consumer's buffer fills and it pauses fetching (bounded memory), and nothing is committed.
 ///   A permanent error ends `run()` with `StreamSyncError.permanentStoreFailure`.
 /// - A revocation is answered by flushing and committing first. Graceful shutdown (SIGTERM/SIGINT via
 ///   ServiceGroup) stops reading, flushes, commits, and leaves the group.
+///
+/// It depends on three seams only — `ChangeEventSource`, `DeadLetterSink` and `ChangeApplier` — so the
+/// executable wires Kafka and the databases in, and the unit tests wire in-memory ones.
 public final class StreamPipeline: Service, Sendable {
-    /// How the consumer gets its partitions.
-    public enum Source: Sendable {
-        /// Join the consumer group and subscribe (production).
-        case subscribe([String])
-        /// Read exactly these partitions without group membership (tests, benchmark).
-        case assign([TopicPartition], from: KafkaStartOffset)
-    }
+    public typealias Source = EventSubscription
 
     public let settings: StreamSyncSettings
     public let metrics: StreamMetrics
-    let consumer: KafkaConsumer
-    let producer: KafkaProducer
-    /// Batch k is applied through `stores[k % stores.count]`: `store` plus `additionalStores`, each with
-    /// its own connection, so that many batches can be in the database at once.
-    let stores: [any ImageStore]
-    let source: Source
+    let events: any ChangeEventSource
+    let deadLetters: any DeadLetterSink
+    /// Batch k is applied through `stores[k % stores.count]`, each with its own connection, so that many
+    /// batches can be in the database at once.
+    let stores: [any ChangeApplier]
+    let subscription: EventSubscription
     let logger: Logger
     let decoder: EventDecoder
     let backoff: Backoff
@@ -46,17 +43,18 @@ public final class StreamPipeline: Service, Sendable {
         var progress = StreamProgress()
     }
 
+    /// - Parameter stores: one or more appliers on separate connections (at least one).
     public init(
-        settings: StreamSyncSettings, consumer: KafkaConsumer, producer: KafkaProducer, store: any ImageStore,
-        additionalStores: [any ImageStore] = [],
-        source: Source, metrics: StreamMetrics, logger: Logger = Logger(label: "plantsync.streamsync"),
-        afterApply: (@Sendable () async throws -> Void)? = nil
+        settings: StreamSyncSettings, events: any ChangeEventSource, deadLetters: any DeadLetterSink,
+        stores: [any ChangeApplier], subscription: EventSubscription, metrics: StreamMetrics,
+        logger: Logger = Logger(label: "plantsync.streamsync"), afterApply: (@Sendable () async throws -> Void)? = nil
     ) {
+        precondition(!stores.isEmpty, "StreamPipeline needs at least one store")
         self.settings = settings
-        self.consumer = consumer
-        self.producer = producer
-        self.stores = [store] + additionalStores
-        self.source = source
+        self.events = events
+        self.deadLetters = deadLetters
+        self.stores = stores
+        self.subscription = subscription
         self.metrics = metrics
         self.logger = logger
         self.decoder = settings.decoder
@@ -70,7 +68,7 @@ public final class StreamPipeline: Service, Sendable {
     public var committedOffsets: [TopicPartition: Int64] { state.withLock { $0.committed } }
     public var progress: StreamProgress { state.withLock { $0.progress } }
     /// Partitions are assigned to this consumer.
-    public var hasAssignment: Bool { !consumer.assignment.isEmpty }
+    public var hasAssignment: Bool { events.hasAssignment }
 
     /// Asks the loop to drain and stop (what graceful shutdown does).
     public func stop() { state.withLock { $0.stop = true } }
@@ -80,15 +78,12 @@ public final class StreamPipeline: Service, Sendable {
 
     public func run() async throws {
         do {
-            switch source {
-            case .subscribe(let topics): try consumer.subscribe(topics: topics)
-            case .assign(let partitions, let start): try consumer.assign(partitions, from: start)
-            }
+            try events.start(subscription)
         } catch {
             await shutdownClients()
             throw StreamSyncError.kafka("\(error)")
         }
-        logger.info("StreamSync started", metadata: ["source": "\(source)", "batch.max": "\(settings.batchMaxSize)"])
+        logger.info("StreamSync started", metadata: ["source": "\(subscription)", "batch.max": "\(settings.batchMaxSize)"])
         do {
             try await withGracefulShutdownHandler {
                 try await self.loop()
@@ -104,8 +99,8 @@ public final class StreamPipeline: Service, Sendable {
     }
 
     private func shutdownClients() async {
-        await consumer.close()
-        await producer.close(timeout: .seconds(5))
+        await events.shutdown()
+        await deadLetters.shutdown()
     }
 
     /// Batches being applied while the loop reads and decodes the next one: at most one per store, in
@@ -155,7 +150,7 @@ public final class StreamPipeline: Service, Sendable {
             } else {
                 wait = .milliseconds(250)
             }
-            guard let event = await consumer.events.next(within: wait) else {
+            guard let event = await events.next(within: wait) else {
                 // Idle: offsets whose commit failed (rebalance, broker away) must not wait for new data.
                 if batch.isEmpty {
                     try await drain(&inFlight)
@@ -250,7 +245,7 @@ public final class StreamPipeline: Service, Sendable {
     }
 
     /// Delivers the batch's dead letters, then applies its changes (one store call per plant).
-    private func apply(_ current: PendingBatch, to store: any ImageStore) async throws -> ApplyOutcome {
+    private func apply(_ current: PendingBatch, to store: any ChangeApplier) async throws -> ApplyOutcome {
         if !current.deadLetters.isEmpty { try await deliverDeadLetters(current.deadLetters) }
         var byPlant: [Plant: [Change]] = [:]
         for change in current.changes { byPlant[change.key.plant, default: []].append(change) }
@@ -272,77 +267,61 @@ public final class StreamPipeline: Service, Sendable {
     /// pending and go out with the next commit (a crash before that only means a replay, which the
     /// version rule makes harmless).
     private func commitPending(attempts: Int) async throws {
-        for attempt in 1...max(1, attempts) {
-            let pending = state.withLock { $0.progress.uncommitted }
-            guard !pending.isEmpty else { return }
-            do {
-                try await consumer.commit(pending)
+        do {
+            try await backoff.retry(maxAttempts: attempts) {
+                let pending = state.withLock { $0.progress.uncommitted }
+                guard !pending.isEmpty else { return }
+                try await events.commit(pending)
                 state.withLock { s in
                     for (tp, offset) in pending {
                         s.committed[tp] = max(s.committed[tp] ?? 0, offset)
                         if s.progress.uncommitted[tp] == offset { s.progress.uncommitted[tp] = nil }
                     }
                 }
-                return
-            } catch {
-                if attempt == attempts {
-                    logger.debug("Offset commit failed; will retry with the next batch", metadata: ["error": "\(error)"])
-                } else {
-                    try await Task.sleep(for: backoff.delay(attempt: attempt))
-                }
             }
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            logger.debug("Offset commit failed; will retry with the next batch", metadata: ["error": "\(error)"])
         }
     }
 
-    private func applyRetrying(_ changes: [Change], to store: any ImageStore) async throws -> ApplyOutcome {
-        var attempt = 0
-        while true {
-            do {
-                let outcome = try await store.apply(changes)
-                if attempt > 0 { logger.notice("Store recovered", metadata: ["retries": "\(attempt)"]) }
-                return outcome
-            } catch let error as CancellationError {
-                throw error
-            } catch {
-                guard let storeError = error as? any StoreError, storeError.isTransient else {
-                    logger.critical("Permanent store error", metadata: ["error": "\(error)"])
-                    throw StreamSyncError.permanentStoreFailure("\(error)")
-                }
-                attempt += 1
-                metrics.storeRetries.increment()
-                let delay = backoff.delay(attempt: attempt)
-                if attempt == 1 || attempt.isMultiple(of: 10) {
-                    logger.warning(
-                        "Transient store error; retrying with backoff while fetching pauses",
-                        metadata: ["error": "\(storeError)", "attempt": "\(attempt)", "delay": "\(delay)"])
-                }
-                try await Task.sleep(for: delay)
-            }
+    private func applyRetrying(_ changes: [Change], to store: any ChangeApplier) async throws -> ApplyOutcome {
+        do {
+            return try await backoff.retry(
+                shouldRetry: { ($0 as? any StoreError)?.isTransient == true },
+                onRetry: { error, attempt, delay in
+                    metrics.storeRetries.increment()
+                    if attempt == 1 || attempt.isMultiple(of: 10) {
+                        logger.warning(
+                            "Transient store error; retrying with backoff while fetching pauses",
+                            metadata: ["error": "\(error)", "attempt": "\(attempt)", "delay": "\(delay)"])
+                    }
+                },
+                onRecovered: { retries in logger.notice("Store recovered", metadata: ["retries": "\(retries)"]) }
+            ) { try await store.apply(changes) }
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            logger.critical("Permanent store error", metadata: ["error": "\(error)"])
+            throw StreamSyncError.permanentStoreFailure("\(error)")
         }
     }
 
     private func deliverDeadLetters(_ records: [KafkaProducerRecord]) async throws {
-        var attempt = 0
-        while true {
-            do {
-                for record in records { try producer.send(record) }
-                try await producer.flush()
-                metrics.kafkaRowsWritten.increment(by: Int64(records.count))
-                for record in records {
-                    let kind = record.headers.last { $0.name == DeadLetter.kindHeader }?.text ?? "unknown"
-                    metrics.deadLettered(kind)
-                }
-                return
-            } catch {
-                attempt += 1
-                let delay = backoff.delay(attempt: attempt)
+        try await backoff.retry(
+            onRetry: { error, attempt, _ in
                 if attempt == 1 || attempt.isMultiple(of: 10) {
                     logger.warning(
                         "Dead-letter delivery failed; retrying (offsets wait)",
                         metadata: ["error": "\(error)", "attempt": "\(attempt)"])
                 }
-                try await Task.sleep(for: delay)
             }
+        ) { try await deadLetters.deliver(records) }
+        metrics.kafkaRowsWritten.increment(by: Int64(records.count))
+        for record in records {
+            let kind = record.headers.last { $0.name == DeadLetter.kindHeader }?.text ?? "unknown"
+            metrics.deadLettered(kind)
         }
     }
 }

@@ -1,6 +1,8 @@
+import Kafka
 import SyncModel
 
-/// Everything the pipeline needs to know besides its collaborators. Defaults are the documented ones.
+/// Everything the pipeline needs to know besides its collaborators. The defaults here are the
+/// documented ones; the command line reads its defaults from this type.
 public struct StreamSyncSettings: Sendable {
     /// Topics to subscribe to.
     public var topics: [String]
@@ -46,6 +48,67 @@ public struct StreamSyncSettings: Sendable {
 
     public var decoder: EventDecoder {
         EventDecoder(format: format, topicPlants: topicPlants, maxValueBytes: maxValueBytes)
+    }
+
+    /// Checks every value; the error names the command-line flag that sets it.
+    public func validate() throws(StreamSyncError) {
+        guard !topics.isEmpty, !topics.contains(where: \.isEmpty) else {
+            throw .configuration(field: "--topics", value: topics.joined(separator: ","), detail: "name at least one topic")
+        }
+        guard (1...100_000).contains(batchMaxSize) else {
+            throw .configuration(field: "--batch-size", value: String(batchMaxSize), detail: "must be within 1…100000")
+        }
+        guard (1...16).contains(applyConnections) else {
+            throw .configuration(field: "--apply-connections", value: String(applyConnections), detail: "must be within 1…16")
+        }
+        guard batchMaxWait >= .milliseconds(1), batchMaxWait <= .seconds(600) else {
+            throw .configuration(field: "--batch-wait-ms", value: String(batchMaxWait.milliseconds), detail: "must be within 1…600000")
+        }
+        guard retryMaxDelay >= .milliseconds(100), retryMaxDelay >= retryInitialDelay else {
+            throw .configuration(field: "--retry-max-ms", value: String(retryMaxDelay.milliseconds), detail: "must be at least 100")
+        }
+        guard !deadLetterTopic.isEmpty, !topics.contains(deadLetterTopic) else {
+            throw .configuration(
+                field: "--dead-letter-topic", value: deadLetterTopic, detail: "must be a topic that is not consumed")
+        }
+    }
+}
+
+/// Where StreamSync keeps its state and serves HTTP, and how long it may drain. Defaults are the
+/// documented ones; the command line reads its defaults from this type.
+public struct StreamSyncServerSettings: Sendable {
+    /// Consumer database URI (`postgresql://…` or `mongodb://…`).
+    public var storeURI: String
+    /// PostgreSQL schema holding the consumer tables.
+    public var schema: String
+    public var httpHost: String
+    public var httpPort: Int
+    /// How long a graceful shutdown may take before the services are cancelled.
+    public var drainDeadline: Duration
+
+    public init(
+        storeURI: String = "", schema: String = "plantsync", httpHost: String = "0.0.0.0", httpPort: Int = 8080,
+        drainDeadline: Duration = .seconds(25)
+    ) {
+        self.storeURI = storeURI
+        self.schema = schema
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.drainDeadline = drainDeadline
+    }
+
+    /// Checks every value; the error names the command-line flag that sets it.
+    public func validate() throws(StreamSyncError) {
+        guard !storeURI.isEmpty else {
+            throw .configuration(field: "--store-uri", value: "", detail: "required (or set PLANTSYNC_STORE_URI)")
+        }
+        guard !schema.isEmpty else { throw .configuration(field: "--schema", value: schema, detail: "must not be empty") }
+        guard (1...65535).contains(httpPort) else {
+            throw .configuration(field: "--http-port", value: String(httpPort), detail: "must be within 1…65535")
+        }
+        guard drainDeadline > .zero else {
+            throw .configuration(field: "--drain-timeout", value: String(drainDeadline.components.seconds), detail: "must be positive")
+        }
     }
 }
 

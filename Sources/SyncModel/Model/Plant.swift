@@ -1,3 +1,5 @@
+import Foundation
+
 /// The plant types LIMS keeps images of; each has its own topic and collection.
 public enum Plant: String, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
     case potato, tomato, pepper
@@ -7,9 +9,10 @@ public enum Plant: String, Sendable, Hashable, CaseIterable, Codable, CustomStri
     /// LIMS's MongoDB collection name for this plant (`imagecolplantpotato`, …).
     public var limsCollection: String { "imagecolplant" + rawValue }
 
-    /// Parses a plant name, also accepting LIMS collection names.
+    /// The one parser of plant names (flags, URLs, config, collection names): case-insensitive,
+    /// surrounding whitespace ignored, LIMS collection names (`imagecolplantpotato`) accepted.
     public init?(name: String) {
-        let lowered = name.lowercased()
+        let lowered = name.trimmingCharacters(in: .whitespaces).lowercased()
         if let plant = Plant(rawValue: lowered) {
             self = plant
         } else if lowered.hasPrefix("imagecolplant"), let plant = Plant(rawValue: String(lowered.dropFirst(13))) {
@@ -18,6 +21,25 @@ public enum Plant: String, Sendable, Hashable, CaseIterable, Codable, CustomStri
             return nil
         }
     }
+
+    /// Parses a comma-separated list of plant names (`potato,tomato`); the error names `field` and the
+    /// offending value.
+    public static func list(_ text: String, field: String) throws(PlantListError) -> [Plant] {
+        var plants: [Plant] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let plant = Plant(name: String(item)) else { throw PlantListError(field: field, value: String(item)) }
+            if !plants.contains(plant) { plants.append(plant) }
+        }
+        return plants
+    }
+}
+
+/// A plant list that names something other than potato, tomato or pepper.
+public struct PlantListError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let field: String
+    public let value: String
+
+    public var description: String { "\(field): '\(value)' is not one of potato, tomato, pepper" }
 }
 
 /// The business key of a record: `(plant, id)`. MongoDB's `_id` is not part of it.

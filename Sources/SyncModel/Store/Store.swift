@@ -87,12 +87,9 @@ public protocol StoreError: Error, CustomStringConvertible {
 /// applied only if its version is greater than the stored one, deletes leave tombstones that hide the
 /// row from every read, and applying any multiset of changes in any order yields the state of the
 /// greatest version per key.
-public protocol ImageStore: Sendable {
+public protocol ImageStore: ChangeApplier {
     /// Creates tables/collections and indexes if missing; safe to call on every start.
     func prepareSchema() async throws
-
-    /// Applies a batch atomically under the version rule.
-    func apply(_ changes: [Change]) async throws -> ApplyOutcome
 
     /// The live record for a key; `nil` if absent or tombstoned.
     func record(_ key: RecordKey) async throws -> ImageRecord?

@@ -1,0 +1,77 @@
+import Hummingbird
+import Kafka
+import Logging
+import ServiceLifecycle
+import StoreFactory
+import StreamSyncCore
+import SyncModel
+import UnixSignals
+
+/// Wires the StreamSync process: the stores, the Kafka clients, the pipeline and the HTTP server, run
+/// as one ServiceGroup that drains gracefully on SIGTERM/SIGINT. The settings are validated in
+/// StreamSyncCore; this is only the wiring.
+struct StreamSyncRunner: Sendable {
+    var settings: StreamSyncSettings
+    var server: StreamSyncServerSettings
+    var kafka: KafkaConfiguration
+    var logger: Logger
+
+    func run() async throws {
+        let storeURI = server.storeURI
+        var stores: [any ImageStore] = []
+        do {
+            let options = StoreFactory.Options(schema: server.schema, applicationName: "plantsync-streamsync")
+            for _ in 0..<max(1, settings.applyConnections) {
+                stores.append(try StoreFactory.open(uri: storeURI, options: options, role: "store"))
+            }
+        } catch {
+            throw StreamSyncError.configuration(field: "--store-uri", value: StoreURI.redacted(storeURI), detail: "\(error)")
+        }
+        let store = stores[0]
+        do {
+            try await store.prepareSchema()
+        } catch {
+            throw StreamSyncError.permanentStoreFailure(
+                "cannot prepare schema '\(server.schema)' at \(StoreURI.redacted(storeURI)): \(error)")
+        }
+        let metrics = StreamMetrics()
+        let consumer: KafkaConsumer
+        let producer: KafkaProducer
+        do {
+            consumer = try KafkaConsumer(
+                configuration: kafka, logger: logger, onStatistics: { metrics.record($0, client: "consumer") })
+            var producerConfig = kafka
+            producerConfig.clientId = kafka.clientId + "-deadletter"
+            producer = try KafkaProducer(
+                configuration: producerConfig, logger: logger, onStatistics: { metrics.record($0, client: "producer") })
+        } catch {
+            throw StreamSyncError.kafka("\(error)")
+        }
+        let pipeline = StreamPipeline(
+            settings: settings, events: consumer, deadLetters: producer, stores: stores,
+            subscription: .subscribe(settings.topics), metrics: metrics, logger: logger)
+        let router = StreamSyncHTTP.router(store: store, metrics: metrics) {
+            guard pipeline.hasAssignment else { return false }
+            return (try? await store.count(of: .potato)) != nil
+        }
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(server.httpHost, port: server.httpPort), serverName: "StreamSync"),
+            logger: logger)
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: app),
+                .init(service: pipeline, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = server.drainDeadline
+        logger.info(
+            "StreamSync starting",
+            metadata: [
+                "topics": "\(settings.topics.joined(separator: ","))", "bootstrap": "\(kafka.bootstrapServers)",
+                "group": "\(kafka.groupId)", "store": "\(StoreURI.redacted(storeURI))", "schema": "\(server.schema)",
+                "http.port": "\(server.httpPort)",
+            ])
+        try await ServiceGroup(configuration: configuration).run()
+    }
+}

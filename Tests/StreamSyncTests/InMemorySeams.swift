@@ -1,0 +1,203 @@
+import Kafka
+import StreamSyncCore
+import Synchronization
+import SyncModel
+
+// In-memory implementations of the pipeline's three seams (ChangeEventSource, DeadLetterSink,
+// ChangeApplier): the pipeline's logic runs against them in milliseconds, without Kafka or a database.
+
+/// What happened at the seams, in order: the tests assert on this log.
+enum SeamEvent: Equatable, CustomStringConvertible {
+    case applied(connection: Int, keys: [RecordKey])
+    case committed([TopicPartition: Int64])
+    case deadLettered(Int)
+    case acknowledged([TopicPartition])
+
+    var description: String {
+        switch self {
+        case .applied(let connection, let keys): return "applied#\(connection)(\(keys.count))"
+        case .committed(let offsets): return "committed(\(offsets.values.reduce(0, +)))"
+        case .deadLettered(let n): return "deadLettered(\(n))"
+        case .acknowledged(let tps): return "acknowledged(\(tps.count))"
+        }
+    }
+}
+
+final class SeamLog: Sendable {
+    private let events = Mutex<[SeamEvent]>([])
+    func append(_ event: SeamEvent) { events.withLock { $0.append(event) } }
+    var all: [SeamEvent] { events.withLock { $0 } }
+    var commits: [[TopicPartition: Int64]] {
+        all.compactMap { if case .committed(let offsets) = $0 { return offsets } else { return nil } }
+    }
+}
+
+/// A scripted event source: hands out the events queued so far; after them, `next` waits (a little,
+/// bounded by its timeout) and returns nil, like an idle consumer.
+final class ScriptedEventSource: ChangeEventSource {
+    private struct State {
+        var queue: [KafkaConsumerEvent] = []
+        var started: EventSubscription?
+        var commitFailures = 0
+        var closed = false
+    }
+    private let state = Mutex(State())
+    let log: SeamLog
+
+    init(log: SeamLog, events: [KafkaConsumerEvent] = [], commitFailures: Int = 0) {
+        self.log = log
+        state.withLock {
+            $0.queue = events
+            $0.commitFailures = commitFailures
+        }
+    }
+
+    func push(_ events: [KafkaConsumerEvent]) { state.withLock { $0.queue += events } }
+    var pending: Int { state.withLock { $0.queue.count } }
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    func start(_ subscription: EventSubscription) throws { state.withLock { $0.started = subscription } }
+
+    func next(within timeout: Duration) async -> KafkaConsumerEvent? {
+        if let event = state.withLock({ $0.queue.isEmpty ? nil : $0.queue.removeFirst() }) { return event }
+        try? await Task.sleep(for: min(timeout, .milliseconds(2)))
+        return nil
+    }
+
+    func commit(_ offsets: [TopicPartition: Int64]) async throws {
+        let fail = state.withLock { s -> Bool in
+            guard s.commitFailures > 0 else { return false }
+            s.commitFailures -= 1
+            return true
+        }
+        if fail { throw KafkaError(operation: "commit", code: "Local_Test", message: "injected commit failure") }
+        log.append(.committed(offsets))
+    }
+
+    var hasAssignment: Bool { state.withLock { $0.started != nil } }
+    func shutdown() async { state.withLock { $0.closed = true } }
+}
+
+/// Records dead letters; the first `failures` deliveries fail.
+final class RecordingDeadLetterSink: DeadLetterSink {
+    private let state: Mutex<(records: [KafkaProducerRecord], failures: Int)>
+    let log: SeamLog
+
+    init(log: SeamLog, failures: Int = 0) {
+        self.log = log
+        state = Mutex(([], failures))
+    }
+
+    var records: [KafkaProducerRecord] { state.withLock { $0.records } }
+
+    func deliver(_ records: [KafkaProducerRecord]) async throws {
+        let fail = state.withLock { s -> Bool in
+            if s.failures > 0 {
+                s.failures -= 1
+                return true
+            }
+            s.records += records
+            return false
+        }
+        if fail { throw KafkaError(operation: "flush", code: "Local_Test", message: "injected delivery failure") }
+        log.append(.deadLettered(records.count))
+    }
+
+    func shutdown() async {}
+}
+
+/// An error the applier throws on demand.
+struct InjectedStoreError: StoreError {
+    let isTransient: Bool
+    var description: String { isTransient ? "injected transient store error" : "injected permanent store error" }
+}
+
+/// One database shared by several appliers ("connections"), holding the greatest version per key.
+final class InMemoryDatabase: Sendable {
+    private struct State {
+        var rows: [RecordKey: Change] = [:]
+        var transientFailures = 0
+        var permanentFailure = false
+        var attempts = 0
+    }
+    private let state = Mutex(State())
+
+    init(transientFailures: Int = 0, permanentFailure: Bool = false) {
+        state.withLock {
+            $0.transientFailures = transientFailures
+            $0.permanentFailure = permanentFailure
+        }
+    }
+
+    var rows: [RecordKey: Change] { state.withLock { $0.rows } }
+    var attempts: Int { state.withLock { $0.attempts } }
+
+    fileprivate func apply(_ changes: [Change]) throws -> ApplyOutcome {
+        try state.withLock { s in
+            s.attempts += 1
+            if s.permanentFailure { throw InjectedStoreError(isTransient: false) }
+            if s.transientFailures > 0 {
+                s.transientFailures -= 1
+                throw InjectedStoreError(isTransient: true)
+            }
+            var applied = 0
+            for change in changes {
+                if let stored = s.rows[change.key], stored.version >= change.version { continue }
+                s.rows[change.key] = change
+                applied += 1
+            }
+            return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
+        }
+    }
+}
+
+/// One connection to an `InMemoryDatabase`. With a gate, each apply waits until the test opens it, so
+/// a test can hold a batch "in the database" while later ones complete.
+final class InMemoryApplier: ChangeApplier {
+    let database: InMemoryDatabase
+    let connection: Int
+    let log: SeamLog
+    private let gate: Gate?
+
+    init(database: InMemoryDatabase, connection: Int, log: SeamLog, gate: Gate? = nil) {
+        self.database = database
+        self.connection = connection
+        self.log = log
+        self.gate = gate
+    }
+
+    func apply(_ changes: [Change]) async throws -> ApplyOutcome {
+        if let gate { await gate.wait() }
+        let outcome = try database.apply(changes)
+        log.append(.applied(connection: connection, keys: changes.map(\.key)))
+        return outcome
+    }
+}
+
+/// A one-shot gate: `wait()` suspends until `open()`.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>], arrived: Int)>((false, [], 0))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resume = state.withLock { s -> Bool in
+                s.arrived += 1
+                if s.open { return true }
+                s.waiters.append(continuation)
+                return false
+            }
+            if resume { continuation.resume() }
+        }
+    }
+
+    var arrived: Int { state.withLock { $0.arrived } }
+
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
