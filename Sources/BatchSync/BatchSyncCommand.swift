@@ -29,46 +29,49 @@ struct BatchSyncCommand: AsyncParsableCommand {
     var consumerURI: String?
 
     @Option(help: "PostgreSQL schema of the producer store.")
-    var producerSchema = "plantsync"
+    var producerSchema = BatchRunSettings().producerSchema
 
     @Option(help: "PostgreSQL schema of the consumer store.")
-    var consumerSchema = "plantsync"
+    var consumerSchema = BatchRunSettings().consumerSchema
 
     @Option(help: "merkle (default), watermark or full.")
-    var strategy: SyncStrategy = .merkle
+    var strategy: SyncStrategy = BatchOptions().strategy
 
     @Option(help: "Comma-separated plants to sync.")
-    var plants = "potato,tomato,pepper"
+    var plants = BatchOptions().plants.map(\.rawValue).joined(separator: ",")
 
     @Flag(help: "Report the differences without writing.")
     var dryRun = false
 
     @Option(help: "Records the producer no longer has: propagate (tombstone) or ignore.")
-    var deletes: DeletePolicy = .propagate
+    var deletes: DeletePolicy = BatchOptions().deletes
 
     @Flag(help: "Keep consumer rows holding a version the producer lacks, instead of rewriting them to the producer's state.")
     var keepConsumerAhead = false
+
+    @Option(help: "Purge consumer tombstones older than this after each run that writes (7d, 36h, 90m, 3600s).")
+    var tombstoneRetention = BatchOptions().tombstoneRetention.description
 
     @Option(help: "Loop: seconds between the starts of runs (LIMS's synchronizer used 600). Omit for one run.")
     var interval: Int?
 
     @Option(help: "Merkle: children per mismatching range.")
-    var fanout = 16
+    var fanout = BatchOptions().fanout
 
     @Option(help: "Merkle: rows per range compared key by key.")
-    var leafSize = 256
+    var leafSize = BatchOptions().leafSize
 
     @Option(help: "Rows per read page and per write batch.")
-    var pageSize = 500
+    var pageSize = BatchOptions().pageSize
 
     @Option(help: "Watermark: seconds re-read before the high-water mark.")
-    var watermarkOverlap = 30
+    var watermarkOverlap = BatchOptions().watermarkOverlapSeconds
 
     @Option(help: "Loop mode: serve /healthz and /metrics on this port (0 = off).")
-    var httpPort = 0
+    var httpPort = BatchRunSettings().httpPort
 
     @Option(help: "Loop mode: address to serve HTTP on.")
-    var httpHost = "0.0.0.0"
+    var httpHost = BatchRunSettings().httpHost
 
     @Option(help: "Pushgateway URL to push metrics to after each run, e.g. http://pushgateway:9091.")
     var pushgateway: String?
@@ -78,28 +81,28 @@ struct BatchSyncCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard Logger.Level(name: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)': unknown level") }
-        if let interval, !(1...86_400).contains(interval) {
-            throw ValidationError("--interval \(interval): must be within 1…86400 seconds")
+        do {
+            try runSettings().validate()
+            try options().validate()
+        } catch {
+            throw ValidationError("\(error)")
         }
-        guard (0...65_535).contains(httpPort) else { throw ValidationError("--http-port \(httpPort): must be within 0…65535") }
-        if httpPort != 0 && interval == nil { throw ValidationError("--http-port \(httpPort): only with --interval (a single run exits before a scrape)") }
-        _ = try parsedPlants()
-        try options().validate()
     }
 
-    func parsedPlants() throws -> [Plant] {
-        try plants.split(separator: ",").map { name in
-            guard let plant = Plant(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                throw ValidationError("--plants: '\(name)' is not one of potato, tomato, pepper")
-            }
-            return plant
-        }
+    func runSettings() -> BatchRunSettings {
+        var settings = BatchRunSettings()
+        settings.interval = interval
+        settings.httpPort = httpPort
+        settings.httpHost = httpHost
+        settings.producerSchema = producerSchema
+        settings.consumerSchema = consumerSchema
+        return settings
     }
 
     func options() throws -> BatchOptions {
         var options = BatchOptions()
         options.strategy = strategy
-        options.plants = try parsedPlants()
+        options.plants = try Plant.list(plants, field: "--plants")
         options.dryRun = dryRun
         options.deletes = deletes
         options.fanout = fanout
@@ -107,6 +110,7 @@ struct BatchSyncCommand: AsyncParsableCommand {
         options.pageSize = pageSize
         options.watermarkOverlapSeconds = watermarkOverlap
         options.keepConsumerAhead = keepConsumerAhead
+        options.tombstoneRetention = try TombstoneRetention(parsing: tombstoneRetention, field: "--tombstone-retention")
         return options
     }
 

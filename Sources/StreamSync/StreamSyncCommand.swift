@@ -92,6 +92,9 @@ struct StreamSyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Graceful-shutdown deadline in seconds (drain, commit, leave the group).")
     var drainTimeout: Int = Int(StreamSyncServerSettings().drainDeadline.components.seconds)
 
+    @Option(name: .long, help: "Purge consumer tombstones older than this, hourly (7d, 36h, 90m, 3600s).")
+    var tombstoneRetention: String = StreamSyncServerSettings().tombstoneRetention.description
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -138,7 +141,8 @@ struct StreamSyncCommand: AsyncParsableCommand {
         try settings.validate()
         let server = StreamSyncServerSettings(
             storeURI: storeURI ?? environment["PLANTSYNC_STORE_URI"] ?? "", schema: schema, httpHost: httpHost,
-            httpPort: httpPort, drainDeadline: .seconds(drainTimeout))
+            httpPort: httpPort, drainDeadline: .seconds(drainTimeout),
+            tombstoneRetention: try TombstoneRetention(parsing: tombstoneRetention, field: "--tombstone-retention"))
         try server.validate()
         return StreamSyncRunner(
             settings: settings, server: server, kafka: kafka, logger: Logger(label: "plantsync.streamsync"))

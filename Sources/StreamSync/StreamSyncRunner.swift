@@ -54,6 +54,9 @@ struct StreamSyncRunner: Sendable {
             guard pipeline.hasAssignment else { return false }
             return (try? await store.count(of: .potato)) != nil
         }
+        let purger = TombstonePurger(
+            store: store, retention: server.tombstoneRetention, interval: server.purgeInterval, metrics: metrics,
+            logger: logger)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(server.httpHost, port: server.httpPort), serverName: "StreamSync"),
@@ -61,6 +64,7 @@ struct StreamSyncRunner: Sendable {
         var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: app),
+                .init(service: purger),
                 .init(service: pipeline, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -23,7 +23,11 @@ public struct BatchJob: Sendable {
     public func runOnce() async throws -> RunReport {
         do {
             if !reconciler.options.dryRun { try await reconciler.consumer.prepareSchema() }
-            let report = try await reconciler.run()
+            var report = try await reconciler.run()
+            if !reconciler.options.dryRun {
+                report.tombstonesPurged = try await reconciler.consumer.purgeTombstones(
+                    olderThan: reconciler.options.tombstoneRetention.cutoff())
+            }
             FileHandle.standardOutput.write(Data((report.jsonLine() + "\n").utf8))  // unbuffered: one line per run
             metrics.record(report, succeeded: true)
             try await push()

@@ -35,6 +35,8 @@ public struct BatchOptions: Sendable {
     /// Keep consumer rows whose version the producer does not have (not even on a fresh re-read)
     /// instead of rewriting them compare-and-set to the producer's state.
     public var keepConsumerAhead = false
+    /// Consumer tombstones older than this are purged after each run that writes.
+    public var tombstoneRetention = TombstoneRetention.default
 
     public init() {}
 
@@ -50,14 +52,44 @@ public struct BatchOptions: Sendable {
     }
 }
 
+/// How BatchSync runs: once (a CronJob) or in a loop, and what the loop serves. Defaults are the
+/// documented ones; the command line reads its defaults from this type.
+public struct BatchRunSettings: Sendable {
+    /// Seconds between the starts of runs; `nil` = one run.
+    public var interval: Int?
+    /// Loop mode: serve /healthz and /metrics on this port (0 = off).
+    public var httpPort = 0
+    public var httpHost = "0.0.0.0"
+    /// PostgreSQL schemas of the two stores.
+    public var producerSchema = "plantsync"
+    public var consumerSchema = "plantsync"
+
+    public init() {}
+
+    /// Checks every value; the error names the option and value.
+    public func validate() throws(BatchOptionsError) {
+        if let interval, !(1...86_400).contains(interval) {
+            throw BatchOptionsError("interval", interval, "must be within 1…86400 seconds")
+        }
+        guard (0...65_535).contains(httpPort) else { throw BatchOptionsError("http-port", httpPort, "must be within 0…65535") }
+        if httpPort != 0 && interval == nil {
+            throw BatchOptionsError("http-port", httpPort, "only with --interval (a single run exits before a scrape)")
+        }
+    }
+}
+
 public struct BatchOptionsError: Error, CustomStringConvertible, Equatable {
     public let option: String
     public let value: String
     public let reason: String
 
     init(_ option: String, _ value: Int, _ reason: String) {
+        self.init(option, String(value), reason)
+    }
+
+    public init(_ option: String, _ value: String, _ reason: String) {
         self.option = option
-        self.value = String(value)
+        self.value = value
         self.reason = reason
     }
 

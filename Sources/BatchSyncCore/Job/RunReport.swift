@@ -26,6 +26,8 @@ public struct RunReport: Sendable, Codable, Equatable {
     public var rowsSkippedStale = 0
     /// Consumer rows left as they were because the producer lacks their version (`keepConsumerAhead`).
     public var conflictsKept = 0
+    /// Consumer tombstones older than the retention, purged after the run (not in dry runs).
+    public var tombstonesPurged = 0
     public var producer = PeerTraffic()
     public var consumer = PeerTraffic()
     public var durationSeconds = 0.0

@@ -17,6 +17,7 @@ public final class StreamMetrics: Sendable {
     let consumerBytesWritten: Counter
     let batches: Counter
     let storeRetries: Counter
+    let tombstonesPurged: Counter
     let freshness: ValueHistogram
     private let deadLettered = Mutex<[String: Counter]>([:])
     private let lag = Mutex<[TopicPartition: Gauge]>([:])
@@ -43,6 +44,8 @@ public final class StreamMetrics: Sendable {
         consumerBytesWritten = registry.counter("bytes_written_total", help: "Bytes written per peer.", labels: [("peer", "consumer")])
         batches = registry.counter("batches_total", help: "Batches applied and committed.")
         storeRetries = registry.counter("store_retries_total", help: "Store operations retried after a transient error.")
+        tombstonesPurged = registry.counter(
+            "tombstones_purged_total", help: "Consumer tombstones purged after the retention.")
         freshness = registry.histogram(
             "freshness_seconds", help: "Kafka record timestamp to applied-and-visible in the store, seconds.",
             buckets: SyncMetrics.freshnessBuckets)

@@ -85,16 +85,22 @@ public struct StreamSyncServerSettings: Sendable {
     public var httpPort: Int
     /// How long a graceful shutdown may take before the services are cancelled.
     public var drainDeadline: Duration
+    /// Consumer tombstones older than this are purged, at start and then every `purgeInterval`.
+    public var tombstoneRetention: TombstoneRetention
+    public var purgeInterval: Duration
 
     public init(
         storeURI: String = "", schema: String = "plantsync", httpHost: String = "0.0.0.0", httpPort: Int = 8080,
-        drainDeadline: Duration = .seconds(25)
+        drainDeadline: Duration = .seconds(25), tombstoneRetention: TombstoneRetention = .default,
+        purgeInterval: Duration = .seconds(3600)
     ) {
         self.storeURI = storeURI
         self.schema = schema
         self.httpHost = httpHost
         self.httpPort = httpPort
         self.drainDeadline = drainDeadline
+        self.tombstoneRetention = tombstoneRetention
+        self.purgeInterval = purgeInterval
     }
 
     /// Checks every value; the error names the command-line flag that sets it.
