@@ -2,7 +2,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A TCP proxy that counts every byte it forwards, per direction (design §5: bytes moved are measured
+/// A TCP proxy that counts every byte it forwards, per direction (docs/design.md §5: bytes moved are measured
 /// outside the job). A job is pointed at the proxy's loopback port; the proxy connects each accepted
 /// connection to the real peer (TCP or a unix socket, e.g. PostgreSQL's) and relays bytes both ways,
 /// with backpressure, adding nothing of its own.

@@ -1,6 +1,6 @@
 import Prometheus
 
-/// The Prometheus metrics of one PlantSync job (design §6): every name starts with `plantsync_` and
+/// The Prometheus metrics of one PlantSync job (docs/design.md §6): every name starts with `plantsync_` and
 /// every series carries a `job` label (`streamsync`, `batchsync`, …).
 ///
 /// A thin layer over swift-prometheus's registry: it fixes the prefix and the label so that no call

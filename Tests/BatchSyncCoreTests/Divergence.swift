@@ -3,7 +3,7 @@ import PostgresStore
 import SyncModel
 import TestSupport
 
-/// Builds a producer and a consumer that differ in every way design §1 and the BatchSync issue list:
+/// Builds a producer and a consumer that differ in every way docs/design.md §1 and the BatchSync issue list:
 /// missing and extra rows, changed metadata at the same timestamp, changed image bytes, soft and hard
 /// deletes, and older and newer versions on either side.
 struct Divergence {

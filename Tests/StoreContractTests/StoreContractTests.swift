@@ -5,7 +5,7 @@ import SyncModel
 import Testing
 import TestSupport
 
-/// The store contract of design §1 and §3, run against every engine in `StoreEngine`.
+/// The store contract of docs/design.md §1 and §3, run against every engine in `StoreEngine`.
 @Suite struct StoreContractTests {
     @Test(arguments: StoreEngine.allCases)
     func roundTripsRecordsExactly(engine: StoreEngine) async throws {

@@ -6,7 +6,7 @@ import Observability
 import FoundationNetworking
 #endif
 
-/// BatchSync's Prometheus metrics (design §6), updated from each run's report.
+/// BatchSync's Prometheus metrics (docs/design.md §6), updated from each run's report.
 public final class BatchMetrics: Sendable {
     public let metrics: SyncMetrics
 

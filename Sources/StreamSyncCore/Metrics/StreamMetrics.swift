@@ -4,7 +4,7 @@ import Prometheus
 import Synchronization
 import SyncModel
 
-/// The StreamSync metrics of design §6 (job label `streamsync`, added by `SyncMetrics`).
+/// The StreamSync metrics of docs/design.md §6 (job label `streamsync`, added by `SyncMetrics`).
 public final class StreamMetrics: Sendable {
     public let registry: SyncMetrics
     let applied: [Plant: Counter]

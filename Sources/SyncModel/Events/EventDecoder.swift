@@ -22,7 +22,7 @@ public struct IncomingMessage: Sendable, Hashable {
     }
 }
 
-/// Turns Kafka messages into `Change`s (design §2).
+/// Turns Kafka messages into `Change`s (docs/design.md §2).
 ///
 /// - `lims`: topic → plant; the value is the record JSON with hex `data`.
 /// - `debezium`: the change-event envelope, with or without the `schema`/`payload` wrapper; `op`

@@ -1,4 +1,4 @@
-/// A LIMS plant image (../shared/lims.md), keyed by `(plant, id)`.
+/// A LIMS plant image (LIMS; see docs/design.md §1 and the README), keyed by `(plant, id)`.
 public struct ImageRecord: Sendable, Hashable {
     public var plant: Plant
     public var id: Int64

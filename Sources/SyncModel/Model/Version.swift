@@ -1,4 +1,4 @@
-/// The order of changes (design §1): `(ts, tiebreak)` compared lexicographically.
+/// The order of changes (docs/design.md §1): `(ts, tiebreak)` compared lexicographically.
 ///
 /// - `ts`: microseconds since the epoch, UTC. For an upsert, the record's `updated_at ?? created_at`;
 ///   for a delete, the time of the delete.

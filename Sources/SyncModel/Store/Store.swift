@@ -81,9 +81,9 @@ public protocol StoreError: Error, CustomStringConvertible {
     var isTransient: Bool { get }
 }
 
-/// The one interface the sync jobs use to reach a database (design §3).
+/// The one interface the sync jobs use to reach a database (docs/design.md §3).
 ///
-/// Every implementation enforces the version rule of design §1 inside the database: a change is
+/// Every implementation enforces the version rule of docs/design.md §1 inside the database: a change is
 /// applied only if its version is greater than the stored one, deletes leave tombstones that hide the
 /// row from every read, and applying any multiset of changes in any order yields the state of the
 /// greatest version per key.
