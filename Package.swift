@@ -124,7 +124,7 @@ let package = Package(
 
         // MARK: Tests (one target per library target; TestSupport is shared by all of them)
         .target(
-            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore"],
+            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore", "Kafka", "KafkaMock"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SyncModelTests",
@@ -158,7 +158,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC"], swiftSettings: swiftSettings),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock"], swiftSettings: swiftSettings),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StreamSyncTests",
             dependencies: [

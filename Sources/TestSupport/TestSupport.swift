@@ -22,10 +22,23 @@ public func postgresURI() throws -> String {
     return uri
 }
 
-/// A fresh unique schema name (also used as the connection's application_name).
-public func uniqueSchema() -> String {
-    "t_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+/// The MongoDB server under test: a real one if the user set `PLANTSYNC_MONGO_URI`, else the test double
+/// that scripts/test starts; tests fail (not skip) without it.
+public func mongoURI() throws -> String {
+    guard let uri = ProcessInfo.processInfo.environment["PLANTSYNC_MONGO_URI"], !uri.isEmpty else {
+        throw SetupError("PLANTSYNC_MONGO_URI is not set: run the tests through scripts/test")
+    }
+    return uri
 }
+
+/// A fresh unique name — `prefix` and 20 lowercase hex digits — valid as a PostgreSQL schema, a MongoDB
+/// database, a Kafka group or topic.
+public func uniqueName(_ prefix: String = "t_") -> String {
+    prefix + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+}
+
+/// A fresh unique schema name (also used as the connection's application_name).
+public func uniqueSchema() -> String { uniqueName() }
 
 /// Drops a test schema and everything in it.
 public func dropSchema(_ schema: String) throws {

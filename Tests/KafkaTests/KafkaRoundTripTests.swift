@@ -1,6 +1,8 @@
 import Kafka
 import KafkaMock
+import Synchronization
 import Testing
+import TestSupport
 
 @Suite struct KafkaRoundTripTests {
     @Test func producedRecordsArriveWithKeysHeadersTimestampsAndTombstones() async throws {
@@ -94,10 +96,8 @@ import Testing
     }
 }
 
-final class StatisticsBox: @unchecked Sendable {
-    // @unchecked Sendable is safe: `value` is only touched under `lock`.
-    private let lock = NSLockLike()
-    private var value: KafkaStatistics?
-    func set(_ s: KafkaStatistics) { lock.with { value = s } }
-    func get() -> KafkaStatistics? { lock.with { value } }
+final class StatisticsBox: Sendable {
+    private let value = Mutex<KafkaStatistics?>(nil)
+    func set(_ s: KafkaStatistics) { value.withLock { $0 = s } }
+    func get() -> KafkaStatistics? { value.withLock { $0 } }
 }

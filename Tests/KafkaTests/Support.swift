@@ -1,18 +1,10 @@
 import Foundation
 import Kafka
 import KafkaMock
+import TestSupport
 
-/// Runs `body` with a fresh mock cluster, shut down afterwards.
-func withMockCluster<T>(brokers: Int = 1, _ body: (KafkaMockCluster) async throws -> T) async throws -> T {
-    let cluster = try KafkaMockCluster(brokers: brokers)
-    defer { cluster.shutdown() }
-    return try await body(cluster)
-}
-
-func configuration(_ cluster: KafkaMockCluster, group: String = "g-\(UUID().uuidString.prefix(8))") -> KafkaConfiguration {
-    var c = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: group, clientId: "kafka-tests")
-    c.properties["log_level"] = "3"
-    return c
+func configuration(_ cluster: KafkaMockCluster, group: String = uniqueName("g-")) -> KafkaConfiguration {
+    mockKafkaConfiguration(cluster, group: group, clientId: "kafka-tests")
 }
 
 /// Collects `count` messages (ignoring other events), giving up after `timeout`.
@@ -30,13 +22,3 @@ func collect(_ consumer: KafkaConsumer, count: Int, timeout: Duration = .seconds
 }
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
-
-final class NSLockLike: @unchecked Sendable {
-    // @unchecked Sendable is safe: NSLock is thread-safe.
-    private let lock = NSLock()
-    func with<T>(_ body: () -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body()
-    }
-}

@@ -14,7 +14,7 @@ import TestSupport
         guard let base = ProcessInfo.processInfo.environment["PLANTSYNC_MONGO_URI"], let slash = base.range(of: "/?") else {
             throw SetupError("PLANTSYNC_MONGO_URI is not set (or has no '/?'): run the tests through scripts/test")
         }
-        let database = "s_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+        let database = uniqueName("s_")
         let uri = base.replacingCharacters(in: slash, with: "/\(database)?")
         let store = try StoreFactory.open(uri: uri, role: "store")
         try await store.prepareSchema()

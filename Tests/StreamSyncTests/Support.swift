@@ -13,16 +13,10 @@ import TestSupport
 func withStore<T>(_ body: (PostgresStore) async throws -> T) async throws -> T { try await withPostgresStore(body) }
 
 /// A fresh mock cluster, shut down afterwards.
-func withCluster<T>(_ body: (KafkaMockCluster) async throws -> T) async throws -> T {
-    let cluster = try KafkaMockCluster(brokers: 1)
-    defer { cluster.shutdown() }
-    return try await body(cluster)
-}
+func withCluster<T>(_ body: (KafkaMockCluster) async throws -> T) async throws -> T { try await withMockCluster(body) }
 
-func kafkaConfig(_ cluster: KafkaMockCluster, group: String = "g-\(UUID().uuidString.prefix(8))") -> KafkaConfiguration {
-    var c = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: group, clientId: "streamsync-tests")
-    c.properties["log_level"] = "2"
-    return c
+func kafkaConfig(_ cluster: KafkaMockCluster, group: String = uniqueName("g-")) -> KafkaConfiguration {
+    mockKafkaConfiguration(cluster, group: group, clientId: "streamsync-tests", logLevel: 2)
 }
 
 var quietLogger: Logger {
@@ -45,7 +39,7 @@ struct RunningPipeline {
 
 func startPipeline(
     cluster: KafkaMockCluster, store: any ImageStore, additionalStores: [any ImageStore] = [], source: StreamPipeline.Source,
-    group: String = "g-\(UUID().uuidString.prefix(8))",
+    group: String = uniqueName("g-"),
     settings: StreamSyncSettings = StreamSyncSettings(batchMaxSize: 50, batchMaxWait: .milliseconds(50)),
     metrics: StreamMetrics = StreamMetrics(), properties: [String: String] = [:],
     afterApply: (@Sendable () async throws -> Void)? = nil
