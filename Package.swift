@@ -48,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // Property-based tests (Version order laws) on top of Swift Testing.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        // Base64 of image bytes in Debezium events (binary.handling.mode=base64, the connector's default).
+        .package(url: "https://github.com/swift-extras/swift-extras-base64.git", from: "1.2.0"),
         // HTTP server for StreamSync's endpoints (/ping, /healthz, /readyz, /metrics, /image-plant).
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
@@ -66,7 +68,9 @@ let package = Package(
         .target(name: "KafkaMock", dependencies: ["CRdKafkaMock"], swiftSettings: swiftSettings),
 
         // MARK: Domain
-        .target(name: "SyncModel", swiftSettings: swiftSettings),
+        .target(
+            name: "SyncModel", dependencies: [.product(name: "ExtrasBase64", package: "swift-extras-base64")],
+            swiftSettings: swiftSettings),
 
         // MARK: Runtime shared by the jobs
         .target(name: "Observability", dependencies: [logging, prometheus], swiftSettings: swiftSettings),
