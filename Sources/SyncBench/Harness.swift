@@ -12,7 +12,7 @@ import SyncModel
 import FoundationNetworking
 #endif
 
-/// One harness run: set-up, the side-by-side run, drain, convergence check and report.
+/// One harness run: set-up, the side-by-side run, drain, convergence check and report, each a step.
 struct Harness {
     let command: SyncBenchCommand
     let pgURI: String
@@ -40,208 +40,270 @@ struct Harness {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
-    func run() async throws -> BenchReport {
-        try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
-        let approaches = ["stream"] + Self.strategies.map(\.rawValue)
+    /// What the steps of one run set up and hand on to the next.
+    final class Run {
+        let approaches = ["stream"] + Harness.strategies.map(\.rawValue)
         let startedAt = ISO8601DateFormatter().string(from: Date())
-
-        // 1. Databases: the producer gets the initial data set; every consumer starts as a copy of it
-        //    (LIMS's synchronizer copies once right after deployment), so only the steady state is measured.
-        progress("==> loading \(command.recordsPerPlant * 3) records of \(command.imageBytes) B into the producer\n")
-        let admin = try PGConnection(conninfo: pgURI)
-        for schema in [Self.producerSchema] + approaches.map(Self.consumerSchema) {
-            try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
-        }
-        let producer = try PostgresStore(.init(conninfo: pgURI, schema: Self.producerSchema, applicationName: "syncbench"))
-        try await producer.prepareSchema()
-
-        // 2. Kafka: the embedded mock cluster unless real brokers were named.
-        let cluster = command.bootstrapServers == nil ? try KafkaMockCluster(brokers: 1) : nil
-        defer { cluster?.shutdown() }
-        let bootstrap = command.bootstrapServers ?? cluster!.bootstrapServers
-        for topic in Plant.allCases.map(\.rawValue) + ["plantsync.deadletter"] { try cluster?.createTopic(topic, partitions: 3) }
-        let kafkaProducer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: bootstrap, clientId: "syncbench-image-api"))
-        let workload = Workload(
-            producer: producer, publisher: KafkaPublisher(producer: kafkaProducer), seed: command.seed,
-            imageBytes: command.imageBytes, perPlant: command.recordsPerPlant)
-        try await workload.loadInitialData(createdBefore: Date())
-        var consumers: [String: PostgresStore] = [:]
-        for name in approaches {
-            let schema = Self.consumerSchema(name)
-            let store = try PostgresStore(.init(conninfo: pgURI, schema: schema, applicationName: "syncbench"))
-            try await store.prepareSchema()
-            try admin.execute("INSERT INTO \(schema).image_record SELECT * FROM \(Self.producerSchema).image_record")
-            consumers[name] = store
-        }
-        // The watermark consumer remembers the copy as its last run.
-        let marks = try admin.execute("SELECT plant, max(version_ts) FROM \(Self.producerSchema).image_record GROUP BY plant")
-        for row in 0..<marks.rowCount {
-            if let name = try marks.string(row, 0), let plant = Plant(rawValue: name), let mark = try marks.int64(row, 1) {
-                try await consumers["watermark"]!.setSyncState(Reconciler.watermarkName(plant), to: mark)
-            }
-        }
-
-        // 3. Counting proxies: one per job and database peer.
-        var proxies: [String: CountingProxy] = [:]
-        for name in approaches {
-            proxies["\(name)/consumer"] = try await CountingProxy.start(name: "\(name)/consumer", upstream: endpoint.upstream)
-            if name != "stream" {
-                proxies["\(name)/producer"] = try await CountingProxy.start(name: "\(name)/producer", upstream: endpoint.upstream)
-            }
-        }
-
-        // 4. The jobs, as child processes.
-        let logs = outDirectory.appendingPathComponent("logs", isDirectory: true)
-        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let httpPort = Int.random(in: 20_000...40_000)
+        var producer: PostgresStore!
+        var consumers: [String: PostgresStore] = [:]
+        var cluster: KafkaMockCluster?
+        var bootstrap = ""
+        var kafkaProducer: KafkaProducer!
+        var workload: Workload!
+        var proxies: [String: CountingProxy] = [:]
         var jobs: [String: JobProcess] = [:]
-        jobs["stream"] = JobProcess(
-            name: "stream", executable: binDirectory.appendingPathComponent("StreamSync"),
-            arguments: [
-                "--bootstrap-servers", bootstrap, "--group-id", "syncbench-\(command.seed)", "--stats-interval-ms", "1000",
-                "--store-uri", endpoint.uri(throughPort: proxies["stream/consumer"]!.port), "--schema", Self.consumerSchema("stream"),
-                "--http-host", "127.0.0.1", "--http-port", String(httpPort), "--batch-wait-ms", "50",
-            ], logDirectory: logs)
-        for strategy in Self.strategies {
-            let name = strategy.rawValue
-            jobs[name] = JobProcess(
-                name: name, executable: binDirectory.appendingPathComponent("BatchSync"),
-                arguments: [
-                    "--strategy", name, "--interval", String(max(1, Int(command.realBatchInterval.rounded()))),
-                    "--watermark-overlap", String(command.watermarkOverlap),
-                    "--producer-uri", endpoint.uri(throughPort: proxies["\(name)/producer"]!.port), "--producer-schema", Self.producerSchema,
-                    "--consumer-uri", endpoint.uri(throughPort: proxies["\(name)/consumer"]!.port), "--consumer-schema", Self.consumerSchema(name),
-                ], logDirectory: logs)
-        }
-        for job in jobs.values { try job.start() }
-        let kafkaStats = KafkaStatsScraper(url: URL(string: "http://127.0.0.1:\(httpPort)/metrics")!)
-        // Start the clock once StreamSync has joined its group and has partitions (/readyz), so the
-        // one-off group join is not counted as freshness.
-        progress("==> waiting for StreamSync to be ready\n")
-        let ready = URL(string: "http://127.0.0.1:\(httpPort)/readyz")!
-        let readyDeadline = Date().addingTimeInterval(90)
-        while Date() < readyDeadline {
-            if let (_, response) = try? await URLSession.shared.data(from: ready), (response as? HTTPURLResponse)?.statusCode == 200 { break }
-            guard jobs["stream"]!.isRunning else { throw HarnessError("StreamSync exited early; see \(jobs["stream"]!.logFile.path)") }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-
-        // 5. The workload, with freshness polling and byte sampling.
-        let tracker = FreshnessTracker(consumers: consumers)
+        var logs: URL!
+        var kafkaStats: KafkaStatsScraper!
+        var tracker: FreshnessTracker!
         var counts: [String: Int] = [:]
         var eventBytes = 0
         var series: [String: [BenchReport.Point]] = [:]
-        let start = Date()
+        var start = Date()
+        var exits: [String: Int32] = [:]
+
+        /// Bytes moved so far by one approach: its proxies, plus Kafka for the stream.
         func bytes(_ name: String, kafka: Int) -> Int {
             let db = proxies.filter { $0.key.hasPrefix(name + "/") }.values.reduce(0) { $0 + $1.counts.sent + $1.counts.received }
             return db + (name == "stream" ? kafka : 0)
         }
+
+        /// One point of every approach's byte series, and a CPU/memory sample of every job.
         func sample() async {
             let kafka = await kafkaStats.total()
             let t = Date().timeIntervalSince(start)
             for name in approaches { series[name, default: []].append(.init(t: t, bytes: bytes(name, kafka: kafka))) }
             for job in jobs.values { job.sample() }
         }
+    }
 
+    /// Set-up, the side-by-side run, drain, convergence check and report.
+    func run() async throws -> BenchReport {
+        try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
+        let run = Run()
+        try await prepareProducer(run)
+        defer { run.cluster?.shutdown() }
+        try await prepareConsumers(run)
+        try await startProxies(run)
+        try startJobs(run)
+        try await waitUntilStreamSyncIsReady(run)
+        try await runWorkload(run)
+        try await drain(run)
+        let results = try await checkConvergence(run)
+        return try writeReport(run, results)
+    }
+
+    /// The producer gets the initial data set through the workload, whose events go to the embedded
+    /// mock cluster unless real brokers were named.
+    private func prepareProducer(_ run: Run) async throws {
+        progress("==> loading \(command.recordsPerPlant * 3) records of \(command.imageBytes) B into the producer\n")
+        let admin = try PGConnection(conninfo: pgURI)
+        for schema in [Self.producerSchema] + run.approaches.map(Self.consumerSchema) {
+            try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        }
+        run.producer = try PostgresStore(.init(conninfo: pgURI, schema: Self.producerSchema, applicationName: "syncbench"))
+        try await run.producer.prepareSchema()
+        run.cluster = command.bootstrapServers == nil ? try KafkaMockCluster(brokers: 1) : nil
+        run.bootstrap = command.bootstrapServers ?? run.cluster!.bootstrapServers
+        for topic in Plant.allCases.map(\.rawValue) + ["plantsync.deadletter"] { try run.cluster?.createTopic(topic, partitions: 3) }
+        run.kafkaProducer = try KafkaProducer(
+            configuration: KafkaConfiguration(bootstrapServers: run.bootstrap, clientId: "syncbench-image-api"))
+        run.workload = Workload(
+            producer: run.producer, publisher: KafkaPublisher(producer: run.kafkaProducer), seed: command.seed,
+            imageBytes: command.imageBytes, perPlant: command.recordsPerPlant)
+        try await run.workload.loadInitialData(createdBefore: Date())
+    }
+
+    /// Every consumer starts as a copy of the producer (LIMS's synchronizer copies once right after
+    /// deployment), so only the steady state is measured; the watermark consumer remembers the copy as
+    /// its last run.
+    private func prepareConsumers(_ run: Run) async throws {
+        let admin = try PGConnection(conninfo: pgURI)
+        for name in run.approaches {
+            let schema = Self.consumerSchema(name)
+            let store = try PostgresStore(.init(conninfo: pgURI, schema: schema, applicationName: "syncbench"))
+            try await store.prepareSchema()
+            try admin.execute("INSERT INTO \(schema).image_record SELECT * FROM \(Self.producerSchema).image_record")
+            run.consumers[name] = store
+        }
+        let marks = try admin.execute("SELECT plant, max(version_ts) FROM \(Self.producerSchema).image_record GROUP BY plant")
+        for row in 0..<marks.rowCount {
+            if let name = try marks.string(row, 0), let plant = Plant(name: name), let mark = try marks.int64(row, 1) {
+                try await run.consumers["watermark"]!.setSyncState(Reconciler.watermarkName(plant), to: mark)
+            }
+        }
+    }
+
+    /// One counting proxy per job and database peer.
+    private func startProxies(_ run: Run) async throws {
+        for name in run.approaches {
+            run.proxies["\(name)/consumer"] = try await CountingProxy.start(name: "\(name)/consumer", upstream: endpoint.upstream)
+            if name != "stream" {
+                run.proxies["\(name)/producer"] = try await CountingProxy.start(name: "\(name)/producer", upstream: endpoint.upstream)
+            }
+        }
+    }
+
+    /// StreamSync and one BatchSync loop per strategy, as child processes behind their proxies.
+    private func startJobs(_ run: Run) throws {
+        run.logs = outDirectory.appendingPathComponent("logs", isDirectory: true)
+        try FileManager.default.createDirectory(at: run.logs, withIntermediateDirectories: true)
+        let proxies = run.proxies
+        run.jobs["stream"] = JobProcess(
+            name: "stream", executable: binDirectory.appendingPathComponent("StreamSync"),
+            arguments: [
+                "--bootstrap-servers", run.bootstrap, "--group-id", "syncbench-\(command.seed)", "--stats-interval-ms", "1000",
+                "--store-uri", endpoint.uri(throughPort: proxies["stream/consumer"]!.port),
+                "--schema", Self.consumerSchema("stream"),
+                "--http-host", "127.0.0.1", "--http-port", String(run.httpPort), "--batch-wait-ms", "50",
+            ], logDirectory: run.logs)
+        for strategy in Self.strategies {
+            let name = strategy.rawValue
+            run.jobs[name] = JobProcess(
+                name: name, executable: binDirectory.appendingPathComponent("BatchSync"),
+                arguments: [
+                    "--strategy", name, "--interval", String(max(1, Int(command.realBatchInterval.rounded()))),
+                    "--watermark-overlap", String(command.watermarkOverlap),
+                    "--producer-uri", endpoint.uri(throughPort: proxies["\(name)/producer"]!.port),
+                    "--producer-schema", Self.producerSchema,
+                    "--consumer-uri", endpoint.uri(throughPort: proxies["\(name)/consumer"]!.port),
+                    "--consumer-schema", Self.consumerSchema(name),
+                ], logDirectory: run.logs)
+        }
+        for job in run.jobs.values { try job.start() }
+        run.kafkaStats = KafkaStatsScraper(url: URL(string: "http://127.0.0.1:\(run.httpPort)/metrics")!)
+    }
+
+    /// The clock starts once StreamSync has joined its group and has partitions (/readyz), so the
+    /// one-off group join is not counted as freshness.
+    private func waitUntilStreamSyncIsReady(_ run: Run) async throws {
+        progress("==> waiting for StreamSync to be ready\n")
+        let ready = URL(string: "http://127.0.0.1:\(run.httpPort)/readyz")!
+        let readyDeadline = Date().addingTimeInterval(90)
+        let stream = run.jobs["stream"]!
+        while Date() < readyDeadline {
+            if let (_, response) = try? await URLSession.shared.data(from: ready), (response as? HTTPURLResponse)?.statusCode == 200 {
+                break
+            }
+            guard stream.isRunning else { throw HarnessError("StreamSync exited early; see \(stream.logFile.path)") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// The workload for `duration`, with freshness polling (every 0.2 s) and byte sampling (every 1 s).
+    private func runWorkload(_ run: Run) async throws {
+        run.tracker = FreshnessTracker(consumers: run.consumers)
+        run.start = Date()
         var rng = SeededGenerator(seed: command.seed)
         var next: [ChangeKind: Double] = [:]
         for kind in ChangeKind.allCases { next[kind] = Workload.delay(of: kind, profile: command.workloadProfile, rng: &rng) }
         var lastSample = -1.0, lastPoll = 0.0
-        progress("==> running the workload for \(Int(command.duration)) s (\(command.workloadProfile)); batch every \(String(format: "%.1f", command.realBatchInterval)) s\n")
+        let interval = String(format: "%.1f", command.realBatchInterval)
+        progress("==> running the workload for \(Int(command.duration)) s (\(command.workloadProfile)); batch every \(interval) s\n")
         while true {
-            let now = Date().timeIntervalSince(start)
+            let now = Date().timeIntervalSince(run.start)
             if now >= command.duration { break }
             let (kind, due) = next.min { $0.value < $1.value }!
             if due <= now {
-                if let change = try await workload.make(kind, rng: &rng) {
-                    counts[kind.rawValue, default: 0] += 1
-                    eventBytes += change.eventBytes
-                    await tracker.track(change)
+                if let change = try await run.workload.make(kind, rng: &rng) {
+                    run.counts[kind.rawValue, default: 0] += 1
+                    run.eventBytes += change.eventBytes
+                    await run.tracker.track(change)
                 }
                 next[kind] = due + Workload.delay(of: kind, profile: command.workloadProfile, rng: &rng)
                 continue
             }
             if now - lastPoll >= 0.2 {
-                try await tracker.poll()
+                try await run.tracker.poll()
                 lastPoll = now
             }
             if now - lastSample >= 1 {
-                await sample()
+                await run.sample()
                 lastSample = now
-                let line = approaches.map { "\($0) \(BenchReport.mb(series[$0]?.last?.bytes ?? 0))" }.joined(separator: "  ")
-                progress("\r[\(Int(now))/\(Int(command.duration)) s] \(counts.values.reduce(0, +)) changes | \(line)   ")
+                let line = run.approaches.map { "\($0) \(BenchReport.mb(run.series[$0]?.last?.bytes ?? 0))" }.joined(separator: "  ")
+                progress("\r[\(Int(now))/\(Int(command.duration)) s] \(run.counts.values.reduce(0, +)) changes | \(line)   ")
             }
             try await Task.sleep(for: .milliseconds(Int(max(5, min(100, (min(due, lastPoll + 0.2) - now) * 1000)))))
         }
-        try await kafkaProducer.flush()
-        progress("\n==> draining: waiting until every change is visible in every consumer\n")
+        try await run.kafkaProducer.flush()
+    }
 
-        // 6. Drain: stream until caught up; batch jobs until their next run has copied everything.
+    /// Stream until caught up; batch jobs until their next run has copied everything. Then the jobs
+    /// stop, StreamSync's last exposition kept (what a Prometheus scrape would have seen).
+    private func drain(_ run: Run) async throws {
+        progress("\n==> draining: waiting until every change is visible in every consumer\n")
         let drainDeadline = Date().addingTimeInterval(command.realBatchInterval * 2 + 60)
         while Date() < drainDeadline {
-            try await tracker.poll()
-            await sample()
+            try await run.tracker.poll()
+            await run.sample()
             var waiting = 0
-            for name in approaches { waiting += await tracker.pendingCount(name) }
+            for name in run.approaches { waiting += await run.tracker.pendingCount(name) }
             if waiting == 0 { break }
             try await Task.sleep(for: .milliseconds(200))
         }
-        await sample()
-        // Keep StreamSync's last exposition: the metrics a Prometheus scrape would have seen.
-        if let (body, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(httpPort)/metrics")!) {
-            try body.write(to: logs.appendingPathComponent("streamsync.prom"))
+        await run.sample()
+        if let (body, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(run.httpPort)/metrics")!) {
+            try body.write(to: run.logs.appendingPathComponent("streamsync.prom"))
         }
-        var exits: [String: Int32] = [:]
-        for (name, job) in jobs { exits[name] = await job.stop() }
-        let kafkaFinal = await kafkaStats.lastSeen()
+        for (name, job) in run.jobs { run.exits[name] = await job.stop() }
+    }
 
-        // 7. Convergence: a final batch run per strategy (through its proxies, so it counts), then a
-        //    merkle dry run of every consumer against the producer must find nothing.
+    /// A final batch run per strategy (through its proxies, so it counts), then a merkle dry run of every
+    /// consumer against the producer must find nothing.
+    private func checkConvergence(_ run: Run) async throws -> [BenchReport.Approach] {
+        let kafkaFinal = await run.kafkaStats.lastSeen()
         progress("==> final batch runs and convergence check\n")
         var fetched: [String: Int] = [:]
         for strategy in Self.strategies {
             let name = strategy.rawValue
             var options = BatchOptions()
             options.strategy = strategy
+            let producerURI = endpoint.uri(throughPort: run.proxies["\(name)/producer"]!.port)
+            let consumerURI = endpoint.uri(throughPort: run.proxies["\(name)/consumer"]!.port)
             let final = try await Reconciler(
-                producer: PostgresStore(.init(conninfo: endpoint.uri(throughPort: proxies["\(name)/producer"]!.port), schema: Self.producerSchema)),
-                consumer: PostgresStore(.init(conninfo: endpoint.uri(throughPort: proxies["\(name)/consumer"]!.port), schema: Self.consumerSchema(name))),
+                producer: PostgresStore(.init(conninfo: producerURI, schema: Self.producerSchema)),
+                consumer: PostgresStore(.init(conninfo: consumerURI, schema: Self.consumerSchema(name))),
                 options: options
             ).run()
-            fetched[name] = try Self.rowsFetched(log: jobs[name]!.logFile) + final.rowsFetched
+            fetched[name] = try Self.rowsFetched(log: run.jobs[name]!.logFile) + final.rowsFetched
         }
         var results: [BenchReport.Approach] = []
-        for name in approaches {
+        for name in run.approaches {
             var check = BatchOptions()
             check.dryRun = true
-            let diff = try await Reconciler(producer: producer, consumer: consumers[name]!, options: check).run()
+            let diff = try await Reconciler(producer: run.producer, consumer: run.consumers[name]!, options: check).run()
             var peers: [BenchReport.PeerBytes] = []
             for peer in ["producer", "consumer"] {
-                if let proxy = proxies["\(name)/\(peer)"] {
+                if let proxy = run.proxies["\(name)/\(peer)"] {
                     peers.append(.init(peer: "\(peer) db", sent: proxy.counts.sent, received: proxy.counts.received, source: "proxy"))
                 }
             }
             if name == "stream" {
                 peers.append(.init(peer: "kafka", sent: kafkaFinal.sent, received: kafkaFinal.received, source: "librdkafka-statistics"))
             }
-            let process = jobs[name]!.final
+            let process = run.jobs[name]!.final
             results.append(
                 BenchReport.Approach(
                     name: name, peers: peers,
                     recordsTransferred: name == "stream" ? kafkaFinal.messages : fetched[name] ?? 0,
-                    freshness: await tracker.summary(name), cpuSeconds: process.cpuSeconds, peakRSSBytes: process.peakRSSBytes,
-                    converged: diff.differences == 0 && (exits[name] ?? 0) == 0, remainingDifferences: diff.differences))
-            series[name, default: []].append(.init(t: Date().timeIntervalSince(start), bytes: peers.reduce(0) { $0 + $1.sent + $1.received }))
+                    freshness: await run.tracker.summary(name), cpuSeconds: process.cpuSeconds, peakRSSBytes: process.peakRSSBytes,
+                    converged: diff.differences == 0 && (run.exits[name] ?? 0) == 0, remainingDifferences: diff.differences))
+            run.series[name, default: []].append(
+                .init(t: Date().timeIntervalSince(run.start), bytes: peers.reduce(0) { $0 + $1.sent + $1.received }))
         }
-        for proxy in proxies.values { try await proxy.stop() }
-        await kafkaProducer.close()
+        for proxy in run.proxies.values { try await proxy.stop() }
+        await run.kafkaProducer.close()
+        return results
+    }
 
+    /// report.json, report.md and chart.svg in the output directory.
+    private func writeReport(_ run: Run, _ results: [BenchReport.Approach]) throws -> BenchReport {
         let report = BenchReport(
             parameters: .init(
                 profile: command.workloadProfile.description, durationSeconds: command.duration, seed: command.seed,
                 recordsPerPlant: command.recordsPerPlant, imageBytes: command.imageBytes,
-                batchIntervalSeconds: command.realBatchInterval, startedAt: startedAt),
-            changes: counts, eventBytes: eventBytes, approaches: results, series: series)
+                batchIntervalSeconds: command.realBatchInterval, startedAt: run.startedAt),
+            changes: run.counts, eventBytes: run.eventBytes, approaches: results, series: run.series)
         try report.json().write(to: outDirectory.appendingPathComponent("report.json"))
         try Data(report.markdown(chartFile: "chart.svg").utf8).write(to: outDirectory.appendingPathComponent("report.md"))
         try Data(Chart.svg(report).utf8).write(to: outDirectory.appendingPathComponent("chart.svg"))

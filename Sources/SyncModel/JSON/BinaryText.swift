@@ -57,13 +57,18 @@ public enum BinaryText {
         return valid ? out : nil
     }
 
-    public static func base64(_ bytes: [UInt8]) -> String { Base64.encodeString(bytes: bytes) }
+    public static func base64(_ bytes: [UInt8]) -> String { Base64.encodeToString(bytes: bytes) }
 
     /// Decodes standard or URL-safe base64, padded or not; `nil` on any other character or a misplaced
     /// padding character. (swift-extras-base64 does the decoding; this only picks its alphabet and
     /// restores the padding that unpadded producers omit.)
     public static func bytes(fromBase64 text: String) -> [UInt8]? {
         let utf8 = text.utf8
+        // Padding only at the end, at most two (the library is lenient about a '=' inside).
+        if let pad = utf8.firstIndex(of: UInt8(ascii: "=")) {
+            let tail = utf8[pad...]
+            guard tail.count <= 2, tail.allSatisfy({ $0 == UInt8(ascii: "=") }) else { return nil }
+        }
         let urlSafe = utf8.contains(UInt8(ascii: "-")) || utf8.contains(UInt8(ascii: "_"))
         var padded = text
         switch utf8.count % 4 {
