@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,22 @@ def render(overlay: str) -> tuple:
         [kubectl_path(), "kustomize", str(K8S / overlay)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, f"kubectl kustomize k8s/{overlay} failed:\n{result.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+@functools.lru_cache(maxsize=None)
+def render_with_components(overlay: str, *components: str) -> tuple:
+    """k8s/<overlay> plus k8s/components/<name>..., rendered through a throwaway kustomization (how
+    an operator adds an optional component, e.g. read-token, to an environment)."""
+    with tempfile.TemporaryDirectory() as directory:
+        rel = lambda path: os.path.relpath(path, directory)
+        lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization",
+                 f"resources: [{rel(K8S / overlay)}]",
+                 f"components: [{', '.join(rel(K8S / 'components' / c) for c in components)}]"]
+        (Path(directory) / "kustomization.yaml").write_text("\n".join(lines) + "\n")
+        result = subprocess.run([kubectl_path(), "kustomize", directory], capture_output=True, text=True,
+                                timeout=120)
+    assert result.returncode == 0, f"k8s/{overlay} + {components} failed:\n{result.stderr}"
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import container_env, executable, expand, one, render
+from conftest import container_env, executable, expand, one, render, render_with_components
 
 FLAG = re.compile(r"(?<![\w-])(--[a-z0-9][a-z0-9-]*)")
 
@@ -104,3 +104,42 @@ def test_streamsync_flags(overlay):
     check_flags("StreamSync", objects, container)
     # The HTTP port the probes and Service use is the one StreamSync is told to serve on.
     assert "--http-port=8080" in container["args"]
+
+
+def test_streamsync_flags_with_the_read_token_component():
+    """The optional component's --read-token-file is a flag StreamSync has."""
+    objects = render_with_components("stg", "read-token")
+    (container,) = one(objects, "Deployment", "streamsync")["spec"]["template"]["spec"]["containers"]
+    check_flags("StreamSync", objects, container)
+
+
+STREAMSYNC_RENDERINGS = {"stg": ("stg",), "prod": ("prod",), "stg+read-token": ("stg", "read-token")}
+
+
+@pytest.mark.parametrize("rendering", sorted(STREAMSYNC_RENDERINGS))
+def test_streamsync_parses_the_manifest_command_line(rendering, tmp_path):
+    """Run StreamSync with the manifest's resolved arguments (files it would read from mounts put in
+    tmp_path: the Kafka JSON from its ConfigMap, a token file): flag parsing and validation pass,
+    the token file is read, and it stops only on connecting to the (absent) store."""
+    overlay, *components = STREAMSYNC_RENDERINGS[rendering]
+    objects = render_with_components(overlay, *components) if components else render(overlay)
+    (container,) = one(objects, "Deployment", "streamsync")["spec"]["template"]["spec"]["containers"]
+    env = container_env(objects, container)
+    args = []
+    for arg in (expand(a, env) for a in container["args"]):
+        flag, _, value = arg.partition("=")
+        if flag == "--kafka-config":
+            kafka = one(objects, "ConfigMap", "plantsync-kafka")["data"][value.rsplit("/", 1)[1]]
+            (tmp_path / "kafka.json").write_text(kafka)
+            arg = f"--kafka-config={tmp_path / 'kafka.json'}"
+        elif flag == "--read-token-file":
+            (tmp_path / "token").write_text("a-token-of-thirty-two-characters\n")
+            arg = f"--read-token-file={tmp_path / 'token'}"
+        args.append(arg)
+    nowhere = f"postgresql:///plantsync?host={tmp_path}&connect_timeout=2"
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("PLANTSYNC_")}
+    run_env.update(PLANTSYNC_STORE_URI=nowhere)
+    result = subprocess.run([str(executable("StreamSync")), *args], env=run_env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode not in (0, 64), result.stderr
+    assert "--store-uri" in result.stderr and "connect" in result.stderr, result.stderr

@@ -1,13 +1,14 @@
 """Policy assertions over the rendered objects: resources, probes, security, CronJob policy, ports,
-Secrets and ConfigMaps by name, Kafka configuration, Ingress, autoscaling and network policies."""
+Secrets and ConfigMaps by name, Kafka configuration, Ingress (paths, TLS, authentication), the
+read-token component, autoscaling and network policies."""
 
 import json
 import re
 
 import pytest
 
-from conftest import (ENVIRONMENTS, NAMESPACE, container_env, containers, expand, find, one, pod_spec,
-                      workloads)
+from conftest import (ENVIRONMENTS, NAMESPACE, container_env, containers, expand, find, one, pod_spec, render,
+                      render_with_components, workloads)
 
 CPU = re.compile(r"^(\d+m|\d+(\.\d+)?)$")
 MEMORY = re.compile(r"^\d+(Ki|Mi|Gi)$")
@@ -211,12 +212,112 @@ def test_ingress(overlay, objects):
     (ing,) = ingresses
     svc = one(objects, "Service", "streamsync")
     port_names = {p["name"] for p in svc["spec"]["ports"]}
+    assert "defaultBackend" not in ing["spec"], "no catch-all: only the listed paths reach StreamSync"
     paths = [p for rule in ing["spec"]["rules"] for p in rule["http"]["paths"]]
     assert {p["path"] for p in paths} >= {"/image-plant", "/ping"}
     for p in paths:
         assert p["backend"]["service"]["name"] == "streamsync"
         assert p["backend"]["service"]["port"]["name"] in port_names - {"metrics"}
         assert not p["path"].startswith(("/metrics", "/healthz", "/readyz")), "internal endpoints stay internal"
+        # Nothing but the read API: /ping exactly, /image-plant and below (no wildcard, no "/").
+        assert (p["path"], p["pathType"]) in {("/ping", "Exact"), ("/image-plant", "Prefix")}, p
+
+
+def test_ingress_tls(overlay, objects):
+    """prod: HTTPS only, with a Google-managed certificate for exactly the host the Ingress serves."""
+    if ENVIRONMENTS[overlay] != "prod":
+        assert not find(objects, "ManagedCertificate") and not find(objects, "FrontendConfig")
+        return
+    ing = one(objects, "Ingress", "streamsync")
+    annotations = ing["metadata"].get("annotations", {})
+    names = [n.strip() for n in annotations["networking.gke.io/managed-certificates"].split(",")]
+    domains = {d for n in names for d in one(objects, "ManagedCertificate", n)["spec"]["domains"]}
+    hosts = [rule.get("host") for rule in ing["spec"]["rules"]]
+    assert hosts and all(hosts), "every rule names its host (the certificate's domain)"
+    assert set(hosts) <= domains, f"hosts {hosts} not covered by the certificate's domains {domains}"
+    assert not any(h.endswith(".invalid") for h in hosts), "the host placeholder was not replaced"
+    assert "tls" not in ing["spec"], "the managed certificate, not a Secret, carries TLS"
+    frontend = one(objects, "FrontendConfig", annotations["networking.gke.io/v1beta1.FrontendConfig"])
+    redirect = frontend["spec"]["redirectToHttps"]
+    assert redirect["enabled"] is True
+    assert redirect.get("responseCodeName", "MOVED_PERMANENTLY_DEFAULT") in ("MOVED_PERMANENTLY_DEFAULT", "PERMANENT_REDIRECT")
+    # The redirect is served by the HTTP frontend: allow-http "false" would remove it (docs/deployment.md).
+    assert annotations.get("kubernetes.io/ingress.allow-http", "true") != "false"
+    # A reserved address: the DNS record (and so the certificate) survives re-creating the Ingress.
+    assert annotations.get("kubernetes.io/ingress.global-static-ip-name")
+
+
+def backend_configs(svc) -> dict:
+    """Service port name -> BackendConfig name, from the cloud.google.com/backend-config annotation."""
+    raw = svc["metadata"].get("annotations", {}).get("cloud.google.com/backend-config")
+    if raw is None:
+        return {}
+    parsed = json.loads(raw)
+    ports = dict(parsed.get("ports", {}))
+    if "default" in parsed:
+        ports.update({p["name"]: parsed["default"] for p in svc["spec"]["ports"] if p["name"] not in ports})
+    return ports
+
+
+def streamsync_args(objects) -> list:
+    (c,) = one(objects, "Deployment", "streamsync")["spec"]["template"]["spec"]["containers"]
+    return c["args"]
+
+
+def test_authentication(overlay, objects):
+    """prod: Identity-Aware Proxy in front of every Ingress backend, HSTS on its responses; stg: no
+    authentication at all (no BackendConfig, no token check)."""
+    svc = one(objects, "Service", "streamsync")
+    configs = backend_configs(svc)
+    args = streamsync_args(objects)
+    if ENVIRONMENTS[overlay] != "prod":
+        assert not configs and not find(objects, "BackendConfig")
+        assert not [a for a in args if a.startswith("--read-token-file")], "stg stays open (port-forward only)"
+        return
+    ing = one(objects, "Ingress", "streamsync")
+    dep = one(objects, "Deployment", "streamsync")
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    for rule in ing["spec"]["rules"]:
+        for p in rule["http"]["paths"]:
+            port = p["backend"]["service"]["port"]["name"]
+            assert port in configs, f"Ingress backend port {port} has no BackendConfig"
+            bc = one(objects, "BackendConfig", configs[port])
+            iap = bc["spec"]["iap"]
+            assert iap["enabled"] is True
+            assert iap["oauthclientCredentials"]["secretName"]
+            assert not find(objects, "Secret", iap["oauthclientCredentials"]["secretName"]), "created out of band"
+            headers = dict(h.split(":", 1) for h in bc["spec"]["customResponseHeaders"]["headers"])
+            hsts = headers["Strict-Transport-Security"].strip()
+            max_age = int(re.search(r"max-age=(\d+)", hsts).group(1))
+            assert max_age >= 180 * 24 * 3600, hsts
+            # The load balancer's health check is the readiness probe (it does not pass through IAP).
+            check = bc["spec"]["healthCheck"]
+            assert check["requestPath"] == c["readinessProbe"]["httpGet"]["path"]
+            assert check["port"] == http_probe_port(c, "readinessProbe")
+    # Behind Google's front ends the peer is the load balancer: the rate limit keys on X-Forwarded-For.
+    assert "--trust-forwarded-for" in args
+
+
+def test_read_token_component():
+    """k8s/components/read-token mounts Secret streamsync-read-token as the file --read-token-file
+    names, read-only and not world-readable; without it no overlay passes the flag."""
+    objects = render_with_components("stg", "read-token")
+    dep = one(objects, "Deployment", "streamsync")
+    spec = dep["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    (path,) = [a.split("=", 1)[1] for a in c["args"] if a.startswith("--read-token-file=")]
+    directory, filename = path.rsplit("/", 1)
+    (mount,) = [m for m in c["volumeMounts"] if m["mountPath"] == directory]
+    assert mount.get("readOnly") is True
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert secret["secretName"] == "streamsync-read-token"
+    assert {"key": "token", "path": filename} in secret["items"]
+    assert secret["defaultMode"] & 0o007 == 0, "the token file is not world-readable"
+    assert not find(objects, "Secret", "streamsync-read-token"), "the token is created out of band"
+    # The rest of stg is untouched.
+    base = one(render("stg"), "Deployment", "streamsync")["spec"]["template"]["spec"]["containers"][0]
+    assert c["args"][:-1] == base["args"]
 
 
 def test_keda_scaledobject(overlay, objects):

@@ -1,5 +1,5 @@
 """Each environment renders (kubectl kustomize) and every object validates offline against the
-Kubernetes JSON schemas (kubernetes-validate, strict: unknown fields fail) or, for the two CRDs,
+Kubernetes JSON schemas (kubernetes-validate, strict: unknown fields fail) or, for the CRDs,
 against the schemas shipped in k8s/tests/schemas."""
 
 import json
@@ -19,7 +19,12 @@ KUBERNETES_VERSIONS = ["1.30", kubernetes_validate.utils.latest_version()]
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda-v1alpha1.json",
+    ("networking.gke.io/v1", "ManagedCertificate"): "managedcertificate-networking-gke-v1.json",
+    ("networking.gke.io/v1beta1", "FrontendConfig"): "frontendconfig-networking-gke-v1beta1.json",
+    ("cloud.google.com/v1", "BackendConfig"): "backendconfig-cloud-google-v1.json",
 }
+# The GKE Ingress's own resources: prod only.
+GKE_KINDS = {"ManagedCertificate", "FrontendConfig", "BackendConfig"}
 SCHEMAS = Path(__file__).parent / "schemas"
 
 
@@ -28,10 +33,11 @@ def test_renders_expected_objects(overlay, objects):
     expected = {"Namespace", "ConfigMap", "Deployment", "Service", "ServiceMonitor", "CronJob", "NetworkPolicy"}
     assert expected <= set(kinds), f"k8s/{overlay} renders {kinds}"
     if ENVIRONMENTS[overlay] == "prod":
-        assert {"Ingress", "PodDisruptionBudget"} <= set(kinds)
-        assert not [o for o in objects if o["kind"] == "Secret"], "prod's Secret is created out of band"
+        assert {"Ingress", "PodDisruptionBudget"} | GKE_KINDS <= set(kinds)
+        assert not [o for o in objects if o["kind"] == "Secret"], "prod's Secrets are created out of band"
     else:
         assert "Secret" in kinds and "Ingress" not in kinds
+        assert not GKE_KINDS & set(kinds), "stg (minikube) has no GKE load balancer resources"
     assert ("ScaledObject" in kinds) == (overlay == "prod-keda"), "KEDA only in the optional prod-keda overlay"
 
 
@@ -97,6 +103,40 @@ def test_crd_schemas_reject_mistakes():
     bad["spec"]["triggers"][0]["metadata"]["consumergroup"] = bad["spec"]["triggers"][0]["metadata"].pop("consumerGroup")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+
+
+def schema_for(obj):
+    return json.loads((SCHEMAS / CRD_SCHEMAS[(obj["apiVersion"], obj["kind"])]).read_text())
+
+
+def mutated(obj, change):
+    copy = json.loads(json.dumps(obj))
+    change(copy)
+    return copy
+
+
+@pytest.mark.parametrize("kind, change", [
+    ("ManagedCertificate", lambda o: o["spec"].update(domains=["https://plantsync.example.com"])),
+    ("ManagedCertificate", lambda o: o["spec"].update(domains=["a" * 60 + ".example.com"])),
+    ("ManagedCertificate", lambda o: o["spec"].update(domains=[])),
+    ("ManagedCertificate", lambda o: o["spec"].update(domain=o["spec"].pop("domains"))),
+    ("FrontendConfig", lambda o: o["spec"].update(redirectToHTTPS=o["spec"].pop("redirectToHttps"))),
+    ("FrontendConfig", lambda o: o["spec"]["redirectToHttps"].update(enabled="true")),
+    ("FrontendConfig", lambda o: o["spec"]["redirectToHttps"].update(responseCodeName="301")),
+    ("BackendConfig", lambda o: o["spec"]["iap"].update(enabled="true")),
+    ("BackendConfig", lambda o: o["spec"]["iap"].update(oauthClientCredentials=o["spec"]["iap"].pop("oauthclientCredentials"))),
+    ("BackendConfig", lambda o: o["spec"]["iap"]["oauthclientCredentials"].pop("secretName")),
+    ("BackendConfig", lambda o: o["spec"]["customResponseHeaders"].update(headers=["Strict-Transport-Security max-age=1"])),
+    ("BackendConfig", lambda o: o["spec"]["healthCheck"].update(requestPath="readyz")),
+])
+def test_gke_schemas_reject_mistakes(kind, change):
+    """The GKE resources' schemas are not vacuous: each typo'd field or wrong value fails, while the
+    manifest itself passes."""
+    (obj,) = [o for o in render("prod") if o["kind"] == kind]
+    schema = schema_for(obj)
+    jsonschema.validate(obj, schema, cls=jsonschema.Draft202012Validator)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(mutated(obj, change), schema, cls=jsonschema.Draft202012Validator)
 
 
 def test_core_validation_is_strict():

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NAMESPACE, ROOT
+from conftest import NAMESPACE, ROOT, one, render
 
 SCRIPTS = ROOT / "scripts"
 FAKE = Path(__file__).parent / "fake"
 CONTEXT = {"stg": "minikube", "prod": "lims-prod"}
 SERVICEMONITOR_CRD = "servicemonitors.monitoring.coreos.com"
 KEDA_CRD = "scaledobjects.keda.sh"
+GKE_CRDS = ["managedcertificates.networking.gke.io", "frontendconfigs.networking.gke.io",
+            "backendconfigs.cloud.google.com"]
 FORWARDS = 5  # PLANTSYNC_FORWARDS in scripts/lib/k8s.sh
 
 
@@ -58,7 +60,7 @@ def fake(tmp_path):
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PLANTSYNC_", "FAKE_KUBECTL_"))},
                "PATH": f"{FAKE}:{os.environ['PATH']}", "FAKE_KUBECTL_LOG": str(tmp_path / "kubectl.log"),
                "PLANTSYNC_RUN_DIR": str(tmp_path / "run"), "PLANTSYNC_OPEN_SETTLE_SECONDS": "1",
-               "FAKE_KUBECTL_CRDS": f"{SERVICEMONITOR_CRD}"}
+               "FAKE_KUBECTL_CRDS": " ".join([SERVICEMONITOR_CRD, *GKE_CRDS])}
 
         def run(self, script, **extra):
             return subprocess.run([str(SCRIPTS / script)], env={**self.env, **extra}, capture_output=True,
@@ -100,7 +102,8 @@ def test_start_checks_then_applies_in_order(fake, env):
     calls = fake.calls()
     order = [index_of(calls, "config get-contexts"), index_of(calls, f"get crd {SERVICEMONITOR_CRD}")]
     if env == "prod":
-        order.append(index_of(calls, "get secret plantsync-stores"))
+        order += [index_of(calls, f"get crd {crd}") for crd in GKE_CRDS]
+        order += [index_of(calls, f"get secret {name}") for name in prod_secrets()]
     order += [index_of(calls, f"apply -k {ROOT}/k8s/{env}"),
               index_of(calls, "create job batchsync-start-"),
               index_of(calls, "rollout status deployment/streamsync")]
@@ -114,16 +117,36 @@ def test_start_checks_then_applies_in_order(fake, env):
     assert f"+ kubectl --context {CONTEXT[env]} -n {NAMESPACE} apply -k" in result.stdout
 
 
+def prod_secrets():
+    """The Secrets prod references but does not ship: the stores' URIs and IAP's OAuth client (its
+    name taken from the rendered BackendConfig, so the script and the manifest agree)."""
+    backend = one(render("prod"), "BackendConfig", "streamsync")
+    return ["plantsync-stores", backend["spec"]["iap"]["oauthclientCredentials"]["secretName"]]
+
+
 def test_start_prod_with_keda_applies_the_keda_overlay(fake):
-    result = fake.run("start.prod.sh", FAKE_KUBECTL_CRDS=f"{SERVICEMONITOR_CRD} {KEDA_CRD}")
+    result = fake.run("start.prod.sh", FAKE_KUBECTL_CRDS=" ".join([SERVICEMONITOR_CRD, KEDA_CRD, *GKE_CRDS]))
     assert result.returncode == 0, result.stderr
     assert any(c.endswith(f"apply -k {ROOT}/k8s/prod-keda") for c in fake.calls())
 
 
-def test_start_prod_stops_without_the_secret(fake):
-    result = fake.run("start.prod.sh", FAKE_KUBECTL_NO_SECRET="1")
+@pytest.mark.parametrize("which", [0, 1], ids=["stores", "iap-oauth"])
+def test_start_prod_stops_without_a_secret(fake, which):
+    secret = prod_secrets()[which]
+    result = fake.run("start.prod.sh", FAKE_KUBECTL_NO_SECRET=secret)
     assert result.returncode != 0
-    assert "plantsync-stores" in result.stderr
+    assert f"Secret {secret} missing" in result.stderr
+    assert not [c for c in fake.calls() if " apply " in f" {c} "]
+
+
+@pytest.mark.parametrize("crd", GKE_CRDS)
+def test_start_prod_stops_without_the_gke_ingress_crds(fake, crd):
+    """Not GKE (or no HTTP load balancing): nothing is applied rather than an Ingress without TLS or
+    IAP."""
+    crds = [c for c in [SERVICEMONITOR_CRD, *GKE_CRDS] if c != crd]
+    result = fake.run("start.prod.sh", FAKE_KUBECTL_CRDS=" ".join(crds))
+    assert result.returncode != 0
+    assert crd in result.stderr
     assert not [c for c in fake.calls() if " apply " in f" {c} "]
 
 
@@ -168,6 +191,17 @@ def test_stop_deletes_by_label_and_keeps_the_namespace(fake, env):
         kinds = call.split(" delete ")[1].split(" ")[0].split(",")
         assert "namespace" not in kinds and "ns" not in kinds, "LIMS's namespace is never deleted"
     assert any("deployment" in c and "cronjob" in c for c in deletes)
+    assert not [c for c in deletes if "networking.gke.io" in c], "no GKE kinds where their CRDs are absent"
+
+
+def test_stop_prod_deletes_the_gke_ingress_resources(fake):
+    result = fake.run("stop.prod.sh")
+    assert result.returncode == 0, result.stderr
+    deletes = [c for c in fake.calls() if " delete " in f" {c} "]
+    (gke,) = [c for c in deletes if "networking.gke.io" in c]
+    assert scoped(gke, "prod") and "-l app.kubernetes.io/part-of=plantsync" in gke
+    assert sorted(gke.split(" delete ")[1].split(" ")[0].split(",")) == sorted(GKE_CRDS)
+    assert deletes.index(gke) > index_of(deletes, "ingress,"), "after the Ingress that uses them"
 
 
 def alive(pid):

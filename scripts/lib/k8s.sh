@@ -13,6 +13,11 @@ PLANTSYNC_NAMESPACE=leaf-image-management-system
 PLANTSYNC_MONITORING_NAMESPACE=metrics
 PLANTSYNC_PART_OF_SELECTOR=app.kubernetes.io/part-of=plantsync
 PLANTSYNC_SECRET=plantsync-stores
+# prod: the OAuth client of Identity-Aware Proxy (k8s/prod/35-backendconfig-streamsync.yaml), also
+# created out of band.
+PLANTSYNC_IAP_SECRET=streamsync-iap-oauth
+# prod: the GKE Ingress's own resources (present on every GKE cluster with HTTP load balancing).
+PLANTSYNC_GKE_CRDS=(managedcertificates.networking.gke.io frontendconfigs.networking.gke.io backendconfigs.cloud.google.com)
 
 # Port-forwards of open.<env>.sh: namespace, service, local port, service port, what it is.
 PLANTSYNC_FORWARDS=(
@@ -73,9 +78,17 @@ k8s_start() {
     k8s_has_crd servicemonitors.monitoring.coreos.com \
         || k8s_die "CRD servicemonitors.monitoring.coreos.com missing: install kube-prometheus-stack (release 'prometheus', namespace '$PLANTSYNC_MONITORING_NAMESPACE') first"
     if [ "$PLANTSYNC_ENV" = prod ]; then
-        k8s_log "checking that Secret $PLANTSYNC_SECRET exists (created out of band, docs/deployment.md)"
-        k8s_kubectl get secret "$PLANTSYNC_SECRET" -o name \
-            || k8s_die "Secret $PLANTSYNC_SECRET missing in $PLANTSYNC_NAMESPACE: create it first (docs/deployment.md)"
+        local crd secret
+        k8s_log "checking that the GKE Ingress CRDs exist (ManagedCertificate, FrontendConfig, BackendConfig)"
+        for crd in "${PLANTSYNC_GKE_CRDS[@]}"; do
+            k8s_has_crd "$crd" \
+                || k8s_die "CRD $crd missing: prod needs GKE with HTTP load balancing (docs/deployment.md, \"TLS\")"
+        done
+        for secret in "$PLANTSYNC_SECRET" "$PLANTSYNC_IAP_SECRET"; do
+            k8s_log "checking that Secret $secret exists (created out of band, docs/deployment.md)"
+            k8s_kubectl get secret "$secret" -o name \
+                || k8s_die "Secret $secret missing in $PLANTSYNC_NAMESPACE: create it first (docs/deployment.md)"
+        done
     fi
     dir=$(k8s_overlay_dir)
     case "$dir" in
@@ -94,7 +107,7 @@ k8s_start() {
 
 # stop.<env>.sh: deletes what start applied, selected by the label every PlantSync object carries.
 # Never deletes the namespace (LIMS lives there) nor objects without the label (e.g. prod's
-# out-of-band Secret).
+# out-of-band Secrets; the reserved address of the Ingress is not a Kubernetes object at all).
 k8s_stop() {
     local kinds=ingress,cronjob,job,deployment,poddisruptionbudget,service,networkpolicy,configmap,secret
     k8s_init "$1"
@@ -104,7 +117,16 @@ k8s_stop() {
     if k8s_has_crd servicemonitors.monitoring.coreos.com; then
         k8s_kubectl delete servicemonitor -l "$PLANTSYNC_PART_OF_SELECTOR" --ignore-not-found
     fi
+    # The GKE Ingress's resources (by their full resource names), after the Ingress that uses them;
+    # the kinds exist on GKE only.
+    local crd gke_kinds=()
+    for crd in "${PLANTSYNC_GKE_CRDS[@]}"; do
+        if k8s_has_crd "$crd"; then gke_kinds+=("$crd"); fi
+    done
     k8s_kubectl delete "$kinds" -l "$PLANTSYNC_PART_OF_SELECTOR" --ignore-not-found
+    if [ "${#gke_kinds[@]}" -gt 0 ]; then
+        k8s_kubectl delete "$(IFS=,; echo "${gke_kinds[*]}")" -l "$PLANTSYNC_PART_OF_SELECTOR" --ignore-not-found
+    fi
     k8s_log "stopped PlantSync in $PLANTSYNC_ENV (namespace $PLANTSYNC_NAMESPACE kept: LIMS runs there)"
 }
 
