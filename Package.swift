@@ -100,6 +100,7 @@ let package = Package(
             name: "StreamSyncCore",
             dependencies: [
                 "SyncModel", "Kafka", "Observability", "HTTPProbes", logging, prometheus, hummingbird, serviceLifecycle,
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         .executableTarget(

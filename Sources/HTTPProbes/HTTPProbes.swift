@@ -4,7 +4,9 @@ import Hummingbird
 /// (Prometheus text exposition).
 public enum HTTPProbes {
     /// Adds `/healthz` and `/metrics` to `router`; `exposition` renders the metrics on each scrape.
-    public static func add(to router: Router<BasicRequestContext>, exposition: @escaping @Sendable () -> String) {
+    public static func add<Context: RequestContext>(
+        to router: Router<Context>, exposition: @escaping @Sendable () -> String
+    ) {
         router.get("/healthz") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],

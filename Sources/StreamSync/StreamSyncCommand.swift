@@ -98,6 +98,31 @@ struct StreamSyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    // MARK: Read API access (/image-plant/*)
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "File holding the token /image-plant/* then requires as 'Authorization: Bearer <token>' (read once at start; trailing newline ignored). Default: no token check.",
+            valueName: "path"))
+    var readTokenFile: String?
+
+    @Option(name: .long, help: "Requests per second each client may make to /image-plant/* (0 turns the limit off).")
+    var readRateLimit: Double = ReadAccessSettings().rateLimit
+
+    @Option(name: .long, help: "Requests a client may make at once before --read-rate-limit applies.")
+    var readRateBurst: Int = ReadAccessSettings().rateBurst
+
+    @Flag(
+        name: .long,
+        help: "Rate-limit by the client address in X-Forwarded-For instead of the connection's peer (only behind a load balancer that appends to it, e.g. GKE's).")
+    var trustForwardedFor: Bool = ReadAccessSettings().trustForwardedFor
+
+    @Option(
+        name: .long,
+        help: "With --trust-forwarded-for: how many X-Forwarded-For entries the load balancer appends; the client is the first of them (GKE: 2).")
+    var forwardedForEntries: Int = ReadAccessSettings().forwardedForEntries
+
     func run() async throws {
         let runner: StreamSyncRunner
         do {
@@ -144,8 +169,14 @@ struct StreamSyncCommand: AsyncParsableCommand {
             httpPort: httpPort, drainDeadline: .seconds(drainTimeout),
             tombstoneRetention: try TombstoneRetention(parsing: tombstoneRetention, field: "--tombstone-retention"))
         try server.validate()
+        var readAccess = ReadAccessSettings(
+            rateLimit: readRateLimit, rateBurst: readRateBurst, trustForwardedFor: trustForwardedFor,
+            forwardedForEntries: forwardedForEntries)
+        try readAccess.validate()
+        if let readTokenFile { readAccess.token = try ReadToken.load(file: readTokenFile) }
         return StreamSyncRunner(
-            settings: settings, server: server, kafka: kafka, logger: Logger(label: "plantsync.streamsync"))
+            settings: settings, server: server, readAccess: readAccess, kafka: kafka,
+            logger: Logger(label: "plantsync.streamsync"))
     }
 }
 

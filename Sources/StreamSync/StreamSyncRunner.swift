@@ -13,6 +13,8 @@ import UnixSignals
 struct StreamSyncRunner: Sendable {
     var settings: StreamSyncSettings
     var server: StreamSyncServerSettings
+    /// Token check and rate limit of /image-plant/*.
+    var readAccess: ReadAccessSettings
     var kafka: KafkaConfiguration
     var logger: Logger
 
@@ -50,7 +52,7 @@ struct StreamSyncRunner: Sendable {
         let pipeline = StreamPipeline(
             settings: settings, events: consumer, deadLetters: producer, stores: stores,
             subscription: .subscribe(settings.topics), metrics: metrics, logger: logger)
-        let router = StreamSyncHTTP.router(store: store, metrics: metrics) {
+        let router = StreamSyncHTTP.router(store: store, metrics: metrics, access: ReadAccess(readAccess)) {
             guard pipeline.hasAssignment else { return false }
             return (try? await store.count(of: .potato)) != nil
         }
@@ -74,7 +76,9 @@ struct StreamSyncRunner: Sendable {
             metadata: [
                 "topics": "\(settings.topics.joined(separator: ","))", "bootstrap": "\(kafka.bootstrapServers)",
                 "group": "\(kafka.groupId)", "store": "\(StoreURI.redacted(storeURI))", "schema": "\(server.schema)",
-                "http.port": "\(server.httpPort)",
+                "http.port": "\(server.httpPort)", "read.token": "\(readAccess.token == nil ? "off" : "required")",
+                "read.rate_limit": "\(readAccess.rateLimit > 0 ? "\(readAccess.rateLimit)/s burst \(readAccess.rateBurst)" : "off")",
+                "read.client_address": "\(readAccess.trustForwardedFor ? "X-Forwarded-For" : "peer")",
             ])
         try await ServiceGroup(configuration: configuration).run()
     }

@@ -26,12 +26,12 @@ import Testing
         func finish(_ trailingHeaders: HTTPFields?) async throws {}
     }
 
-    func get(_ router: Router<BasicRequestContext>, _ path: String) async throws -> Reply {
+    func get(_ router: Router<StreamSyncRequestContext>, _ path: String) async throws -> Reply {
         let responder = router.buildResponder()
         let request = Request(
             head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path),
             body: RequestBody(buffer: ByteBuffer()))
-        let context = BasicRequestContext(source: .init(channel: NIOAsyncTestingChannel(), logger: Logger(label: "http-test")))
+        let context = StreamSyncRequestContext(source: .init(channel: NIOAsyncTestingChannel(), logger: Logger(label: "http-test")))
         let response: Response
         do {
             response = try await responder.respond(to: request, context: context)
@@ -74,8 +74,16 @@ import Testing
             #expect(fields["created_at"] as? String == stored.createdAt.limsString)
             #expect((fields["gps_coordinates"] as? [Double])?.count == 2)
 
-            #expect(try await get(router, "/image-plant/potato/999").status == .notFound)
-            #expect(try await get(router, "/image-plant/tomato/7").status == .notFound)
+            // Unknown, deleted and other-plant ids: one 404 body that says nothing about the store.
+            let deleted = record(.potato, 9)
+            _ = try await store.apply([.upsert(deleted)])
+            let later = Timestamp(microsecondsSinceEpoch: deleted.createdAt.microsecondsSinceEpoch + 10_000_000)
+            _ = try await store.apply([.delete(deleted.key, at: later)])
+            for path in ["/image-plant/potato/999", "/image-plant/tomato/7", "/image-plant/potato/9"] {
+                let missing = try await get(router, path)
+                #expect(missing.status == .notFound, "\(path)")
+                #expect(missing.body == #"{"detail":"Image not found"}"#, "\(path)")
+            }
             let badPlant = try await get(router, "/image-plant/cabbage/7")
             #expect(badPlant.status == .badRequest)
             #expect((badPlant.json as? [String: Any])?["detail"] as? String != nil)

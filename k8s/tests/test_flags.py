@@ -142,4 +142,4 @@ def test_streamsync_parses_the_manifest_command_line(rendering, tmp_path):
     result = subprocess.run([str(executable("StreamSync")), *args], env=run_env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode not in (0, 64), result.stderr
-    assert "--store-uri" in result.stderr and "connect" in result.stderr, result.stderr
+    assert "cannot connect" in result.stderr, result.stderr

@@ -4,29 +4,40 @@ import Hummingbird
 import SyncModel
 
 /// StreamSync's HTTP surface: LIMS's read API served from the consumer database, plus probes and
-/// metrics.
+/// metrics. `/image-plant/*` passes through `ReadAccess` (rate limit, optional bearer token); `/ping`,
+/// `/healthz`, `/readyz` and `/metrics` do not (the probes and Prometheus reach them inside the
+/// cluster; prod's Ingress routes only `/ping` and `/image-plant` from outside).
 public enum StreamSyncHTTP {
+    /// The most records any response may hold. No endpoint returns a list today (one record by id,
+    /// or a count), so nothing is paged yet; an endpoint that ever returns several records must cap
+    /// them at this, whatever the client asks for. `HTTPTests` lists the routes, so a new one is seen.
+    public static let maxPageSize = 100
+
     /// Builds the router. `ready` answers /readyz (store reachable and partitions assigned).
     public static func router(
-        store: any ImageStore, metrics: StreamMetrics, ready: @escaping @Sendable () async -> Bool
-    ) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+        store: any ImageStore, metrics: StreamMetrics, access: ReadAccess = ReadAccess(),
+        ready: @escaping @Sendable () async -> Bool
+    ) -> Router<StreamSyncRequestContext> {
+        let router = Router(context: StreamSyncRequestContext.self)
         router.get("/ping") { _, _ in json(.ok, "\"Hello, I am alive\"") }
         router.get("/readyz") { _, _ in
             await ready() ? json(.ok, "{\"status\":\"ready\"}") : json(.serviceUnavailable, "{\"status\":\"not ready\"}")
         }
         HTTPProbes.add(to: router, exposition: { metrics.exposition() })
-        router.get("/image-plant/:plant/total") { _, context in
+        let images = router.group("/image-plant")
+            .add(middleware: ReadAccessMiddleware(access: access, rejected: { metrics.readRejected($0) }))
+        images.get(":plant/total") { _, context in
             guard let plant = plant(context) else { return unknownPlant(context) }
             let total = try await store.count(of: plant)
             return json(.ok, "{\"total_images\":\(total)}")
         }
-        router.get("/image-plant/:plant/:id") { _, context in
+        images.get(":plant/:id") { _, context in
             guard let plant = plant(context) else { return unknownPlant(context) }
             let text = context.parameters.get("id") ?? ""
             guard let id = Int64(text), id > 0 else {
                 return detail(.badRequest, "invalid id \(quoted(text)): must be a positive integer")
             }
+            // Absent, deleted or never written: one answer that says nothing more about the store.
             guard let record = try await store.record(RecordKey(plant: plant, id: id)) else {
                 return detail(.notFound, "Image not found")
             }
@@ -35,11 +46,11 @@ public enum StreamSyncHTTP {
         return router
     }
 
-    private static func plant(_ context: BasicRequestContext) -> Plant? {
+    private static func plant(_ context: StreamSyncRequestContext) -> Plant? {
         context.parameters.get("plant").flatMap { Plant(rawValue: $0) }
     }
 
-    private static func unknownPlant(_ context: BasicRequestContext) -> Response {
+    private static func unknownPlant(_ context: StreamSyncRequestContext) -> Response {
         detail(.badRequest, "unknown plant \(quoted(context.parameters.get("plant") ?? "")): expected potato, tomato or pepper")
     }
 

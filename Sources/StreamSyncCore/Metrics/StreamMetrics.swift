@@ -19,6 +19,7 @@ public final class StreamMetrics: Sendable {
     let storeRetries: Counter
     let tombstonesPurged: Counter
     let freshness: ValueHistogram
+    let readRejections: [ReadAccess.Rejection: Counter]
     private let deadLettered = Mutex<[String: Counter]>([:])
     private let lag = Mutex<[TopicPartition: Gauge]>([:])
     /// librdkafka's byte totals per client, to turn them into counter increments.
@@ -49,11 +50,20 @@ public final class StreamMetrics: Sendable {
         freshness = registry.histogram(
             "freshness_seconds", help: "Kafka record timestamp to applied-and-visible in the store, seconds.",
             buckets: SyncMetrics.freshnessBuckets)
+        var rejections: [ReadAccess.Rejection: Counter] = [:]
+        for reason in ReadAccess.Rejection.allCases {
+            rejections[reason] = registry.counter(
+                "http_rejected_total", help: "Requests to /image-plant turned away (no or wrong token, rate limit).",
+                labels: [("reason", reason.rawValue)])
+        }
+        readRejections = rejections
         // Every decoding error kind from the start, at 0, so dashboards and alerts see the series.
         for kind in EventDecodingError.Kind.allCases { _ = deadLetterCounter(kind.rawValue) }
     }
 
     func deadLettered(_ reason: String) { deadLetterCounter(reason).increment() }
+
+    func readRejected(_ reason: ReadAccess.Rejection) { readRejections[reason]?.increment() }
 
     private func deadLetterCounter(_ reason: String) -> Counter {
         deadLettered.withLock { counters in
