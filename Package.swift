@@ -169,7 +169,6 @@ let package = Package(
             dependencies: [
                 "StreamSyncCore", "StoreFactory", "LibMongoC", "Kafka", "KafkaMock", "SyncModel", "PostgresStore",
                 "LibPQ", "Observability", "SyncBenchCore", "TestSupport", hummingbird, hummingbirdTesting, logging,
-                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
     ],
