@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "StreamSync", targets: ["StreamSync"]),
         .executable(name: "BatchSync", targets: ["BatchSync"]),
         .executable(name: "SyncBench", targets: ["SyncBench"]),
+        .executable(name: "Chaos", targets: ["Chaos"]),
         // Libraries the benchmarks package (Benchmarks/) builds on.
         .library(name: "SyncModel", targets: ["SyncModel"]),
         .library(name: "LibPQ", targets: ["LibPQ"]),
@@ -124,6 +125,14 @@ let package = Package(
             dependencies: [
                 "SyncBenchCore", "CountingProxy", "BatchSyncCore", "PostgresStore", "LibPQ", "SyncModel", "Kafka",
                 "KafkaMock", argumentParser, logging,
+            ],
+            swiftSettings: swiftSettings),
+
+        // MARK: Reliability: StreamSync under SIGKILLs and outages (scripts/chaos)
+        .executableTarget(
+            name: "Chaos",
+            dependencies: [
+                "SyncBenchCore", "SyncModel", "PostgresStore", "LibPQ", "Kafka", "KafkaMock", argumentParser, logging,
             ],
             swiftSettings: swiftSettings),
 

@@ -52,6 +52,23 @@ public final class JobProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// SIGKILL, without any chance to drain (what a crash or an OOM kill does), then reaps the process.
+    /// Returns its termination status (the signal number: 9).
+    @discardableResult
+    public func killImmediately() -> Int32 {
+        sample()
+        if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// How the process ended, once it has: `exit 1`, `signal 9`; nil while it runs (or before `start`).
+    public var exitDescription: String? {
+        guard process.processIdentifier != 0, !process.isRunning else { return nil }
+        let kind = process.terminationReason == .uncaughtSignal ? "signal" : "exit"
+        return "\(kind) \(process.terminationStatus)"
+    }
+
     public var final: ProcessSample { lock.withLock { lastSample } }
 }
 

@@ -73,9 +73,13 @@ public final class Workload: Sendable {
     }
 
     /// Deterministic JPEG-sized bytes for a key.
-    public func imageData(_ key: RecordKey) -> [UInt8] {
+    public func imageData(_ key: RecordKey) -> [UInt8] { Self.imageData(key, seed: seed, count: imageBytes) }
+
+    /// `count` pseudo-random bytes, the same for the same key and seed in every process, starting with
+    /// JPEG's start-of-image marker (so nothing has to keep generated images in memory).
+    public static func imageData(_ key: RecordKey, seed: UInt64, count: Int) -> [UInt8] {
         var rng = SeededGenerator(seed: seed ^ UInt64(bitPattern: key.id) &* 0x9e37_79b9 ^ UInt64(key.plant.hashValueStable))
-        var data = [UInt8](repeating: 0, count: imageBytes)
+        var data = [UInt8](repeating: 0, count: max(0, count))
         var i = 0
         while i < data.count {
             var word = rng.next()

@@ -68,6 +68,26 @@ import TestSupport
         }
     }
 
+    @Test func watermarksAreTheLogBoundsAndFailWhileTheBrokerIsDown() async throws {
+        try await withMockCluster { cluster in
+            try cluster.createTopic("w", partitions: 2)
+            let producer = try KafkaProducer(configuration: configuration(cluster))
+            for i in 0..<7 { try producer.send(KafkaProducerRecord(topic: "w", partition: Int32(i % 2), value: bytes("\(i)"))) }
+            try await producer.flush()
+            await producer.close()
+
+            // A consumer that never joins nor assigns can still ask for the bounds.
+            let consumer = try KafkaConsumer(configuration: configuration(cluster))
+            let p0 = TopicPartition(topic: "w", partition: 0), p1 = TopicPartition(topic: "w", partition: 1)
+            let marks = try await consumer.watermarks([p0, p1])
+            #expect(marks == [p0: KafkaWatermarks(low: 0, high: 4), p1: KafkaWatermarks(low: 0, high: 3)])
+            try cluster.setBrokerDown()
+            await #expect(throws: KafkaError.self) { try await consumer.watermarks([p0], timeout: .milliseconds(500)) }
+            try cluster.setBrokerUp()
+            await consumer.close()
+        }
+    }
+
     @Test func statisticsReportBytesAndLag() async throws {
         try await withMockCluster { cluster in
             try cluster.createTopic("s", partitions: 1)

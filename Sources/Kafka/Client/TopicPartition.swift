@@ -83,3 +83,17 @@ struct ClientPointer: @unchecked Sendable {
     let pointer: OpaquePointer
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
 }
+
+/// A partition's log bounds: `low` is the first offset still held (the broker trims older messages),
+/// `high` the offset the next produced message gets (the end offset).
+public struct KafkaWatermarks: Sendable, Hashable, CustomStringConvertible {
+    public let low: Int64
+    public let high: Int64
+
+    public init(low: Int64, high: Int64) {
+        self.low = low
+        self.high = high
+    }
+
+    public var description: String { "[\(low), \(high))" }
+}

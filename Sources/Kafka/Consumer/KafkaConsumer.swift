@@ -121,6 +121,25 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// The low and high watermarks of `partitions`, asked of their leaders: the log start offset and
+    /// the end offset (the offset the next produced message gets). Throws on the first partition whose
+    /// leader does not answer within `timeout`.
+    public func watermarks(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError)
+        -> [TopicPartition: KafkaWatermarks]
+    {
+        let ms = Int32(clamping: timeout.milliseconds)
+        return try await onControl("query watermark offsets") { handle throws(KafkaError) in
+            var result: [TopicPartition: KafkaWatermarks] = [:]
+            for tp in partitions {
+                var low: Int64 = 0, high: Int64 = 0
+                let err = rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, ms)
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "query watermark offsets of \(tp)", err) }
+                result[tp] = KafkaWatermarks(low: low, high: high)
+            }
+            return result
+        }
+    }
+
     // MARK: Closing
 
     /// Stops polling, leaves the group (revocations during close are not waited for: the caller has

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Chaos: the reliability checks of docs/streamsync.md ("Delivery guarantee") and design §1, §2, §4 as
+/// one reproducible run. A steady LIMS event stream goes through the real StreamSync executable into
+/// a throwaway PostgreSQL while StreamSync is SIGKILLed at random instants, PostgreSQL is stopped
+/// (immediate mode) and the Kafka brokers are down; afterwards every key must hold exactly its last
+/// produced state, the group's offsets must reach the end of every partition and nothing may be
+/// dead-lettered. `scripts/chaos` builds this, starts the PostgreSQL cluster and passes it in.
+@main
+struct ChaosCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "Chaos",
+        abstract: "StreamSync under SIGKILLs, a PostgreSQL outage and a Kafka outage: nothing may be lost.",
+        discussion: """
+            Run it through scripts/chaos, which builds StreamSync and Chaos, starts a throwaway durable \
+            PostgreSQL and passes --pg-uri, --pg-data and --pg-bin. Kafka is librdkafka's mock cluster, \
+            inside this process. Prints one line per check and a summary; exits 1 if any check fails.
+            """)
+
+    // MARK: The run
+
+    @Option(help: "Seed of the event stream and of the fault schedule.")
+    var seed: UInt64 = 42
+
+    @Option(help: "LIMS events to produce (creates, full and partial updates, soft and hard deletes).")
+    var events: Int = 200_000
+
+    @Option(help: "SIGKILLs of StreamSync at random instants (each followed by a restart).")
+    var kills: Int = 20
+
+    @Option(name: .customLong("pg-outage"), help: ArgumentHelp("Seconds PostgreSQL is stopped (pg_ctl stop -m immediate, then start); 0: none.", valueName: "seconds"))
+    var pgOutage: Double = 30
+
+    @Option(name: .customLong("broker-outage"), help: ArgumentHelp("Seconds every Kafka broker is down; 0: none.", valueName: "seconds"))
+    var brokerOutage: Double = 30
+
+    @Option(name: .customLong("record-bytes"), help: "Image bytes per record (hex in the event, so twice that on the wire).")
+    var recordBytes: Int = 1024
+
+    @Option(name: .customLong("partial-percent"), help: "Percent of updates sent without the 'data' key (keep the stored bytes).")
+    var partialPercent: Int = 30
+
+    @Option(help: "Target events per second (the run lasts longer when the faults need more time).")
+    var rate: Double = 1000
+
+    @Option(help: "Partitions per plant topic.")
+    var partitions: Int = 8
+
+    @Option(name: .customLong("converge-timeout"), help: ArgumentHelp("Seconds to wait for StreamSync to catch up after the last event.", valueName: "seconds"))
+    var convergeTimeout: Double = 300
+
+    // MARK: Where things are
+
+    @Option(name: .customLong("pg-uri"), help: "libpq URI of the consumer database (default: $PLANTSYNC_PG_URI).")
+    var pgURI: String?
+
+    @Option(name: .customLong("pg-data"), help: "Data directory of that PostgreSQL cluster, to stop and start it (its log: ../server.log).")
+    var pgData: String?
+
+    @Option(name: .customLong("pg-bin"), help: "Directory holding pg_ctl (default: the newest /usr/lib/postgresql/*/bin).")
+    var pgBin: String?
+
+    @Option(name: .customLong("streamsync"), help: "The StreamSync executable (default: beside this one).")
+    var streamSync: String?
+
+    @Option(help: "Directory for the logs of every StreamSync instance.")
+    var out: String = "out/chaos"
+
+    @Flag(name: .customLong("check-options"), help: .hidden)
+    var checkOptions = false
+
+    // MARK: Validation
+
+    func validate() throws {
+        func require(_ ok: Bool, _ option: String, _ value: String, _ detail: String) throws {
+            guard ok else { throw ValidationError("invalid \(option) \(value): \(detail)") }
+        }
+        try require((1...10_000_000).contains(events), "--events", String(events), "must be within 1…10000000")
+        try require((0...1000).contains(kills), "--kills", String(kills), "must be within 0…1000")
+        try require(pgOutage.isFinite && (0...3600).contains(pgOutage), "--pg-outage", "\(pgOutage)", "must be within 0…3600 seconds")
+        try require(
+            brokerOutage.isFinite && (0...3600).contains(brokerOutage), "--broker-outage", "\(brokerOutage)",
+            "must be within 0…3600 seconds")
+        try require((1...65_536).contains(recordBytes), "--record-bytes", String(recordBytes), "must be within 1…65536")
+        try require((0...100).contains(partialPercent), "--partial-percent", String(partialPercent), "must be within 0…100")
+        try require(rate.isFinite && rate >= 1 && rate <= 100_000, "--rate", "\(rate)", "must be within 1…100000 events per second")
+        try require((1...64).contains(partitions), "--partitions", String(partitions), "must be within 1…64")
+        try require(
+            convergeTimeout.isFinite && (10...36_000).contains(convergeTimeout), "--converge-timeout", "\(convergeTimeout)",
+            "must be within 10…36000 seconds")
+        if let pgURI { try require(!pgURI.isEmpty, "--pg-uri", "\"\"", "must not be empty") }
+        if let pgData {
+            try require(
+                FileManager.default.fileExists(atPath: pgData + "/PG_VERSION"), "--pg-data", pgData,
+                "not a PostgreSQL data directory (no PG_VERSION)")
+        }
+        if let pgBin {
+            try require(FileManager.default.isExecutableFile(atPath: pgBin + "/pg_ctl"), "--pg-bin", pgBin, "holds no pg_ctl")
+        }
+        if let streamSync {
+            try require(FileManager.default.isExecutableFile(atPath: streamSync), "--streamsync", streamSync, "not an executable file")
+        }
+    }
+
+    func run() async throws {
+        if checkOptions { return }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .error
+            return handler
+        }
+        let environment = ProcessInfo.processInfo.environment
+        guard let uri = pgURI ?? environment["PLANTSYNC_PG_URI"], !uri.isEmpty else {
+            throw ValidationError("missing --pg-uri (or PLANTSYNC_PG_URI): the consumer database")
+        }
+        guard let pgData else { throw ValidationError("missing --pg-data: the data directory of the PostgreSQL cluster to stop and start") }
+        guard let pgBinDirectory = pgBin ?? PostgresServer.defaultBinDirectory() else {
+            throw ValidationError("missing --pg-bin: no /usr/lib/postgresql/*/bin/pg_ctl found")
+        }
+        let streamSyncPath = streamSync
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("StreamSync").path
+        guard FileManager.default.isExecutableFile(atPath: streamSyncPath) else {
+            throw ValidationError("StreamSync not found at \(streamSyncPath): build it (swift build --product StreamSync) or pass --streamsync")
+        }
+        let options = ChaosOptions(
+            seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, recordBytes: recordBytes,
+            partialPercent: partialPercent, rate: rate, partitionsPerTopic: partitions, convergeTimeout: convergeTimeout,
+            pgURI: uri, server: try PostgresServer(dataDirectory: pgData, binDirectory: pgBinDirectory),
+            streamSync: URL(fileURLWithPath: streamSyncPath), out: URL(fileURLWithPath: out, isDirectory: true))
+        let report = try await ChaosRun(options: options).run()
+        print(report.text, terminator: "")
+        if !report.passed { throw ExitCode(1) }
+    }
+}
+
+/// Everything one run needs, validated.
+struct ChaosOptions: Sendable {
+    var seed: UInt64
+    var events: Int
+    var kills: Int
+    var pgOutage: Double
+    var brokerOutage: Double
+    var recordBytes: Int
+    var partialPercent: Int
+    var rate: Double
+    var partitionsPerTopic: Int
+    var convergeTimeout: Double
+    var pgURI: String
+    var server: PostgresServer
+    var streamSync: URL
+    var out: URL
+}
+
+/// A failure of the harness itself (not a finding about StreamSync): the run cannot go on.
+struct ChaosError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import SyncBenchCore
+import SyncModel
+
+/// The kinds of LIMS event the chaos stream produces.
+enum EventKind: String, CaseIterable, Sendable {
+    case create = "creates"
+    case fullUpdate = "full updates"
+    case partialUpdate = "partial updates"
+    case softDelete = "soft deletes"
+    case hardDelete = "hard deletes"
+}
+
+/// One event to produce: LIMS format (design §2), topic = plant, key = the id, on the key's partition.
+struct StreamEvent: Sendable {
+    let kind: EventKind
+    let key: RecordKey
+    let partition: Int32
+    /// The record JSON; nil for a hard delete (a Kafka tombstone).
+    let value: [UInt8]?
+    /// Set for tombstones: their delete time is the Kafka record timestamp (design §1).
+    let timestampMillis: Int64?
+
+    /// About what the mock broker stores for it (value, key and record overhead), for the backlog cap.
+    var storedBytes: Int { (value?.count ?? 0) + 20 + 70 }
+}
+
+/// What the generator last produced for a key: the truth the consumer is compared with.
+struct KeyTruth: Sendable {
+    /// The fields of the last event (`data` is always nil here; see `bytesRevision`).
+    var record: ImageRecord
+    /// Which bytes the key must hold: those of the last event that carried bytes (design §1: "the
+    /// image bytes are a register of their own").
+    var bytesRevision: Int
+    /// The last event was a hard delete: the key must be absent.
+    var deleted: Bool
+}
+
+/// A seeded LIMS event stream and its model of the last state per key.
+///
+/// - create: a new id (sequential per plant, as LIMS), the full record with bytes (revision 0);
+/// - full update: changed fields and new image bytes (the next revision), the `data` key present;
+/// - partial update: changed fields, no `data` key — "keep the stored bytes";
+/// - soft delete: `is_deleted: true`, the full record with its current bytes (LIMS's users job);
+/// - hard delete: a Kafka tombstone (null value) keyed by the id, timestamped after the key's last
+///   update — the form of delete `EventDecoder` accepts on a LIMS topic (a Debezium `op: d` needs a
+///   Debezium topic). Deleted ids are never reused, as in LIMS.
+///
+/// Updates go to recently created keys half of the time, so that creates and their updates often share
+/// a batch or overlapping batches. Every event of a key goes to one partition (`id mod partitions`), so
+/// the produced order per key is the order StreamSync reads. Versions (design §1) grow per key: each
+/// event's `updated_at` is a strictly increasing wall-clock time in microseconds.
+struct LimsStream {
+    let seed: UInt64
+    let recordBytes: Int
+    let partialPercent: Int
+    let partitions: Int
+    private var rng: SeededGenerator
+    private(set) var truth: [RecordKey: KeyTruth] = [:]
+    private(set) var counts: [EventKind: Int] = [:]
+    private var live: [RecordKey] = []
+    private var liveIndex: [RecordKey: Int] = [:]
+    private var recent: [RecordKey] = []
+    private var recentNext = 0
+    private var nextID: [Plant: Int64] = [:]
+    private var clock: Int64 = 0
+
+    static let diseases = ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot", "Leaf Mold"]
+    static let recentWindow = 256
+
+    init(seed: UInt64, recordBytes: Int, partialPercent: Int, partitions: Int) {
+        self.seed = seed
+        self.recordBytes = recordBytes
+        self.partialPercent = partialPercent
+        self.partitions = partitions
+        rng = SeededGenerator(seed: seed)
+    }
+
+    /// The image bytes of a key's revision, regenerated on demand (nothing keeps them in memory).
+    func bytes(_ key: RecordKey, revision: Int) -> [UInt8] {
+        var mix = SeededGenerator(seed: seed ^ (UInt64(revision) &+ 1) &* 0xD1B5_4A32_D192_ED03)
+        return Workload.imageData(key, seed: mix.next(), count: recordBytes)
+    }
+
+    func partition(of key: RecordKey) -> Int32 { Int32(truncatingIfNeeded: (key.id - 1) % Int64(partitions)) }
+
+    /// Keys whose last event was not a hard delete.
+    var liveCount: Int { live.count }
+
+    mutating func next() -> StreamEvent {
+        let roll = Int.random(in: 0..<100, using: &rng)
+        let kind: EventKind
+        if live.isEmpty || roll < 30 {
+            kind = .create
+        } else if roll < 82 {
+            kind = Int.random(in: 0..<100, using: &rng) < partialPercent ? .partialUpdate : .fullUpdate
+        } else if roll < 90 {
+            kind = .softDelete
+        } else {
+            kind = .hardDelete
+        }
+        counts[kind, default: 0] += 1
+        let now = tick()
+        switch kind {
+        case .create:
+            let plant = Plant.allCases.randomElement(using: &rng)!
+            let id = nextID[plant, default: 1]
+            nextID[plant] = id + 1
+            let record = ImageRecord(
+                plant: plant, id: id, cameraId: Int64.random(in: 1...12, using: &rng), data: nil,
+                latitude: Double.random(in: 49...55, using: &rng), longitude: Double.random(in: 14...24, using: &rng),
+                createdAt: Timestamp(microsecondsSinceEpoch: now))
+            truth[record.key] = KeyTruth(record: record, bytesRevision: 0, deleted: false)
+            liveIndex[record.key] = live.count
+            live.append(record.key)
+            if recent.count < Self.recentWindow {
+                recent.append(record.key)
+            } else {
+                recent[recentNext] = record.key
+                recentNext = (recentNext + 1) % Self.recentWindow
+            }
+            return upsertEvent(kind, record.key, withBytes: true)
+        case .fullUpdate, .partialUpdate, .softDelete:
+            let key = pickLiveKey()
+            var entry = truth[key]!
+            if kind == .softDelete {
+                entry.record.isDeleted = true
+            } else {
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0:
+                    entry.record.disease = Self.diseases.randomElement(using: &rng)
+                    entry.record.percentage = Double.random(in: 0.5...1, using: &rng)
+                case 1:
+                    entry.record.isActive.toggle()
+                default:
+                    entry.record.cameraId = Int64.random(in: 1...12, using: &rng)
+                    entry.record.latitude = Double.random(in: 49...55, using: &rng)
+                    entry.record.longitude = Double.random(in: 14...24, using: &rng)
+                }
+            }
+            if kind == .fullUpdate { entry.bytesRevision += 1 }
+            entry.record.updatedAt = Timestamp(microsecondsSinceEpoch: now)
+            truth[key] = entry
+            return upsertEvent(kind, key, withBytes: kind != .partialUpdate)
+        case .hardDelete:
+            let key = pickLiveKey()
+            truth[key]!.deleted = true
+            let index = liveIndex.removeValue(forKey: key)!
+            let last = live.removeLast()
+            if last != key {
+                live[index] = last
+                liveIndex[last] = index
+            }
+            // The delete's version ts is the end of this millisecond (EventDecoder.endOfMillisecond):
+            // at or after `now`, so after every earlier event of the key.
+            return StreamEvent(kind: kind, key: key, partition: partition(of: key), value: nil, timestampMillis: now / 1000)
+        }
+    }
+
+    private func upsertEvent(_ kind: EventKind, _ key: RecordKey, withBytes: Bool) -> StreamEvent {
+        let entry = truth[key]!
+        var record = entry.record
+        if withBytes { record.data = bytes(key, revision: entry.bytesRevision) }
+        let json = RecordJSON.encode(record, includeData: withBytes)
+        return StreamEvent(kind: kind, key: key, partition: partition(of: key), value: Array(json.utf8), timestampMillis: nil)
+    }
+
+    /// Half of the time one of the recently created keys (when still live), else any live key.
+    private mutating func pickLiveKey() -> RecordKey {
+        if !recent.isEmpty, Bool.random(using: &rng) {
+            let key = recent[Int.random(in: 0..<recent.count, using: &rng)]
+            if liveIndex[key] != nil { return key }
+        }
+        return live[Int.random(in: 0..<live.count, using: &rng)]
+    }
+
+    /// Wall-clock microseconds, strictly increasing.
+    private mutating func tick() -> Int64 {
+        let now = Int64((Date().timeIntervalSince1970 * 1_000_000).rounded(.down))
+        clock = max(now, clock + 1)
+        return clock
+    }
+}
