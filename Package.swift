@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", prometheus], swiftSettings: swiftSettings),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "LibPQ", "TestSupport"],
+            name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatchSyncCoreTests",

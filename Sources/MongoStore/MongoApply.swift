@@ -1,66 +1,86 @@
 import LibMongoC
 import SyncModel
 
-/// Applying a batch of one plant: one unordered bulk write of conditional upserts.
+/// Applying a batch of one plant: one unordered bulk write of the keys' conditional upserts
+/// (`MongoWrite.upsert`), then one of the field-keeping updates (`MongoWrite.keepingFields`), which
+/// must see the first bulk's results.
 enum MongoApply {
-    static func model(_ change: Change) -> WriteModel {
-        let filter = MongoQueries.olderThan(id: change.key.id, change.version)
-        switch change.operation {
-        case .upsert(let record, let keepsStoredData):
-            if keepsStoredData {
-                return .updateOne(filter: filter, update: MongoRecordCodec.keepDataUpdate(record, version: change.version), upsert: true)
-            }
-            return .replaceOne(filter: filter, replacement: MongoRecordCodec.document(record, version: change.version), upsert: true)
-        case .delete:
-            return .replaceOne(
-                filter: filter, replacement: MongoRecordCodec.tombstone(id: change.key.id, version: change.version), upsert: true)
+    /// One key's write, with what the retry after E11000 needs to know of it.
+    struct KeyWrite {
+        let id: Int64
+        let model: WriteModel
+        let recordVersion: Version
+        /// `Version.minimum` when the write carries no bytes.
+        let bytesVersion: Version
+
+        init(_ winners: KeyWinners, record: Change) {
+            id = winners.key.id
+            model = MongoWrite.upsert(record, bytes: winners.bytes)
+            recordVersion = record.version
+            bytesVersion = winners.bytesVersion
+        }
+
+        /// Whether either part is newer than what `stored` holds (`nil`: no document).
+        func isNewer(than stored: MongoRecordCodec.Bookkeeping?) -> Bool {
+            guard let stored else { return true }
+            return stored.version.map { $0 < recordVersion } ?? true || stored.registerVersion < bytesVersion
         }
     }
 
-    /// Applies `batch` (distinct keys of one plant) and returns how many changes took effect.
-    static func run(_ batch: [Change], on collection: MongoCollection) throws -> Int {
-        let (applied, contested) = try write(batch, on: collection)
-        guard !contested.isEmpty else { return applied }
-        // E11000 means that when the upsert ran, the key existed with a version that was not older.
-        // Almost always it was stored before the batch: the change is stale. But another writer may
-        // have inserted the key between our match and our insert (MongoDB does not retry upserts whose
-        // filter is more than an equality on the unique key), possibly with an OLDER version. So read
-        // the stored versions of the contested keys (narrow projection) and send those that are still
-        // newer once more, conditionally again: the database still decides, and the document now
-        // exists, so the retry can only update it or lose to a newer version.
-        let stored = try storedVersions(contested.map(\.key.id), on: collection)
-        let retry = contested.filter { change in stored[change.key.id].map { $0 == nil || $0! < change.version } ?? true }
-        guard !retry.isEmpty else { return applied }
-        return applied + (try write(retry, on: collection)).applied
+    /// Applies the writes of one plant's keys and returns how many took effect.
+    static func run(_ writes: [KeyWrite], keeping: [WriteModel], on collection: MongoCollection) throws -> Int {
+        var (applied, contested) = try write(writes, on: collection)
+        if !contested.isEmpty {
+            // E11000 means that when the upsert ran, the key existed with both parts not older. Almost
+            // always it was stored before the batch: the change is stale. But another writer may have
+            // inserted the key between our match and our insert (MongoDB does not retry upserts whose
+            // filter is more than an equality on the unique key), possibly with OLDER versions. So read
+            // the stored bookkeeping of the contested keys (narrow projection) and send those still newer
+            // once more, conditionally again: the database still decides, and the document now exists,
+            // so the retry can only update it or lose to newer versions.
+            let stored = try storedBookkeeping(contested.map(\.id), on: collection)
+            let retry = contested.filter { $0.isNewer(than: stored[$0.id]) }
+            if !retry.isEmpty { applied += try write(retry, on: collection).applied }
+        }
+        if !keeping.isEmpty { applied += try count(try collection.bulkWrite(keeping, ordered: false), collection) }
+        return applied
     }
 
-    static func write(_ batch: [Change], on collection: MongoCollection) throws -> (applied: Int, contested: [Change]) {
-        let result = try collection.bulkWrite(batch.map(model), ordered: false)
-        var applied = 0
-        var contested: [Change] = []
+    static func write(_ writes: [KeyWrite], on collection: MongoCollection) throws -> (applied: Int, contested: [KeyWrite]) {
+        let result = try collection.bulkWrite(writes.map(\.model), ordered: false)
+        var contested: [KeyWrite] = []
         for (index, outcome) in result.outcomes.enumerated() {
-            switch outcome {
-            case .upserted, .succeeded: applied += 1
-            case .failed(let error) where error.isDuplicateKey: contested.append(batch[index])
-            case .failed(let error):
+            guard case .failed(let error) = outcome else { continue }
+            guard error.isDuplicateKey else {
                 throw MongoStoreError(
-                    operation: "apply \(batch[index]) to \(collection.namespace)", code: UInt32(clamping: error.code),
-                    message: error.message)
+                    operation: "apply the write of id \(writes[index].id) to \(collection.namespace)",
+                    code: UInt32(clamping: error.code), message: error.message)
             }
+            contested.append(writes[index])
         }
-        return (applied, contested)
+        return (result.matched + result.upserted, contested)
     }
 
-    /// id → stored version (nil: the document has no PlantSync version); absent ids are missing.
-    static func storedVersions(_ ids: [Int64], on collection: MongoCollection) throws -> [Int64: Version?] {
+    /// The writes that took effect: every filter requires a newer part, so a match changed the document.
+    static func count(_ result: BulkWriteResult, _ collection: MongoCollection) throws -> Int {
+        if let error = result.writeErrors.first {
+            throw MongoStoreError(
+                operation: "apply a field-keeping update to \(collection.namespace)", code: UInt32(clamping: error.code),
+                message: error.message)
+        }
+        return result.matched + result.upserted
+    }
+
+    /// id → stored bookkeeping, for the ids that exist.
+    static func storedBookkeeping(_ ids: [Int64], on collection: MongoCollection) throws -> [Int64: MongoRecordCodec.Bookkeeping] {
         let cursor = try collection.find(
             ["id": ["$in": .array(ids.map(BSONValue.int64))]],
-            options: ["projection": ["id": .int32(1), "_ps.ts": .int32(1), "_ps.tb": .int32(1)]])
-        var versions: [Int64: Version?] = [:]
+            options: ["projection": ["id": .int32(1), "_ps": .int32(1)]])
+        var stored: [Int64: MongoRecordCodec.Bookkeeping] = [:]
         while let doc = try cursor.next() {
             guard let id = doc["id"]?.int64Value else { continue }
-            versions[id] = MongoRecordCodec.bookkeeping(doc).version
+            stored[id] = MongoRecordCodec.bookkeeping(doc)
         }
-        return versions
+        return stored
     }
 }

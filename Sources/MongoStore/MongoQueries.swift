@@ -10,22 +10,6 @@ enum MongoQueries {
         .document(["$gte": .int64(lower), "$lt": .int64(upper)])
     }
 
-    /// Matches the key's document only if its stored version is older than `version` (or it has no
-    /// PlantSync version: a document of another writer, which the first change adopts). With
-    /// `upsert`, "no match" on an existing key becomes an insert that the unique index on `id`
-    /// rejects with E11000: the stored version is newer or equal.
-    static func olderThan(id: Int64, _ version: Version) -> BSONDocument {
-        let ts = BSONValue.int64(version.ts), tb = BSONValue.int64(version.storedTiebreak)
-        return [
-            "id": .int64(id),
-            "$or": [
-                .document(["_ps.ts": .document(["$lt": ts])]),
-                .document(["_ps.ts": ts, "_ps.tb": .document(["$lt": tb])]),
-                .document(["_ps.tb": .document(["$exists": false])]),
-            ],
-        ]
-    }
-
     /// Live documents whose `_ps` lacks the version or data hash halves: their digest is computed by
     /// the client (documents of another writer).
     static let incomplete: BSONValue = [

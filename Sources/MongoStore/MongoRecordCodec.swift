@@ -6,11 +6,16 @@ import SyncModel
 /// LIMS's fields as LIMS writes them (`id`, `camera_id`, `data` as binary, `gps_coordinates` as
 /// `[lat, lon]`, `disease`, `percentage`, `created_at`/`updated_at` as BSON dates, `is_active`,
 /// `is_deleted`), plus PlantSync's bookkeeping under `_ps`:
-/// - `ts`, `tb`: the version (`Version.storedTiebreak`, so signed order = version order);
-/// - `dh`: `ImageRecord.dataHash`; `tbh`/`tbl`/`dhh`/`dhl`: the unsigned 32-bit halves of `tb` and
-///   `dh`, which `$sum` adds without overflow or bit operations (`RowDigest`);
+/// - `ts`, `tb`: the record's version (`Version.storedTiebreak`, so signed order = version order);
+///   `tbh`/`tbl`: the unsigned 32-bit halves of `tb`, which `$sum` adds without overflow or bit
+///   operations (`RowDigest`);
 /// - `created_us`, `updated_us`: the exact microseconds that BSON's millisecond dates cut off;
-/// - `tombstone`: true for a deleted key (record fields absent).
+/// - `tombstone`: true for a deleted key (record fields absent);
+/// - the bytes register (docs/design.md §1): `dh` (`ImageRecord.dataHash` of `data`,
+///   `ImageRecord.unknownDataHash` while the bytes are not yet known) with its halves `dhh`/`dhl`, and
+///   `dts`/`dtb`, the version the bytes came with (`Version.minimum`: not yet known). A document
+///   written before the register existed has no `dts`: its bytes came with its record, so the register's
+///   version reads as the record's (an empty register for a tombstone).
 enum MongoRecordCodec {
     static let ps = "_ps"
 
@@ -22,7 +27,7 @@ enum MongoRecordCodec {
         return (Int64(bits >> 32), Int64(bits & 0xFFFF_FFFF))
     }
 
-    /// The record's LIMS fields (without `data`).
+    /// The record's LIMS fields (without `data`), in LIMS's order.
     static func fields(_ r: ImageRecord) -> [(String, BSONValue)] {
         [
             ("camera_id", .int64(r.cameraId)),
@@ -36,7 +41,13 @@ enum MongoRecordCodec {
         ]
     }
 
-    /// Bookkeeping of the version (without the data hash).
+    /// The names of the LIMS record fields, in order, and the `KeptFields` member that can keep each.
+    static let recordFieldNames: [(name: String, kept: KeptFields)] = [
+        ("camera_id", []), ("gps_coordinates", .gpsCoordinates), ("disease", .disease), ("percentage", []),
+        ("created_at", []), ("updated_at", []), ("is_active", []), ("is_deleted", []),
+    ]
+
+    /// Bookkeeping of the record's version (`r == nil`: a tombstone's).
     static func versionFields(_ version: Version, _ r: ImageRecord?) -> [(String, BSONValue)] {
         let tb = version.storedTiebreak
         let (tbh, tbl) = halves(tb)
@@ -51,50 +62,44 @@ enum MongoRecordCodec {
         return fields
     }
 
-    static func dataHashFields(_ dataHash: UInt64) -> [(String, BSONValue)] {
+    /// The names of the record-version bookkeeping fields under `_ps`, in order.
+    static let versionFieldNames = ["ts", "tb", "tbh", "tbl", "created_us", "updated_us", "tombstone"]
+
+    /// Bookkeeping of the bytes register: the data hash with its halves, and the register's version.
+    static func registerFields(dataHash: UInt64, version: Version) -> [(String, BSONValue)] {
         let dh = Int64(bitPattern: dataHash)
         let (dhh, dhl) = halves(dh)
-        return [("dh", .int64(dh)), ("dhh", .int64(dhh)), ("dhl", .int64(dhl))]
-    }
-
-    /// The whole document of a full upsert (a replacement: stale fields of any earlier writer go).
-    static func document(_ r: ImageRecord, version: Version) -> BSONDocument {
-        var pairs: [(String, BSONValue)] = [("id", .int64(r.id))]
-        pairs += fields(r)
-        pairs.insert(("data", r.data.map(BSONValue.bytes) ?? .null), at: 2)
-        pairs.append((ps, .document(BSONDocument(versionFields(version, r) + dataHashFields(r.dataHash)))))
-        return BSONDocument(pairs)
-    }
-
-    /// The update of an upsert that keeps the stored `data` and data hash; a new document gets none.
-    static func keepDataUpdate(_ r: ImageRecord, version: Version) -> BSONDocument {
-        var set = BSONDocument(fields(r))
-        for (key, value) in versionFields(version, r) { set.append("\(ps).\(key)", value) }
-        var onInsert: BSONDocument = ["data": .null]
-        for (key, value) in dataHashFields(ImageRecord.dataHash(nil)) { onInsert.append("\(ps).\(key)", value) }
-        return ["$set": .document(set), "$setOnInsert": .document(onInsert)]
-    }
-
-    /// A tombstone: only the key and the delete's version.
-    static func tombstone(id: Int64, version: Version) -> BSONDocument {
-        ["id": .int64(id), ps: .document(BSONDocument(versionFields(version, nil) + dataHashFields(0)))]
+        return [
+            ("dh", .int64(dh)), ("dhh", .int64(dhh)), ("dhl", .int64(dhl)),
+            ("dts", .int64(version.ts)), ("dtb", .int64(version.storedTiebreak)),
+        ]
     }
 
     // MARK: Reading
 
     /// What the store knows of one stored document without reading `data`.
     struct Bookkeeping {
+        /// The record's version; `nil` for a document of another writer (no `_ps`).
         var version: Version?
         var dataHash: Int64?
         var isTombstone: Bool
+        /// The bytes register's version as `apply` compares it: `_ps.dts`/`dtb`; for a document written
+        /// before the register existed, its record's version (it got its bytes with its record) unless
+        /// it is a tombstone; `Version.minimum` (empty) for those and for another writer's document.
+        var registerVersion: Version
     }
 
     static func bookkeeping(_ doc: BSONDocument) -> Bookkeeping {
         let psDoc = doc[ps]?.documentValue
-        let ts = psDoc?["ts"]?.int64Value, tb = psDoc?["tb"]?.int64Value
-        let version = ts.flatMap { ts in tb.map { Version(ts: ts, storedTiebreak: $0) } }
+        func version(_ ts: String, _ tb: String) -> Version? {
+            guard let ts = psDoc?[ts]?.int64Value, let tb = psDoc?[tb]?.int64Value else { return nil }
+            return Version(ts: ts, storedTiebreak: tb)
+        }
+        let record = version("ts", "tb")
+        let isTombstone = psDoc?["tombstone"]?.boolValue == true
         return Bookkeeping(
-            version: version, dataHash: psDoc?["dh"]?.int64Value, isTombstone: psDoc?["tombstone"]?.boolValue == true)
+            version: record, dataHash: psDoc?["dh"]?.int64Value, isTombstone: isTombstone,
+            registerVersion: version("dts", "dtb") ?? (isTombstone ? nil : record) ?? .minimum)
     }
 
     /// Decodes a live record. `data` absent → nil. Dates take the stored microseconds when they agree

@@ -7,37 +7,29 @@ extension MongoStore {
     static let stateCollection = "plantsync_state"
 
     public func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord> {
-        let size = max(1, pageSize)
         let operation = "read records of \(describe(plant)) changed since \(since)"
-        return PagedSequence(start: .init(1)) { cursor in
+        return .keyset(in: .all, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withClient(operation) { store in
-                let page = try Self.readRecords(
-                    plant: plant,
-                    filter: ["id": MongoQueries.idRange(cursor.position, Int64.max), "_ps.ts": ["$gte": .int64(since)]],
-                    limit: size, collection: store.collection(plant), operation: operation)
-                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
+                try Self.readRecords(
+                    plant: plant, filter: ["id": MongoQueries.idRange(lower, Int64.max), "_ps.ts": ["$gte": .int64(since)]],
+                    limit: limit, collection: store.collection(plant), operation: operation)
             }
         }
     }
 
-    /// One unordered bulk of `replaceOne` without upsert per plant, each matching the key only while
-    /// its stored version equals the expected one.
+    /// One unordered bulk of compare-and-set pipeline updates per plant (`MongoWrite.replace`), each
+    /// matching the key only while its stored version equals the expected one: per key, the greatest
+    /// change's record part with the greatest bytes.
     public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
-        let winners = Change.winners(changes).values.filter { expected[$0.key] != nil }.sorted { $0.key < $1.key }
+        let reduced = Change.reduce(changes).values.filter { expected[$0.key] != nil }.sorted { $0.key < $1.key }
         var applied = 0
         for plant in Plant.allCases {
-            let batch = winners.filter { $0.key.plant == plant }
-            guard !batch.isEmpty else { continue }
-            let models: [WriteModel] = batch.map { change in
-                let want = expected[change.key]!
-                let filter: BSONDocument = [
-                    "id": .int64(change.key.id), "_ps.ts": .int64(want.ts), "_ps.tb": .int64(want.storedTiebreak),
-                ]
-                let replacement = change.record.map { MongoRecordCodec.document($0, version: change.version) }
-                    ?? MongoRecordCodec.tombstone(id: change.key.id, version: change.version)
-                return .replaceOne(filter: filter, replacement: replacement, upsert: false)
+            let models: [WriteModel] = reduced.filter { $0.key.plant == plant }.map { winners in
+                let newest = [winners.record, winners.keepingFields].compactMap { $0 }.max { $0.version < $1.version }!
+                return MongoWrite.replace(newest, bytes: winners.bytes, expecting: expected[winners.key]!)
             }
-            applied += try await withClient("replace \(batch.count) documents in \(describe(plant))") { store in
+            guard !models.isEmpty else { continue }
+            applied += try await withClient("replace \(models.count) documents in \(describe(plant))") { store in
                 try store.collection(plant).bulkWrite(models, ordered: false).matched
             }
         }

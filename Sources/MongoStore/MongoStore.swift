@@ -1,5 +1,4 @@
 import Foundation
-import Dispatch
 import LibMongoC
 import SyncModel
 
@@ -7,15 +6,18 @@ import SyncModel
 /// (`imagecolplant<plant>` in `imagedbplantconsumer` by default), LIMS's field names and types, and
 /// PlantSync's bookkeeping in a `_ps` subdocument (docs/mongodb.md).
 ///
-/// - One `mongoc_client_t`, used only from one serial dispatch queue: libmongoc calls block, so they
-///   run there, never on Swift's cooperative pool.
-/// - `apply` sends one unordered bulk write per plant and batch; the version rule is the filter of
-///   each conditional upsert, so the database enforces it (a newer or equal stored version turns the
-///   upsert into an insert that the unique index on `id` rejects: E11000 = skipped-stale).
+/// - One `mongoc_client_t`, used only from one `BlockingQueue`: libmongoc calls block, so they run
+///   there, never on Swift's cooperative pool.
+/// - `apply` reduces the batch to one write per key (`KeyWinners`) and sends one unordered bulk write
+///   per plant and batch; each write is a pipeline update whose two parts (record, bytes register) are
+///   guarded by their own version rule, and whose filter requires one of them to be newer, so the
+///   database enforces both (both stale turns the upsert into an insert that the unique index on `id`
+///   rejects: E11000 = skipped-stale). See `MongoWrite`.
 /// - Reads are keyset-paginated through cursors: memory is bounded by one page.
 public final class MongoStore: ImageStore, @unchecked Sendable {
     // @unchecked Sendable is safe: the mutable state (`client`, `collections`) is read and written
-    // only inside blocks running on the serial `queue`; everything else is immutable after `init`.
+    // only inside blocks running on the serial `queue` (`BlockingQueue`); everything else is immutable
+    // after `init`.
 
     public struct Configuration: Sendable {
         /// A `mongodb://` (or `mongodb+srv://`) connection string.
@@ -64,7 +66,7 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
     }
 
     public let configuration: Configuration
-    private let queue = DispatchQueue(label: "plantsync.mongo-store")
+    private let queue = BlockingQueue(label: "plantsync.mongo-store")
     private var client: MongoClient?
     private var collections: [Plant: MongoCollection] = [:]
 
@@ -100,15 +102,11 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
     func withClient<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (MongoStore) throws -> T
     ) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            queue.async {
-                do {
-                    continuation.resume(returning: try body(self))
-                } catch let error as MongoError {
-                    continuation.resume(throwing: MongoStoreError(operation: operation, error))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
+        try await queue.run {
+            do {
+                return try body(self)
+            } catch let error as MongoError {
+                throw MongoStoreError(operation: operation, error)
             }
         }
     }
@@ -163,14 +161,19 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         for change in changes where change.key.id <= 0 {
             throw MongoStoreError(operation: "apply", message: "field 'id' holds \(change.key.id) in \(change): ids must be positive")
         }
-        // One write per key: the greatest version (the others would lose anyway: skipped-stale).
-        let winners = Change.winners(changes).values.sorted { $0.key < $1.key }
+        // One write per key: the greatest record version with the greatest bytes (the other changes
+        // would lose anyway: skipped-stale); then, where one is newer, the field-keeping upsert.
+        let reduced = Change.reduce(changes).values.sorted { $0.key < $1.key }
         var applied = 0
         for plant in Plant.allCases {
-            let batch = winners.filter { $0.key.plant == plant }
-            guard !batch.isEmpty else { continue }
-            applied += try await withClient("apply \(batch.count) changes to \(describe(plant))") { store in
-                try MongoApply.run(batch, on: store.collection(plant))
+            let keys = reduced.filter { $0.key.plant == plant }
+            guard !keys.isEmpty else { continue }
+            let writes = keys.compactMap { winners in winners.record.map { MongoApply.KeyWrite(winners, record: $0) } }
+            let keeping = keys.compactMap { winners in
+                winners.keepingFieldsAfterRecord.map { MongoWrite.keepingFields($0, bytes: winners.record == nil ? winners.bytes : nil) }
+            }
+            applied += try await withClient("apply \(keys.count) changes to \(describe(plant))") { store in
+                try MongoApply.run(writes, keeping: keeping, on: store.collection(plant))
             }
         }
         return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
@@ -220,44 +223,34 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
     }
 
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
-        let size = max(1, pageSize)
         let operation = "read versions of \(describe(plant)) \(range)"
-        return PagedSequence(start: range.isEmpty ? nil : .init(range.lower)) { cursor in
+        return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withClient(operation) { store in
-                let page = try MongoVersions.page(
-                    plant: plant, from: cursor.position, upper: range.upper, limit: size,
-                    collection: store.collection(plant), operation: operation)
-                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
+                try MongoVersions.page(
+                    plant: plant, from: lower, upper: range.upper, limit: limit, collection: store.collection(plant),
+                    operation: operation)
             }
         }
     }
 
     public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
-        let sorted = Array(Set(ids)).sorted()
-        let size = max(1, pageSize)
         let operation = "read records by id from \(describe(plant))"
-        return PagedSequence(start: sorted.isEmpty ? nil : .init(0)) { cursor in
-            let start = Int(cursor.position)
-            let slice = Array(sorted[start..<min(start + size, sorted.count)])
-            let records = try await self.withClient(operation) { store in
+        return .byIDs(ids, pageSize: pageSize) { slice in
+            try await self.withClient(operation) { store in
                 try Self.readRecords(
                     plant: plant, filter: ["id": ["$in": .array(slice.map(BSONValue.int64))]], limit: nil,
                     collection: store.collection(plant), operation: operation)
             }
-            let next = start + size < sorted.count ? PagedSequence<ImageRecord>.Cursor(Int64(start + size)) : nil
-            return .init(elements: records, next: next)
         }
     }
 
     public func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord> {
-        let size = max(1, pageSize)
         let operation = "read records of \(describe(plant)) \(range)"
-        return PagedSequence(start: range.isEmpty ? nil : .init(range.lower)) { cursor in
+        return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withClient(operation) { store in
-                let page = try Self.readRecords(
-                    plant: plant, filter: ["id": MongoQueries.idRange(cursor.position, range.upper)], limit: size,
+                try Self.readRecords(
+                    plant: plant, filter: ["id": MongoQueries.idRange(lower, range.upper)], limit: limit,
                     collection: store.collection(plant), operation: operation)
-                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
             }
         }
     }
@@ -278,17 +271,32 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         return records
     }
 
-    public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int {
+    /// Per plant: the ids of at most `batchSize` old tombstones (through the `_ps.ts` index), then one
+    /// `deleteMany` of just those ids that re-checks each is still an old tombstone (a concurrent write
+    /// may have resurrected it), until a round finds fewer: no write holds the collection long.
+    public func purgeTombstones(olderThan cutoff: Timestamp, batchSize: Int) async throws -> Int {
+        guard batchSize >= 1 else {
+            throw MongoStoreError(operation: "purge tombstones", message: "batchSize \(batchSize) must be at least 1")
+        }
+        let old: BSONDocument = ["_ps.tombstone": true, "_ps.ts": ["$lt": .int64(cutoff.microsecondsSinceEpoch)]]
         var purged = 0
         for plant in Plant.allCases {
-            purged += try await withClient("purge tombstones of \(describe(plant))") { store in
-                let filter: BSONDocument = [
-                    "_ps.tombstone": true, "_ps.ts": ["$lt": .int64(cutoff.microsecondsSinceEpoch)],
-                ]
-                return try store.collection(plant).bulkWrite([.deleteMany(filter: filter)]).deleted
+            while true {
+                let (found, deleted) = try await withClient("purge tombstones of \(describe(plant))") { store in
+                    let collection = try store.collection(plant)
+                    let cursor = try collection.find(
+                        old, options: ["projection": ["id": .int32(1), "_id": .int32(0)], "limit": .int64(Int64(batchSize))])
+                    var ids: [BSONValue] = []
+                    while let doc = try cursor.next() { if let id = doc["id"] { ids.append(id) } }
+                    guard !ids.isEmpty else { return (0, 0) }
+                    var filter = old
+                    filter.append("id", ["$in": .array(ids)])
+                    return (ids.count, try collection.bulkWrite([.deleteMany(filter: filter)]).deleted)
+                }
+                purged += deleted
+                if found < batchSize { break }
             }
         }
         return purged
     }
-
 }

@@ -18,14 +18,21 @@ enum MongoVersions {
                 throw MongoStoreError.badDocument(operation, id: doc["id"], field: "id", value: doc["id"], expected: "an integer")
             }
             let bookkeeping = MongoRecordCodec.bookkeeping(doc)
+            let dataVersion = bookkeeping.registerVersion == .minimum ? nil : bookkeeping.registerVersion
             if bookkeeping.isTombstone, let version = bookkeeping.version {
-                page.append(KeyVersion(id: id, version: version, digest: 0))
+                page.append(KeyVersion(id: id, version: version, digest: 0, dataVersion: dataVersion))
             } else if let version = bookkeeping.version, let dataHash = bookkeeping.dataHash {
-                page.append(KeyVersion(id: id, version: version, digest: RowDigest.of(storedTiebreak: version.storedTiebreak, dataHash: dataHash)))
+                page.append(
+                    KeyVersion(
+                        id: id, version: version, digest: RowDigest.of(storedTiebreak: version.storedTiebreak, dataHash: dataHash),
+                        dataVersion: dataVersion))
             } else {
+                // Another writer's document (its bytes came with its record), or one a field-keeping or
+                // keep-data change adopted (bytes kept, data hash unknown).
                 let record = try MongoRecordCodec.record(doc, plant: plant, operation: operation)
                 pending.append((page.count, doc))
-                page.append(KeyVersion(id: id, version: bookkeeping.version ?? record.version, digest: 0))
+                let version = bookkeeping.version ?? record.version
+                page.append(KeyVersion(id: id, version: version, digest: 0, dataVersion: bookkeeping.version == nil ? version : dataVersion))
             }
         }
         guard !pending.isEmpty else { return page }
@@ -44,7 +51,7 @@ enum MongoVersions {
         for (index, doc) in pending {
             let id = page[index].id
             let digest = try MongoSummaries.digest(doc, plant: plant, data: .some(bytes[id] ?? nil), operation: operation)
-            page[index] = KeyVersion(id: id, version: page[index].version, digest: digest)
+            page[index] = KeyVersion(id: id, version: page[index].version, digest: digest, dataVersion: page[index].dataVersion)
         }
         return page
     }

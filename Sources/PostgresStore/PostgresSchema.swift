@@ -1,17 +1,21 @@
 import LibPQ
 import SyncModel
 
-/// The SQL of the PostgreSQL store. One table per schema holds all plants:
+/// The SQL of the PostgreSQL store. One table per schema holds all plants; its columns are
+/// `PostgresRowCodec.columns`:
 ///
 /// ```sql
-/// image_record(plant, id, camera_id, data, latitude, longitude, disease, percentage,
-///              created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash)
+/// image_record(plant, id, camera_id, data, latitude, longitude, disease, percentage, created_at,
+///              updated_at, is_active, is_deleted, version_ts, version_tb, data_hash, data_ts, data_tb)
 ///   PRIMARY KEY (plant, id)
 /// ```
 /// - `version_ts` / `version_tb`: the record's `Version` (`Version.storedTiebreak`, so signed order =
 ///   version order). A row whose `version_tb` is `bigint` max is a **tombstone**: its record columns are
 ///   NULL, it hides the key from reads and keeps the delete's version until purged.
-/// - `data_hash`: `ImageRecord.dataHash`, so range checksums never read image bytes.
+/// - `data`, `data_hash`, `data_ts` / `data_tb`: the bytes register (docs/design.md §1) — the bytes of
+///   the greatest-version change that carried bytes, their `ImageRecord.dataHash` (so range checksums
+///   never read image bytes), and that change's version. `Version.minimum` with
+///   `ImageRecord.unknownDataHash`: bytes not yet known. Deletes leave the register as it is.
 /// - `data` has storage EXTERNAL: out of line, uncompressed (JPEGs do not compress).
 /// - Index `(plant, version_ts)` serves incremental (watermark) reads; a partial index on tombstones
 ///   serves the purge.
@@ -19,7 +23,11 @@ struct PostgresSchema: Sendable {
     let schema: String
 
     /// Stored tiebreak of a tombstone (`Version.delete(ts:).storedTiebreak`).
-    static let tombstoneTiebreak = Version.delete(ts: 0).storedTiebreak
+    static let tombstoneTiebreak = PostgresRowCodec.tombstoneTiebreak
+
+    /// Rows per multi-row statement the widest statement (`replace`) allows: PostgreSQL takes at most
+    /// 65,535 bound parameters.
+    static let maxRowsPerStatement = 65_535 / replaceWidth
 
     init(schema: String) throws(PostgresStoreError) {
         let valid = !schema.isEmpty && schema.utf8.count <= 63
@@ -40,27 +48,15 @@ struct PostgresSchema: Sendable {
 
     var live: String { "version_tb <> \(Self.tombstoneTiebreak)" }
 
+    // MARK: Schema and migration
+
     var create: [String] {
         [
             "SELECT pg_advisory_xact_lock(hashtext('plantsync.schema'))",
             "CREATE SCHEMA IF NOT EXISTS \(PGConnection.quoteIdentifier(schema))",
             """
             CREATE TABLE IF NOT EXISTS \(table) (
-                plant       text    NOT NULL CHECK (plant IN ('potato', 'tomato', 'pepper')),
-                id          bigint  NOT NULL CHECK (id > 0),
-                camera_id   bigint,
-                data        bytea,
-                latitude    double precision,
-                longitude   double precision,
-                disease     text,
-                percentage  double precision,
-                created_at  timestamp,
-                updated_at  timestamp,
-                is_active   boolean,
-                is_deleted  boolean,
-                version_ts  bigint  NOT NULL,
-                version_tb  bigint  NOT NULL,
-                data_hash   bigint  NOT NULL DEFAULT 0,
+                \(PostgresRowCodec.definitions.joined(separator: ",\n    ")),
                 PRIMARY KEY (plant, id),
                 CHECK (version_tb = \(Self.tombstoneTiebreak)
                        OR (camera_id IS NOT NULL AND latitude IS NOT NULL AND longitude IS NOT NULL
@@ -84,33 +80,80 @@ struct PostgresSchema: Sendable {
         ]
     }
 
-    static let recordColumns =
-        "plant, id, camera_id, data, latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted"
-
-    /// Multi-row conditional upsert. `withData == false` keeps the stored bytes (a new row gets NULL).
-    func upsert(rows: Int, withData: Bool) -> String {
-        let columns = withData ? Self.stagedColumns : Self.stagedColumns.filter { $0 != "data" && $0 != "data_hash" }
+    /// How many of the bytes register's version columns the table has ($1 schema, then the names):
+    /// fewer than all means a table of the first release, to migrate.
+    var registerColumnCount: String {
+        let names = PostgresRowCodec.registerVersionColumns.indices.map { "$\($0 + 2)" }.joined(separator: ", ")
         return """
-            INSERT INTO \(table) AS cur (\(columns.joined(separator: ", "))) VALUES \(Self.placeholders(rows: rows, width: columns.count))
-            ON CONFLICT (plant, id) DO UPDATE SET \(Self.excludedAssignments(columns))
-            WHERE (cur.version_ts, cur.version_tb) < (EXCLUDED.version_ts, EXCLUDED.version_tb)
+            SELECT count(*) FROM information_schema.columns
+            WHERE table_schema = $1 AND table_name = 'image_record' AND column_name IN (\(names))
             """
     }
 
-    /// The session's staging table for `COPY`-based applies (temporary: no WAL, no indexes; emptied at
-    /// every commit). Its columns are `stagedColumns`.
-    var stagingTable: String { "pg_temp.plantsync_stage_\(schema)" }
-
-    /// Every column of `image_record`, in table order (what `upsert` with data and the staging path write).
-    static let stagedColumns = [
-        "plant", "id", "camera_id", "data", "latitude", "longitude", "disease", "percentage", "created_at", "updated_at",
-        "is_active", "is_deleted", "version_ts", "version_tb", "data_hash",
-    ]
-
-    /// `c = EXCLUDED.c` for every column but the key.
-    static func excludedAssignments(_ columns: [String]) -> String {
-        columns.filter { $0 != "plant" && $0 != "id" }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+    /// The migration of a first-release table, in place and in `prepareSchema`'s transaction: the
+    /// register's version columns (existing rows get `Version.minimum`, "not yet known"); a row with
+    /// bytes got them with its record, so its register takes the record's version; a row without bytes
+    /// (a tombstone, or a record created by a change without bytes) keeps an empty register, with the
+    /// unknown data hash ($1) so BatchSync sees it and fills it in.
+    var migrate: [String] {
+        let added = PostgresRowCodec.columns.filter { PostgresRowCodec.registerVersionColumns.contains($0.name) }
+        return [
+            "ALTER TABLE \(table) " + added.map { "ADD COLUMN IF NOT EXISTS \($0.name) \($0.type)\($0.constraint)" }.joined(separator: ", "),
+            "UPDATE \(table) SET data_ts = version_ts, data_tb = version_tb WHERE data IS NOT NULL AND \(live)",
+            "UPDATE \(table) SET data_hash = $1 WHERE data IS NULL",
+        ]
     }
+
+    // MARK: Apply
+
+    /// The record part is newer (`src`: the incoming row's alias).
+    static func recordNewer(_ src: String) -> String {
+        "(cur.version_ts, cur.version_tb) < (\(src).version_ts, \(src).version_tb)"
+    }
+
+    /// The bytes part is newer than the stored register (never for a row that carries no bytes: its
+    /// `Version.minimum` is not newer than anything).
+    static func bytesNewer(_ src: String) -> String {
+        "(cur.data_ts, cur.data_tb) < (\(src).data_ts, \(src).data_tb)"
+    }
+
+    /// `c = CASE WHEN <part newer> THEN src.c ELSE cur.c END` for every column but the key: the record
+    /// columns and version under `record`, the bytes register under `bytes`. With `keepMask`, a record
+    /// column that a `keep_<field>` column of `src` marks kept stays as stored.
+    static func assignments(from src: String, record: String, bytes: String, keepMask: Bool) -> String {
+        PostgresRowCodec.columns.compactMap { column -> String? in
+            let condition: String
+            switch column.role {
+            case .key: return nil
+            case .record(let kept) where keepMask && !kept.isEmpty:
+                condition = "(\(record)) AND NOT \(src).\(keepColumn(kept))"
+            case .record, .version: condition = record
+            case .data, .dataBookkeeping: condition = bytes
+            }
+            return "\(column.name) = CASE WHEN \(condition) THEN \(src).\(column.name) ELSE cur.\(column.name) END"
+        }.joined(separator: ",\n    ")
+    }
+
+    /// The keep-mask columns of `VALUES` lists that carry one (boolean, after the table's columns).
+    static let keepColumns = KeptFields.named.filter { KeptFields.recordFields.contains($0.field) }.map(\.field)
+    static func keepColumn(_ field: KeptFields) -> String { "keep_" + field.names.joined() }
+
+    /// Multi-row conditional upsert of whole writes (`PostgresRow`): each part lands only if newer, and
+    /// a row is touched only if one is.
+    func upsert(rows: Int) -> String {
+        """
+        INSERT INTO \(table) AS cur (\(PostgresRowCodec.columnList)) VALUES \(Self.placeholders(rows: rows, width: PostgresRowCodec.columns.count))
+        ON CONFLICT (plant, id) DO UPDATE SET \(Self.upsertAssignments)
+        WHERE \(Self.recordNewer("EXCLUDED")) OR \(Self.bytesNewer("EXCLUDED"))
+        """
+    }
+
+    static let upsertAssignments = assignments(
+        from: "EXCLUDED", record: recordNewer("EXCLUDED"), bytes: bytesNewer("EXCLUDED"), keepMask: false)
+
+    /// The session's staging table for `COPY`-based applies (temporary: no WAL, no indexes; emptied at
+    /// every commit). Its columns are the table's.
+    var stagingTable: String { "pg_temp.plantsync_stage_\(schema)" }
 
     /// Creates the session's staging table: the real table's columns, and its storage (`data` out of
     /// line, no futile compression attempt on JPEG bytes).
@@ -118,31 +161,45 @@ struct PostgresSchema: Sendable {
         "CREATE TEMPORARY TABLE IF NOT EXISTS plantsync_stage_\(schema) (LIKE \(table) INCLUDING STORAGE) ON COMMIT DELETE ROWS"
     }
 
-    var copyIntoStaging: String { "COPY \(stagingTable) (\(Self.stagedColumns.joined(separator: ", "))) FROM STDIN (FORMAT binary)" }
+    var copyIntoStaging: String { PostgresCopyRows.copyCommand(into: stagingTable) }
 
-    /// The conditional upsert of every staged row (keys are distinct: `apply` stages winners only).
+    /// The conditional upsert of every staged row (keys are distinct: `apply` stages one write per key),
+    /// in key order like the statement path, so that concurrent applies lock rows in one order.
     var upsertStaged: String {
-        let columns = Self.stagedColumns.joined(separator: ", ")
+        """
+        INSERT INTO \(table) AS cur (\(PostgresRowCodec.columnList))
+        SELECT \(PostgresRowCodec.columnList) FROM \(stagingTable) ORDER BY plant, id
+        ON CONFLICT (plant, id) DO UPDATE SET \(Self.upsertAssignments)
+        WHERE \(Self.recordNewer("EXCLUDED")) OR \(Self.bytesNewer("EXCLUDED"))
+        """
+    }
+
+    /// Width of a keep-mask `VALUES` row: the table's columns, then one boolean per keepable field.
+    static let keepingWidth = PostgresRowCodec.columns.count + keepColumns.count
+
+    /// The `VALUES` alias list and casts of a keep-mask row (`extra`: further trailing columns).
+    static func valuesColumns(extra: [(String, String)]) -> (names: String, casts: [String]) {
+        let all = PostgresRowCodec.columns.map { ($0.name, $0.type) } + keepColumns.map { (keepColumn($0), "boolean") } + extra
+        return (all.map(\.0).joined(separator: ", "), all.map(\.1))
+    }
+
+    /// The writes of upserts that keep record fields: an update of live rows only (a record is never
+    /// created or resurrected from a change that does not know all of it); kept columns stay as stored.
+    /// The bytes part (when the row carries one) lands on any existing row, tombstones included.
+    func updateKeepingFields(rows: Int) -> String {
+        let (names, casts) = Self.valuesColumns(extra: [])
+        let record = "cur.\(live) AND \(Self.recordNewer("v"))"
         return """
-            INSERT INTO \(table) AS cur (\(columns)) SELECT \(columns) FROM \(stagingTable)
-            ON CONFLICT (plant, id) DO UPDATE SET \(Self.excludedAssignments(Self.stagedColumns))
-            WHERE (cur.version_ts, cur.version_tb) < (EXCLUDED.version_ts, EXCLUDED.version_tb)
+            UPDATE \(table) AS cur SET \(Self.assignments(from: "v", record: record, bytes: Self.bytesNewer("v"), keepMask: true))
+            FROM (VALUES \(Self.placeholders(rows: rows, width: casts.count, casts: casts))) AS v(\(names))
+            WHERE cur.plant = v.plant AND cur.id = v.id AND ((\(record)) OR \(Self.bytesNewer("v")))
             """
     }
 
-    /// Multi-row conditional tombstone write.
-    func tombstone(rows: Int) -> String {
-        """
-        INSERT INTO \(table) AS cur (plant, id, version_ts, version_tb) VALUES \(Self.placeholders(rows: rows, width: 4))
-        ON CONFLICT (plant, id) DO UPDATE SET camera_id = NULL, data = NULL, latitude = NULL, longitude = NULL,
-            disease = NULL, percentage = NULL, created_at = NULL, updated_at = NULL, is_active = NULL,
-            is_deleted = NULL, data_hash = 0, version_ts = EXCLUDED.version_ts, version_tb = EXCLUDED.version_tb
-        WHERE (cur.version_ts, cur.version_tb) < (EXCLUDED.version_ts, EXCLUDED.version_tb)
-        """
-    }
+    // MARK: Reads
 
     var pointRead: String {
-        "SELECT \(Self.recordColumns) FROM \(table) WHERE plant = $1 AND id = $2 AND \(live)"
+        "SELECT \(PostgresRowCodec.readList) FROM \(table) WHERE plant = $1 AND id = $2 AND \(live)"
     }
 
     var count: String { "SELECT count(*) FROM \(table) WHERE plant = $1 AND \(live)" }
@@ -161,46 +218,50 @@ struct PostgresSchema: Sendable {
         """
     }
 
+    /// Columns: id, version_ts, version_tb, data_hash, data_ts, data_tb.
     var versionsPage: String {
-        "SELECT id, version_ts, version_tb, data_hash FROM \(table) WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4"
+        """
+        SELECT id, version_ts, version_tb, data_hash, data_ts, data_tb FROM \(table)
+        WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4
+        """
     }
 
     var recordsByIds: String {
-        "SELECT \(Self.recordColumns) FROM \(table) WHERE plant = $1 AND id = ANY($2::bigint[]) AND \(live) ORDER BY id"
+        "SELECT \(PostgresRowCodec.readList) FROM \(table) WHERE plant = $1 AND id = ANY($2::bigint[]) AND \(live) ORDER BY id"
     }
 
     var recordsPage: String {
         """
-        SELECT \(Self.recordColumns) FROM \(table)
+        SELECT \(PostgresRowCodec.readList) FROM \(table)
         WHERE plant = $1 AND id >= $2 AND id < $3 AND \(live) ORDER BY id LIMIT $4
         """
     }
 
     var changedSincePage: String {
         """
-        SELECT \(Self.recordColumns) FROM \(table)
+        SELECT \(PostgresRowCodec.readList) FROM \(table)
         WHERE plant = $1 AND version_ts >= $2 AND id >= $3 AND \(live) ORDER BY id LIMIT $4
         """
     }
 
-    /// Compare-and-set rewrite of whole rows: only where the stored version equals the expected one.
+    // MARK: Repair
+
+    static let replaceWidth = keepingWidth + 2
+
+    /// Compare-and-set rewrite of whole rows, only where the stored version equals the expected one:
+    /// the record part is the change's (kept record fields stay as stored), the bytes register the
+    /// change's bytes if it carries some, else as it was.
     func replace(rows: Int) -> String {
-        """
-        UPDATE \(table) AS cur SET camera_id = v.camera_id, data = v.data, latitude = v.latitude,
-            longitude = v.longitude, disease = v.disease, percentage = v.percentage, created_at = v.created_at,
-            updated_at = v.updated_at, is_active = v.is_active, is_deleted = v.is_deleted,
-            version_ts = v.version_ts, version_tb = v.version_tb, data_hash = v.data_hash
-        FROM (VALUES \(Self.placeholders(rows: rows, width: 17, casts: Self.replaceCasts))) AS v(plant, id, camera_id, data,
-            latitude, longitude, disease, percentage, created_at, updated_at, is_active, is_deleted,
-            version_ts, version_tb, data_hash, expected_ts, expected_tb)
-        WHERE cur.plant = v.plant AND cur.id = v.id AND cur.version_ts = v.expected_ts AND cur.version_tb = v.expected_tb
-        """
+        let (names, casts) = Self.valuesColumns(extra: [("expected_ts", "bigint"), ("expected_tb", "bigint")])
+        let carried = "v.data_ts <> \(Version.minimum.ts)"
+        return """
+            UPDATE \(table) AS cur SET \(Self.assignments(from: "v", record: "TRUE", bytes: carried, keepMask: true))
+            FROM (VALUES \(Self.placeholders(rows: rows, width: casts.count, casts: casts))) AS v(\(names))
+            WHERE cur.plant = v.plant AND cur.id = v.id AND cur.version_ts = v.expected_ts AND cur.version_tb = v.expected_tb
+            """
     }
 
-    static let replaceCasts = [
-        "text", "bigint", "bigint", "bytea", "float8", "float8", "text", "float8", "timestamp", "timestamp", "bool", "bool",
-        "bigint", "bigint", "bigint", "bigint", "bigint",
-    ]
+    // MARK: State and purge
 
     var readState: String { "SELECT value FROM \(stateTable) WHERE name = $1" }
 
@@ -208,8 +269,12 @@ struct PostgresSchema: Sendable {
         "INSERT INTO \(stateTable) (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
     }
 
-    var purge: String {
-        "DELETE FROM \(table) WHERE version_tb = \(Self.tombstoneTiebreak) AND version_ts < $1"
+    /// Deletes at most $2 tombstones older than $1 (one short statement, its own transaction): the
+    /// `ctid`s come from the partial tombstone index; the outer condition re-checks each row, so one that
+    /// a concurrent write resurrected meanwhile stays.
+    var purgeBatch: String {
+        let tombstone = "version_tb = \(Self.tombstoneTiebreak) AND version_ts < $1"
+        return "DELETE FROM \(table) WHERE ctid = ANY(ARRAY(SELECT ctid FROM \(table) WHERE \(tombstone) LIMIT $2)) AND \(tombstone)"
     }
 
     /// `($1,$2,…),(…)`; with `casts`, each placeholder gets `::type` (needed outside INSERT, where

@@ -1,35 +1,40 @@
-import Dispatch
 import LibPQ
 import SyncModel
 
 /// The `ImageStore` over PostgreSQL (libpq).
 ///
-/// - One connection, used from one serial dispatch queue: libpq calls block, so they run there and
-///   never on Swift's cooperative thread pool. A broken connection is re-established on the next call.
-/// - `apply` writes multi-row conditional upserts (at most `maxRowsPerStatement` rows each) in one
-///   transaction per batch — from `copyThreshold` rows with image bytes on, those rows are first
-///   `COPY`-ed into a temporary staging table and upserted from it in one statement; the version rule is the `WHERE` of `ON CONFLICT … DO UPDATE`, so the
-///   database enforces it without a read-then-write race.
-/// - Reads are keyset-paginated (`id > last ORDER BY id LIMIT n`): memory is bounded by one page and no
-///   transaction is held open between pages.
+/// - One connection, used from one `BlockingQueue`: libpq calls block, so they run there and never on
+///   Swift's cooperative thread pool. A broken connection is re-established on the next call.
+/// - `apply` reduces a batch to one write per key (`KeyWinners`: the greatest record version and the
+///   greatest bytes) and sends multi-row conditional upserts (at most `maxRowsPerStatement` rows each)
+///   in one transaction per batch — from `copyThreshold` writes with image bytes on, the writes are
+///   first `COPY`-ed into a temporary staging table and upserted from it in one statement. Each part
+///   of a write is guarded by its own version rule in `ON CONFLICT … DO UPDATE` (`CASE` per column,
+///   docs/design.md §1), so the database enforces both without a read-then-write race, whatever
+///   other connections apply at the same time.
+/// - Reads are keyset-paginated (`id >= next ORDER BY id LIMIT n`): memory is bounded by one page and
+///   no transaction is held open between pages.
 public final class PostgresStore: ImageStore, @unchecked Sendable {
-    // @unchecked Sendable is safe: the only mutable state, `connection` and `stagingReady`, is read and written solely
-    // inside blocks running on the serial `queue`; everything else is immutable after `init`.
+    // @unchecked Sendable is safe: the only mutable state, `connection` and `stagingReady`, is read and
+    // written solely inside blocks running on the serial `queue`; everything else is immutable after `init`.
 
     public struct Configuration: Sendable {
         /// A libpq connection URI (`postgresql://user@host:5432/db?sslmode=…`) or conninfo string.
         public var conninfo: String
         /// The schema holding the store's table; created if missing.
         public var schema: String
-        /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters: 15 per row).
+        /// Rows per multi-row statement: PostgreSQL allows 65,535 bound parameters, so at most
+        /// `PostgresStore.Configuration.maxRowsPerStatementLimit`.
         public var maxRowsPerStatement: Int
         /// `application_name` of the connection, as `pg_stat_activity` shows it.
         public var applicationName: String
-        /// A batch holding at least this many upserts with image bytes stages them with `COPY` into a
-        /// temporary table and upserts from there in one statement (no parameter binding or planning of
-        /// a large `VALUES` list). `Int.max` turns staging off.
+        /// A batch holding at least this many writes with image bytes stages its writes with `COPY` into
+        /// a temporary table and upserts from there in one statement (no parameter binding or planning
+        /// of a large `VALUES` list). `Int.max` turns staging off.
         public var copyThreshold: Int
         public static let defaultCopyThreshold = 100
+        /// The largest `maxRowsPerStatement` the widest statement's parameters allow.
+        public static let maxRowsPerStatementLimit = PostgresSchema.maxRowsPerStatement
 
         public init(
             conninfo: String, schema: String = "plantsync", maxRowsPerStatement: Int = 1000,
@@ -45,16 +50,17 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
 
     public let configuration: Configuration
     let sql: PostgresSchema
-    private let queue = DispatchQueue(label: "plantsync.postgres-store")
+    private let queue = BlockingQueue(label: "plantsync.postgres-store")
     private var connection: PGConnection?
     /// The current session has its staging table (a temporary table dies with its session).
     private var stagingReady = false
 
     public init(_ configuration: Configuration) throws(PostgresStoreError) {
-        guard (1...4000).contains(configuration.maxRowsPerStatement) else {
+        let limit = Configuration.maxRowsPerStatementLimit
+        guard (1...limit).contains(configuration.maxRowsPerStatement) else {
             throw PostgresStoreError(
                 operation: "configure", sqlState: nil,
-                message: "maxRowsPerStatement \(configuration.maxRowsPerStatement) is out of range 1…4000", isTransient: false)
+                message: "maxRowsPerStatement \(configuration.maxRowsPerStatement) is out of range 1…\(limit)", isTransient: false)
         }
         guard configuration.copyThreshold >= 1 else {
             throw PostgresStoreError(
@@ -71,16 +77,11 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     func withConnection<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (PGConnection) throws(PGError) -> T
     ) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            queue.async {
-                do {
-                    let connection = try self.healthyConnection()
-                    continuation.resume(returning: try body(connection))
-                } catch let error as PGError {
-                    continuation.resume(throwing: PostgresStoreError(operation: operation, error))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
+        try await queue.run { () throws -> T in
+            do throws(PGError) {
+                return try body(try self.healthyConnection())
+            } catch {
+                throw PostgresStoreError(operation: operation, error)
             }
         }
     }
@@ -114,31 +115,43 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
 
     // MARK: ImageStore
 
+    /// Creates the schema, or migrates a first-release one in place (docs/design.md §1, bytes register):
+    /// serialised by an advisory lock, in one transaction, so concurrent starts migrate once.
     public func prepareSchema() async throws {
-        let statements = sql.create
+        let sql = self.sql
         try await withConnection("prepare schema \(configuration.schema)") { connection throws(PGError) in
             try Self.transaction(connection) { () throws(PGError) in
-                for statement in statements { try connection.execute(statement) }
+                for statement in sql.create { try connection.execute(statement) }
+                let names = PostgresRowCodec.registerVersionColumns
+                let present = try connection.execute(
+                    sql.registerColumnCount, [.text(sql.schema)] + names.map(PGParameter.text)
+                ).int64(0, 0) ?? 0
+                guard present < names.count else { return }
+                let statements = sql.migrate
+                try connection.execute(statements[0])
+                try connection.execute(statements[1])
+                try connection.execute(statements[2], [.int(Int64(bitPattern: ImageRecord.unknownDataHash))])
             }
         }
     }
 
     public func apply(_ changes: [Change]) async throws -> ApplyOutcome {
         guard !changes.isEmpty else { return ApplyOutcome(applied: 0, skippedStale: 0) }
-        // Rows of one statement must have distinct keys: keep the greatest version per key (the rest
-        // would lose under the version rule anyway, and count as skipped).
-        let winners = Change.winners(changes).values.sorted { $0.key < $1.key }
-        var full: [Change] = [], keeping: [Change] = [], deletes: [Change] = []
-        for change in winners {
-            switch change.operation {
-            case .upsert(_, let keeps): if keeps { keeping.append(change) } else { full.append(change) }
-            case .delete: deletes.append(change)
+        let sql = self.sql
+        // One write per key (rows of one statement must have distinct keys): the greatest record
+        // version with the greatest bytes; then, for keys where one is newer, the field-keeping upsert.
+        var writes: [PostgresRow] = [], keeping: [PostgresRow] = []
+        for winners in Change.reduce(changes).values.sorted(by: { $0.key < $1.key }) {
+            if let record = winners.record { writes.append(PostgresRow(record, bytes: winners.bytes)) }
+            if let newer = winners.keepingFieldsAfterRecord {
+                keeping.append(PostgresRow(newer, bytes: winners.record == nil ? winners.bytes : nil))
             }
         }
-        // Many rows with image bytes go through COPY into a staging table; the rest as bound statements.
-        let staged = full.count >= configuration.copyThreshold ? PostgresCopyRows.chunks(full) : []
-        let statements = buildStatements(full: staged.isEmpty ? full : [], keeping: keeping, deletes: deletes)
-        let sql = self.sql
+        // Many writes with image bytes go through COPY into a staging table; the rest as bound statements.
+        let stage = writes.count(where: \.carriesBytes) >= configuration.copyThreshold
+        let staged = stage ? PostgresCopyRows.chunks(writes) : []
+        let statements = (stage ? [] : chunked(writes, sql: sql.upsert(rows:), parameters: Self.upsertParameters))
+            + chunked(keeping, sql: sql.updateKeepingFields(rows:), parameters: Self.keepingParameters)
         let applied = try await withConnection("apply a batch of \(changes.count) changes") { connection throws(PGError) in
             if statements.count == 1, staged.isEmpty {
                 return try connection.execute(statements[0].0, statements[0].1).affectedRows
@@ -160,48 +173,37 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
     }
 
-    func buildStatements(full: [Change], keeping: [Change], deletes: [Change]) -> [(String, [PGParameter])] {
+    /// Statements of at most `maxRowsPerStatement` rows each, in the rows' (key) order.
+    func chunked(
+        _ rows: [PostgresRow], sql: (Int) -> String, parameters: (PostgresRow, inout [PGParameter]) -> Void
+    ) -> [(String, [PGParameter])] {
         var statements: [(String, [PGParameter])] = []
         let chunk = configuration.maxRowsPerStatement
-        for (changes, withData) in [(full, true), (keeping, false)] {
-            for start in stride(from: 0, to: changes.count, by: chunk) {
-                let rows = changes[start..<min(start + chunk, changes.count)]
-                var parameters: [PGParameter] = []
-                parameters.reserveCapacity(rows.count * 15)
-                for change in rows {
-                    guard let r = change.record else { continue }
-                    parameters += [.text(r.plant.rawValue), .int(r.id), .int(r.cameraId)]
-                    if withData { parameters.append(r.data.map(PGParameter.bytes) ?? .null) }
-                    parameters += [
-                        .double(r.latitude), .double(r.longitude), r.disease.map(PGParameter.text) ?? .null,
-                        r.percentage.map(PGParameter.double) ?? .null, .text(r.createdAt.sqlString),
-                        r.updatedAt.map { .text($0.sqlString) } ?? .null, .bool(r.isActive), .bool(r.isDeleted),
-                        .int(change.version.ts), .int(change.version.storedTiebreak),
-                    ]
-                    if withData { parameters.append(.int(Int64(bitPattern: r.dataHash))) }
-                }
-                statements.append((sql.upsert(rows: rows.count, withData: withData), parameters))
-            }
-        }
-        for start in stride(from: 0, to: deletes.count, by: chunk) {
-            let rows = deletes[start..<min(start + chunk, deletes.count)]
-            var parameters: [PGParameter] = []
-            for change in rows {
-                parameters += [
-                    .text(change.key.plant.rawValue), .int(change.key.id), .int(change.version.ts),
-                    .int(change.version.storedTiebreak),
-                ]
-            }
-            statements.append((sql.tombstone(rows: rows.count), parameters))
+        for start in stride(from: 0, to: rows.count, by: chunk) {
+            let slice = rows[start..<min(start + chunk, rows.count)]
+            var values: [PGParameter] = []
+            values.reserveCapacity(slice.count * PostgresSchema.replaceWidth)
+            for row in slice { parameters(row, &values) }
+            statements.append((sql(slice.count), values))
         }
         return statements
+    }
+
+    static func upsertParameters(_ row: PostgresRow, _ out: inout [PGParameter]) {
+        PostgresRowCodec.parameters(row, into: &out)
+    }
+
+    /// The table's columns, then the keep mask.
+    static func keepingParameters(_ row: PostgresRow, _ out: inout [PGParameter]) {
+        PostgresRowCodec.parameters(row, into: &out)
+        for field in PostgresSchema.keepColumns { out.append(.bool(row.kept.contains(field))) }
     }
 
     public func record(_ key: RecordKey) async throws -> ImageRecord? {
         let text = sql.pointRead
         return try await withConnection("read \(key)") { connection throws(PGError) in
             let result = try connection.execute(text, [.text(key.plant.rawValue), .int(key.id)])
-            return result.rowCount == 0 ? nil : try Self.decodeRecord(result, row: 0)
+            return result.rowCount == 0 ? nil : try PostgresRowCodec.decodeRecord(result, row: 0)
         }
     }
 
@@ -243,97 +245,71 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
 
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
         let text = sql.versionsPage
-        let size = max(1, pageSize)
-        return PagedSequence(start: range.isEmpty ? nil : .init(range.lower)) { cursor in
+        return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withConnection("read versions of \(plant) \(range)") { connection throws(PGError) in
                 let result = try connection.execute(
-                    text, [.text(plant.rawValue), .int(cursor.position), .int(range.upper), .int(size)])
+                    text, [.text(plant.rawValue), .int(lower), .int(range.upper), .int(limit)])
                 var page: [KeyVersion] = []
                 page.reserveCapacity(result.rowCount)
                 for row in 0..<result.rowCount {
                     let tiebreak = try result.int64(row, 2) ?? 0
                     let version = Version(ts: try result.int64(row, 1) ?? 0, storedTiebreak: tiebreak)
+                    let bytesVersion = Version(ts: try result.int64(row, 4) ?? 0, storedTiebreak: try result.int64(row, 5) ?? 0)
                     page.append(
                         KeyVersion(
                             id: try result.int64(row, 0) ?? 0, version: version,
-                            digest: version.isDelete ? 0 : RowDigest.of(storedTiebreak: tiebreak, dataHash: try result.int64(row, 3) ?? 0)))
+                            digest: version.isDelete ? 0 : RowDigest.of(storedTiebreak: tiebreak, dataHash: try result.int64(row, 3) ?? 0),
+                            dataVersion: bytesVersion == .minimum ? nil : bytesVersion))
                 }
-                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
+                return page
             }
         }
     }
 
     public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
-        let sorted = Array(Set(ids)).sorted()
-        let size = max(1, pageSize)
         let text = sql.recordsByIds
-        return PagedSequence(start: sorted.isEmpty ? nil : .init(0)) { cursor in
-            let start = Int(cursor.position)
-            let slice = Array(sorted[start..<min(start + size, sorted.count)])
-            let records = try await self.withConnection("read \(slice.count) records of \(plant)") { connection throws(PGError) in
+        return .byIDs(ids, pageSize: pageSize) { slice in
+            try await self.withConnection("read \(slice.count) records of \(plant)") { connection throws(PGError) in
                 let result = try connection.execute(text, [.text(plant.rawValue), .int64Array(slice)])
-                return try (0..<result.rowCount).map { row throws(PGError) in try Self.decodeRecord(result, row: row) }
+                return try (0..<result.rowCount).map { row throws(PGError) in try PostgresRowCodec.decodeRecord(result, row: row) }
             }
-            let next = start + size < sorted.count ? PagedSequence<ImageRecord>.Cursor(Int64(start + size)) : nil
-            return .init(elements: records, next: next)
         }
     }
 
     public func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord> {
         let text = sql.recordsPage
-        let size = max(1, pageSize)
-        return PagedSequence(start: range.isEmpty ? nil : .init(range.lower)) { cursor in
+        return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withConnection("read records of \(plant) \(range)") { connection throws(PGError) in
-                let result = try connection.execute(
-                    text, [.text(plant.rawValue), .int(cursor.position), .int(range.upper), .int(size)])
-                let page = try (0..<result.rowCount).map { row throws(PGError) in try Self.decodeRecord(result, row: row) }
-                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
+                let result = try connection.execute(text, [.text(plant.rawValue), .int(lower), .int(range.upper), .int(limit)])
+                return try (0..<result.rowCount).map { row throws(PGError) in try PostgresRowCodec.decodeRecord(result, row: row) }
             }
         }
     }
 
     public func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord> {
         let text = sql.changedSincePage
-        let size = max(1, pageSize)
-        return PagedSequence(start: .init(1)) { cursor in
+        return .keyset(in: .all, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withConnection("read records of \(plant) changed since \(since)") { connection throws(PGError) in
-                let result = try connection.execute(
-                    text, [.text(plant.rawValue), .int(since), .int(cursor.position), .int(size)])
-                let page = try (0..<result.rowCount).map { row throws(PGError) in try Self.decodeRecord(result, row: row) }
-                return .init(elements: page, next: .after(page.last?.id, pageFull: page.count == size))
+                let result = try connection.execute(text, [.text(plant.rawValue), .int(since), .int(lower), .int(limit)])
+                return try (0..<result.rowCount).map { row throws(PGError) in try PostgresRowCodec.decodeRecord(result, row: row) }
             }
         }
     }
 
     public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
-        let winners = Change.winners(changes).values.filter { expected[$0.key] != nil }.sorted { $0.key < $1.key }
-        guard !winners.isEmpty else { return ApplyOutcome(applied: 0, skippedStale: changes.count) }
-        var statements: [(String, [PGParameter])] = []
-        let chunk = configuration.maxRowsPerStatement
-        for start in stride(from: 0, to: winners.count, by: chunk) {
-            let rows = winners[start..<min(start + chunk, winners.count)]
-            var parameters: [PGParameter] = []
-            for change in rows {
-                let want = expected[change.key]!
-                parameters += [.text(change.key.plant.rawValue), .int(change.key.id)]
-                if let r = change.record {
-                    parameters += [
-                        .int(r.cameraId), r.data.map(PGParameter.bytes) ?? .null, .double(r.latitude), .double(r.longitude),
-                        r.disease.map(PGParameter.text) ?? .null, r.percentage.map(PGParameter.double) ?? .null,
-                        .text(r.createdAt.sqlString), r.updatedAt.map { .text($0.sqlString) } ?? .null, .bool(r.isActive),
-                        .bool(r.isDeleted), .int(change.version.ts), .int(change.version.storedTiebreak),
-                        .int(Int64(bitPattern: r.dataHash)),
-                    ]
-                } else {
-                    parameters += Array(repeating: PGParameter.null, count: 10)
-                    parameters += [.int(change.version.ts), .int(change.version.storedTiebreak), .int(0)]
-                }
-                parameters += [.int(want.ts), .int(want.storedTiebreak)]
-            }
-            statements.append((sql.replace(rows: rows.count), parameters))
+        // Per key, the greatest change's record part, with the greatest bytes.
+        var rows: [PostgresRow] = []
+        for winners in Change.reduce(changes).values.sorted(by: { $0.key < $1.key }) where expected[winners.key] != nil {
+            let newest = [winners.record, winners.keepingFields].compactMap { $0 }.max { $0.version < $1.version }!
+            rows.append(PostgresRow(newest, bytes: winners.bytes))
         }
-        let batch = statements
-        let applied = try await withConnection("replace \(winners.count) rows") { connection throws(PGError) in
+        guard !rows.isEmpty else { return ApplyOutcome(applied: 0, skippedStale: changes.count) }
+        let batch = chunked(rows, sql: sql.replace(rows:)) { row, out in
+            Self.keepingParameters(row, &out)
+            let want = expected[row.key]!
+            out += [.int(want.ts), .int(want.storedTiebreak)]
+        }
+        let applied = try await withConnection("replace \(rows.count) rows") { connection throws(PGError) in
             try Self.transaction(connection) { () throws(PGError) in
                 var applied = 0
                 for (text, parameters) in batch { applied += try connection.execute(text, parameters).affectedRows }
@@ -358,38 +334,21 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         }
     }
 
-    public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int {
-        let text = sql.purge
-        return try await withConnection("purge tombstones") { connection throws(PGError) in
-            try connection.execute(text, [.int(cutoff.microsecondsSinceEpoch)]).affectedRows
+    /// One `DELETE` of at most `batchSize` tombstones per round trip, each its own transaction, until a
+    /// round deletes fewer: no lock is held longer than one small statement.
+    public func purgeTombstones(olderThan cutoff: Timestamp, batchSize: Int) async throws -> Int {
+        guard batchSize >= 1 else {
+            throw PostgresStoreError(
+                operation: "purge tombstones", sqlState: nil, message: "batchSize \(batchSize) must be at least 1", isTransient: false)
         }
-    }
-
-    // MARK: Decoding
-
-    static func decodeRecord(_ result: PGResult, row: Int) throws(PGError) -> ImageRecord {
-        func required<T>(_ value: T?, _ column: Int) throws(PGError) -> T {
-            guard let value else {
-                throw PGError(sqlState: nil, message: "column '\(result.columnName(column))' is NULL in a live row", isTransient: false)
+        let text = sql.purgeBatch
+        var purged = 0
+        while true {
+            let deleted = try await withConnection("purge tombstones") { connection throws(PGError) in
+                try connection.execute(text, [.int(cutoff.microsecondsSinceEpoch), .int(batchSize)]).affectedRows
             }
-            return value
+            purged += deleted
+            if deleted < batchSize { return purged }
         }
-        let plantName = try required(try result.string(row, 0), 0)
-        guard let plant = Plant(rawValue: plantName) else {
-            throw PGError(sqlState: nil, message: "column 'plant' holds unknown plant '\(plantName)'", isTransient: false)
-        }
-        return ImageRecord(
-            plant: plant,
-            id: try required(try result.int64(row, 1), 1),
-            cameraId: try required(try result.int64(row, 2), 2),
-            data: result.bytes(row, 3),
-            latitude: try required(try result.double(row, 4), 4),
-            longitude: try required(try result.double(row, 5), 5),
-            disease: try result.string(row, 6),
-            percentage: try result.double(row, 7),
-            createdAt: Timestamp(microsecondsSinceEpoch: try required(try result.timestampMicros(row, 8), 8)),
-            updatedAt: try result.timestampMicros(row, 9).map(Timestamp.init(microsecondsSinceEpoch:)),
-            isActive: try required(try result.bool(row, 10), 10),
-            isDeleted: try required(try result.bool(row, 11), 11))
     }
 }

@@ -60,6 +60,11 @@ struct StreamSyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Extra topic→plant mappings, e.g. cdc.potatoes=potato,cdc.tomatoes=tomato.")
     var topicPlant: String?
 
+    @Option(
+        name: .long,
+        help: "Debezium's unavailable-value placeholder (the connector's unavailable.value.placeholder): a column holding it keeps its stored value.")
+    var debeziumUnavailablePlaceholder: String = StreamSyncSettings().debeziumUnavailablePlaceholder.text
+
     @Option(name: .long, help: "Largest batch, in messages.")
     var batchSize: Int = StreamSyncSettings().batchMaxSize
 
@@ -162,7 +167,8 @@ struct StreamSyncCommand: AsyncParsableCommand {
         let settings = StreamSyncSettings(
             topics: topics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
             format: format, topicPlants: plants, batchMaxSize: batchSize, batchMaxWait: .milliseconds(batchWaitMs),
-            deadLetterTopic: deadLetterTopic, retryMaxDelay: .milliseconds(retryMaxMs), applyConnections: applyConnections)
+            deadLetterTopic: deadLetterTopic, retryMaxDelay: .milliseconds(retryMaxMs), applyConnections: applyConnections,
+            debeziumUnavailablePlaceholder: try parseUnavailablePlaceholder(debeziumUnavailablePlaceholder))
         try settings.validate()
         let server = StreamSyncServerSettings(
             storeURI: storeURI ?? environment["PLANTSYNC_STORE_URI"] ?? "", schema: schema, httpHost: httpHost,

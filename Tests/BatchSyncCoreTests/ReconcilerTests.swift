@@ -123,6 +123,48 @@ import TestSupport
         }
     }
 
+    /// A consumer record whose bytes are not yet known (it arrived through a change without bytes)
+    /// differs in digest from the producer's record; the repair writes the producer's record at the
+    /// producer's version — the record part is a no-op (equal version), the empty bytes register takes
+    /// the bytes — and then nothing differs (docs/design.md §1). Not a conflict: also with
+    /// `--keep-consumer-ahead`.
+    @Test(arguments: SyncStrategy.allCases, [false, true])
+    func bytesNotYetKnownAreFilledFromTheProducer(strategy: SyncStrategy, keepConsumerAhead: Bool) async throws {
+        try await withPostgresStore { producer in
+            try await withPostgresStore { consumer in
+                var rng = SplitMix64(seed: 29)
+                let records = (1...60).map { randomRecord(plant: .potato, id: Int64($0), rng: &rng, tsRange: 1_000...9_000, dataBytes: 48) }
+                _ = try await producer.apply(records.map { .upsert($0) })
+                // The consumer saw 12 records only through events without `data`; the rest whole.
+                let unknown = Set(records.filter { $0.id % 5 == 0 }.map(\.id))
+                _ = try await consumer.apply(records.map { .upsert($0, keepsStoredData: unknown.contains($0.id)) })
+                for id in unknown {
+                    let key = RecordKey(plant: .potato, id: id)
+                    #expect(try await consumer.record(key)?.data == nil)
+                    #expect(try await consumer.record(key)?.version == (try await producer.record(key))?.version)
+                }
+                #expect(try await consumer.summary(of: .potato, in: .all) != (try await producer.summary(of: .potato, in: .all)))
+
+                let repair = options(strategy) { $0.keepConsumerAhead = keepConsumerAhead }
+                let dry = try await Reconciler(producer: producer, consumer: consumer, options: options(strategy) { $0.dryRun = true }).run()
+                #expect(dry.differences == unknown.count)
+                let first = try await Reconciler(producer: producer, consumer: consumer, options: repair).run()
+                #expect(first.differences == unknown.count, "\(first.jsonLine())")
+                #expect(first.rowsReplaced == 0)
+                #expect(first.conflictsKept == 0)
+                #expect(try await liveRecords(consumer) == liveRecords(producer))
+                let versions = try await consumer.versions(of: .potato, in: .all, pageSize: 100).collect()
+                #expect(versions == (try await producer.versions(of: .potato, in: .all, pageSize: 100).collect()))
+                #expect(versions.allSatisfy { $0.dataVersion == $0.version })
+                #expect(try await consumer.summary(of: .potato, in: .all) == (try await producer.summary(of: .potato, in: .all)))
+
+                let second = try await Reconciler(producer: producer, consumer: consumer, options: repair).run()
+                #expect(second.differences == 0, "\(second.jsonLine())")
+                #expect(second.rowsWritten == 0)
+            }
+        }
+    }
+
     /// A run that dies halfway leaves a state the next run completes.
     @Test(arguments: SyncStrategy.allCases)
     func aRunKilledHalfwayIsCompletedByTheNext(strategy: SyncStrategy) async throws {

@@ -195,3 +195,81 @@ import Testing
         try client.ping()
     }
 }
+
+/// Documents the first release wrote — `_ps` without the bytes register's `dts`/`dtb` (its
+/// `MongoRecordCodec.document` and `tombstone`, from `git show 1605eb1:Sources/MongoStore/MongoRecordCodec.swift`)
+/// — read by this release: a live document's register reads as "version = the record's" (its bytes
+/// came with its record), a tombstone's as empty (docs/mongodb.md, "Document shape").
+@Suite struct FirstReleaseDocumentTests {
+    static func halves(_ value: Int64) -> (BSONValue, BSONValue) {
+        let bits = UInt64(bitPattern: value)
+        return (.int64(Int64(bits >> 32)), .int64(Int64(bits & 0xFFFF_FFFF)))
+    }
+
+    static func firstReleaseDocument(_ r: ImageRecord) -> BSONDocument {
+        let (tbh, tbl) = halves(r.version.storedTiebreak)
+        let (dhh, dhl) = halves(Int64(bitPattern: r.dataHash))
+        return [
+            "id": .int64(r.id), "camera_id": .int64(r.cameraId), "data": r.data.map(BSONValue.bytes) ?? .null,
+            "gps_coordinates": [.double(r.latitude), .double(r.longitude)], "disease": r.disease.map(BSONValue.string) ?? .null,
+            "percentage": r.percentage.map(BSONValue.double) ?? .null,
+            "created_at": .datetime(r.createdAt.microsecondsSinceEpoch / 1000), "updated_at": .null,
+            "is_active": .bool(r.isActive), "is_deleted": .bool(r.isDeleted),
+            "_ps": [
+                "ts": .int64(r.version.ts), "tb": .int64(r.version.storedTiebreak), "tbh": tbh, "tbl": tbl,
+                "created_us": .int64(r.createdAt.microsecondsSinceEpoch), "updated_us": .null, "tombstone": false,
+                "dh": .int64(Int64(bitPattern: r.dataHash)), "dhh": dhh, "dhl": dhl,
+            ],
+        ]
+    }
+
+    static func firstReleaseTombstone(id: Int64, at ts: Int64) -> BSONDocument {
+        let version = Version.delete(ts: ts)
+        let (tbh, tbl) = halves(version.storedTiebreak)
+        return [
+            "id": .int64(id),
+            "_ps": [
+                "ts": .int64(ts), "tb": .int64(version.storedTiebreak), "tbh": tbh, "tbl": tbl, "tombstone": true,
+                "dh": .int64(0), "dhh": .int64(0), "dhl": .int64(0),
+            ],
+        ]
+    }
+
+    @Test func firstReleaseDocumentsKeepTheirBytesAndReadAsBytesOfTheirRecord() async throws {
+        try await withStore { store, client async throws in
+            let collection = try client.collection("imagecolplantpepper", database: store.configuration.database)
+            let record = sampleRecord(id: 1)
+            var second = sampleRecord(id: 2)
+            second.data = [9, 8, 7]
+            _ = try collection.bulkWrite([
+                .insertOne(Self.firstReleaseDocument(record)), .insertOne(Self.firstReleaseDocument(second)),
+                .insertOne(Self.firstReleaseTombstone(id: 3, at: 5_000)),
+            ])
+            #expect(try await store.records(of: .pepper, in: .all, pageSize: 10).collect() == [record, second])
+            #expect(
+                try await store.versions(of: .pepper, in: .all, pageSize: 10).collect() == [
+                    KeyVersion(id: 1, version: record.version, digest: record.digest, dataVersion: record.version),
+                    KeyVersion(id: 2, version: second.version, digest: second.digest, dataVersion: second.version),
+                    KeyVersion(id: 3, version: .delete(ts: 5_000), digest: 0, dataVersion: nil),
+                ])
+            #expect(try await store.summary(of: .pepper, in: .all) == RangeSummary(count: 2, checksum: RowDigest.checksum(of: [record.digest, second.digest])))
+            // a byte-less update keeps the bytes; an older change with other bytes does not replace them
+            var later = record
+            later.updatedAt = Timestamp(microsecondsSinceEpoch: record.createdAt.microsecondsSinceEpoch + 10)
+            #expect(try await store.apply([.upsert(later, keepsStoredData: true)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.record(record.key) == later)
+            var older = second
+            older.createdAt = Timestamp(microsecondsSinceEpoch: second.createdAt.microsecondsSinceEpoch - 10)
+            older.data = [0xBA, 0xD0]
+            #expect(try await store.apply([.upsert(older)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.record(second.key)?.data == [9, 8, 7])
+            // the tombstone's register is empty: a create older than the delete brings its bytes to it
+            let third = sampleRecord(id: 3, createdAt: 1_000)
+            #expect(try await store.apply([.upsert(third)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.record(third.key) == nil)
+            let written = try collection.find(["id": .int64(1)]).next()
+            #expect(written?[path: "_ps.dts"] == .int64(record.version.ts))
+            #expect(written?[path: "_ps.dtb"] == .int64(record.version.storedTiebreak))
+        }
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import LibMongoC
 import MongoStore
+import PostgresStore
 import SyncModel
 import TestSupport
 
@@ -18,20 +19,28 @@ enum StoreEngine: String, CaseIterable, CustomStringConvertible, Sendable {
 
     /// Runs `body` with a fresh, empty store of this engine, removed afterwards.
     func withStore<T>(_ body: (any ImageStore) async throws -> T) async throws -> T {
+        try await withStores(1) { try await body($0[0]) }
+    }
+
+    /// Runs `body` with `count` store instances on one fresh, empty database (each its own
+    /// connection: what StreamSync's apply connections are), removed afterwards.
+    func withStores<T>(_ count: Int, _ body: ([any ImageStore]) async throws -> T) async throws -> T {
         switch self {
-        case .postgres:
-            return try await withPostgresStore { try await body($0) }
-        case .postgresCopy:
-            return try await withPostgresStore(copyThreshold: 1) { try await body($0) }
+        case .postgres, .postgresCopy:
+            let threshold = self == .postgresCopy ? 1 : PostgresStore.Configuration.defaultCopyThreshold
+            return try await withPostgresStore(copyThreshold: threshold) { store in
+                let others: [any ImageStore] = try (1..<max(1, count)).map { _ in try PostgresStore(store.configuration) }
+                return try await body([store] + others)
+            }
         case .mongo:
             guard let uri = ProcessInfo.processInfo.environment["PLANTSYNC_MONGO_URI"], !uri.isEmpty else {
                 throw SetupError("PLANTSYNC_MONGO_URI is not set: run the tests through scripts/test")
             }
             let database = "t_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
-            let store = try MongoStore(.init(uri: uri, database: database, appName: database))
-            try await store.prepareSchema()
+            let stores = try (0..<max(1, count)).map { _ in try MongoStore(.init(uri: uri, database: database, appName: database)) }
+            try await stores[0].prepareSchema()
             defer { _ = try? MongoClient(uri: uri, appName: "plantsync-tests").dropDatabase(database) }
-            return try await body(store)
+            return try await body(stores)
         }
     }
 }

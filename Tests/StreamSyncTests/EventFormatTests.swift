@@ -135,4 +135,60 @@ import Testing
             }
         }
     }
+
+    /// Debezium updates whose unchanged TOASTed columns hold the unavailable-value placeholder, in the
+    /// same batch as the create carrying the bytes: the placeholder is never stored, the create's bytes
+    /// and the stored disease stay, and the placeholders are counted per field (docs/design.md §2).
+    @Test func debeziumPlaceholdersKeepTheStoredValuesAndAreCounted() async throws {
+        try await withStore { store in
+            try await withCluster { cluster in
+                let topic = "dbserver.public.tomato"
+                try cluster.createTopic(topic, partitions: 1)
+                try cluster.createTopic("plantsync.deadletter", partitions: 1)
+                let custom = "__toast__"
+                let r1 = record(.tomato, 1), r1u = record(.tomato, 1, revision: 3), r2 = record(.tomato, 2, revision: 1)
+                var r2u = record(.tomato, 2, revision: 4)
+                r2u.disease = "Late Blight"  // sent as the placeholder: the stored "Healthy" stays
+                func update(_ r: ImageRecord, data: String? = nil, disease: String? = nil) -> [UInt8] {
+                    var image = Self.image(r)
+                    if let data { image = image.replacingOccurrences(of: #""data": "\#(Data(r.data!).base64EncodedString())""#, with: #""data": "\#(data)""#) }
+                    if let disease {
+                        let stored = "\"disease\": " + (r.disease.map { "\"" + $0 + "\"" } ?? "null")
+                        image = image.replacingOccurrences(of: stored, with: "\"disease\": \"" + disease + "\"")
+                    }
+                    return Array(#"{"after": \#(image), "op": "u", "source": {"table": "tomato", "ts_ms": 1}}"#.utf8)
+                }
+                let messages = [
+                    KafkaProducerRecord(topic: topic, partition: 0, value: Array(#"{"after": \#(Self.image(r1)), "op": "c"}"#.utf8)),
+                    KafkaProducerRecord(topic: topic, partition: 0, value: update(r1u, data: BinaryText.base64(Array(custom.utf8)))),
+                    KafkaProducerRecord(topic: topic, partition: 0, value: Array(#"{"after": \#(Self.image(r2)), "op": "c"}"#.utf8)),
+                    KafkaProducerRecord(topic: topic, partition: 0, value: update(r2u, data: custom, disease: custom)),
+                ]
+                try await send(messages, cluster: cluster)
+                let metrics = StreamMetrics()
+                let running = try startPipeline(
+                    cluster: cluster, store: store, source: .assign(partitions(topic, 1), from: .committed),
+                    settings: StreamSyncSettings(
+                        topics: [topic], format: .debezium, batchMaxSize: 100, batchMaxWait: .milliseconds(50),
+                        debeziumUnavailablePlaceholder: try parseUnavailablePlaceholder(custom)),
+                    metrics: metrics)
+                let done = await eventually { running.pipeline.progress.messages == messages.count }
+                try await running.stop()
+                #expect(done)
+                #expect(running.pipeline.progress.deadLettered == 0)
+                var expected1 = r1u
+                expected1.data = r1.data
+                #expect(try await store.record(r1.key) == expected1)
+                var expected2 = r2u
+                expected2.data = r2.data
+                expected2.disease = r2.disease
+                #expect(try await store.record(r2.key) == expected2)
+                let text = metrics.exposition()
+                #expect(text.contains(#"plantsync_debezium_placeholders_total{job="streamsync",field="data"} 2"#), "\(text)")
+                #expect(text.contains(#"plantsync_debezium_placeholders_total{job="streamsync",field="disease"} 1"#))
+                #expect(text.contains(#"plantsync_debezium_placeholders_total{job="streamsync",field="gps_coordinates"} 0"#))
+                #expect(throws: StreamSyncError.self) { try parseUnavailablePlaceholder("") }
+            }
+        }
+    }
 }

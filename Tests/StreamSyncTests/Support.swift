@@ -107,18 +107,13 @@ func send(_ records: [KafkaProducerRecord], cluster: KafkaMockCluster) async thr
     await producer.close()
 }
 
-/// True when the store holds exactly the winners of `changes` (live records equal, deletes absent).
+/// True when the store holds exactly what `changes` come to (`KeyWinners.resultingRecord`: the record
+/// of the greatest version with the bytes of the greatest version that carried bytes; deletes absent).
 func storeMatches(_ store: any ImageStore, _ changes: [Change]) async throws -> Bool {
-    let winners = Change.winners(changes)
-    for (key, change) in winners {
-        let stored = try await store.record(key)
-        switch change.operation {
-        case .upsert(let expected, _): if stored != expected { return false }
-        case .delete: if stored != nil { return false }
-        }
-    }
+    let reduced = Change.reduce(changes)
+    for (key, winners) in reduced where try await store.record(key) != winners.resultingRecord { return false }
     var live: [Plant: Int] = [:]
-    for change in winners.values where change.record != nil { live[change.key.plant, default: 0] += 1 }
+    for winners in reduced.values where winners.resultingRecord != nil { live[winners.key.plant, default: 0] += 1 }
     for plant in Plant.allCases where try await store.count(of: plant) != live[plant, default: 0] { return false }
     return true
 }

@@ -76,20 +76,16 @@ import Testing
         }
     }
 
-    @Test func winnersKeepTheGreatestVersionPerKey() {
-        var rng = SplitMix64(seed: 42)
-        var changes: [Change] = []
-        for _ in 0..<400 {
-            var r = sampleRecord(plant: Plant.allCases.randomElement(using: &rng)!, id: Int64.random(in: 1...10, using: &rng))
-            r.updatedAt = Timestamp(microsecondsSinceEpoch: Int64.random(in: 0...20, using: &rng))
-            r.cameraId = Int64.random(in: 0...3, using: &rng)
-            changes.append(
-                Bool.random(using: &rng) ? .upsert(r) : .delete(r.key, at: Timestamp(microsecondsSinceEpoch: Int64.random(in: 0...20, using: &rng))))
+    @Test func fieldKeepingUpsertsRankBelowWholeRecordsOfTheirTimestamp() async {
+        await propertyCheck(count: 200, input: Gen.int64(in: -1_000_000...1_000_000), Gen.uint64()) { ts, hash in
+            let whole = Version.upsert(ts: ts, contentHash: hash)
+            #expect(Version.keepingFields(ts: ts) < whole)
+            #expect(Version.upsert(ts: ts - 1, contentHash: hash) < Version.keepingFields(ts: ts))
+            #expect(Version.minimum < Version.keepingFields(ts: ts))
+            #expect(Version.minimum < whole)
         }
-        let winners = Change.winners(changes)
-        for change in changes { #expect(winners[change.key]!.version >= change.version) }
-        let shuffledWinners = Change.winners(changes.shuffled(using: &rng) + changes)
-        #expect(shuffledWinners.mapValues(\.version) == winners.mapValues(\.version))
+        // the content hash 0 does not collide with the field-keeping tiebreak
+        #expect(Version.upsert(ts: 5, contentHash: 0) > Version.keepingFields(ts: 5))
     }
 }
 

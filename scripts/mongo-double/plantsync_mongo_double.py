@@ -3,7 +3,7 @@
 
 It speaks enough of the wire protocol (OP_MSG, plus legacy OP_QUERY/OP_REPLY for the handshake that
 libmongoc 1.23 starts with) for PlantSync's MongoStore and its tests: hello/isMaster, ping, buildInfo,
-endSessions, insert, update (upsert, replacement, operators), delete, find/getMore/killCursors,
+endSessions, insert, update (upsert, replacement, operators, aggregation pipelines), delete, find/getMore/killCursors,
 aggregate, count, createIndexes/listIndexes, create/drop/dropDatabase/listCollections, with
 `writeErrors` (E11000 on unique-index violations). Query matching, update operators and aggregation
 stages are mongomock's (PyPI). Any authentication attempt fails with AuthenticationFailed (18), so

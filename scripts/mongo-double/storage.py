@@ -229,9 +229,10 @@ class Server:
 
     def _apply(self, doc, query, update, upsert):
         """Applies `update` to `doc` (None: build the upserted document) with mongomock."""
+        if isinstance(update, list):
+            return self._apply_pipeline(doc, query, update)
         self._scratch.delete_many({})
-        is_pipeline = isinstance(update, list)
-        is_replacement = not is_pipeline and not any(k.startswith("$") for k in update)
+        is_replacement = not any(k.startswith("$") for k in update)
         if doc is not None:
             self._scratch.insert_one(copy.deepcopy(doc))
             selector = {"_id": doc["_id"]}
@@ -243,6 +244,28 @@ class Server:
             result = self._scratch.update_one(selector, update, upsert=upsert)
         target = doc["_id"] if doc is not None else result.upserted_id
         return self._scratch.find_one({"_id": target})
+
+    def _apply_pipeline(self, doc, query, pipeline):
+        """An update with an aggregation pipeline, as MongoDB 4.2+ runs it: the stages (mongomock's)
+        transform the stored document, or for an upsert a document seeded from the query's equality
+        conditions; `_id` may not change. Run directly on the document, without mongomock's collection
+        (which copies and re-walks every document several times: 40x slower for PlantSync's writes)."""
+        if doc is not None:
+            base = copy.deepcopy(doc)
+        else:
+            base = {"_id": query["_id"] if "_id" in query and not isinstance(query["_id"], dict) else mongomock.ObjectId()}
+            for key, value in query.items():
+                if key.startswith("$") or "." in key or key == "_id":
+                    continue
+                if isinstance(value, dict) and any(k.startswith("$") for k in value):
+                    continue
+                base[key] = copy.deepcopy(value)
+        [new] = mm_aggregate.process_pipeline([base], self._scratch_db, pipeline, None)
+        if "_id" not in new:
+            new = dict(_id=base["_id"], **new)
+        elif new["_id"] != base["_id"]:
+            raise CommandError(66, "ImmutableField", "the (immutable) field '_id' was found to have been altered")
+        return new
 
     @staticmethod
     def _is_replacement(update):

@@ -187,10 +187,7 @@ struct StreamBench: AsyncParsableCommand {
         let setup = try PostgresStore(.init(conninfo: conninfo, schema: schema))
         try await setup.prepareSchema()
         let connection = try PGConnection(conninfo: conninfo)
-        let sql = """
-            COPY \(schema).image_record (plant, id, camera_id, data, latitude, longitude, disease, percentage, \
-            created_at, updated_at, is_active, is_deleted, version_ts, version_tb, data_hash) FROM STDIN (FORMAT binary)
-            """
+        let sql = PostgresCopyRows.copyCommand(into: "\(schema).image_record")
         // Rows are encoded before the clock starts: the COPY figure is the database's limit.
         let chunks = PostgresCopyRows.chunks(records.map { Change.upsert($0) })
         let start = ContinuousClock.now

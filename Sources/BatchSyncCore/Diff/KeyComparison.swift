@@ -3,7 +3,8 @@ import SyncModel
 /// What one key needs, from the producer's and consumer's versions of it (either may be absent).
 enum KeyAction: Equatable {
     case none
-    /// Producer's record is newer (or consumer lacks the key): upsert under the version rule.
+    /// Producer's record is newer (or consumer lacks the key, or holds the same record without its
+    /// bytes): upsert under the version rule.
     case upsert
     /// Consumer holds a live row the producer lacks: tombstone it.
     case delete
@@ -28,6 +29,10 @@ enum KeyAction: Equatable {
             }
             if p.version > c.version { return .upsert }
             if p.version == c.version && p.digest == c.digest { return .none }
+            // Same record, other digest, and the consumer's bytes are not yet known or came with an
+            // older version (docs/design.md §1, bytes register): the producer's record fills them under
+            // the version rule — the record part is a no-op, the bytes part is newer.
+            if p.version == c.version, !c.isTombstone, c.dataVersion.map({ $0 < p.version }) ?? true { return .upsert }
             return .conflict(consumer: c.version)
         }
     }

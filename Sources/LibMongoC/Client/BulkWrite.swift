@@ -5,6 +5,9 @@ public enum WriteModel: Sendable {
     case insertOne(BSONDocument)
     /// `update` must consist of update operators (`$set`, …).
     case updateOne(filter: BSONDocument, update: BSONDocument, upsert: Bool)
+    /// An update with an aggregation pipeline (MongoDB 4.2+): stages such as `$set`, `$replaceRoot`,
+    /// whose expressions see the document as it was before the update.
+    case updatePipeline(filter: BSONDocument, pipeline: [BSONDocument], upsert: Bool)
     /// `replacement` must not contain update operators.
     case replaceOne(filter: BSONDocument, replacement: BSONDocument, upsert: Bool)
     case deleteOne(filter: BSONDocument)
@@ -86,6 +89,16 @@ extension MongoCollection {
             case .updateOne(let filter, let update, let upsert):
                 added = try CBSON.with(filter) { (f: OpaquePointer) throws(MongoError) -> Bool in
                     try CBSON.with(update) { (u: OpaquePointer) throws(MongoError) -> Bool in
+                        try CBSON.withOptional(upsert ? upsertOption : nil) { (o: OpaquePointer?) throws(MongoError) -> Bool in
+                            mongoc_bulk_operation_update_one_with_opts(bulk, f, u, o, &error)
+                        }
+                    }
+                }
+            case .updatePipeline(let filter, let pipeline, let upsert):
+                // libmongoc takes a pipeline as a document whose keys are "0", "1", …
+                let stages = BSONDocument(pipeline.enumerated().map { (String($0.offset), BSONValue.document($0.element)) })
+                added = try CBSON.with(filter) { (f: OpaquePointer) throws(MongoError) -> Bool in
+                    try CBSON.with(stages) { (u: OpaquePointer) throws(MongoError) -> Bool in
                         try CBSON.withOptional(upsert ? upsertOption : nil) { (o: OpaquePointer?) throws(MongoError) -> Bool in
                             mongoc_bulk_operation_update_one_with_opts(bulk, f, u, o, &error)
                         }

@@ -18,6 +18,8 @@ public final class StreamMetrics: Sendable {
     let batches: Counter
     let storeRetries: Counter
     let tombstonesPurged: Counter
+    /// Per field (`data`, `gps_coordinates`, `disease`): Debezium unavailable-value placeholders decoded.
+    let debeziumPlaceholders: [String: Counter]
     let freshness: ValueHistogram
     let readRejections: [ReadAccess.Rejection: Counter]
     private let deadLettered = Mutex<[String: Counter]>([:])
@@ -47,6 +49,14 @@ public final class StreamMetrics: Sendable {
         storeRetries = registry.counter("store_retries_total", help: "Store operations retried after a transient error.")
         tombstonesPurged = registry.counter(
             "tombstones_purged_total", help: "Consumer tombstones purged after the retention.")
+        var placeholders: [String: Counter] = [:]
+        for (_, name) in KeptFields.named {
+            placeholders[name] = registry.counter(
+                "debezium_placeholders_total",
+                help: "Debezium unavailable-value placeholders decoded, by field: the value was not carried and the stored one stays.",
+                labels: [("field", name)])
+        }
+        debeziumPlaceholders = placeholders
         freshness = registry.histogram(
             "freshness_seconds", help: "Kafka record timestamp to applied-and-visible in the store, seconds.",
             buckets: SyncMetrics.freshnessBuckets)
@@ -64,6 +74,11 @@ public final class StreamMetrics: Sendable {
     func deadLettered(_ reason: String) { deadLetterCounter(reason).increment() }
 
     func readRejected(_ reason: ReadAccess.Rejection) { readRejections[reason]?.increment() }
+
+    /// Counts the fields of one decoded event that held Debezium's unavailable-value placeholder.
+    func decodedPlaceholders(_ fields: KeptFields) {
+        for name in fields.names { debeziumPlaceholders[name]?.increment() }
+    }
 
     private func deadLetterCounter(_ reason: String) -> Counter {
         deadLettered.withLock { counters in

@@ -163,7 +163,9 @@ public final class StreamPipeline: Service, Sendable {
                 if batch.isEmpty { state.withLock { s in s.progress.firstReadAt = s.progress.firstReadAt ?? .now } }
                 let outcome: Result<Change, EventDecodingError>
                 do throws(EventDecodingError) {
-                    outcome = .success(try decoder.decode(message.incoming))
+                    let decoded = try decoder.decodeEvent(message.incoming)
+                    metrics.decodedPlaceholders(decoded.placeholders)
+                    outcome = .success(decoded.change)
                 } catch {
                     outcome = .failure(error)
                     if loggedKinds.insert(error.kind).inserted {

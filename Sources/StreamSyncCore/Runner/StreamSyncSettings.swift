@@ -25,13 +25,17 @@ public struct StreamSyncSettings: Sendable {
     /// Store connections the runner opens for applying: up to this many batches are in the database at
     /// once (the version rule makes their order irrelevant; offsets are still committed in order).
     public var applyConnections: Int
+    /// Debezium's unavailable-value placeholder (the connector's `unavailable.value.placeholder`): in a
+    /// Debezium `after` it means "not carried", and the stored value stays (docs/design.md §2).
+    public var debeziumUnavailablePlaceholder: UnavailableValuePlaceholder
 
     public init(
         topics: [String] = ["potato", "tomato", "pepper"], format: EventDecoder.Format = .auto,
         topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, batchMaxSize: Int = 2000,
         batchMaxWait: Duration = .milliseconds(200), batchMaxBytes: Int = 32 << 20,
         deadLetterTopic: String = "plantsync.deadletter", retryInitialDelay: Duration = .milliseconds(100),
-        retryMaxDelay: Duration = .seconds(10), maxValueBytes: Int = 4 << 20, applyConnections: Int = 2
+        retryMaxDelay: Duration = .seconds(10), maxValueBytes: Int = 4 << 20, applyConnections: Int = 2,
+        debeziumUnavailablePlaceholder: UnavailableValuePlaceholder = EventDecoder.defaultUnavailablePlaceholder
     ) {
         self.topics = topics
         self.format = format
@@ -44,10 +48,13 @@ public struct StreamSyncSettings: Sendable {
         self.retryMaxDelay = retryMaxDelay
         self.maxValueBytes = maxValueBytes
         self.applyConnections = applyConnections
+        self.debeziumUnavailablePlaceholder = debeziumUnavailablePlaceholder
     }
 
     public var decoder: EventDecoder {
-        EventDecoder(format: format, topicPlants: topicPlants, maxValueBytes: maxValueBytes)
+        EventDecoder(
+            format: format, topicPlants: topicPlants, maxValueBytes: maxValueBytes,
+            unavailablePlaceholder: debeziumUnavailablePlaceholder)
     }
 
     /// Checks every value; the error names the command-line flag that sets it.
@@ -116,6 +123,16 @@ public struct StreamSyncServerSettings: Sendable {
             throw .configuration(field: "--drain-timeout", value: String(drainDeadline.components.seconds), detail: "must be positive")
         }
     }
+}
+
+/// Parses the `--debezium-unavailable-placeholder` flag: any non-empty string.
+public func parseUnavailablePlaceholder(_ text: String) throws(StreamSyncError) -> UnavailableValuePlaceholder {
+    guard let placeholder = UnavailableValuePlaceholder(text) else {
+        throw StreamSyncError.configuration(
+            field: "--debezium-unavailable-placeholder", value: text,
+            detail: "must not be empty (the connector's unavailable.value.placeholder)")
+    }
+    return placeholder
 }
 
 /// Parses `topic=plant[,topic=plant…]` (the `--topic-plant` flag).

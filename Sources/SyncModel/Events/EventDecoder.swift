@@ -32,6 +32,10 @@ public struct IncomingMessage: Sendable, Hashable {
 /// A tombstone (null value) deletes by the message key, at the Kafka record timestamp. Millisecond
 /// delete times are rounded up to the end of their millisecond, so a delete is not judged older than
 /// an update of the same millisecond.
+///
+/// In a Debezium `after`, the unavailable-value placeholder (`unavailablePlaceholder`) in `data`,
+/// `disease` or `gps_coordinates` means "not carried": the change keeps the stored value
+/// (`KeptFields`, docs/design.md §2), and `decodeEvent` reports which fields held it.
 public struct EventDecoder: Sendable {
     public enum Format: String, Sendable, CaseIterable { case auto, lims, debezium }
 
@@ -41,30 +45,44 @@ public struct EventDecoder: Sendable {
     public var topicPlants: [String: Plant]
     /// Largest accepted message value, in bytes.
     public var maxValueBytes: Int
+    /// Debezium's unavailable-value placeholder, as the connector's `unavailable.value.placeholder`
+    /// sets it (`UnavailableValuePlaceholder.debeziumDefault` by default).
+    public var unavailablePlaceholder: UnavailableValuePlaceholder
 
     public static let defaultTopicPlants: [String: Plant] = [
         "potato": .potato, "tomato": .tomato, "pepper": .pepper,
     ]
 
-    public init(format: Format = .auto, topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, maxValueBytes: Int = 4 << 20) {
+    public static let defaultUnavailablePlaceholder = UnavailableValuePlaceholder(UnavailableValuePlaceholder.debeziumDefault)!
+
+    public init(
+        format: Format = .auto, topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, maxValueBytes: Int = 4 << 20,
+        unavailablePlaceholder: UnavailableValuePlaceholder = EventDecoder.defaultUnavailablePlaceholder
+    ) {
         self.format = format
         self.topicPlants = topicPlants
         self.maxValueBytes = maxValueBytes
+        self.unavailablePlaceholder = unavailablePlaceholder
     }
 
     public func decode(_ message: IncomingMessage) throws(EventDecodingError) -> Change {
-        guard let value = message.value else { return try tombstone(message) }
+        try decodeEvent(message).change
+    }
+
+    /// The change, and which of its fields were Debezium placeholders.
+    public func decodeEvent(_ message: IncomingMessage) throws(EventDecodingError) -> DecodedEvent {
+        guard let value = message.value else { return DecodedEvent(change: try tombstone(message)) }
         guard value.count <= maxValueBytes else {
             throw EventDecodingError(
                 .oversized, field: nil, value: "\(value.count) bytes", detail: "message value exceeds \(maxValueBytes) bytes")
         }
         let json = try JSONValue.parse(value)
         switch format {
-        case .lims: return try decodeLIMS(json, message)
+        case .lims: return DecodedEvent(change: try decodeLIMS(json, message))
         case .debezium: return try decodeDebezium(json, message)
         case .auto:
             if json["op"] != nil || json["payload"] != nil { return try decodeDebezium(json, message) }
-            return try decodeLIMS(json, message)
+            return DecodedEvent(change: try decodeLIMS(json, message))
         }
     }
 
@@ -73,15 +91,15 @@ public struct EventDecoder: Sendable {
     func decodeLIMS(_ json: JSONValue, _ message: IncomingMessage) throws(EventDecodingError) -> Change {
         let plant = try plant(forTopic: message.topic, sourceName: nil)
         let decoded = try RecordJSON.decode(json, plant: plant, binary: .hex, maxDataBytes: maxValueBytes)
-        return .upsert(decoded.record, keepsStoredData: !decoded.hasData)
+        return .upsert(decoded.record, keeping: decoded.kept)
     }
 
     // MARK: Debezium
 
-    func decodeDebezium(_ json: JSONValue, _ message: IncomingMessage) throws(EventDecodingError) -> Change {
+    func decodeDebezium(_ json: JSONValue, _ message: IncomingMessage) throws(EventDecodingError) -> DecodedEvent {
         var payload = json
         if let inner = json["payload"] {
-            if inner == .null { return try tombstone(message) }
+            if inner == .null { return DecodedEvent(change: try tombstone(message)) }
             payload = inner
         }
         guard case .object = payload else {
@@ -103,21 +121,22 @@ public struct EventDecoder: Sendable {
                     .unsupported, field: "after", value: "null",
                     detail: "op '\(op)' without a full 'after' image (MongoDB connector: set capture.mode to a *_update_full mode)")
             }
-            let decoded = try RecordJSON.decode(after, plant: plant, binary: .base64, maxDataBytes: maxValueBytes)
-            return .upsert(decoded.record, keepsStoredData: !decoded.hasData)
+            let decoded = try RecordJSON.decode(
+                after, plant: plant, binary: .base64, maxDataBytes: maxValueBytes, placeholder: unavailablePlaceholder)
+            return DecodedEvent(change: .upsert(decoded.record, keeping: decoded.kept), placeholders: decoded.placeholders)
         case "d":
             let at = try deleteTime(payload: payload, message: message)
             if let before = try row(payload["before"], field: "before"), before["id"] != nil {
                 guard case .object(let fields) = before else { throw EventDecodingError.missing("before.id") }
                 let id = try RecordJSON.int(fields, "id")
-                return try delete(plant: plant, id: id, field: "before.id", at: at)
+                return DecodedEvent(change: try delete(plant: plant, id: id, field: "before.id", at: at))
             }
             guard let id = try keyID(message) else {
                 throw EventDecodingError(
                     .missingField, field: "before.id", value: nil,
                     detail: "a delete needs the business key 'id' in 'before' or in the message key")
             }
-            return try delete(plant: plant, id: id, field: "key", at: at)
+            return DecodedEvent(change: try delete(plant: plant, id: id, field: "key", at: at))
         default:
             throw EventDecodingError.invalid("op", "\"\(op)\"", "expected one of c, r, u, d")
         }

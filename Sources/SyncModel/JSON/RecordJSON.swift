@@ -5,15 +5,23 @@ public enum RecordJSON {
     /// How a plain JSON string in `data` is encoded.
     public enum BinaryEncoding: Sendable { case hex, base64 }
 
-    /// A decoded record, and whether its `data` key was present at all.
+    /// A decoded record, whether its `data` key was present at all, and which fields held Debezium's
+    /// unavailable-value placeholder (those hold `nil`/`0` in `record`).
     public struct Decoded: Sendable, Hashable {
         public var record: ImageRecord
         public var hasData: Bool
+        public var placeholders: KeptFields = []
+
+        /// The fields the record does not carry: a missing `data` key, and every placeholder.
+        public var kept: KeptFields { placeholders.union(hasData ? [] : .data) }
     }
 
     /// Decodes a record of `plant` from a JSON object. A missing `data` key yields `hasData == false`.
+    /// With a `placeholder`, a `data`, `disease` or `gps_coordinates` value that is the placeholder is
+    /// not decoded but reported in `placeholders`.
     public static func decode(
-        _ json: JSONValue, plant: Plant, binary: BinaryEncoding = .hex, maxDataBytes: Int = 16 << 20
+        _ json: JSONValue, plant: Plant, binary: BinaryEncoding = .hex, maxDataBytes: Int = 16 << 20,
+        placeholder: UnavailableValuePlaceholder? = nil
     ) throws(EventDecodingError) -> Decoded {
         guard case .object(let fields) = json else {
             throw EventDecodingError.wrongType("(record)", expected: "a JSON object", got: json)
@@ -21,8 +29,19 @@ public enum RecordJSON {
         let id = try int(fields, "id")
         guard id > 0 else { throw EventDecodingError.invalid("id", String(id), "must be a positive integer") }
         let cameraId = try int(fields, "camera_id")
-        let (lat, lon) = try coordinates(fields)
-        let disease = try optionalString(fields, "disease")
+        var placeholders: KeptFields = []
+        var (lat, lon) = (0.0, 0.0)
+        if let placeholder, let raw = fields["gps_coordinates"], placeholder.matches(array: raw) {
+            placeholders.insert(.gpsCoordinates)
+        } else {
+            (lat, lon) = try coordinates(fields)
+        }
+        var disease: String? = nil
+        if let placeholder, case .string(let text)? = fields["disease"], placeholder.matches(text) {
+            placeholders.insert(.disease)
+        } else {
+            disease = try optionalString(fields, "disease")
+        }
         let percentage = try optionalDouble(fields, "percentage")
         guard fields["created_at"] != nil else { throw EventDecodingError.missing("created_at") }
         let createdAt = try timestamp(fields, "created_at")
@@ -32,12 +51,16 @@ public enum RecordJSON {
         let isDeleted = try bool(fields, "is_deleted")
         var data: [UInt8]? = nil
         let hasData = fields["data"] != nil
-        if let raw = fields["data"] { data = try bytes(raw, binary: binary, maxBytes: maxDataBytes) }
+        if let placeholder, case .string(let text)? = fields["data"], placeholder.matches(encodedBytes: text) {
+            placeholders.insert(.data)
+        } else if let raw = fields["data"] {
+            data = try bytes(raw, binary: binary, maxBytes: maxDataBytes)
+        }
         let record = ImageRecord(
             plant: plant, id: id, cameraId: cameraId, data: data, latitude: lat, longitude: lon,
             disease: disease, percentage: percentage, createdAt: createdAt, updatedAt: updatedAt,
             isActive: isActive, isDeleted: isDeleted)
-        return Decoded(record: record, hasData: hasData)
+        return Decoded(record: record, hasData: hasData, placeholders: placeholders)
     }
 
     /// Encodes a record in LIMS's JSON shape, fields in LIMS's order, `data` as hex.

@@ -77,6 +77,18 @@ public struct ImageRecord: Sendable, Hashable {
         return h.finalize()
     }
 
+    /// The data hash a store keeps while a record's bytes are not yet known — its bytes register is
+    /// empty because every change it saw for the key came without bytes (docs/design.md §1). It is the
+    /// hash of no bytes: not null's (0), and not that of any byte string (those start with a length,
+    /// this with `UInt64.max`), so such a row's digest differs from the producer's record and BatchSync
+    /// sees the difference and fills the bytes in.
+    public static let unknownDataHash: UInt64 = {
+        var h = ContentHasher()
+        h.combine(UInt64.max)
+        h.combine("plantsync.data.unknown")
+        return h.finalize()
+    }()
+
     /// The per-record digest that range checksums sum up (`RowDigest`).
     public var digest: Int64 { RowDigest.of(version: version, dataHash: dataHash) }
 }

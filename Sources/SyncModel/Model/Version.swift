@@ -3,8 +3,11 @@
 /// - `ts`: microseconds since the epoch, UTC. For an upsert, the record's `updated_at ?? created_at`;
 ///   for a delete, the time of the delete.
 /// - `tiebreak`: for an upsert, a hash of the record's canonical content (`ImageRecord.contentHash`),
-///   capped below `UInt64.max`; for a delete, `UInt64.max`. So two different records with the same `ts`
-///   are ordered the same way everywhere, and a delete beats any upsert of equal `ts`.
+///   kept within `1 … UInt64.max − 1`; for a delete, `UInt64.max`. So two different records with the
+///   same `ts` are ordered the same way everywhere, and a delete beats any upsert of equal `ts`.
+/// - An upsert that keeps record fields (Debezium's unavailable-value placeholder in `disease` or
+///   `gps_coordinates`) does not know its whole content, hence not its content hash: its tiebreak is
+///   `0`, below every whole record of the same `ts` (`Version.keepingFields(ts:)`).
 ///
 /// A change is applied only if its version is greater than the stored one; equal means "seen already".
 public struct Version: Sendable, Hashable, Comparable, CustomStringConvertible {
@@ -19,11 +22,23 @@ public struct Version: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The tiebreak every delete carries: greater than any upsert's.
     public static let deleteTiebreak = UInt64.max
 
+    /// The tiebreak of an upsert that keeps record fields: less than any whole record's.
+    public static let keepingFieldsTiebreak: UInt64 = 0
+
     public static func upsert(ts: Int64, contentHash: UInt64) -> Version {
-        Version(ts: ts, tiebreak: min(contentHash, deleteTiebreak - 1))
+        Version(ts: ts, tiebreak: min(max(contentHash, keepingFieldsTiebreak + 1), deleteTiebreak - 1))
     }
 
+    /// The version of an upsert at `ts` that keeps record fields: a whole record of the same `ts` (what
+    /// BatchSync reads from the producer, or the same event with its values) beats it, and it beats
+    /// every version of an earlier `ts`.
+    public static func keepingFields(ts: Int64) -> Version { Version(ts: ts, tiebreak: keepingFieldsTiebreak) }
+
     public static func delete(ts: Int64) -> Version { Version(ts: ts, tiebreak: deleteTiebreak) }
+
+    /// Below every version a change can carry: the version of an empty bytes register ("bytes not yet
+    /// known"), so the first change that carries bytes always fills it.
+    public static let minimum = Version(ts: Int64.min, tiebreak: 0)
 
     public var isDelete: Bool { tiebreak == Version.deleteTiebreak }
 
@@ -40,6 +55,7 @@ public struct Version: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(Timestamp(microsecondsSinceEpoch: ts))#\(isDelete ? "delete" : String(tiebreak, radix: 16))"
+        if self == .minimum { return "minimum" }
+        return "\(Timestamp(microsecondsSinceEpoch: ts))#\(isDelete ? "delete" : String(tiebreak, radix: 16))"
     }
 }

@@ -35,7 +35,9 @@ extension DelegatingImageStore {
         try await base.replace(changes, expecting: expected)
     }
 
-    public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int { try await base.purgeTombstones(olderThan: cutoff) }
+    public func purgeTombstones(olderThan cutoff: Timestamp, batchSize: Int) async throws -> Int {
+        try await base.purgeTombstones(olderThan: cutoff, batchSize: batchSize)
+    }
     public func syncState(_ name: String) async throws -> Int64? { try await base.syncState(name) }
     public func setSyncState(_ name: String, to value: Int64) async throws { try await base.setSyncState(name, to: value) }
 }

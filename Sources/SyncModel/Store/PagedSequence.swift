@@ -95,3 +95,35 @@ extension PagedSequence {
         if !buffer.isEmpty { try await body(buffer) }
     }
 }
+
+extension PagedSequence {
+    /// Keyset pagination over the ids of `range` (both stores' range reads): `fetch(lower, limit)`
+    /// returns at most `limit` elements with ids from `lower` on, in id order; the next page starts
+    /// after the last id of a full page. Memory holds one page; no cursor or transaction stays open
+    /// between pages.
+    public static func keyset(
+        in range: KeyRange, pageSize: Int, id: @escaping @Sendable (Element) -> Int64,
+        fetch: @escaping @Sendable (_ lower: Int64, _ limit: Int) async throws -> [Element]
+    ) -> PagedSequence {
+        let size = Swift.max(1, pageSize)
+        return PagedSequence(start: range.isEmpty ? nil : Cursor(range.lower)) { cursor in
+            let page = try await fetch(cursor.position, size)
+            return Page(elements: page, next: .after(page.last.map(id), pageFull: page.count == size))
+        }
+    }
+
+    /// Pages over a list of ids (both stores' `records(of:ids:)`): sorted, duplicates removed, at most
+    /// `pageSize` ids per `fetch`.
+    public static func byIDs(
+        _ ids: [Int64], pageSize: Int, fetch: @escaping @Sendable (_ ids: [Int64]) async throws -> [Element]
+    ) -> PagedSequence {
+        let sorted = Array(Set(ids)).sorted()
+        let size = Swift.max(1, pageSize)
+        return PagedSequence(start: sorted.isEmpty ? nil : Cursor(0)) { cursor in
+            let start = Int(cursor.position)
+            let end = Swift.min(start + size, sorted.count)
+            let elements = try await fetch(Array(sorted[start..<end]))
+            return Page(elements: elements, next: end < sorted.count ? Cursor(Int64(end)) : nil)
+        }
+    }
+}

@@ -49,23 +49,38 @@ public struct RangeSummary: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(count) rows, checksum \(String(checksum, radix: 16))" }
 }
 
-/// What the diff compares per key: the version, the digest, and whether the row is a tombstone.
+/// What the diff compares per key: the version, the digest, whether the row is a tombstone, and the
+/// version its bytes came with.
 public struct KeyVersion: Sendable, Hashable {
     public let id: Int64
     public let version: Version
-    /// `ImageRecord.digest` of a live row; 0 for a tombstone.
+    /// `ImageRecord.digest` of a live row (with `ImageRecord.unknownDataHash` for bytes not yet known);
+    /// 0 for a tombstone.
     public let digest: Int64
+    /// The version of the row's bytes register (docs/design.md §1): that of the change its bytes came
+    /// with; `nil` while the bytes are not yet known.
+    public let dataVersion: Version?
     public var isTombstone: Bool { version.isDelete }
 
+    /// A row whose bytes came with its record (what a producer's record, or a foreign store's row, is).
     public init(id: Int64, version: Version, digest: Int64) {
+        self.init(id: id, version: version, digest: digest, dataVersion: version)
+    }
+
+    public init(id: Int64, version: Version, digest: Int64, dataVersion: Version?) {
         self.id = id
         self.version = version
         self.digest = digest
+        self.dataVersion = dataVersion
     }
 }
 
-/// The result of applying a batch: how many changes took effect and how many lost to a newer or
-/// equal stored version (including duplicates within the batch).
+/// The result of applying a batch. A store reduces a batch to its writes (per key, the greatest record
+/// version together with the greatest bytes, `KeyWinners`; plus, where there is one, a newer upsert
+/// that keeps record fields): `applied` counts the writes that changed the stored row — a record that
+/// took effect, or bytes that entered a key's register (a tombstone's too, for a later resurrection);
+/// `skippedStale` counts every other change of the batch (older or equal versions, duplicates, and
+/// changes merged into another's write).
 public struct ApplyOutcome: Sendable, Hashable {
     public var applied: Int
     public var skippedStale: Int
@@ -85,8 +100,9 @@ public protocol StoreError: Error, CustomStringConvertible {
 ///
 /// Every implementation enforces the version rule of docs/design.md §1 inside the database: a change is
 /// applied only if its version is greater than the stored one, deletes leave tombstones that hide the
-/// row from every read, and applying any multiset of changes in any order yields the state of the
-/// greatest version per key.
+/// row from every read, the image bytes are a register of their own (the bytes of the greatest version
+/// that carried bytes), and applying any multiset of changes in any order and batching, on any number
+/// of connections at once, yields that state per key.
 public protocol ImageStore: ChangeApplier {
     /// Creates tables/collections and indexes if missing; safe to call on every start.
     func prepareSchema() async throws
@@ -122,8 +138,9 @@ public protocol ImageStore: ChangeApplier {
     /// does not have; a concurrent write in between changes the stored version and wins.
     func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome
 
-    /// Removes tombstones whose delete time is before `cutoff`; returns how many.
-    func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int
+    /// Removes tombstones whose delete time is before `cutoff`, at most `batchSize` per statement (and
+    /// transaction), repeating until none is left, so that no lock is held long; returns how many went.
+    func purgeTombstones(olderThan cutoff: Timestamp, batchSize: Int) async throws -> Int
 
     /// A named 64-bit value kept in the store (BatchSync's high-water marks); `nil` if never set.
     func syncState(_ name: String) async throws -> Int64?
@@ -135,6 +152,11 @@ public protocol ImageStore: ChangeApplier {
 extension ImageStore {
     public func summary(of plant: Plant, in range: KeyRange) async throws -> RangeSummary {
         try await summaries(of: plant, in: [range])[0]
+    }
+
+    /// Removes tombstones older than `cutoff` in batches of `TombstoneRetention.purgeBatchSize`.
+    public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int {
+        try await purgeTombstones(olderThan: cutoff, batchSize: TombstoneRetention.purgeBatchSize)
     }
 }
 

@@ -9,6 +9,10 @@ public struct TombstoneRetention: Sendable, Hashable, CustomStringConvertible {
     /// 7 days: the documented default of both jobs.
     public static let `default` = TombstoneRetention(seconds: 7 * 86_400)
 
+    /// Tombstones a store deletes per statement (and transaction) when it purges: small enough that a
+    /// purge never holds locks for long, large enough that a day of deletes goes in a few round trips.
+    public static let purgeBatchSize = 1_000
+
     public init(seconds: Int64) { self.seconds = seconds }
 
     /// Parses `7d`, `36h`, `90m`, `3600s` or plain seconds (`3600`); `field` names the flag in the error.

@@ -1,0 +1,32 @@
+import SyncModel
+
+/// A column of `image_record`: its name, type, DDL constraint, role and how a write fills it.
+struct PostgresColumn: Sendable {
+    enum Role: Sendable, Equatable {
+        /// `(plant, id)`.
+        case key
+        /// A record column; `kept` names the `KeptFields` member that can keep it ([] if none can).
+        case record(kept: KeptFields)
+        /// `version_ts`, `version_tb`: the record's version.
+        case version
+        /// `data`: the bytes register's value.
+        case data
+        /// `data_hash`, `data_ts`, `data_tb`: the bytes register's hash and version.
+        case dataBookkeeping
+    }
+
+    let name: String
+    /// SQL type, for the DDL and for casts in `VALUES` lists outside `INSERT`.
+    let type: String
+    /// What follows the type in `CREATE TABLE`.
+    let constraint: String
+    let role: Role
+    let value: @Sendable (PostgresRow) -> PostgresValue
+
+    var isReadByRecordQueries: Bool {
+        switch role {
+        case .key, .record, .data: return true
+        case .version, .dataBookkeeping: return false
+        }
+    }
+}
