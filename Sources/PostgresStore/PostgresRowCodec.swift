@@ -55,9 +55,7 @@ enum PostgresRowCodec {
         },
     ]
 
-    /// The columns the first release created; the others are added by `prepareSchema`'s migration.
-    static let firstReleaseColumns = columns.count - registerVersionColumns.count
-    /// The bytes register's version, added by the migration.
+    /// The bytes register's version columns: what `prepareSchema`'s migration adds to a first-release table.
     static let registerVersionColumns = ["data_ts", "data_tb"]
 
     /// `plant, id, …` in table order: every column a write names.

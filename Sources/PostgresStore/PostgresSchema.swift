@@ -106,15 +106,16 @@ struct PostgresSchema: Sendable {
 
     // MARK: Apply
 
-    /// The record part is newer (`src`: the incoming row's alias).
+    /// The record part is newer (`src`: the incoming row's alias). Written tight: the condition is
+    /// repeated per column and the statement text travels with every batch.
     static func recordNewer(_ src: String) -> String {
-        "(cur.version_ts, cur.version_tb) < (\(src).version_ts, \(src).version_tb)"
+        "(cur.version_ts,cur.version_tb)<(\(src).version_ts,\(src).version_tb)"
     }
 
     /// The bytes part is newer than the stored register (never for a row that carries no bytes: its
     /// `Version.minimum` is not newer than anything).
     static func bytesNewer(_ src: String) -> String {
-        "(cur.data_ts, cur.data_tb) < (\(src).data_ts, \(src).data_tb)"
+        "(cur.data_ts,cur.data_tb)<(\(src).data_ts,\(src).data_tb)"
     }
 
     /// `c = CASE WHEN <part newer> THEN src.c ELSE cur.c END` for every column but the key: the record
@@ -130,8 +131,8 @@ struct PostgresSchema: Sendable {
             case .record, .version: condition = record
             case .data, .dataBookkeeping: condition = bytes
             }
-            return "\(column.name) = CASE WHEN \(condition) THEN \(src).\(column.name) ELSE cur.\(column.name) END"
-        }.joined(separator: ",\n    ")
+            return "\(column.name)=CASE WHEN \(condition) THEN \(src).\(column.name) ELSE cur.\(column.name) END"
+        }.joined(separator: ",")
     }
 
     /// The keep-mask columns of `VALUES` lists that carry one (boolean, after the table's columns).
