@@ -21,34 +21,34 @@ struct ChaosCommand: AsyncParsableCommand {
 
     // MARK: The run
 
-    @Option(help: "Seed of the event stream and of the fault schedule.")
+    @Option(parsing: .unconditional, help: "Seed of the event stream and of the fault schedule.")
     var seed: UInt64 = 42
 
-    @Option(help: "LIMS events to produce (creates, full and partial updates, soft and hard deletes).")
+    @Option(parsing: .unconditional, help: "LIMS events to produce (creates, full and partial updates, soft and hard deletes).")
     var events: Int = 200_000
 
-    @Option(help: "SIGKILLs of StreamSync at random instants (each followed by a restart).")
+    @Option(parsing: .unconditional, help: "SIGKILLs of StreamSync at random instants (each followed by a restart).")
     var kills: Int = 20
 
-    @Option(name: .customLong("pg-outage"), help: ArgumentHelp("Seconds PostgreSQL is stopped (pg_ctl stop -m immediate, then start); 0: none.", valueName: "seconds"))
+    @Option(name: .customLong("pg-outage"), parsing: .unconditional, help: ArgumentHelp("Seconds PostgreSQL is stopped (pg_ctl stop -m immediate, then start); 0: none.", valueName: "seconds"))
     var pgOutage: Double = 30
 
-    @Option(name: .customLong("broker-outage"), help: ArgumentHelp("Seconds every Kafka broker is down; 0: none.", valueName: "seconds"))
+    @Option(name: .customLong("broker-outage"), parsing: .unconditional, help: ArgumentHelp("Seconds every Kafka broker is down; 0: none.", valueName: "seconds"))
     var brokerOutage: Double = 30
 
-    @Option(name: .customLong("record-bytes"), help: "Image bytes per record (hex in the event, so twice that on the wire).")
+    @Option(name: .customLong("record-bytes"), parsing: .unconditional, help: "Image bytes per record (hex in the event, so twice that on the wire).")
     var recordBytes: Int = 1024
 
-    @Option(name: .customLong("partial-percent"), help: "Percent of updates sent without the 'data' key (keep the stored bytes).")
+    @Option(name: .customLong("partial-percent"), parsing: .unconditional, help: "Percent of updates sent without the 'data' key (keep the stored bytes).")
     var partialPercent: Int = 30
 
-    @Option(help: "Target events per second (the run lasts longer when the faults need more time).")
+    @Option(parsing: .unconditional, help: "Target events per second (the run lasts longer when the faults need more time).")
     var rate: Double = 1000
 
-    @Option(help: "Partitions per plant topic.")
+    @Option(parsing: .unconditional, help: "Partitions per plant topic.")
     var partitions: Int = 8
 
-    @Option(name: .customLong("converge-timeout"), help: ArgumentHelp("Seconds to wait for StreamSync to catch up after the last event.", valueName: "seconds"))
+    @Option(name: .customLong("converge-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds to wait for StreamSync to catch up after the last event.", valueName: "seconds"))
     var convergeTimeout: Double = 300
 
     // MARK: Where things are
@@ -73,22 +73,25 @@ struct ChaosCommand: AsyncParsableCommand {
 
     // MARK: Validation
 
+    /// Numbers are read with `parsing: .unconditional`, so that `--kills -1` reaches this check (and is
+    /// named with its value) instead of reading as a missing value.
     func validate() throws {
+        func text(_ value: Double) -> String { String(format: "%g", value) }
         func require(_ ok: Bool, _ option: String, _ value: String, _ detail: String) throws {
             guard ok else { throw ValidationError("invalid \(option) \(value): \(detail)") }
         }
         try require((1...10_000_000).contains(events), "--events", String(events), "must be within 1…10000000")
         try require((0...1000).contains(kills), "--kills", String(kills), "must be within 0…1000")
-        try require(pgOutage.isFinite && (0...3600).contains(pgOutage), "--pg-outage", "\(pgOutage)", "must be within 0…3600 seconds")
+        try require(pgOutage.isFinite && (0...3600).contains(pgOutage), "--pg-outage", text(pgOutage), "must be within 0…3600 seconds")
         try require(
-            brokerOutage.isFinite && (0...3600).contains(brokerOutage), "--broker-outage", "\(brokerOutage)",
+            brokerOutage.isFinite && (0...3600).contains(brokerOutage), "--broker-outage", text(brokerOutage),
             "must be within 0…3600 seconds")
         try require((1...65_536).contains(recordBytes), "--record-bytes", String(recordBytes), "must be within 1…65536")
         try require((0...100).contains(partialPercent), "--partial-percent", String(partialPercent), "must be within 0…100")
-        try require(rate.isFinite && rate >= 1 && rate <= 100_000, "--rate", "\(rate)", "must be within 1…100000 events per second")
+        try require(rate.isFinite && rate >= 1 && rate <= 100_000, "--rate", text(rate), "must be within 1…100000 events per second")
         try require((1...64).contains(partitions), "--partitions", String(partitions), "must be within 1…64")
         try require(
-            convergeTimeout.isFinite && (10...36_000).contains(convergeTimeout), "--converge-timeout", "\(convergeTimeout)",
+            convergeTimeout.isFinite && (10...36_000).contains(convergeTimeout), "--converge-timeout", text(convergeTimeout),
             "must be within 10…36000 seconds")
         if let pgURI { try require(!pgURI.isEmpty, "--pg-uri", "\"\"", "must not be empty") }
         if let pgData {

@@ -122,19 +122,37 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// The low and high watermarks of `partitions`, asked of their leaders: the log start offset and
-    /// the end offset (the offset the next produced message gets). Throws on the first partition whose
-    /// leader does not answer within `timeout`.
+    /// the end offset (the offset the next produced message gets). Throws when a leader does not answer
+    /// within `timeout` (twice: the two bounds are two requests).
+    ///
+    /// Asked as ListOffsets for the "earliest" and "latest" times (`rd_kafka_offsets_for_times`), which
+    /// keeps to its timeout; librdkafka 2.0's `rd_kafka_query_watermark_offsets` waits for the broker's
+    /// answer regardless of its timeout and blocks for as long as the leader is down.
     public func watermarks(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError)
         -> [TopicPartition: KafkaWatermarks]
     {
+        guard !partitions.isEmpty else { return [:] }
         let ms = Int32(clamping: timeout.milliseconds)
         return try await onControl("query watermark offsets") { handle throws(KafkaError) in
+            func offsets(at time: Int64) throws(KafkaError) -> [TopicPartition: Int64] {
+                let list = PartitionList(partitions.map { ($0, time) })
+                let err = rd_kafka_offsets_for_times(handle, list.pointer, ms)
+                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "query watermark offsets", err) }
+                var result: [TopicPartition: Int64] = [:]
+                for (tp, offset, perr) in PartitionList.entries(list.pointer) {
+                    guard perr == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "query watermark offsets of \(tp)", perr) }
+                    result[tp] = offset
+                }
+                return result
+            }
+            let low = try offsets(at: Int64(RD_KAFKA_OFFSET_BEGINNING))
+            let high = try offsets(at: Int64(RD_KAFKA_OFFSET_END))
             var result: [TopicPartition: KafkaWatermarks] = [:]
             for tp in partitions {
-                var low: Int64 = 0, high: Int64 = 0
-                let err = rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, ms)
-                guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "query watermark offsets of \(tp)", err) }
-                result[tp] = KafkaWatermarks(low: low, high: high)
+                guard let l = low[tp], let h = high[tp] else {
+                    throw KafkaError(operation: "query watermark offsets", message: "no answer for \(tp)")
+                }
+                result[tp] = KafkaWatermarks(low: l, high: h)
             }
             return result
         }
