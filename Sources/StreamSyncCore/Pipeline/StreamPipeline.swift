@@ -163,7 +163,7 @@ public final class StreamPipeline: Service, Sendable {
                 if batch.isEmpty { state.withLock { s in s.progress.firstReadAt = s.progress.firstReadAt ?? .now } }
                 let outcome: Result<Change, EventDecodingError>
                 do throws(EventDecodingError) {
-                    let decoded = try decoder.decodeEvent(message.incoming)
+                    let decoded = try decoder.decodeEvent(message)
                     metrics.decodedPlaceholders(decoded.placeholders)
                     outcome = .success(decoded.change)
                 } catch {

@@ -1,27 +1,3 @@
-/// A Kafka message as the decoder sees it (what any Kafka client hands over).
-public struct IncomingMessage: Sendable, Hashable {
-    public var topic: String
-    public var partition: Int32
-    public var offset: Int64
-    public var key: [UInt8]?
-    /// `nil` for a tombstone.
-    public var value: [UInt8]?
-    /// The Kafka record timestamp in milliseconds, when the broker or producer set one.
-    public var timestampMillis: Int64?
-
-    public init(
-        topic: String, partition: Int32 = 0, offset: Int64 = 0, key: [UInt8]? = nil, value: [UInt8]?,
-        timestampMillis: Int64? = nil
-    ) {
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.key = key
-        self.value = value
-        self.timestampMillis = timestampMillis
-    }
-}
-
 /// Turns Kafka messages into `Change`s (docs/design.md §2).
 ///
 /// - `lims`: topic → plant; the value is the record JSON with hex `data`.
@@ -65,12 +41,12 @@ public struct EventDecoder: Sendable {
         self.unavailablePlaceholder = unavailablePlaceholder
     }
 
-    public func decode(_ message: IncomingMessage) throws(EventDecodingError) -> Change {
+    public func decode(_ message: some EventMessage) throws(EventDecodingError) -> Change {
         try decodeEvent(message).change
     }
 
     /// The change, and which of its fields were Debezium placeholders.
-    public func decodeEvent(_ message: IncomingMessage) throws(EventDecodingError) -> DecodedEvent {
+    public func decodeEvent(_ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
         guard let value = message.value else { return DecodedEvent(change: try tombstone(message)) }
         guard value.count <= maxValueBytes else {
             throw EventDecodingError(
@@ -88,7 +64,7 @@ public struct EventDecoder: Sendable {
 
     // MARK: LIMS
 
-    func decodeLIMS(_ json: JSONValue, _ message: IncomingMessage) throws(EventDecodingError) -> Change {
+    func decodeLIMS(_ json: JSONValue, _ message: some EventMessage) throws(EventDecodingError) -> Change {
         let plant = try plant(forTopic: message.topic, sourceName: nil)
         let decoded = try RecordJSON.decode(json, plant: plant, binary: .hex, maxDataBytes: maxValueBytes)
         return .upsert(decoded.record, keeping: decoded.kept)
@@ -96,7 +72,7 @@ public struct EventDecoder: Sendable {
 
     // MARK: Debezium
 
-    func decodeDebezium(_ json: JSONValue, _ message: IncomingMessage) throws(EventDecodingError) -> DecodedEvent {
+    func decodeDebezium(_ json: JSONValue, _ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
         var payload = json
         if let inner = json["payload"] {
             if inner == .null { return DecodedEvent(change: try tombstone(message)) }
@@ -157,7 +133,7 @@ public struct EventDecoder: Sendable {
         }
     }
 
-    func deleteTime(payload: JSONValue, message: IncomingMessage) throws(EventDecodingError) -> Timestamp {
+    func deleteTime(payload: JSONValue, message: some EventMessage) throws(EventDecodingError) -> Timestamp {
         for candidate in [payload["source"]?["ts_ms"], payload["ts_ms"]] {
             if let raw = candidate, case .integer(let millis) = RecordJSON.unwrapNumber(raw) {
                 return Self.endOfMillisecond(millis)
@@ -171,7 +147,7 @@ public struct EventDecoder: Sendable {
 
     // MARK: Tombstones and keys
 
-    func tombstone(_ message: IncomingMessage) throws(EventDecodingError) -> Change {
+    func tombstone(_ message: some EventMessage) throws(EventDecodingError) -> Change {
         let plant = try plant(forTopic: message.topic, sourceName: nil)
         guard let id = try keyID(message) else {
             throw EventDecodingError(.missingField, field: "key", value: nil, detail: "a tombstone needs a message key naming the id")
@@ -183,7 +159,7 @@ public struct EventDecoder: Sendable {
     }
 
     /// The business id from a message key: `5`, `"5"`, `{"id": 5}` or `{"payload": {"id": 5}}`.
-    func keyID(_ message: IncomingMessage) throws(EventDecodingError) -> Int64? {
+    func keyID(_ message: some EventMessage) throws(EventDecodingError) -> Int64? {
         guard let key = message.key, !key.isEmpty else { return nil }
         let text = String(decoding: key, as: UTF8.self)
         if let id = Int64(text) { return id }
