@@ -1,4 +1,3 @@
-import UnixSignals
 import ArgumentParser
 import BatchSyncCore
 import Foundation
@@ -7,6 +6,7 @@ import Observability
 import ServiceLifecycle
 import StoreFactory
 import SyncModel
+import UnixSignals
 
 /// BatchSync: diffs the producer and consumer databases and repairs every difference.
 @main

@@ -58,9 +58,12 @@ struct ChaosReport {
         let offEnd = partitions.filter { Int64(produced[$0] ?? 0) != final.watermarks[$0]?.high }
         let acknowledged = deliveries.delivered == options.events && deliveries.failed == 0 && deliveryError == nil
         var producedText = "\(fmt(options.events)) events (\(kinds)); "
-        producedText += acknowledged
-            ? "all acknowledged" : "\(fmt(deliveries.delivered)) acknowledged, \(fmt(deliveries.failed)) failed\(deliveryError.map { " (\($0))" } ?? "")"
-        producedText += offEnd.isEmpty
+        producedText +=
+            acknowledged
+            ? "all acknowledged"
+            : "\(fmt(deliveries.delivered)) acknowledged, \(fmt(deliveries.failed)) failed\(deliveryError.map { " (\($0))" } ?? "")"
+        producedText +=
+            offEnd.isEmpty
             ? "; end offset = events produced on \(partitions.count)/\(partitions.count) partitions"
             : "; end offset ≠ events produced on \(offEnd.count) partitions (first: \(offEnd[0]) ends at \(final.watermarks[offEnd[0]]?.high ?? -1), \(produced[offEnd[0]] ?? 0) produced)"
         add(acknowledged && offEnd.isEmpty, "produced", producedText)
@@ -71,12 +74,17 @@ struct ChaosReport {
             let sorted = readyTimes.sorted()
             readyText = String(format: " (start → ready p50 %.1f s, max %.1f s)", sorted[sorted.count / 2], sorted[sorted.count - 1])
         }
-        add(kills == options.kills && restartsAfterKill == kills, "kills", "\(kills) SIGKILLs (\(killsWhileReady) of an instance that had been ready), restarts \(restartsAfterKill)\(readyText)")
+        add(
+            kills == options.kills && restartsAfterKill == kills, "kills",
+            "\(kills) SIGKILLs (\(killsWhileReady) of an instance that had been ready), restarts \(restartsAfterKill)\(readyText)")
         if options.pgOutage > 0 {
             if let down = faults.pgDownAt, let up = faults.pgUpAt, let accepting = faults.pgAcceptingAt {
                 add(
                     true, "pg-outage",
-                    String(format: "PostgreSQL stopped (pg_ctl stop -m immediate) at %.1f s for %.1f s, then started (accepting after %.1f s more)", down, up - down, accepting - up))
+                    String(
+                        format:
+                            "PostgreSQL stopped (pg_ctl stop -m immediate) at %.1f s for %.1f s, then started (accepting after %.1f s more)",
+                        down, up - down, accepting - up))
             } else {
                 add(false, "pg-outage", "PostgreSQL outage not completed (see faults)")
             }
@@ -105,32 +113,41 @@ struct ChaosReport {
         } else if outside.isEmpty {
             add(
                 true, "exits",
-                "\(inOutage.count) exits of its own, all while PostgreSQL was down, each restarted (first: instance \(inOutage[0].instance), \(inOutage[0].how): \(inOutage[0].lastLine))")
+                "\(inOutage.count) exits of its own, all while PostgreSQL was down, each restarted (first: instance \(inOutage[0].instance), \(inOutage[0].how): \(inOutage[0].lastLine))"
+            )
         } else {
             add(
                 false, "exits",
-                "\(outside.count) exits of its own outside the PostgreSQL outage (first: instance \(outside[0].instance) at \(secs(outside[0].at)), \(outside[0].how): \(outside[0].lastLine))")
+                "\(outside.count) exits of its own outside the PostgreSQL outage (first: instance \(outside[0].instance) at \(secs(outside[0].at)), \(outside[0].how): \(outside[0].lastLine))"
+            )
         }
         add(
             final.retentionViolations == 0, "retention",
             final.retentionViolations == 0
                 ? "no partition was trimmed past the group's committed offset (\(fmt(final.samples)) samples)"
-                : "the mock trimmed unread messages in \(final.retentionViolations) samples (first: \(final.firstViolation ?? "")): lower --rate or --record-bytes")
+                : "the mock trimmed unread messages in \(final.retentionViolations) samples (first: \(final.firstViolation ?? "")): lower --rate or --record-bytes"
+        )
 
         // What came out.
         if let convergedAfter {
             add(
                 true, "offsets",
-                "group \(ChaosRun.group) committed the end offset of \(partitions.count)/\(partitions.count) partitions, \(secs(convergedAfter)) after the last event")
+                "group \(ChaosRun.group) committed the end offset of \(partitions.count)/\(partitions.count) partitions, \(secs(convergedAfter)) after the last event"
+            )
         } else {
             let behind = partitions.filter { Int64(produced[$0] ?? 0) != (final.committed[$0] ?? 0) }
             let first = behind.first.map { "\($0) committed \(final.committed[$0] ?? 0) of \(produced[$0] ?? 0)" } ?? "end offsets moved"
             add(
                 false, "offsets",
-                "not converged within \(secs(options.convergeTimeout)): \(behind.count)/\(partitions.count) partitions behind (first: \(first))")
+                "not converged within \(secs(options.convergeTimeout)): \(behind.count)/\(partitions.count) partitions behind (first: \(first))"
+            )
         }
         if let dead = final.watermarks[deadLetterPartition]?.high {
-            add(dead == 0, "dead-letters", dead == 0 ? "none (\(ChaosRun.deadLetterTopic) end offset 0)" : "\(fmt(Int(dead))) messages dead-lettered (\(ChaosRun.deadLetterTopic) end offset \(dead))")
+            add(
+                dead == 0, "dead-letters",
+                dead == 0
+                    ? "none (\(ChaosRun.deadLetterTopic) end offset 0)"
+                    : "\(fmt(Int(dead))) messages dead-lettered (\(ChaosRun.deadLetterTopic) end offset \(dead))")
         } else {
             add(false, "dead-letters", "end offset of \(ChaosRun.deadLetterTopic) unknown (the last sample failed)")
         }
@@ -165,18 +182,23 @@ struct ChaosReport {
 
     var text: String {
         let lines = self.lines
-        var out = lines.map { ($0.status.padding(toLength: 5, withPad: " ", startingAt: 0)) + "\($0.name): \($0.text)" }.joined(separator: "\n") + "\n"
+        var out =
+            lines.map { ($0.status.padding(toLength: 5, withPad: " ", startingAt: 0)) + "\($0.name): \($0.text)" }.joined(separator: "\n")
+            + "\n"
         let pg = faults.pgDownAt.flatMap { d in faults.pgUpAt.map { secs($0 - d) } } ?? "0 s"
         let broker = faults.brokerDownAt.flatMap { d in faults.brokerUpAt.map { secs($0 - d) } } ?? "0 s"
         let keys = verification.liveKeys + verification.deletedKeys
-        out += "summary: seed \(options.seed); \(fmt(options.events)) events (\(BenchReport.mb(eventBytes)) of values, \(options.recordBytes) B images, "
+        out +=
+            "summary: seed \(options.seed); \(fmt(options.events)) events (\(BenchReport.mb(eventBytes)) of values, \(options.recordBytes) B images, "
         out += "\(options.partialPercent) % of updates partial) in \(secs(productionTime)) "
         out += String(format: "(%.0f events/s", Double(options.events) / max(productionTime, 0.001))
         out += stalled > 0.05 ? ", held back \(secs(stalled)) for the mock's retention)" : ")"
         out += " over \(partitions.count) partitions\n"
-        out += "         \(kills) SIGKILLs, \(instances) StreamSync instances, \(unplannedExits.count) exits of its own; PostgreSQL down \(pg); brokers down \(broker)\n"
+        out +=
+            "         \(kills) SIGKILLs, \(instances) StreamSync instances, \(unplannedExits.count) exits of its own; PostgreSQL down \(pg); brokers down \(broker)\n"
         out += "         converged \(convergedAfter.map(secs) ?? "never") after the last event; \(fmt(keys)) keys checked "
-        out += "(\(fmt(verification.liveKeys)) live, \(fmt(verification.deletedKeys)) hard-deleted); run \(secs(runTime)); logs in \(logs.path)\n"
+        out +=
+            "(\(fmt(verification.liveKeys)) live, \(fmt(verification.deletedKeys)) hard-deleted); run \(secs(runTime)); logs in \(logs.path)\n"
         let failed = lines.filter(\.failed).map(\.name)
         out += failed.isEmpty ? "result: ok\n" : "result: FAIL (\(failed.joined(separator: ", ")))\n"
         return out

@@ -1,13 +1,14 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Kafka
 import KafkaMock
 import LibPQ
 import PostgresStore
-import Synchronization
 import SyncModel
+import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// One chaos run: set-up, the stream under faults, convergence, the checks and the report.
 struct ChaosRun {
@@ -117,7 +118,8 @@ struct ChaosRun {
             // 4. The stream and, beside it, the faults.
             let streamStart = ContinuousClock.now
             let faultTask = Task {
-                await Self.inject(plan, from: streamStart, supervisor: supervisor, cluster: cluster, server: options.server, recorder: faults,
+                await Self.inject(
+                    plan, from: streamStart, supervisor: supervisor, cluster: cluster, server: options.server, recorder: faults,
                     log: logs.appendingPathComponent("pg_ctl.log"))
             }
             defer { faultTask.cancel() }
@@ -130,7 +132,10 @@ struct ChaosRun {
             var cumulative: [TopicPartition: [Int]] = [:]
             for tp in partitions { cumulative[tp] = [0] }
             let rate = plan.rate(events: options.events)
-            var tokens = 0.0, lastRefill = ContinuousClock.now, stalled = Duration.zero, lastReport = ContinuousClock.now
+            var tokens = 0.0
+            var lastRefill = ContinuousClock.now
+            var stalled = Duration.zero
+            var lastReport = ContinuousClock.now
             var eventBytes = 0
             for _ in 0..<options.events {
                 let event = stream.next()
@@ -183,7 +188,9 @@ struct ChaosRun {
             let deliveries = producer.deliveries
             await faultTask.value
             let streamEnd = ContinuousClock.now
-            progress("==> \(fmt(options.events)) events produced in \(secs(productionTime.seconds)); waiting for StreamSync to commit them all\n")
+            progress(
+                "==> \(fmt(options.events)) events produced in \(secs(productionTime.seconds)); waiting for StreamSync to commit them all\n"
+            )
 
             // 5. Convergence: the group's committed offset reaches the end offset of every partition.
             var convergedAfter: Duration?
@@ -248,7 +255,10 @@ struct ChaosRun {
         while index < actions.count, !Task.isCancelled {
             let (at, action) = actions[index]
             let wait = start + .milliseconds(Int64(at * 1000)) - .now
-            if wait > .zero { try? await Task.sleep(for: min(wait, .milliseconds(50))); continue }
+            if wait > .zero {
+                try? await Task.sleep(for: min(wait, .milliseconds(50)))
+                continue
+            }
             let elapsed = (ContinuousClock.now - start).seconds
             do {
                 switch action {

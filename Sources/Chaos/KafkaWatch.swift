@@ -45,7 +45,8 @@ final class KafkaWatch: Sendable {
                 s.watermarks = marks
                 for (tp, offset) in committed { s.committed[tp] = max(s.committed[tp] ?? 0, offset) }
                 for tp in partitions {
-                    let low = marks[tp]?.low ?? 0, done = committed[tp] ?? 0
+                    let low = marks[tp]?.low ?? 0
+                    let done = committed[tp] ?? 0
                     if low > done {
                         s.retentionViolations += 1
                         if s.firstViolation == nil {

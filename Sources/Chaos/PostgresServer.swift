@@ -67,7 +67,9 @@ struct PostgresServer: Sendable {
             """#
         process.arguments = ["-c", script, "pg_ctl"] + (runAs.map { ["runuser", "-u", $0, "--"] } ?? []) + [pgCtl] + arguments
         do {
-            if !FileManager.default.fileExists(atPath: output.path) { _ = FileManager.default.createFile(atPath: output.path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: output.path) {
+                _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            }
             let log = try FileHandle(forWritingTo: output)
             defer { try? log.close() }
             try log.seekToEnd()

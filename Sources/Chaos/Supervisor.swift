@@ -1,7 +1,8 @@
 import Foundation
 import SyncBenchCore
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Runs StreamSync as a child process the way Kubernetes runs the Deployment's pod: started again after

@@ -118,7 +118,9 @@ final class GlueHandler: ChannelDuplexHandler {
 
     /// `countInbound` counts bytes read by the first handler's channel (client → upstream);
     /// `countOutbound` those read by the second's (upstream → client).
-    static func matchedPair(countInbound: @escaping @Sendable (Int) -> Void, countOutbound: @escaping @Sendable (Int) -> Void) -> (GlueHandler, GlueHandler) {
+    static func matchedPair(countInbound: @escaping @Sendable (Int) -> Void, countOutbound: @escaping @Sendable (Int) -> Void) -> (
+        GlueHandler, GlueHandler
+    ) {
         let first = GlueHandler(count: countInbound)
         let second = GlueHandler(count: countOutbound)
         first.partner = second

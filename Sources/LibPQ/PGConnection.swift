@@ -15,7 +15,8 @@ public final class PGConnection {
             let message = Self.trimmed(PQerrorMessage(handle))
             PQfinish(handle)  // before `self.handle` is set, so `deinit` (which runs once it is) cannot free it twice
             // A malformed conninfo or refused credentials are permanent; a server that does not answer may come back.
-            let permanent = message.contains("invalid") || message.contains("missing \"=\"")
+            let permanent =
+                message.contains("invalid") || message.contains("missing \"=\"")
                 || message.contains("password authentication failed")
             throw PGError(sqlState: nil, message: "cannot connect: \(message)", isTransient: !permanent)
         }
@@ -50,16 +51,20 @@ public final class PGConnection {
         for parameter in parameters {
             switch parameter {
             case .null:
-                offsets.append(nil); lengths.append(0); formats.append(0)
+                offsets.append(nil)
+                lengths.append(0)
+                formats.append(0)
             case .text(let value):
                 offsets.append(storage.count)
                 storage.append(contentsOf: value.utf8)
                 storage.append(0)
-                lengths.append(0); formats.append(0)
+                lengths.append(0)
+                formats.append(0)
             case .bytes(let value):
                 offsets.append(storage.count)
                 storage.append(contentsOf: value)
-                lengths.append(Int32(value.count)); formats.append(1)
+                lengths.append(Int32(value.count))
+                formats.append(1)
             }
         }
         if storage.isEmpty { storage.append(0) }  // a valid base address even with no bytes

@@ -45,14 +45,18 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         /// path (`mongodb://mongodb-producer:27017/imagedbplantproducer`), LIMS's consumer database if
         /// the path is empty. (MongoDB also authenticates against that database unless the URI says
         /// `authSource=…`.)
-        public init(connectionString: String, collectionPrefix: String = "imagecolplant", appName: String = "plantsync") throws(MongoStoreError) {
+        public init(connectionString: String, collectionPrefix: String = "imagecolplant", appName: String = "plantsync")
+            throws(MongoStoreError)
+        {
             let database: String?
             do {
                 database = try MongoClient.database(inURI: connectionString)
             } catch {
                 throw MongoStoreError(
                     operation: "configure",
-                    message: "\(error.message.replacingOccurrences(of: connectionString, with: StoreURI.redacted(connectionString))) (URI '\(StoreURI.redacted(connectionString))')")
+                    message:
+                        "\(error.message.replacingOccurrences(of: connectionString, with: StoreURI.redacted(connectionString))) (URI '\(StoreURI.redacted(connectionString))')"
+                )
             }
             self.init(
                 uri: connectionString, database: database ?? "imagedbplantconsumer", collectionPrefix: collectionPrefix,
@@ -83,7 +87,8 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         do {
             try MongoClient.validate(uri: c.uri)
         } catch {
-            throw fail("\(error.message.replacingOccurrences(of: c.uri, with: StoreURI.redacted(c.uri))) (URI '\(StoreURI.redacted(c.uri))')")
+            throw fail(
+                "\(error.message.replacingOccurrences(of: c.uri, with: StoreURI.redacted(c.uri))) (URI '\(StoreURI.redacted(c.uri))')")
         }
         let forbidden = Set("/\\. \"$*<>:|?")
         guard !c.database.isEmpty, c.database.utf8.count < 64, !c.database.contains(where: { forbidden.contains($0) || $0 == "\0" }) else {
@@ -148,7 +153,9 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
                 } catch let error as MongoError where [85, 86, 11000].contains(error.code) {
                     throw MongoStoreError(
                         operation: "prepare indexes of \(name)", domain: error.domain, code: error.code,
-                        message: "cannot create the unique index on 'id' (\(error.message)); an index on 'id' with other options, or two documents with the same id, exist: fix them first")
+                        message:
+                            "cannot create the unique index on 'id' (\(error.message)); an index on 'id' with other options, or two documents with the same id, exist: fix them first"
+                    )
                 }
             }
         }
@@ -186,7 +193,9 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         return try await withClient(operation) { store in
             let cursor = try store.collection(key.plant).find(
                 ["id": .int64(key.id), "_ps.tombstone": MongoQueries.notTombstone], options: ["limit": .int64(1)])
-            return try cursor.next().map { doc throws(MongoStoreError) in try MongoRecordCodec.record(doc, plant: key.plant, operation: operation) }
+            return try cursor.next().map { doc throws(MongoStoreError) in
+                try MongoRecordCodec.record(doc, plant: key.plant, operation: operation)
+            }
         }
     }
 

@@ -32,7 +32,8 @@ enum MongoVersions {
                 let record = try MongoRecordCodec.record(doc, plant: plant, operation: operation)
                 pending.append((page.count, doc))
                 let version = bookkeeping.version ?? record.version
-                page.append(KeyVersion(id: id, version: version, digest: 0, dataVersion: bookkeeping.version == nil ? version : dataVersion))
+                page.append(
+                    KeyVersion(id: id, version: version, digest: 0, dataVersion: bookkeeping.version == nil ? version : dataVersion))
             }
         }
         guard !pending.isEmpty else { return page }

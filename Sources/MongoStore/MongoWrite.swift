@@ -41,7 +41,8 @@ enum MongoWrite {
 
     /// `(ts, tb) < version`.
     static func older(_ ts: BSONValue, _ tb: BSONValue, than version: Version) -> BSONValue {
-        let vts = BSONValue.int64(version.ts), vtb = BSONValue.int64(version.storedTiebreak)
+        let vts = BSONValue.int64(version.ts)
+        let vtb = BSONValue.int64(version.storedTiebreak)
         return ["$or": [["$lt": [ts, vts]], ["$and": [["$eq": [ts, vts]], ["$lt": [tb, vtb]]]]]]
     }
 
@@ -101,7 +102,7 @@ enum MongoWrite {
         var storedPS: [(String, BSONValue)] = [
             // A document of another writer has bytes but no data hash: it stays missing (the client
             // computes the digest from the bytes); a new document has neither: bytes not yet known.
-            ("dh", stored("_ps.dh", or: cond(hasData, path("_ps.dh"), literal(.int64(Int64(bitPattern: ImageRecord.unknownDataHash)))))),
+            ("dh", stored("_ps.dh", or: cond(hasData, path("_ps.dh"), literal(.int64(Int64(bitPattern: ImageRecord.unknownDataHash))))))
         ]
         let (unknownHigh, unknownLow) = MongoRecordCodec.halves(Int64(bitPattern: ImageRecord.unknownDataHash))
         storedPS.append(("dhh", stored("_ps.dhh", or: cond(hasData, path("_ps.dhh"), literal(.int64(unknownHigh))))))

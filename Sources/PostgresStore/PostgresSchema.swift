@@ -30,7 +30,8 @@ struct PostgresSchema: Sendable {
     static let maxRowsPerStatement = 65_535 / replaceWidth
 
     init(schema: String) throws(PostgresStoreError) {
-        let valid = !schema.isEmpty && schema.utf8.count <= 63
+        let valid =
+            !schema.isEmpty && schema.utf8.count <= 63
             && schema.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
             && !(schema.utf8.first! >= 48 && schema.utf8.first! <= 57)
         guard valid else {
@@ -98,7 +99,8 @@ struct PostgresSchema: Sendable {
     var migrate: [String] {
         let added = PostgresRowCodec.columns.filter { PostgresRowCodec.registerVersionColumns.contains($0.name) }
         return [
-            "ALTER TABLE \(table) " + added.map { "ADD COLUMN IF NOT EXISTS \($0.name) \($0.type)\($0.constraint)" }.joined(separator: ", "),
+            "ALTER TABLE \(table) "
+                + added.map { "ADD COLUMN IF NOT EXISTS \($0.name) \($0.type)\($0.constraint)" }.joined(separator: ", "),
             "UPDATE \(table) SET data_ts = version_ts, data_tb = version_tb WHERE data IS NOT NULL AND \(live)",
             "UPDATE \(table) SET data_hash = $1 WHERE data IS NULL",
         ]

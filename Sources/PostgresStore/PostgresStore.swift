@@ -123,9 +123,10 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             try Self.transaction(connection) { () throws(PGError) in
                 for statement in sql.create { try connection.execute(statement) }
                 let names = PostgresRowCodec.registerVersionColumns
-                let present = try connection.execute(
-                    sql.registerColumnCount, [.text(sql.schema)] + names.map(PGParameter.text)
-                ).int64(0, 0) ?? 0
+                let present =
+                    try connection.execute(
+                        sql.registerColumnCount, [.text(sql.schema)] + names.map(PGParameter.text)
+                    ).int64(0, 0) ?? 0
                 guard present < names.count else { return }
                 let statements = sql.migrate
                 try connection.execute(statements[0])
@@ -140,7 +141,8 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         let sql = self.sql
         // One write per key (rows of one statement must have distinct keys): the greatest record
         // version with the greatest bytes; then, for keys where one is newer, the field-keeping upsert.
-        var writes: [PostgresRow] = [], keeping: [PostgresRow] = []
+        var writes: [PostgresRow] = []
+        var keeping: [PostgresRow] = []
         for winners in Change.reduce(changes).values.sorted(by: { $0.key < $1.key }) {
             if let record = winners.record { writes.append(PostgresRow(record, bytes: winners.bytes)) }
             if let newer = winners.keepingFieldsAfterRecord {
@@ -150,7 +152,8 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         // Many writes with image bytes go through COPY into a staging table; the rest as bound statements.
         let stage = writes.count(where: \.carriesBytes) >= configuration.copyThreshold
         let staged = stage ? PostgresCopyRows.chunks(writes) : []
-        let statements = (stage ? [] : chunked(writes, sql: sql.upsert(rows:), parameters: Self.upsertParameters))
+        let statements =
+            (stage ? [] : chunked(writes, sql: sql.upsert(rows:), parameters: Self.upsertParameters))
             + chunked(keeping, sql: sql.updateKeepingFields(rows:), parameters: Self.keepingParameters)
         let applied = try await withConnection("apply a batch of \(changes.count) changes") { connection throws(PGError) in
             if statements.count == 1, staged.isEmpty {

@@ -1,5 +1,5 @@
-import Synchronization
 import SyncModel
+import Synchronization
 
 /// Rows and payload bytes a job exchanged with one peer store, by direction.
 public struct PeerTraffic: Sendable, Hashable, Codable {

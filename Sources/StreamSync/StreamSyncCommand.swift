@@ -62,7 +62,9 @@ struct StreamSyncCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Debezium's unavailable-value placeholder (the connector's unavailable.value.placeholder): a column holding it keeps its stored value.")
+        help:
+            "Debezium's unavailable-value placeholder (the connector's unavailable.value.placeholder): a column holding it keeps its stored value."
+    )
     var debeziumUnavailablePlaceholder: String = StreamSyncSettings().debeziumUnavailablePlaceholder.text
 
     @Option(name: .long, help: "Largest batch, in messages.")
@@ -120,12 +122,16 @@ struct StreamSyncCommand: AsyncParsableCommand {
 
     @Flag(
         name: .long,
-        help: "Rate-limit by the client address in X-Forwarded-For instead of the connection's peer (only behind a load balancer that appends to it, e.g. GKE's).")
+        help:
+            "Rate-limit by the client address in X-Forwarded-For instead of the connection's peer (only behind a load balancer that appends to it, e.g. GKE's)."
+    )
     var trustForwardedFor: Bool = ReadAccessSettings().trustForwardedFor
 
     @Option(
         name: .long,
-        help: "With --trust-forwarded-for: how many X-Forwarded-For entries the load balancer appends; the client is the first of them (GKE: 2).")
+        help:
+            "With --trust-forwarded-for: how many X-Forwarded-For entries the load balancer appends; the client is the first of them (GKE: 2)."
+    )
     var forwardedForEntries: Int = ReadAccessSettings().forwardedForEntries
 
     func run() async throws {
@@ -146,7 +152,8 @@ struct StreamSyncCommand: AsyncParsableCommand {
 
     func makeRunner() throws -> StreamSyncRunner {
         guard let level = Logger.Level(name: logLevel) else {
-            throw StreamSyncError.configuration(field: "--log-level", value: logLevel, detail: "expected trace, debug, info, notice, warning, error or critical")
+            throw StreamSyncError.configuration(
+                field: "--log-level", value: logLevel, detail: "expected trace, debug, info, notice, warning, error or critical")
         }
         LogSetup.bootstrap(level: level)
         let environment = ProcessInfo.processInfo.environment

@@ -3,13 +3,14 @@ import CountingProxy
 import Foundation
 import Kafka
 import KafkaMock
-import Logging
 import LibPQ
+import Logging
 import PostgresStore
 import SyncBenchCore
 import SyncModel
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// One harness run: set-up, the side-by-side run, drain, convergence check and report, each a step.
@@ -27,9 +28,11 @@ struct Harness {
         self.pgURI = pgURI
         endpoint = try PostgresEndpoint(uri: pgURI)
         outDirectory = URL(fileURLWithPath: command.out, isDirectory: true)
-        binDirectory = command.binDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
+        binDirectory =
+            command.binDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for tool in ["StreamSync", "BatchSync"] where !FileManager.default.isExecutableFile(atPath: binDirectory.appendingPathComponent(tool).path) {
+        for tool in ["StreamSync", "BatchSync"]
+        where !FileManager.default.isExecutableFile(atPath: binDirectory.appendingPathComponent(tool).path) {
             throw HarnessError("\(tool) not found in \(binDirectory.path): build it (swift build -c release) or pass --bin-dir")
         }
     }
@@ -197,7 +200,8 @@ struct Harness {
         var rng = SeededGenerator(seed: command.seed)
         var next: [ChangeKind: Double] = [:]
         for kind in ChangeKind.allCases { next[kind] = Workload.delay(of: kind, profile: command.workloadProfile, rng: &rng) }
-        var lastSample = -1.0, lastPoll = 0.0
+        var lastSample = -1.0
+        var lastPoll = 0.0
         let interval = String(format: "%.1f", command.realBatchInterval)
         progress("==> running the workload for \(Int(command.duration)) s (\(command.workloadProfile)); batch every \(interval) s\n")
         while true {
@@ -314,7 +318,9 @@ struct Harness {
     static func rowsFetched(log: URL) throws -> Int {
         let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").reduce(0) { total, line in
-            guard line.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return total }
+            guard line.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                return total
+            }
             return total + (object["rows_fetched"] as? Int ?? 0)
         }
     }

@@ -8,8 +8,9 @@ import Logging
 import PostgresStore
 import SyncBenchCore
 import SyncModel
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// SyncBench: runs one LIMS workload through StreamSync and the three BatchSync strategies side by
@@ -69,7 +70,9 @@ struct SyncBenchCommand: AsyncParsableCommand {
         guard ["lims", "steady"].contains(profile) else { throw ValidationError("--profile '\(profile)': expected lims or steady") }
         guard speed > 0 else { throw ValidationError("--speed \(speed): must be positive") }
         guard rate > 0 else { throw ValidationError("--rate \(rate): must be positive") }
-        guard (1...1_000_000).contains(recordsPerPlant) else { throw ValidationError("--records-per-plant \(recordsPerPlant): must be within 1…1000000") }
+        guard (1...1_000_000).contains(recordsPerPlant) else {
+            throw ValidationError("--records-per-plant \(recordsPerPlant): must be within 1…1000000")
+        }
         guard (0...16_000_000).contains(imageBytes) else { throw ValidationError("--image-bytes \(imageBytes): must be within 0…16000000") }
         guard batchInterval > 0 else { throw ValidationError("--batch-interval \(batchInterval): must be positive") }
     }
@@ -96,7 +99,10 @@ struct SyncBenchCommand: AsyncParsableCommand {
         print("\n" + report.table())
         print("\nreport: \(out)/report.md, \(out)/report.json, \(out)/chart.svg")
         guard report.converged else {
-            throw HarnessError("NOT CONVERGED: " + report.approaches.filter { !$0.converged }.map { "\($0.name) (\($0.remainingDifferences) keys differ)" }.joined(separator: ", "))
+            throw HarnessError(
+                "NOT CONVERGED: "
+                    + report.approaches.filter { !$0.converged }.map { "\($0.name) (\($0.remainingDifferences) keys differ)" }.joined(
+                        separator: ", "))
         }
     }
 }

@@ -11,7 +11,10 @@ public struct BenchReport: Sendable, Codable {
         public var imageBytes: Int
         public var batchIntervalSeconds: Double
         public var startedAt: String
-        public init(profile: String, durationSeconds: Double, seed: UInt64, recordsPerPlant: Int, imageBytes: Int, batchIntervalSeconds: Double, startedAt: String) {
+        public init(
+            profile: String, durationSeconds: Double, seed: UInt64, recordsPerPlant: Int, imageBytes: Int, batchIntervalSeconds: Double,
+            startedAt: String
+        ) {
             self.profile = profile
             self.durationSeconds = durationSeconds
             self.seed = seed
@@ -56,7 +59,10 @@ public struct BenchReport: Sendable, Codable {
             case name, peers, recordsTransferred, freshness, cpuSeconds, converged, remainingDifferences
             case peakRSSBytes = "peakRssBytes"
         }
-        public init(name: String, peers: [PeerBytes], recordsTransferred: Int, freshness: FreshnessSummary, cpuSeconds: Double, peakRSSBytes: Int, converged: Bool, remainingDifferences: Int) {
+        public init(
+            name: String, peers: [PeerBytes], recordsTransferred: Int, freshness: FreshnessSummary, cpuSeconds: Double, peakRSSBytes: Int,
+            converged: Bool, remainingDifferences: Int
+        ) {
             self.name = name
             self.peers = peers
             self.recordsTransferred = recordsTransferred
@@ -108,7 +114,8 @@ public struct BenchReport: Sendable, Codable {
             "|---|---:|---:|---:|---:|---|---:|---:|---|",
         ]
         for a in approaches {
-            let sent = a.peers.reduce(0) { $0 + $1.sent }, received = a.peers.reduce(0) { $0 + $1.received }
+            let sent = a.peers.reduce(0) { $0 + $1.sent }
+            let received = a.peers.reduce(0) { $0 + $1.received }
             let f = a.freshness
             lines.append(
                 "| \(a.name) | \(Self.mb(a.totalBytes)) | \(Self.mb(sent)) | \(Self.mb(received)) | \(a.recordsTransferred) | "

@@ -26,7 +26,8 @@ public enum WorkloadProfile: Sendable, Equatable, CustomStringConvertible {
 
 /// The kinds of change LIMS's jobs make.
 public enum ChangeKind: String, Sendable, CaseIterable, Codable {
-    case create, disease, toggle, edit, softDelete = "soft_delete"
+    case create, disease, toggle, edit
+    case softDelete = "soft_delete"
 
     /// Mean seconds of LIMS time between two changes of this kind.
     var limsPeriod: Double {
@@ -89,7 +90,10 @@ public final class Workload: Sendable {
                 i += 1
             }
         }
-        if data.count >= 2 { data[0] = 0xFF; data[1] = 0xD8 }  // JPEG's start-of-image marker
+        if data.count >= 2 {
+            data[0] = 0xFF
+            data[1] = 0xD8
+        }  // JPEG's start-of-image marker
         return data
     }
 

@@ -67,7 +67,8 @@ public func randomRecord(
         plant: plant, id: id, cameraId: Int64.random(in: 1...4, using: &rng),
         data: (0..<dataBytes).map { _ in UInt8.random(in: 0...255, using: &rng) },
         latitude: Double.random(in: -90...90, using: &rng), longitude: Double.random(in: -180...180, using: &rng),
-        disease: Bool.random(using: &rng) ? nil : ["Healthy", "Late Blight", "it's \"odd\"", "tab\tnew\nline\r back\\slash \\N"].randomElement(using: &rng),
+        disease: Bool.random(using: &rng)
+            ? nil : ["Healthy", "Late Blight", "it's \"odd\"", "tab\tnew\nline\r back\\slash \\N"].randomElement(using: &rng),
         percentage: Bool.random(using: &rng) ? nil : Double.random(in: 0...1, using: &rng),
         createdAt: Timestamp(microsecondsSinceEpoch: created),
         updatedAt: Bool.random(using: &rng) ? nil : Timestamp(microsecondsSinceEpoch: created + Int64.random(in: 0...3, using: &rng)),

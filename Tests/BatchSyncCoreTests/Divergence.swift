@@ -1,5 +1,5 @@
-import SyncBenchCore
 import PostgresStore
+import SyncBenchCore
 import SyncModel
 import TestSupport
 
@@ -25,14 +25,17 @@ struct Divergence {
                     consumer.append(.upsert(base))
                 case 2:  // metadata differs at the same timestamp
                     other.cameraId += 10
-                    producer.append(.upsert(base)); consumer.append(.upsert(other))
+                    producer.append(.upsert(base))
+                    consumer.append(.upsert(other))
                 case 3:  // image bytes differ, same version
                     other.data?[0] ^= 0x5A
-                    producer.append(.upsert(base)); consumer.append(.upsert(other))
+                    producer.append(.upsert(base))
+                    consumer.append(.upsert(other))
                 case 4:  // soft delete in the producer
                     other.isDeleted = true
                     other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 50)
-                    producer.append(.upsert(other)); consumer.append(.upsert(base))
+                    producer.append(.upsert(other))
+                    consumer.append(.upsert(base))
                 case 5:  // hard delete in the producer
                     producer.append(.upsert(base))
                     producer.append(.delete(base.key, at: Timestamp(microsecondsSinceEpoch: 3_000_000)))
@@ -41,16 +44,19 @@ struct Divergence {
                 case 6:  // producer newer
                     other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 99)
                     other.disease = "Healthy"
-                    producer.append(.upsert(other)); consumer.append(.upsert(base))
+                    producer.append(.upsert(other))
+                    consumer.append(.upsert(base))
                 case 7:  // consumer newer (it holds a version the producer does not have)
                     other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 99)
                     other.percentage = 0.5
-                    producer.append(.upsert(base)); consumer.append(.upsert(other))
+                    producer.append(.upsert(base))
+                    consumer.append(.upsert(other))
                 case 8:  // consumer tombstone newer than the producer's live record
                     producer.append(.upsert(base))
                     consumer.append(.delete(base.key, at: Timestamp(microsecondsSinceEpoch: 5_000_000)))
                 default:  // equal
-                    producer.append(.upsert(base)); consumer.append(.upsert(base))
+                    producer.append(.upsert(base))
+                    consumer.append(.upsert(base))
                 }
             }
         }

@@ -1,6 +1,6 @@
 import StoreMetering
-import Synchronization
 import SyncModel
+import Synchronization
 
 struct InjectedFailure: Error {}
 

@@ -1,10 +1,11 @@
-import SyncModel
 import BatchSyncCore
 import Foundation
 import Observability
+import SyncModel
 import Testing
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Pushes to a real Prometheus Pushgateway (Debian's `prometheus-pushgateway`, which `scripts/test`
@@ -18,7 +19,10 @@ import FoundationNetworking
         gateway.standardOutput = FileHandle.nullDevice
         gateway.standardError = FileHandle.nullDevice
         try gateway.run()
-        defer { gateway.terminate(); gateway.waitUntilExit() }
+        defer {
+            gateway.terminate()
+            gateway.waitUntilExit()
+        }
 
         let metrics = BatchMetrics(metrics: SyncMetrics(job: "batchsync"))
         var report = RunReport(strategy: .merkle, plants: [.potato], dryRun: false)

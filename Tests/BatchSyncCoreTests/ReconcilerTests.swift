@@ -1,10 +1,10 @@
-import SyncBenchCore
 import BatchSyncCore
 import PostgresStore
 import StoreMetering
+import SyncBenchCore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ReconcilerTests {
     func options(_ strategy: SyncStrategy, _ configure: (inout BatchOptions) -> Void = { _ in }) -> BatchOptions {
@@ -43,7 +43,8 @@ import TestSupport
             try await withPostgresStore { consumer in
                 try await Divergence(seed: 3).load(into: producer, consumer)
                 let before = try await liveRecords(consumer)
-                let report = try await Reconciler(producer: producer, consumer: consumer, options: options(.merkle) { $0.dryRun = true }).run()
+                let report = try await Reconciler(producer: producer, consumer: consumer, options: options(.merkle) { $0.dryRun = true })
+                    .run()
                 #expect(report.differences > 0)
                 #expect(report.rowsWritten == 0)
                 #expect(report.consumer.rowsWritten == 0)
@@ -59,7 +60,8 @@ import TestSupport
                 let kept = randomRecord(plant: .potato, id: 9, rng: &rng)
                 _ = try await consumer.apply([.upsert(kept)])
                 for strategy in SyncStrategy.allCases {
-                    _ = try await Reconciler(producer: producer, consumer: consumer, options: options(strategy) { $0.deletes = .ignore }).run()
+                    _ = try await Reconciler(producer: producer, consumer: consumer, options: options(strategy) { $0.deletes = .ignore })
+                        .run()
                     #expect(try await consumer.record(kept.key) == kept)
                 }
                 _ = try await Reconciler(producer: producer, consumer: consumer, options: options(.merkle)).run()
@@ -75,7 +77,9 @@ import TestSupport
         try await withPostgresStore { producer in
             try await withPostgresStore { consumer in
                 var rng = SplitMix64(seed: 17)
-                let records = (1...600).map { randomRecord(plant: .tomato, id: Int64($0), rng: &rng, tsRange: 1_000...2_000, dataBytes: 64) }
+                let records = (1...600).map {
+                    randomRecord(plant: .tomato, id: Int64($0), rng: &rng, tsRange: 1_000...2_000, dataBytes: 64)
+                }
                 _ = try await producer.apply(records.map { .upsert($0) })
                 // Newer versions of every third key: written to the producer, then streamed to the consumer.
                 let newer = records.filter { $0.id % 3 == 0 }.map { record -> ImageRecord in
@@ -112,7 +116,9 @@ import TestSupport
                 ahead.updatedAt = Timestamp(microsecondsSinceEpoch: 9_000)
                 _ = try await producer.apply([.upsert(record)])
                 _ = try await consumer.apply([.upsert(ahead)])
-                let kept = try await Reconciler(producer: producer, consumer: consumer, options: options(.merkle) { $0.keepConsumerAhead = true }).run()
+                let kept = try await Reconciler(
+                    producer: producer, consumer: consumer, options: options(.merkle) { $0.keepConsumerAhead = true }
+                ).run()
                 #expect(kept.differences == 1)
                 #expect(kept.conflictsKept == 1)
                 #expect(try await consumer.record(record.key) == ahead)
@@ -146,7 +152,8 @@ import TestSupport
                 #expect(try await consumer.summary(of: .potato, in: .all) != (try await producer.summary(of: .potato, in: .all)))
 
                 let repair = options(strategy) { $0.keepConsumerAhead = keepConsumerAhead }
-                let dry = try await Reconciler(producer: producer, consumer: consumer, options: options(strategy) { $0.dryRun = true }).run()
+                let dry = try await Reconciler(producer: producer, consumer: consumer, options: options(strategy) { $0.dryRun = true })
+                    .run()
                 #expect(dry.differences == unknown.count)
                 let first = try await Reconciler(producer: producer, consumer: consumer, options: repair).run()
                 #expect(first.differences == unknown.count, "\(first.jsonLine())")
@@ -202,13 +209,22 @@ import TestSupport
                 }
                 #expect(changed.count == 10)
                 let merkle = try await Reconciler(
-                    producer: producer, consumer: consumer, options: options(.merkle) { $0.leafSize = 256; $0.fanout = 16; $0.pageSize = 500 }
+                    producer: producer, consumer: consumer,
+                    options: options(.merkle) {
+                        $0.leafSize = 256
+                        $0.fanout = 16
+                        $0.pageSize = 500
+                    }
                 ).run()
                 #expect(merkle.differences == 10)
                 #expect(merkle.rowsFetched <= 30)
                 #expect(try await liveRecords(consumer) == liveRecords(producer))
                 let full = try await Reconciler(
-                    producer: producer, consumer: consumer, options: options(.full) { $0.dryRun = true; $0.pageSize = 500 }
+                    producer: producer, consumer: consumer,
+                    options: options(.full) {
+                        $0.dryRun = true
+                        $0.pageSize = 500
+                    }
                 ).run()
                 #expect(full.rowsFetched == total)
                 let merkleBytes = merkle.producer.bytesRead + merkle.consumer.bytesRead + merkle.consumer.bytesWritten

@@ -1,13 +1,14 @@
-import SyncBenchCore
-import PostgresStore
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import PostgresStore
 import StoreFactory
+import SyncBenchCore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 @Suite struct BatchSyncCLITests {
     let batchSync = Executable(name: "BatchSync")
@@ -18,7 +19,8 @@ import TestSupport
         #expect(version.stdout.contains("0."))
         let help = try batchSync.run(["--help"])
         #expect(help.status == 0)
-        for flag in ["--producer-uri", "--consumer-uri", "--strategy", "--plants", "--dry-run", "--deletes", "--interval", "--pushgateway"] {
+        for flag in ["--producer-uri", "--consumer-uri", "--strategy", "--plants", "--dry-run", "--deletes", "--interval", "--pushgateway"]
+        {
             #expect(help.stdout.contains(flag), "\(flag)")
         }
     }
@@ -34,7 +36,10 @@ import TestSupport
         (["--pushgateway", "not a url"], "not a url"),
     ])
     func badInputIsAClearErrorAndNonZeroExit(arguments: [String], mentions: String) throws {
-        var all = ["--producer-uri", "postgresql:///x?host=/nonexistent-plantsync", "--consumer-uri", "postgresql:///y?host=/nonexistent-plantsync"]
+        var all = [
+            "--producer-uri", "postgresql:///x?host=/nonexistent-plantsync", "--consumer-uri",
+            "postgresql:///y?host=/nonexistent-plantsync",
+        ]
         all += arguments
         let result = try batchSync.run(all)
         #expect(result.status != 0)

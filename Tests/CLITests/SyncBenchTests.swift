@@ -1,9 +1,9 @@
-import SyncModel
 import BatchSyncCore
 import Foundation
 import Observability
-import Testing
+import SyncModel
 import TestSupport
+import Testing
 
 /// The harness end to end, short and seeded: every approach converges, stream moves far fewer bytes
 /// than the full batch copy on the LIMS profile, the report files parse, and every metric the Grafana
@@ -19,7 +19,8 @@ import TestSupport
         #expect(result.status == 0, "\(result.stderr.suffix(2000))")
         #expect(result.stdout.contains("| approach |"))
 
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.out.appendingPathComponent("report.json"))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Self.out.appendingPathComponent("report.json"))) as? [String: Any]
         let approaches = json?["approaches"] as? [[String: Any]] ?? []
         #expect(approaches.map { $0["name"] as? String } == ["stream", "full", "watermark", "merkle"])
         func total(_ name: String) -> Int {
@@ -52,11 +53,12 @@ import TestSupport
         }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let dashboard = try String(contentsOf: root.appendingPathComponent("deploy/grafana/plantsync-dashboard.json"), encoding: .utf8)
-        let queried = Set(dashboard.matches(of: /plantsync_[a-z_]+/).map { match -> String in
-            var name = String(match.output)
-            for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
-            return name
-        })
+        let queried = Set(
+            dashboard.matches(of: /plantsync_[a-z_]+/).map { match -> String in
+                var name = String(match.output)
+                for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+                return name
+            })
         #expect(!queried.isEmpty)
         #expect(queried.subtracting(exported).isEmpty, "queried but not exported: \(queried.subtracting(exported).sorted())")
 

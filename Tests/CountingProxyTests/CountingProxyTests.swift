@@ -1,12 +1,12 @@
-import SyncBenchCore
 import CountingProxy
 import Foundation
 import NIOCore
 import NIOPosix
 import PostgresStore
+import SyncBenchCore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct CountingProxyTests {
     /// An echo server behind the proxy: a known payload is counted exactly, both ways.

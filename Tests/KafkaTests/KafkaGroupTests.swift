@@ -1,8 +1,8 @@
 import Kafka
 import KafkaMock
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// Group membership and flow control (each group join costs ~3 s on librdkafka 2.0.2).
 @Suite struct KafkaGroupTests {

@@ -1,8 +1,8 @@
 import Kafka
 import KafkaMock
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct KafkaRoundTripTests {
     @Test func producedRecordsArriveWithKeysHeadersTimestampsAndTombstones() async throws {
@@ -78,7 +78,8 @@ import TestSupport
 
             // A consumer that never joins nor assigns can still ask for the bounds.
             let consumer = try KafkaConsumer(configuration: configuration(cluster))
-            let p0 = TopicPartition(topic: "w", partition: 0), p1 = TopicPartition(topic: "w", partition: 1)
+            let p0 = TopicPartition(topic: "w", partition: 0)
+            let p1 = TopicPartition(topic: "w", partition: 1)
             let marks = try await consumer.watermarks([p0, p1])
             #expect(marks == [p0: KafkaWatermarks(low: 0, high: 4), p1: KafkaWatermarks(low: 0, high: 3)])
             // While the leader is away the call fails within its timeout instead of blocking.

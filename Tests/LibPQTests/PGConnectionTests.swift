@@ -16,8 +16,10 @@ func testConninfo() throws -> String {
         let hostile = "Robert'); DROP TABLE students;-- \"quoted\" \\ ü"
         let result = try connection.execute(
             "SELECT $1::bigint, $2::int, $3::float8, $4::bool, $5::bytea, $6::text, $7::timestamp, NULL::bigint, $8::bigint[]",
-            [.int(-9_000_000_000 as Int64), .int(42), .double(-0.125), .bool(true), .bytes([0, 1, 255]), .text(hostile),
-             .text("2023-10-08 15:39:49.123123"), .int64Array([1, 2, 3])])
+            [
+                .int(-9_000_000_000 as Int64), .int(42), .double(-0.125), .bool(true), .bytes([0, 1, 255]), .text(hostile),
+                .text("2023-10-08 15:39:49.123123"), .int64Array([1, 2, 3]),
+            ])
         #expect(result.rowCount == 1)
         #expect(try result.int64(0, 0) == -9_000_000_000)
         #expect(try result.int64(0, 1) == 42)

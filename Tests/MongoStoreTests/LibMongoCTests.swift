@@ -29,7 +29,10 @@ import Testing
             #expect(result.deleted == 1)
             #expect(result.writeErrors.map(\.index) == [2])
             #expect(result.writeErrors.first?.isDuplicateKey == true)
-            guard result.outcomes.count == 5 else { Issue.record("outcomes: \(result.outcomes)"); return }
+            guard result.outcomes.count == 5 else {
+                Issue.record("outcomes: \(result.outcomes)")
+                return
+            }
             #expect(result.outcomes[0] == .succeeded)
             #expect(result.outcomes[1] == .upserted)
             #expect(result.outcomes[3] == .succeeded)
@@ -40,8 +43,11 @@ import Testing
 
     @Test func cursorsFetchBatchByBatchAndCanBeAbandoned() throws {
         try withCollection { collection in
-            _ = try collection.bulkWrite((1...250).map { .insertOne(["id": .int64($0), "blob": .bytes([UInt8](repeating: 7, count: 100))]) })
-            let all = try collection.find([:], options: ["sort": ["id": .int32(1)], "batchSize": .int32(10), "projection": ["blob": .int32(0)]]).all()
+            _ = try collection.bulkWrite(
+                (1...250).map { .insertOne(["id": .int64($0), "blob": .bytes([UInt8](repeating: 7, count: 100))]) })
+            let all = try collection.find(
+                [:], options: ["sort": ["id": .int32(1)], "batchSize": .int32(10), "projection": ["blob": .int32(0)]]
+            ).all()
             #expect(all.map { $0["id"]?.int64Value } == (1...250).map { Optional($0) })
             #expect(all.allSatisfy { $0["blob"] == nil })
             do {

@@ -110,7 +110,9 @@ import Testing
             // mixed with an own document in one range
             let own = sampleRecord(plant: .tomato, id: 2)
             _ = try await store.apply([.upsert(own)])
-            #expect(try await store.summary(of: .tomato, in: .all) == RangeSummary(count: 2, checksum: RowDigest.checksum(of: [expected.digest, own.digest])))
+            #expect(
+                try await store.summary(of: .tomato, in: .all)
+                    == RangeSummary(count: 2, checksum: RowDigest.checksum(of: [expected.digest, own.digest])))
             // the first change for the key adopts the document; a keep-data change keeps its bytes
             var update = expected
             update.updatedAt = Timestamp(microsecondsSinceEpoch: created * 1000 + 5)
@@ -252,7 +254,9 @@ import Testing
                     KeyVersion(id: 2, version: second.version, digest: second.digest, dataVersion: second.version),
                     KeyVersion(id: 3, version: .delete(ts: 5_000), digest: 0, dataVersion: nil),
                 ])
-            #expect(try await store.summary(of: .pepper, in: .all) == RangeSummary(count: 2, checksum: RowDigest.checksum(of: [record.digest, second.digest])))
+            #expect(
+                try await store.summary(of: .pepper, in: .all)
+                    == RangeSummary(count: 2, checksum: RowDigest.checksum(of: [record.digest, second.digest])))
             // a byte-less update keeps the bytes; an older change with other bytes does not replace them
             var later = record
             later.updatedAt = Timestamp(microsecondsSinceEpoch: record.createdAt.microsecondsSinceEpoch + 10)

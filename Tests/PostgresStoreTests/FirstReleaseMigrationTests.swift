@@ -1,10 +1,10 @@
 import Foundation
 import LibPQ
 import PostgresStore
-import SyncModel
 import SyncBenchCore
-import Testing
+import SyncModel
 import TestSupport
+import Testing
 
 /// A consumer database made by the first release — its DDL and SQL, copied from
 /// `git show 1605eb1:Sources/PostgresStore/PostgresSchema.swift` — opened by this release: `prepareSchema`
@@ -122,7 +122,8 @@ import TestSupport
                     [.text(change.key.plant.rawValue), .int(change.key.id), .int(change.version.ts), .int(change.version.storedTiebreak)])
             } else {
                 let withData = change.carriesBytes
-                try old.execute(Self.firstReleaseUpsert(schema, withData: withData), Self.firstReleaseParameters(change, withData: withData))
+                try old.execute(
+                    Self.firstReleaseUpsert(schema, withData: withData), Self.firstReleaseParameters(change, withData: withData))
             }
         }
         for id in 1...Int64(50) {

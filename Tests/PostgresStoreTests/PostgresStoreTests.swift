@@ -2,8 +2,8 @@ import Foundation
 import LibPQ
 import PostgresStore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct PostgresStoreTests {
     @Test func schemaPreparationIsIdempotentAndConcurrent() async throws {

@@ -1,8 +1,8 @@
-import SyncBenchCore
 import Foundation
+import SyncBenchCore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
 
 /// The image bytes as a register of their own (docs/design.md §1), on every engine: the stored bytes
 /// are those of the greatest-version change that carried bytes, whatever the order, batching, number
@@ -110,7 +110,9 @@ import TestSupport
             let known = try await store.versions(of: .potato, in: KeyRange(lower: 3, upper: 4), pageSize: 1).collect()
             #expect(known == [KeyVersion(id: 3, version: thirdUpdate.version, digest: expected.digest, dataVersion: third.version)])
             // replays change nothing
-            #expect(try await store.apply([.upsert(third), .upsert(thirdUpdate, keepsStoredData: true)]) == ApplyOutcome(applied: 0, skippedStale: 2))
+            #expect(
+                try await store.apply([.upsert(third), .upsert(thirdUpdate, keepsStoredData: true)])
+                    == ApplyOutcome(applied: 0, skippedStale: 2))
         }
     }
 
@@ -238,14 +240,17 @@ import TestSupport
         try await engine.withStore { store async throws in
             var rng = SplitMix64(seed: 16)
             var changes: [Change] = []
-            var live: [RecordKey] = [], recent: [RecordKey] = []
+            var live: [RecordKey] = []
+            var recent: [RecordKey] = []
             for id in 1...Int64(40) {
                 let plant = Plant.allCases[Int(id) % 3]
                 let record = randomRecord(plant: plant, id: id, rng: &rng, tsRange: 0...100)
                 changes.append(.upsert(record))
                 switch id % 4 {
                 case 0: live.append(record.key)
-                case 1: recent.append(record.key); changes.append(.delete(record.key, at: Timestamp(microsecondsSinceEpoch: 5_000 + id)))
+                case 1:
+                    recent.append(record.key)
+                    changes.append(.delete(record.key, at: Timestamp(microsecondsSinceEpoch: 5_000 + id)))
                 default: changes.append(.delete(record.key, at: Timestamp(microsecondsSinceEpoch: 1_000 + id)))
                 }
             }
@@ -256,7 +261,9 @@ import TestSupport
             #expect(try await store.purgeTombstones(olderThan: cutoff, batchSize: 3) == 0)
             var remaining: [RecordKey] = []
             for plant in Plant.allCases {
-                remaining += try await store.versions(of: plant, in: .all, pageSize: 100).collect().map { RecordKey(plant: plant, id: $0.id) }
+                remaining += try await store.versions(of: plant, in: .all, pageSize: 100).collect().map {
+                    RecordKey(plant: plant, id: $0.id)
+                }
             }
             #expect(Set(remaining) == Set(live + recent))
             for key in live { #expect(try await store.record(key) != nil) }

@@ -1,8 +1,8 @@
-import SyncBenchCore
 import Foundation
+import SyncBenchCore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
 
 /// PostgreSQL and MongoDB holding equal data give equal range summaries, versions and records: what
 /// lets BatchSync's `merkle` strategy diff a MongoDB producer against a PostgreSQL consumer (and back).
@@ -16,11 +16,13 @@ import TestSupport
             let id = Int64.random(in: 1...150, using: &rng)
             switch Int.random(in: 0..<10, using: &rng) {
             case 0:
-                changes.append(.delete(RecordKey(plant: plant, id: id), at: Timestamp(microsecondsSinceEpoch: Int64.random(in: 0...20, using: &rng))))
+                changes.append(
+                    .delete(RecordKey(plant: plant, id: id), at: Timestamp(microsecondsSinceEpoch: Int64.random(in: 0...20, using: &rng))))
             case 1:
                 changes.append(.upsert(randomRecord(plant: plant, id: id, rng: &rng, tsRange: 0...15), keepsStoredData: true))
             default:
-                changes.append(.upsert(randomRecord(plant: plant, id: id, rng: &rng, tsRange: 0...15, dataBytes: Int.random(in: 0...64, using: &rng))))
+                changes.append(
+                    .upsert(randomRecord(plant: plant, id: id, rng: &rng, tsRange: 0...15, dataBytes: Int.random(in: 0...64, using: &rng))))
             }
         }
         let ranges = KeyRange(lower: 1, upper: 151).split(into: 16) + [.all]

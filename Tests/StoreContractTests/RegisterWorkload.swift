@@ -66,7 +66,9 @@ struct RegisterWorkload {
                 record.data = bytes?.record?.data ?? nil
                 records.append(record)
                 versions.append(
-                    KeyVersion(id: id, version: newest.version, digest: RowDigest.of(version: newest.version, dataHash: dataHash), dataVersion: bytes?.version))
+                    KeyVersion(
+                        id: id, version: newest.version, digest: RowDigest.of(version: newest.version, dataHash: dataHash),
+                        dataVersion: bytes?.version))
             } else {
                 versions.append(KeyVersion(id: id, version: newest.version, digest: 0, dataVersion: bytes?.version))
             }

@@ -1,9 +1,9 @@
-import SyncBenchCore
 import Foundation
-import Synchronization
+import SyncBenchCore
 import SyncModel
-import Testing
+import Synchronization
 import TestSupport
+import Testing
 
 /// The store contract of docs/design.md §1 and §3, run against every engine in `StoreEngine`.
 @Suite struct StoreContractTests {
@@ -45,7 +45,9 @@ import TestSupport
             // Within one batch, duplicates and older versions count as skipped.
             var newer = new
             newer.updatedAt = Timestamp(microsecondsSinceEpoch: 900)
-            #expect(try await store.apply([.upsert(old), .upsert(newer), .upsert(new), .upsert(newer)]) == ApplyOutcome(applied: 1, skippedStale: 3))
+            #expect(
+                try await store.apply([.upsert(old), .upsert(newer), .upsert(new), .upsert(newer)])
+                    == ApplyOutcome(applied: 1, skippedStale: 3))
             #expect(try await store.record(new.key) == newer)
         }
     }
@@ -81,7 +83,9 @@ import TestSupport
             #expect(try await store.apply([.upsert(reborn)]).applied == 1)
             #expect(try await store.record(record.key) == reborn)
             // purge removes old tombstones only
-            #expect(try await store.purgeTombstones(olderThan: Timestamp(microsecondsSinceEpoch: other.versionTimestamp.microsecondsSinceEpoch)) == 0)
+            #expect(
+                try await store.purgeTombstones(olderThan: Timestamp(microsecondsSinceEpoch: other.versionTimestamp.microsecondsSinceEpoch))
+                    == 0)
             #expect(try await store.purgeTombstones(olderThan: Timestamp(microsecondsSinceEpoch: Int64.max)) == 1)
             #expect(try await store.versions(of: .potato, in: .all, pageSize: 10).collect().map(\.id) == [7])
         }
@@ -110,7 +114,12 @@ import TestSupport
             _ = try await store.apply([.upsert(fresh, keepsStoredData: true)])
             #expect(try await store.record(fresh.key)?.data == nil)
             let unknown = try await store.versions(of: .tomato, in: KeyRange(lower: 4, upper: 5), pageSize: 5).collect()
-            #expect(unknown == [KeyVersion(id: 4, version: fresh.version, digest: RowDigest.of(version: fresh.version, dataHash: ImageRecord.unknownDataHash), dataVersion: nil)])
+            #expect(
+                unknown == [
+                    KeyVersion(
+                        id: 4, version: fresh.version, digest: RowDigest.of(version: fresh.version, dataHash: ImageRecord.unknownDataHash),
+                        dataVersion: nil)
+                ])
         }
     }
 
@@ -174,7 +183,9 @@ import TestSupport
             // moment the reader holds at most one page, whatever the table's size. (Resident memory is
             // not asserted: the suite's tests run in parallel in one process.)
             let fetched = Counter()
-            var count = 0, bytes = 0, lastID: Int64 = 0
+            var count = 0
+            var bytes = 0
+            var lastID: Int64 = 0
             let pages = store.records(of: .potato, in: .all, pageSize: 500).observingPages { page in
                 #expect(page.count <= 500)
                 fetched.add(page.count)
@@ -216,7 +227,9 @@ import TestSupport
             #expect(try await store.replace([.upsert(producer)], expecting: [producer.key: producer.version]).applied == 0)
             #expect(try await store.record(producer.key) == ahead)
             // …and one expecting the stored version rewrites the row, older or not.
-            #expect(try await store.replace([.upsert(producer)], expecting: [producer.key: ahead.version]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(
+                try await store.replace([.upsert(producer)], expecting: [producer.key: ahead.version])
+                    == ApplyOutcome(applied: 1, skippedStale: 0))
             #expect(try await store.record(producer.key) == producer)
             // a tombstone can be replaced by a record, and a record by a tombstone
             let deleted = randomRecord(plant: .tomato, id: 2, rng: &rng, tsRange: 100...100)
@@ -239,7 +252,8 @@ import TestSupport
                 r.updatedAt = nil
                 return r
             }
-            _ = try await store.apply(records.map { .upsert($0) } + [.delete(RecordKey(plant: .potato, id: 30), at: Timestamp(microsecondsSinceEpoch: 5000))])
+            _ = try await store.apply(
+                records.map { .upsert($0) } + [.delete(RecordKey(plant: .potato, id: 30), at: Timestamp(microsecondsSinceEpoch: 5000))])
             let changed = try await store.records(of: .potato, changedSince: 200, pageSize: 4).collect()
             #expect(changed.map(\.id) == Array(20...29))
             #expect(try await store.records(of: .potato, changedSince: 0, pageSize: 100).collect().count == 29)

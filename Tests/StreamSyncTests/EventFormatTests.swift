@@ -1,7 +1,7 @@
-import PostgresStore
 import Foundation
 import Kafka
 import KafkaMock
+import PostgresStore
 import StreamSyncCore
 import SyncModel
 import Testing
@@ -97,8 +97,11 @@ import Testing
                 let topic = "lims.imagedbplantproducer.imagecolplanttomato"
                 try cluster.createTopic(topic, partitions: 1)
                 try cluster.createTopic("plantsync.deadletter", partitions: 1)
-                let r1 = record(.tomato, 1), r1u = record(.tomato, 1, revision: 3)
-                let r2 = record(.tomato, 2), r3 = record(.tomato, 3), r4 = record(.tomato, 4)
+                let r1 = record(.tomato, 1)
+                let r1u = record(.tomato, 1, revision: 3)
+                let r2 = record(.tomato, 2)
+                let r3 = record(.tomato, 3)
+                let r4 = record(.tomato, 4)
                 let later = 1_800_000_000_000  // ms, after every record's version
                 func envelope(_ op: String, before: ImageRecord?, after: ImageRecord?, wrapped: Bool = false) -> [UInt8] {
                     let payload = """
@@ -110,9 +113,11 @@ import Testing
                 func key(_ id: Int64) -> [UInt8] { Array(#"{"id": \#(id)}"#.utf8) }
                 let messages = [
                     KafkaProducerRecord(topic: topic, partition: 0, key: key(1), value: envelope("c", before: nil, after: r1)),
-                    KafkaProducerRecord(topic: topic, partition: 0, key: key(2), value: envelope("c", before: nil, after: r2, wrapped: true)),
+                    KafkaProducerRecord(
+                        topic: topic, partition: 0, key: key(2), value: envelope("c", before: nil, after: r2, wrapped: true)),
                     KafkaProducerRecord(topic: topic, partition: 0, key: key(3), value: envelope("r", before: nil, after: r3)),
-                    KafkaProducerRecord(topic: topic, partition: 0, key: key(4), value: envelope("r", before: nil, after: r4, wrapped: true)),
+                    KafkaProducerRecord(
+                        topic: topic, partition: 0, key: key(4), value: envelope("r", before: nil, after: r4, wrapped: true)),
                     KafkaProducerRecord(topic: topic, partition: 0, key: key(1), value: envelope("u", before: r1, after: r1u)),
                     KafkaProducerRecord(topic: topic, partition: 0, key: key(2), value: envelope("d", before: r2, after: nil)),
                     // Debezium's tombstone after a delete, and a bare tombstone deleting id 3.
@@ -146,12 +151,17 @@ import Testing
                 try cluster.createTopic(topic, partitions: 1)
                 try cluster.createTopic("plantsync.deadletter", partitions: 1)
                 let custom = "__toast__"
-                let r1 = record(.tomato, 1), r1u = record(.tomato, 1, revision: 3), r2 = record(.tomato, 2, revision: 1)
+                let r1 = record(.tomato, 1)
+                let r1u = record(.tomato, 1, revision: 3)
+                let r2 = record(.tomato, 2, revision: 1)
                 var r2u = record(.tomato, 2, revision: 4)
                 r2u.disease = "Late Blight"  // sent as the placeholder: the stored "Healthy" stays
                 func update(_ r: ImageRecord, data: String? = nil, disease: String? = nil) -> [UInt8] {
                     var image = Self.image(r)
-                    if let data { image = image.replacingOccurrences(of: #""data": "\#(Data(r.data!).base64EncodedString())""#, with: #""data": "\#(data)""#) }
+                    if let data {
+                        image = image.replacingOccurrences(
+                            of: #""data": "\#(Data(r.data!).base64EncodedString())""#, with: #""data": "\#(data)""#)
+                    }
                     if let disease {
                         let stored = "\"disease\": " + (r.disease.map { "\"" + $0 + "\"" } ?? "null")
                         image = image.replacingOccurrences(of: stored, with: "\"disease\": \"" + disease + "\"")

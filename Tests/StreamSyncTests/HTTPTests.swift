@@ -3,8 +3,8 @@ import Hummingbird
 import HummingbirdTesting
 import PostgresStore
 import StreamSyncCore
-import Synchronization
 import SyncModel
+import Synchronization
 import Testing
 
 /// The HTTP routes through HummingbirdTesting's in-process client (no socket): shapes and status codes.

@@ -186,11 +186,12 @@ import Testing
 
     @Test func replaysAndDuplicatesAreStaleNoOps() async throws {
         let events = (0..<4).map { Self.message($0) } + (0..<4).map { Self.message($0) }
-        let rig = Rig(events: events.enumerated().map { i, e in
-            guard case .message(var m) = e else { return e }
-            m.offset = Int64(i)
-            return .message(m)
-        }, settings: Self.settings(batch: 3))
+        let rig = Rig(
+            events: events.enumerated().map { i, e in
+                guard case .message(var m) = e else { return e }
+                m.offset = Int64(i)
+                return .message(m)
+            }, settings: Self.settings(batch: 3))
         try await rig.finish(committing: 8)
         #expect(rig.database.rows.count == 4)
         #expect(rig.pipeline.progress.applied == 4)

@@ -1,7 +1,7 @@
 import Kafka
 import StreamSyncCore
-import Synchronization
 import SyncModel
+import Synchronization
 
 // In-memory implementations of the pipeline's three seams (ChangeEventSource, DeadLetterSink,
 // ChangeApplier): the pipeline's logic runs against them in milliseconds, without Kafka or a database.

@@ -1,11 +1,11 @@
-import Kafka
 import Foundation
+import Kafka
 import LibMongoC
 import StoreFactory
 import StreamSyncCore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
 
 /// StreamSync into a LIMS-style MongoDB consumer, opened from a `mongodb://` URI exactly as the
 /// executable opens its `--store-uri` (the MongoDB test double, or a real server via PLANTSYNC_MONGO_URI).

@@ -1,12 +1,12 @@
-import SyncBenchCore
-import Synchronization
 import Kafka
 import KafkaMock
 import PostgresStore
 import StreamSyncCore
+import SyncBenchCore
 import SyncModel
-import Testing
+import Synchronization
 import TestSupport
+import Testing
 
 /// End-to-end: LIMS events through the mock cluster into PostgreSQL.
 @Suite struct PipelineTests {
@@ -129,5 +129,10 @@ struct SimulatedCrash: Error {}
 /// A thread-safe counter for hooks.
 final class Counter: Sendable {
     private let value = Synchronization.Mutex(0)
-    func next() -> Int { value.withLock { $0 += 1; return $0 } }
+    func next() -> Int {
+        value.withLock {
+            $0 += 1
+            return $0
+        }
+    }
 }

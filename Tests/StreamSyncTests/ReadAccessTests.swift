@@ -4,8 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import PostgresStore
 import StreamSyncCore
-import Synchronization
 import SyncModel
+import Synchronization
 import Testing
 
 /// The guard of /image-plant/*: the bearer-token check, the per-client rate limit (with a clock the
@@ -244,7 +244,8 @@ import Testing
                     headers: [.authorization: "Bearer \(token)", ClientAddressRuleTests.forwardedFor: forwardedFor]
                 ) { $0 }
             }
-            let alice = "203.0.113.7, 130.211.0.9", bob = "198.51.100.4, 130.211.0.9"
+            let alice = "203.0.113.7, 130.211.0.9"
+            let bob = "198.51.100.4, 130.211.0.9"
             // Wrong tokens use up the budget too: guessing is throttled.
             #expect(try await get(alice, token: "not-the-token-but-long-enough").status == .unauthorized)
             for _ in 0..<2 { #expect(try await get(alice).status == .ok) }
@@ -302,10 +303,11 @@ import Testing
             let router = StreamSyncHTTP.router(store: store, metrics: StreamMetrics()) { true }
             return Set(router.routes.map { "\($0.method) \($0.path)" })
         }
-        #expect(routes == [
-            "GET /ping", "GET /readyz", "GET /healthz", "GET /metrics", "GET /image-plant/{plant}/total",
-            "GET /image-plant/{plant}/{id}",
-        ], "\(routes.sorted())")
+        #expect(
+            routes == [
+                "GET /ping", "GET /readyz", "GET /healthz", "GET /metrics", "GET /image-plant/{plant}/total",
+                "GET /image-plant/{plant}/{id}",
+            ], "\(routes.sorted())")
         #expect(StreamSyncHTTP.maxPageSize > 0 && StreamSyncHTTP.maxPageSize <= 1_000)
     }
 }

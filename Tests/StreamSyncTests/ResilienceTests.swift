@@ -2,8 +2,8 @@ import Kafka
 import KafkaMock
 import PostgresStore
 import StreamSyncCore
-import Synchronization
 import SyncModel
+import Synchronization
 import Testing
 
 /// Broker outages, rebalances and store failures.
@@ -54,12 +54,14 @@ import Testing
                 let session = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
                 // Ten revisions of 30 ids, produced revision by revision while consumers come and go.
                 let revisions = (0..<10).map { rev in (Int64(1)...30).map { record(.potato, $0, revision: rev) } }
-                let a = try startPipeline(cluster: cluster, store: store, source: .subscribe(["potato"]), group: group, settings: settings,
+                let a = try startPipeline(
+                    cluster: cluster, store: store, source: .subscribe(["potato"]), group: group, settings: settings,
                     properties: session)
                 try await produce(revisions[0] + revisions[1] + revisions[2], cluster: cluster, partitions: 4)
                 #expect(await eventually { a.pipeline.progress.messages >= 30 })
 
-                let b = try startPipeline(cluster: cluster, store: store, source: .subscribe(["potato"]), group: group, settings: settings,
+                let b = try startPipeline(
+                    cluster: cluster, store: store, source: .subscribe(["potato"]), group: group, settings: settings,
                     properties: session)
                 for rev in 3..<10 {
                     try await produce(revisions[rev], cluster: cluster, partitions: 4)

@@ -6,8 +6,8 @@ import Logging
 import PostgresStore
 import StreamSyncCore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
 
 /// A fresh PostgreSQL store in its own schema, dropped afterwards.
 func withStore<T>(_ body: (PostgresStore) async throws -> T) async throws -> T { try await withPostgresStore(body) }

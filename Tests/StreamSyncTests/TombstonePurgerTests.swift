@@ -2,8 +2,8 @@ import Foundation
 import PostgresStore
 import StreamSyncCore
 import SyncModel
-import Testing
 import TestSupport
+import Testing
 
 /// The purge StreamSync runs hourly, on PostgreSQL: only tombstones older than the retention go, and
 /// the resurrection window it opens is the documented one (docs/design.md §1).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SyncModel
 
 /// Debezium's unavailable-value placeholder in an `after` means "not carried": the field is kept, the
@@ -8,7 +9,8 @@ import Testing
     static let placeholder = UnavailableValuePlaceholder.debeziumDefault
 
     /// A Debezium update of the fixture record with `fields` replaced (raw JSON values).
-    static func update(_ replacements: [String: String], decoder: EventDecoder = EventDecoder()) throws(EventDecodingError) -> DecodedEvent {
+    static func update(_ replacements: [String: String], decoder: EventDecoder = EventDecoder()) throws(EventDecodingError) -> DecodedEvent
+    {
         var fields: [String: String] = [
             "id": "17", "camera_id": "3", "data": "\"/9j/4AAQSkZJRg==\"", "gps_coordinates": "[52.2297, 21.0122]",
             "disease": "\"Bacterial Spot\"", "percentage": "0.87", "created_at": "1696779589123123", "updated_at": "1696779599000000",

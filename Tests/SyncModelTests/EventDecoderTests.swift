@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SyncModel
 
 @Suite struct EventDecoderTests {
@@ -18,7 +19,10 @@ import Testing
 
     @Test func limsEventWithoutDataKeepsStoredBytes() throws {
         let change = try decoder.decode(message("pepper", RecordJSON.encode(sampleRecord(plant: .pepper), includeData: false)))
-        guard case .upsert(let record, let keeps) = change.operation else { Issue.record("not an upsert"); return }
+        guard case .upsert(let record, let keeps) = change.operation else {
+            Issue.record("not an upsert")
+            return
+        }
         #expect(keeps == .data)
         #expect(record.data == nil)
         #expect(change.version == sampleRecord(plant: .pepper).version)
@@ -43,11 +47,13 @@ import Testing
         #expect(badKey?.kind == .invalidValue)
     }
 
-    static let after = #"{"id": 17, "camera_id": 3, "data": "/9j/4AAQSkZJRg==", "gps_coordinates": [52.2297, 21.0122], "disease": "Bacterial Spot", "percentage": 0.87, "created_at": 1696779589123123, "updated_at": null, "is_active": true, "is_deleted": false}"#
+    static let after =
+        #"{"id": 17, "camera_id": 3, "data": "/9j/4AAQSkZJRg==", "gps_coordinates": [52.2297, 21.0122], "disease": "Bacterial Spot", "percentage": 0.87, "created_at": 1696779589123123, "updated_at": null, "is_active": true, "is_deleted": false}"#
 
     @Test(arguments: ["c", "r", "u"])
     func debeziumUpsertsAfterWithAndWithoutSchemaWrapper(op: String) throws {
-        let bare = #"{"before": null, "after": \#(Self.after), "op": "\#(op)", "ts_ms": 1700000000000, "source": {"table": "tomato", "ts_ms": 1699999999999}}"#
+        let bare =
+            #"{"before": null, "after": \#(Self.after), "op": "\#(op)", "ts_ms": 1700000000000, "source": {"table": "tomato", "ts_ms": 1699999999999}}"#
         let wrapped = #"{"schema": {"type": "struct"}, "payload": \#(bare)}"#
         for value in [bare, wrapped] {
             let change = try decoder.decode(message("dbserver.public.tomato", value))
@@ -56,7 +62,8 @@ import Testing
     }
 
     @Test func debeziumMongoAfterIsAnExtendedJSONString() throws {
-        let mongoAfter = #"{\"_id\": {\"$oid\": \"6522cf85e2bd4ea5d1a6f3a1\"}, \"id\": {\"$numberLong\": \"17\"}, \"camera_id\": 3, \"data\": {\"$binary\": {\"base64\": \"/9j/4AAQSkZJRg==\", \"subType\": \"00\"}}, \"gps_coordinates\": [52.2297, 21.0122], \"disease\": \"Bacterial Spot\", \"percentage\": 0.87, \"created_at\": {\"$date\": 1696779589123}, \"updated_at\": null, \"is_active\": true, \"is_deleted\": false}"#
+        let mongoAfter =
+            #"{\"_id\": {\"$oid\": \"6522cf85e2bd4ea5d1a6f3a1\"}, \"id\": {\"$numberLong\": \"17\"}, \"camera_id\": 3, \"data\": {\"$binary\": {\"base64\": \"/9j/4AAQSkZJRg==\", \"subType\": \"00\"}}, \"gps_coordinates\": [52.2297, 21.0122], \"disease\": \"Bacterial Spot\", \"percentage\": 0.87, \"created_at\": {\"$date\": 1696779589123}, \"updated_at\": null, \"is_active\": true, \"is_deleted\": false}"#
         let value = #"{"after": "\#(mongoAfter)", "op": "u", "source": {"collection": "imagecolplantpepper", "ts_ms": 1}}"#
         let change = try decoder.decode(message("lims.imagedbplantproducer.imagecolplantpepper", value))
         #expect(change.key == RecordKey(plant: .pepper, id: 17))
@@ -64,10 +71,15 @@ import Testing
     }
 
     @Test func debeziumDeleteUsesBeforeOrKeyAndSourceTime() throws {
-        let withBefore = #"{"before": \#(Self.after), "after": null, "op": "d", "ts_ms": 1700000000500, "source": {"ts_ms": 1700000000000}}"#
-        #expect(try decoder.decode(message("tomato", withBefore)) == .delete(RecordKey(plant: .tomato, id: 17), at: Timestamp(microsecondsSinceEpoch: 1_700_000_000_000_999)))
+        let withBefore =
+            #"{"before": \#(Self.after), "after": null, "op": "d", "ts_ms": 1700000000500, "source": {"ts_ms": 1700000000000}}"#
+        #expect(
+            try decoder.decode(message("tomato", withBefore))
+                == .delete(RecordKey(plant: .tomato, id: 17), at: Timestamp(microsecondsSinceEpoch: 1_700_000_000_000_999)))
         let keyOnly = #"{"before": null, "after": null, "op": "d", "ts_ms": 1700000000500}"#
-        #expect(try decoder.decode(message("tomato", keyOnly, key: #"{"id": 9}"#)) == .delete(RecordKey(plant: .tomato, id: 9), at: Timestamp(microsecondsSinceEpoch: 1_700_000_000_500_999)))
+        #expect(
+            try decoder.decode(message("tomato", keyOnly, key: #"{"id": 9}"#))
+                == .delete(RecordKey(plant: .tomato, id: 9), at: Timestamp(microsecondsSinceEpoch: 1_700_000_000_500_999)))
         let wrappedNull = #"{"schema": null, "payload": null}"#
         #expect(try decoder.decode(message("tomato", wrappedNull, key: "9", timestamp: 5)).operation == .delete)
         let noKey = #expect(throws: EventDecodingError.self) { try decoder.decode(message("tomato", keyOnly)) }

@@ -1,6 +1,7 @@
-import SyncBenchCore
 import Foundation
+import SyncBenchCore
 import Testing
+
 @testable import SyncModel
 
 @Suite struct JSONParserTests {
@@ -45,8 +46,10 @@ import Testing
         ("[]", .array([])),
         ("{}", .object([:])),
         ("[1,[2,[]],{}]", .array([.integer(1), .array([.integer(2), .array([])]), .object([:])])),
-        (#"{"a":1,"b":[true,null],"c":{"d":"e"}}"#,
-         .object(["a": .integer(1), "b": .array([.bool(true), .null]), "c": .object(["d": .string("e")])])),
+        (
+            #"{"a":1,"b":[true,null],"c":{"d":"e"}}"#,
+            .object(["a": .integer(1), "b": .array([.bool(true), .null]), "c": .object(["d": .string("e")])])
+        ),
         (" \t\r\n[ 1 ,\n2 ]\n", .array([.integer(1), .integer(2)])),
         (#"{ "a" : [ ] , "" : { } }"#, .object(["a": .array([]), "": .object([:])])),
         (#"{"a":1,"a":2}"#, .object(["a": .integer(2)])),  // duplicate keys: the last one wins
@@ -56,10 +59,16 @@ import Testing
     }
 
     @Test func keepsTheSignOfNegativeZero() throws {
-        guard case .double(let value) = try JSONValue.parse(bytes("-0.0")) else { Issue.record(); return }
+        guard case .double(let value) = try JSONValue.parse(bytes("-0.0")) else {
+            Issue.record()
+            return
+        }
         #expect(value == 0 && value.sign == .minus)
         #expect(try JSONValue.parse(bytes("-0")) == .integer(0))
-        guard case .double(let exponent) = try JSONValue.parse(bytes("-0e5")) else { Issue.record(); return }
+        guard case .double(let exponent) = try JSONValue.parse(bytes("-0e5")) else {
+            Issue.record()
+            return
+        }
         #expect(exponent.sign == .minus)
     }
 
@@ -94,7 +103,8 @@ import Testing
             let accented = String(repeating: "é", count: length)
             #expect(try JSONValue.parse(bytes("\"\(accented)\"")) == .string(accented))
             for position in 0...length {
-                let prefix = String(plain.prefix(position)), suffix = String(plain.dropFirst(position))
+                let prefix = String(plain.prefix(position))
+                let suffix = String(plain.dropFirst(position))
                 #expect(try JSONValue.parse(bytes("\"\(prefix)\\n\(suffix)\"")) == .string(prefix + "\n" + suffix))
                 #expect(try JSONValue.parse(bytes("\"\(prefix)\\\"\(suffix)\"")) == .string(prefix + "\"" + suffix))
                 let control = expectMalformed(bytes("\"\(prefix)\u{1F}\(suffix)\""))
@@ -145,17 +155,18 @@ import Testing
         #expect(error?.detail.contains("at byte \(offset)") == true, "\(error?.detail ?? "no error")")
     }
 
-    @Test(arguments: [
-        ([0x22, 0xFF, 0x22], 0),
-        ([0x22, 0xC0, 0xAF, 0x22], 0),  // overlong '/'
-        ([0x22, 0xE2, 0x82, 0x22], 0),  // truncated '€'
-        ([0x22, 0xED, 0xA0, 0x80, 0x22], 0),  // an encoded surrogate
-        ([0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], 0),  // beyond U+10FFFF
-        ([0x22, 0x5C, 0x6E, 0xFF, 0x22], 0),  // after an escape
-        ([0x20, 0x22] + Array(repeating: 0x61, count: 20) + [0xFF, 0x22], 1),  // after a long ASCII run
-        ([0x5B, 0x22, 0xE2, 0x82, 0x5C, 0x75, 0x30, 0x30, 0x41, 0x43, 0x22, 0x5D], 1),  // cut short by an escape
-        ([0xFF], 0),
-    ] as [([UInt8], Int)])
+    @Test(
+        arguments: [
+            ([0x22, 0xFF, 0x22], 0),
+            ([0x22, 0xC0, 0xAF, 0x22], 0),  // overlong '/'
+            ([0x22, 0xE2, 0x82, 0x22], 0),  // truncated '€'
+            ([0x22, 0xED, 0xA0, 0x80, 0x22], 0),  // an encoded surrogate
+            ([0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], 0),  // beyond U+10FFFF
+            ([0x22, 0x5C, 0x6E, 0xFF, 0x22], 0),  // after an escape
+            ([0x20, 0x22] + Array(repeating: 0x61, count: 20) + [0xFF, 0x22], 1),  // after a long ASCII run
+            ([0x5B, 0x22, 0xE2, 0x82, 0x5C, 0x75, 0x30, 0x30, 0x41, 0x43, 0x22, 0x5D], 1),  // cut short by an escape
+            ([0xFF], 0),
+        ] as [([UInt8], Int)])
     func rejectsInvalidUTF8(input: [UInt8], offset: Int) {
         let error = expectMalformed(input)
         #expect(error?.detail.contains("at byte \(offset)") == true, "\(error?.detail ?? "no error")")
@@ -277,11 +288,18 @@ import Testing
     /// The input without commas that directly (but for whitespace) precede `]` or `}`.
     static func removingTrailingCommas(_ input: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
-        var inString = false, escaped = false
+        var inString = false
+        var escaped = false
         var pendingComma: Int? = nil  // index in `out` of a comma that may be trailing
         for byte in input {
             if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
                 out.append(byte)
                 continue
             }
@@ -308,7 +326,9 @@ import Testing
         while index < input.count {
             let byte = input[index]
             switch byte {
-            case UInt8(ascii: "{"): stack.append([]); expectingKey = true
+            case UInt8(ascii: "{"):
+                stack.append([])
+                expectingKey = true
             case UInt8(ascii: "["): stack.append(nil)
             case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = stack.popLast()
             case UInt8(ascii: ","): expectingKey = stack.last.map { $0 != nil } ?? false
@@ -361,10 +381,14 @@ struct RandomJSON {
     mutating func value(depth: Int) -> (String, JSONValue) {
         switch Int.random(in: 0..<(depth > 0 ? 9 : 7), using: &rng) {
         case 0: return ("null", .null)
-        case 1: let b = Bool.random(using: &rng); return (String(b), .bool(b))
+        case 1:
+            let b = Bool.random(using: &rng)
+            return (String(b), .bool(b))
         case 2: return integer()
         case 3, 4: return double()
-        case 5, 6: let (text, s) = string(); return (text, .string(s))
+        case 5, 6:
+            let (text, s) = string()
+            return (text, .string(s))
         case 7:
             var parts: [String] = []
             var values: [JSONValue] = []
@@ -398,7 +422,8 @@ struct RandomJSON {
         switch Int.random(in: 0..<4, using: &rng) {
         case 0: value = Int64.random(in: -10...10, using: &rng)
         case 1: value = Int64.random(in: -1_000_000...1_000_000, using: &rng)
-        case 2: value = [Int64.max, .min, .max - 1, .min + 1, 999_999_999_999_999_999, -1_000_000_000_000_000_000].randomElement(using: &rng)!
+        case 2:
+            value = [Int64.max, .min, .max - 1, .min + 1, 999_999_999_999_999_999, -1_000_000_000_000_000_000].randomElement(using: &rng)!
         default: value = Int64.random(in: .min ... .max, using: &rng)
         }
         if Int.random(in: 0..<8, using: &rng) == 0 {  // beyond Int64: a double
@@ -412,12 +437,15 @@ struct RandomJSON {
         let text: String
         switch Int.random(in: 0..<4, using: &rng) {
         case 0:  // Swift's shortest round-trip rendering: 0.1, 1e-05, 1.5e+20, 5e-324, 1.0 ...
-            let d: Double = switch Int.random(in: 0..<4, using: &rng) {
-            case 0: Double.random(in: -1000...1000, using: &rng)
-            case 1: Double.random(in: -1...1, using: &rng) * pow(10, Double.random(in: -300...300, using: &rng))
-            case 2: Double(bitPattern: UInt64.random(in: 0...0x7FEF_FFFF_FFFF_FFFF, using: &rng))
-            default: [0.0, -0.0, 1.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude, .leastNormalMagnitude, 0.1, 1e22, 1e23].randomElement(using: &rng)!
-            }
+            let d: Double =
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0: Double.random(in: -1000...1000, using: &rng)
+                case 1: Double.random(in: -1...1, using: &rng) * pow(10, Double.random(in: -300...300, using: &rng))
+                case 2: Double(bitPattern: UInt64.random(in: 0...0x7FEF_FFFF_FFFF_FFFF, using: &rng))
+                default:
+                    [0.0, -0.0, 1.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude, .leastNormalMagnitude, 0.1, 1e22, 1e23]
+                        .randomElement(using: &rng)!
+                }
             text = "\(d)"
         case 1:  // a decimal in the fast path's range
             text = "\(Int.random(in: -99999...99999, using: &rng)).\(Int.random(in: 0...99999, using: &rng))"
@@ -445,11 +473,15 @@ struct RandomJSON {
     mutating func string(maxLength: Int = 40) -> (String, String) {
         var length = Int.random(in: 0...maxLength, using: &rng)
         if maxLength > 8, Int.random(in: 0..<20, using: &rng) == 0 { length = Int.random(in: 100...3000, using: &rng) }
-        let pool: [Unicode.Scalar] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "ł", "€", "中", "😀", "𝄞", "\u{FFFD}", "\u{FEFF}"]
+        let pool: [Unicode.Scalar] = [
+            "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "ł", "€", "中", "😀", "𝄞", "\u{FFFD}",
+            "\u{FEFF}",
+        ]
         var value = String.UnicodeScalarView()
         var text = "\""
         for _ in 0..<length {
-            let scalar = Int.random(in: 0..<3, using: &rng) == 0
+            let scalar =
+                Int.random(in: 0..<3, using: &rng) == 0
                 ? pool.randomElement(using: &rng)!
                 : Unicode.Scalar(UInt8.random(in: 0x61...0x7A, using: &rng))
             value.append(scalar)

@@ -1,5 +1,6 @@
 import SyncBenchCore
 import Testing
+
 @testable import SyncModel
 
 /// `Change.reduce`: per key, the greatest record version and — a register of its own — the greatest
@@ -60,7 +61,9 @@ import Testing
         var update = create
         update.updatedAt = Timestamp(microsecondsSinceEpoch: create.createdAt.microsecondsSinceEpoch + 5)
         update.disease = "Healthy"
-        for batch in [[Change.upsert(create), .upsert(update, keepsStoredData: true)], [.upsert(update, keepsStoredData: true), .upsert(create)]] {
+        for batch in [
+            [Change.upsert(create), .upsert(update, keepsStoredData: true)], [.upsert(update, keepsStoredData: true), .upsert(create)],
+        ] {
             let winners = Change.reduce(batch)[create.key]!
             #expect(winners.record?.version == update.version)
             #expect(winners.bytes?.version == create.version)

@@ -1,5 +1,6 @@
 import SyncBenchCore
 import Testing
+
 @testable import SyncModel
 
 @Suite struct RecordJSONTests {
@@ -14,7 +15,9 @@ import Testing
         for i in 0..<300 {
             var r = sampleRecord(plant: Plant.allCases[i % 3], id: Int64(i + 1))
             r.cameraId = Int64.random(in: -5...1000, using: &rng)
-            r.data = Bool.random(using: &rng) ? nil : (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            r.data =
+                Bool.random(using: &rng)
+                ? nil : (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             r.latitude = Double.random(in: -90...90, using: &rng)
             r.longitude = Double.random(in: -180...180, using: &rng)
             r.disease = Bool.random(using: &rng) ? nil : ["Healthy", "Late \"Blight\"", "ü\n\t\\"].randomElement(using: &rng)!
@@ -78,7 +81,10 @@ import Testing
 
     @Test(arguments: ["id", "camera_id", "gps_coordinates", "created_at", "is_active", "is_deleted"])
     func requiresField(field: String) throws {
-        guard case .object(var fields) = try JSONValue.parse(bytes(limsExampleJSON)) else { Issue.record(); return }
+        guard case .object(var fields) = try JSONValue.parse(bytes(limsExampleJSON)) else {
+            Issue.record()
+            return
+        }
         fields[field] = nil
         let error = #expect(throws: EventDecodingError.self) { try RecordJSON.decode(.object(fields), plant: .potato) }
         #expect(error?.kind == .missingField)

@@ -1,5 +1,6 @@
 import SyncBenchCore
 import Testing
+
 @testable import SyncModel
 
 @Suite struct TimestampTests {

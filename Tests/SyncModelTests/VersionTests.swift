@@ -1,6 +1,7 @@
-import SyncBenchCore
 import PropertyBased
+import SyncBenchCore
 import Testing
+
 @testable import SyncModel
 
 @Suite struct VersionTests {
@@ -8,7 +9,8 @@ import Testing
     @Test func antisymmetryAndTotality() async {
         await propertyCheck(count: 300, input: Gen.int64(in: 0...3), Gen.uint64(in: 0...3), Gen.int64(in: 0...3), Gen.uint64(in: 0...3)) {
             t1, b1, t2, b2 in
-            let a = Version(ts: t1, tiebreak: b1), b = Version(ts: t2, tiebreak: b2)
+            let a = Version(ts: t1, tiebreak: b1)
+            let b = Version(ts: t2, tiebreak: b2)
             // exactly one of <, ==, > holds
             let relations = [a < b, a == b, b < a].filter { $0 }.count
             #expect(relations == 1)
@@ -21,7 +23,9 @@ import Testing
             count: 300, input: Gen.int64(in: 0...2), Gen.uint64(in: 0...2), Gen.int64(in: 0...2), Gen.uint64(in: 0...2),
             Gen.int64(in: 0...2), Gen.uint64(in: 0...2)
         ) { t1, b1, t2, b2, t3, b3 in
-            let a = Version(ts: t1, tiebreak: b1), b = Version(ts: t2, tiebreak: b2), c = Version(ts: t3, tiebreak: b3)
+            let a = Version(ts: t1, tiebreak: b1)
+            let b = Version(ts: t2, tiebreak: b2)
+            let c = Version(ts: t3, tiebreak: b3)
             if a < b && b < c { #expect(a < c) }
             if a <= b && b <= c { #expect(a <= c) }
         }
@@ -29,7 +33,8 @@ import Testing
 
     @Test func storedTiebreakPreservesOrder() async {
         await propertyCheck(count: 500, input: Gen.uint64(), Gen.uint64()) { x, y in
-            let a = Version(ts: 0, tiebreak: x), b = Version(ts: 0, tiebreak: y)
+            let a = Version(ts: 0, tiebreak: x)
+            let b = Version(ts: 0, tiebreak: y)
             #expect((a < b) == (a.storedTiebreak < b.storedTiebreak))
             #expect(Version(ts: 0, storedTiebreak: a.storedTiebreak) == a)
         }

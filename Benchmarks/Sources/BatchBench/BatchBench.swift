@@ -40,7 +40,9 @@ struct BatchBench: AsyncParsableCommand {
                 throw ValidationError("--records > 0, --record-bytes >= 0 and --diff-percent within 0…100")
             }
             let admin = try PGConnection(conninfo: conninfo)
-            for schema in ["bench_base", "bench_producer", "bench_consumer"] { try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE") }
+            for schema in ["bench_base", "bench_producer", "bench_consumer"] {
+                try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+            }
             let base = try PostgresStore(.init(conninfo: conninfo, schema: "bench_base"))
             try await base.prepareSchema()
             var rng = SystemRandomNumberGenerator()
@@ -65,7 +67,8 @@ struct BatchBench: AsyncParsableCommand {
                 let plant = Plant.allCases[n % 3]
                 let id = Int64(1 + (n / 3 * 7919) % perPlant)
                 switch n % 10 {
-                case 0: changes.append(.delete(RecordKey(plant: plant, id: id), at: Timestamp(microsecondsSinceEpoch: 1_800_000_000_000_000)))
+                case 0:
+                    changes.append(.delete(RecordKey(plant: plant, id: id), at: Timestamp(microsecondsSinceEpoch: 1_800_000_000_000_000)))
                 case 1: changes.append(.upsert(Self.record(plant, Int64(perPlant + 1 + n), payload)))
                 default:
                     var updated = Self.record(plant, id, payload)
@@ -102,7 +105,9 @@ struct BatchBench: AsyncParsableCommand {
             let consumer = try PostgresStore(.init(conninfo: conninfo, schema: "bench_consumer"))
             let marks = try admin.execute("SELECT plant, max(version_ts) FROM bench_base.image_record GROUP BY plant")
             for row in 0..<marks.rowCount {
-                guard let name = try marks.string(row, 0), let plant = Plant(rawValue: name), let mark = try marks.int64(row, 1) else { continue }
+                guard let name = try marks.string(row, 0), let plant = Plant(rawValue: name), let mark = try marks.int64(row, 1) else {
+                    continue
+                }
                 try await consumer.setSyncState(Reconciler.watermarkName(plant), to: mark)
             }
         }

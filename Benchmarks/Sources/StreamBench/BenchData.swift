@@ -24,4 +24,3 @@ enum BenchData {
         return usage.ru_maxrss * 1024
     }
 }
-

@@ -29,7 +29,10 @@ struct StreamBench: AsyncParsableCommand {
     @Option(help: "Largest pre-filled topic per record size, in MB of message values.")
     var maxMegabytes: Int = 200
 
-    @Option(help: "Least number of partitions of the pre-filled topic (more are used when needed: librdkafka's mock broker keeps at most ~5 MB per partition).")
+    @Option(
+        help:
+            "Least number of partitions of the pre-filled topic (more are used when needed: librdkafka's mock broker keeps at most ~5 MB per partition)."
+    )
     var partitions: Int = 1
 
     @Option(help: "Batch size (default: StreamSync's default).")
@@ -41,7 +44,8 @@ struct StreamBench: AsyncParsableCommand {
     @Option(help: "Runs of each measurement; medians are reported.")
     var runs: Int = 3
 
-    @Option(help: "Upserts with image bytes per batch from which the store stages them through COPY (default: the store's default; 0 = never).")
+    @Option(
+        help: "Upserts with image bytes per batch from which the store stages them through COPY (default: the store's default; 0 = never).")
     var copyThreshold: Int = PostgresStore.Configuration.defaultCopyThreshold
 
     var storeCopyThreshold: Int { copyThreshold == 0 ? Int.max : copyThreshold }
@@ -55,12 +59,18 @@ struct StreamBench: AsyncParsableCommand {
             return n
         }
         guard events > 0, (1...64).contains(partitions), batchSize > 0, runs > 0, applyConnections > 0, copyThreshold >= 0 else {
-            throw ValidationError("--events, --batch-size, --runs, --apply-connections must be positive, --copy-threshold not negative, --partitions within 1…64")
+            throw ValidationError(
+                "--events, --batch-size, --runs, --apply-connections must be positive, --copy-threshold not negative, --partitions within 1…64"
+            )
         }
         var logger = Logger(label: "streambench")
         logger.logLevel = .error
-        print("StreamBench: up to \(events) LIMS events (≤ \(maxMegabytes) MB) per size, batch size \(batchSize), \(applyConnections) apply connection(s), COPY staging from \(copyThreshold == 0 ? "never" : "\(copyThreshold) rows"), durable PostgreSQL, median of \(runs) runs")
-        print("record_bytes  events  parts  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB  decode_s  apply_s  kafka_s")
+        print(
+            "StreamBench: up to \(events) LIMS events (≤ \(maxMegabytes) MB) per size, batch size \(batchSize), \(applyConnections) apply connection(s), COPY staging from \(copyThreshold == 0 ? "never" : "\(copyThreshold) rows"), durable PostgreSQL, median of \(runs) runs"
+        )
+        print(
+            "record_bytes  events  parts  stream_s  stream_ev/s  stream_MB/s  copy_s  copy_ev/s  copy_MB/s  ratio  peak_rss_MB  decode_s  apply_s  kafka_s"
+        )
         for size in sizes {
             let valueSize = RecordJSON.encode(BenchData.record(id: 1, bytes: size)).utf8.count
             let events = max(1, min(self.events, maxMegabytes * 1_000_000 / valueSize))
@@ -71,7 +81,10 @@ struct StreamBench: AsyncParsableCommand {
 
             // Each measurement `runs` times, interleaved; the medians are reported (one COPY of 20k rows
             // takes a few hundred ms, and a checkpoint landing in it can double that).
-            var streams: [Double] = [], copies: [Double] = [], decodes: [Double] = [], applies: [Double] = []
+            var streams: [Double] = []
+            var copies: [Double] = []
+            var decodes: [Double] = []
+            var applies: [Double] = []
             var kafkas: [Double] = []
             for _ in 0..<runs {
                 streams.append(try await measureStream(values: values, partitions: partitions, conninfo: conninfo, logger: logger))
@@ -94,7 +107,9 @@ struct StreamBench: AsyncParsableCommand {
         }
         print("ratio = stream events/s ÷ COPY events/s (same rows, same server, same run); MB = LIMS JSON value bytes")
         print("decode_s / apply_s: the same events decoded alone, and their changes applied alone in batches (where the stream time goes)")
-        print("kafka_s: the whole stream path with a store that discards every batch (Kafka, decoding, batching, commits: the floor without the database)")
+        print(
+            "kafka_s: the whole stream path with a store that discards every batch (Kafka, decoding, batching, commits: the floor without the database)"
+        )
         print("peak_rss_MB is the process high-water mark so far (includes the pre-fill producer and the generated rows)")
     }
 

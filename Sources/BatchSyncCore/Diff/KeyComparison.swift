@@ -40,16 +40,21 @@ enum KeyAction: Equatable {
 
 /// Merge-joins two id-ordered version lists and calls `body` for every key present on either side.
 func mergeJoin(_ producer: [KeyVersion], _ consumer: [KeyVersion], _ body: (Int64, KeyVersion?, KeyVersion?) -> Void) {
-    var i = 0, j = 0
+    var i = 0
+    var j = 0
     while i < producer.count || j < consumer.count {
         let p = i < producer.count ? producer[i] : nil
         let c = j < consumer.count ? consumer[j] : nil
         if let p, let c, p.id == c.id {
-            body(p.id, p, c); i += 1; j += 1
+            body(p.id, p, c)
+            i += 1
+            j += 1
         } else if let p, c == nil || p.id < c!.id {
-            body(p.id, p, nil); i += 1
+            body(p.id, p, nil)
+            i += 1
         } else if let c {
-            body(c.id, nil, c); j += 1
+            body(c.id, nil, c)
+            j += 1
         }
     }
 }

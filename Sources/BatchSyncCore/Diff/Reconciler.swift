@@ -36,7 +36,8 @@ public struct Reconciler: Sendable {
     public func run() async throws -> RunReport {
         try options.validate()
         let start = DispatchTime.now().uptimeNanoseconds
-        let producerBefore = producer.traffic, consumerBefore = consumer.traffic
+        let producerBefore = producer.traffic
+        let consumerBefore = consumer.traffic
         var report = RunReport(strategy: options.strategy, plants: options.plants, dryRun: options.dryRun)
         for plant in options.plants {
             switch options.strategy {
@@ -219,7 +220,8 @@ public struct Reconciler: Sendable {
             fresh[record.id] = record
             report.rowsFetched += 1
         }
-        var forward: [Change] = [], rewrite: [Change] = []
+        var forward: [Change] = []
+        var rewrite: [Change] = []
         var expected: [RecordKey: Version] = [:]
         let observed = now()
         for (id, consumerVersion) in conflicts {

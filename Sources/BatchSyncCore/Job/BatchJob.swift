@@ -1,8 +1,8 @@
-import SyncModel
-import Observability
 import Foundation
 import Logging
+import Observability
 import ServiceLifecycle
+import SyncModel
 
 /// One BatchSync run with its reporting: prepares the consumer schema, reconciles, prints the JSON
 /// summary line on stdout, records metrics and pushes them when a Pushgateway is configured.
@@ -33,7 +33,9 @@ public struct BatchJob: Sendable {
             try await push()
             return report
         } catch {
-            metrics.record(RunReport(strategy: reconciler.options.strategy, plants: reconciler.options.plants, dryRun: reconciler.options.dryRun), succeeded: false)
+            metrics.record(
+                RunReport(strategy: reconciler.options.strategy, plants: reconciler.options.plants, dryRun: reconciler.options.dryRun),
+                succeeded: false)
             try? await push()
             logger.error("batch run failed", metadata: ["error": "\(error)"])
             throw error
@@ -63,7 +65,7 @@ public struct BatchLoop: Service {
         let clock = ContinuousClock()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let started = clock.now
-            do { try await job.runOnce() } catch { /* logged by runOnce; the next tick retries */ }
+            do { try await job.runOnce() } catch { /* logged by runOnce; the next tick retries */  }
             let next = started.advanced(by: interval)
             try? await cancelWhenGracefulShutdown { try await Task.sleep(until: next, clock: clock) }
         }

@@ -77,7 +77,9 @@ private let errorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<
     guard let context = KafkaCallbackContext.from(opaque) else { return }
     let name = cString(rd_kafka_err2name(rd_kafka_resp_err_t(err)))
     guard context.shouldLog("error." + name) else { return }
-    context.logger.warning("Kafka client error (librdkafka retries; repeats are logged once a minute)", metadata: ["error": "\(name)", "reason": "\(cString(reason))"])
+    context.logger.warning(
+        "Kafka client error (librdkafka retries; repeats are logged once a minute)",
+        metadata: ["error": "\(name)", "reason": "\(cString(reason))"])
 }
 
 extension Duration {

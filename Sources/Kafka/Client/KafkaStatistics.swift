@@ -12,7 +12,9 @@ public struct KafkaStatistics: Sendable, Hashable {
     /// first commit, high watermark − read position); partitions whose lag is unknown are absent.
     public var consumerLag: [TopicPartition: Int64]
 
-    public init(rxBytes: Int64 = 0, txBytes: Int64 = 0, rxMessages: Int64 = 0, txMessages: Int64 = 0, consumerLag: [TopicPartition: Int64] = [:]) {
+    public init(
+        rxBytes: Int64 = 0, txBytes: Int64 = 0, rxMessages: Int64 = 0, txMessages: Int64 = 0, consumerLag: [TopicPartition: Int64] = [:]
+    ) {
         self.rxBytes = rxBytes
         self.txBytes = txBytes
         self.rxMessages = rxMessages

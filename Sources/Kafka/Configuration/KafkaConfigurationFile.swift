@@ -28,10 +28,15 @@ extension KafkaConfiguration {
         let text: String
         init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if let b = try? c.decode(Bool.self) { text = b ? "true" : "false" }
-            else if let i = try? c.decode(Int64.self) { text = String(i) }
-            else if let d = try? c.decode(Double.self) { text = String(d) }
-            else { text = try c.decode(String.self) }
+            if let b = try? c.decode(Bool.self) {
+                text = b ? "true" : "false"
+            } else if let i = try? c.decode(Int64.self) {
+                text = String(i)
+            } else if let d = try? c.decode(Double.self) {
+                text = String(d)
+            } else {
+                text = try c.decode(String.self)
+            }
         }
     }
 

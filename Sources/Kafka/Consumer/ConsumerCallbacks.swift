@@ -22,7 +22,8 @@ let rebalanceCallback:
             } else {
                 _ = rd_kafka_assign(rk, partitions)
             }
-            context.logger.info("Partitions assigned", metadata: ["partitions": "\(list.sorted().map(\.description).joined(separator: ","))"])
+            context.logger.info(
+                "Partitions assigned", metadata: ["partitions": "\(list.sorted().map(\.description).joined(separator: ","))"])
             context.didAssign(list)
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let lost = rd_kafka_assignment_lost(rk) != 0

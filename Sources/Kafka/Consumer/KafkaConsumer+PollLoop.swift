@@ -37,7 +37,8 @@ extension KafkaConsumer {
                 }
                 rd_kafka_message_destroy(message)
                 taken += 1
-                next = taken < Self.burst && context.buffer.weight <= bufferBytes
+                next =
+                    taken < Self.burst && context.buffer.weight <= bufferBytes
                     ? rd_kafka_consumer_poll(handle, 0) : nil
             }
             context.buffer.wake()

@@ -53,12 +53,13 @@ public final class KafkaConsumer: @unchecked Sendable {
             logger: logger, buffer: buffer, revokeTimeout: revokeTimeout, onStatistics: onStatistics)
         events = KafkaConsumerEvents(buffer: buffer)
         let opaque = Unmanaged.passUnretained(context as KafkaCallbackContext).toOpaque()
-        client = ClientPointer(try KafkaClientHandle.make(
-            type: RD_KAFKA_CONSUMER, properties: configuration.consumerProperties(), opaque: opaque
-        ) { conf in
-            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
-            rd_kafka_conf_set_stats_cb(conf, statisticsCallback)
-        })
+        client = ClientPointer(
+            try KafkaClientHandle.make(
+                type: RD_KAFKA_CONSUMER, properties: configuration.consumerProperties(), opaque: opaque
+            ) { conf in
+                rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+                rd_kafka_conf_set_stats_cb(conf, statisticsCallback)
+            })
         rd_kafka_poll_set_consumer(client.pointer)
         let thread = Thread { [client, context, threadDone, bufferBytes] in
             Self.pollLoop(handle: client.pointer, context: context, bufferBytes: bufferBytes)
@@ -109,7 +110,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// The group's committed offsets (next offset to read) of `partitions`; absent when none.
-    public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [TopicPartition: Int64] {
+    public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [TopicPartition:
+        Int64]
+    {
         let list = SendableList(partitions.map { ($0, nil) })
         let ms = Int32(clamping: timeout.milliseconds)
         return try await onControl("read committed offsets") { handle throws(KafkaError) in

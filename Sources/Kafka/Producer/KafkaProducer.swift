@@ -163,7 +163,12 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Flushes (bounded by `timeout`), stops the poll thread and destroys the client.
     public func close(timeout: Duration = .seconds(10)) async {
         try? await flush(timeout: timeout)
-        guard closed.withLock({ c -> Bool in defer { c = true }; return !c }) else { return }
+        guard
+            closed.withLock({ c -> Bool in
+                defer { c = true }
+                return !c
+            })
+        else { return }
         context.requestStop()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             control.async { [client, threadDone] in
@@ -227,10 +232,11 @@ private let deliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_k
     }
 }
 
-private let producerStatisticsCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = {
-    _, json, length, opaque in
-    guard let json, let context = KafkaCallbackContext.from(opaque) as? ProducerContext, let handler = context.onStatistics
-    else { return 0 }
-    if let statistics = KafkaStatistics(json: Array(UnsafeRawBufferPointer(start: json, count: length))) { handler(statistics) }
-    return 0
-}
+private let producerStatisticsCallback:
+    @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = {
+        _, json, length, opaque in
+        guard let json, let context = KafkaCallbackContext.from(opaque) as? ProducerContext, let handler = context.onStatistics
+        else { return 0 }
+        if let statistics = KafkaStatistics(json: Array(UnsafeRawBufferPointer(start: json, count: length))) { handler(statistics) }
+        return 0
+    }

@@ -47,19 +47,56 @@ extension BSONDocument {
             out.append(0)
         }
         switch value {
-        case .double(let v): out.append(0x01); cstring(key); le(v.bitPattern)
-        case .string(let v): out.append(0x02); cstring(key); string(v)
-        case .document(let d): out.append(0x03); cstring(key); encode(d, into: &out)
-        case .array(let a): out.append(0x04); cstring(key); encode(array: a, into: &out)
+        case .double(let v):
+            out.append(0x01)
+            cstring(key)
+            le(v.bitPattern)
+        case .string(let v):
+            out.append(0x02)
+            cstring(key)
+            string(v)
+        case .document(let d):
+            out.append(0x03)
+            cstring(key)
+            encode(d, into: &out)
+        case .array(let a):
+            out.append(0x04)
+            cstring(key)
+            encode(array: a, into: &out)
         case .binary(let subtype, let bytes):
-            out.append(0x05); cstring(key); le(Int32(bytes.count)); out.append(subtype); out.append(contentsOf: bytes)
-        case .objectId(let b): out.append(0x07); cstring(key); out.append(contentsOf: b.prefix(12)); out.append(contentsOf: [UInt8](repeating: 0, count: max(0, 12 - b.count)))
-        case .bool(let v): out.append(0x08); cstring(key); out.append(v ? 1 : 0)
-        case .datetime(let v): out.append(0x09); cstring(key); le(v)
-        case .null: out.append(0x0A); cstring(key)
-        case .int32(let v): out.append(0x10); cstring(key); le(v)
-        case .int64(let v): out.append(0x12); cstring(key); le(v)
-        case .other(let type, let raw): out.append(type); cstring(key); out.append(contentsOf: raw)
+            out.append(0x05)
+            cstring(key)
+            le(Int32(bytes.count))
+            out.append(subtype)
+            out.append(contentsOf: bytes)
+        case .objectId(let b):
+            out.append(0x07)
+            cstring(key)
+            out.append(contentsOf: b.prefix(12))
+            out.append(contentsOf: [UInt8](repeating: 0, count: max(0, 12 - b.count)))
+        case .bool(let v):
+            out.append(0x08)
+            cstring(key)
+            out.append(v ? 1 : 0)
+        case .datetime(let v):
+            out.append(0x09)
+            cstring(key)
+            le(v)
+        case .null:
+            out.append(0x0A)
+            cstring(key)
+        case .int32(let v):
+            out.append(0x10)
+            cstring(key)
+            le(v)
+        case .int64(let v):
+            out.append(0x12)
+            cstring(key)
+            le(v)
+        case .other(let type, let raw):
+            out.append(type)
+            cstring(key)
+            out.append(contentsOf: raw)
         }
     }
 
@@ -144,9 +181,15 @@ struct BSONReader {
         switch type {
         case 0x06, 0x7F, 0xFF: return
         case 0x0D, 0x0E: _ = try string()
-        case 0x0B: _ = try cstring(); _ = try cstring()
-        case 0x0C: _ = try string(); _ = try take(12)
-        case 0x0F: let n = Int(try int(Int32.self)); _ = try take(n - 4)
+        case 0x0B:
+            _ = try cstring()
+            _ = try cstring()
+        case 0x0C:
+            _ = try string()
+            _ = try take(12)
+        case 0x0F:
+            let n = Int(try int(Int32.self))
+            _ = try take(n - 4)
         case 0x11: _ = try take(8)
         case 0x13: _ = try take(16)
         default: throw BSONDecodingError(message: "unknown element type 0x\(String(type, radix: 16))")

@@ -73,9 +73,13 @@ extension MongoCollection {
     public func bulkWrite(_ operations: [WriteModel], ordered: Bool = false) throws(MongoError) -> BulkWriteResult {
         guard !operations.isEmpty else { return BulkWriteResult(reply: [:], operations: []) }
         let options: BSONDocument = ["ordered": .bool(ordered)]
-        guard let bulk = try CBSON.with(options, { (o: OpaquePointer) throws(MongoError) -> OpaquePointer? in
-            mongoc_collection_create_bulk_operation_with_opts(handle, o)
-        }) else { throw MongoError.wrapper("cannot create a bulk write on \(namespace)") }
+        guard
+            let bulk = try CBSON.with(
+                options,
+                { (o: OpaquePointer) throws(MongoError) -> OpaquePointer? in
+                    mongoc_collection_create_bulk_operation_with_opts(handle, o)
+                })
+        else { throw MongoError.wrapper("cannot create a bulk write on \(namespace)") }
         defer { mongoc_bulk_operation_destroy(bulk) }
         let upsertOption: BSONDocument = ["upsert": true]
         for (index, operation) in operations.enumerated() {
@@ -127,7 +131,8 @@ extension MongoCollection {
         let (serverID, reply) = try CBSON.withReply { reply in mongoc_bulk_operation_execute(bulk, reply, &error) }
         let result = BulkWriteResult(reply: reply, operations: operations)
         if serverID == 0 {
-            let writeErrorsOnly = !result.writeErrors.isEmpty
+            let writeErrorsOnly =
+                !result.writeErrors.isEmpty
                 && (reply["writeConcernErrors"]?.arrayValue ?? []).isEmpty
                 && (error.domain == MONGOC_ERROR_SERVER.rawValue || error.domain == MONGOC_ERROR_COMMAND.rawValue)
             if !writeErrorsOnly { throw MongoError(error, context: "bulk write on \(namespace)") }

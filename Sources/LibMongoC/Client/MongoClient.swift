@@ -5,10 +5,11 @@ import CLibMongoC
 /// caller as `MongoError`s, which the jobs log.
 private let mongocInitialized: Bool = {
     mongoc_init()
-    mongoc_log_set_handler({ level, domain, message, data in
-        guard level.rawValue <= MONGOC_LOG_LEVEL_WARNING.rawValue else { return }
-        mongoc_log_default_handler(level, domain, message, data)
-    }, nil)
+    mongoc_log_set_handler(
+        { level, domain, message, data in
+            guard level.rawValue <= MONGOC_LOG_LEVEL_WARNING.rawValue else { return }
+            mongoc_log_default_handler(level, domain, message, data)
+        }, nil)
     return true
 }()
 
@@ -27,7 +28,8 @@ public final class MongoClient {
         _ = mongocInitialized
         var error = bson_error_t()
         guard let parsed = mongoc_uri_new_with_error(uri, &error) else {
-            throw MongoError(domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
+            throw MongoError(
+                domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
         }
         defer { mongoc_uri_destroy(parsed) }
         guard let client = mongoc_client_new_from_uri_with_error(parsed, &error) else {
@@ -47,7 +49,8 @@ public final class MongoClient {
         _ = mongocInitialized
         var error = bson_error_t()
         guard let parsed = mongoc_uri_new_with_error(uri, &error) else {
-            throw MongoError(domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
+            throw MongoError(
+                domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
         }
         defer { mongoc_uri_destroy(parsed) }
         return mongoc_uri_get_database(parsed).map { String(cString: $0) }
@@ -58,7 +61,8 @@ public final class MongoClient {
         _ = mongocInitialized
         var error = bson_error_t()
         guard let parsed = mongoc_uri_new_with_error(uri, &error) else {
-            throw MongoError(domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
+            throw MongoError(
+                domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
         }
         mongoc_uri_destroy(parsed)
     }

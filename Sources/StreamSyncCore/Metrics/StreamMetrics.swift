@@ -1,8 +1,8 @@
 import Kafka
 import Observability
 import Prometheus
-import Synchronization
 import SyncModel
+import Synchronization
 
 /// The StreamSync metrics of docs/design.md §6 (job label `streamsync`, added by `SyncMetrics`).
 public final class StreamMetrics: Sendable {
@@ -29,7 +29,8 @@ public final class StreamMetrics: Sendable {
 
     public init(_ registry: SyncMetrics = SyncMetrics(job: "streamsync")) {
         self.registry = registry
-        var applied: [Plant: Counter] = [:], skipped: [Plant: Counter] = [:]
+        var applied: [Plant: Counter] = [:]
+        var skipped: [Plant: Counter] = [:]
         for plant in Plant.allCases {
             applied[plant] = registry.counter(
                 "changes_applied_total", help: "Changes that took effect in the store.", labels: [("plant", plant.rawValue)])

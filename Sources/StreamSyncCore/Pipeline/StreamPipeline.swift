@@ -2,8 +2,8 @@ import Kafka
 import Logging
 import Prometheus
 import ServiceLifecycle
-import Synchronization
 import SyncModel
+import Synchronization
 
 /// The StreamSync pipeline (docs/design.md §2, §4): read → decode → batch → apply under the version
 /// rule → only then commit offsets.
@@ -251,7 +251,8 @@ public final class StreamPipeline: Service, Sendable {
         if !current.deadLetters.isEmpty { try await deliverDeadLetters(current.deadLetters) }
         var byPlant: [Plant: [Change]] = [:]
         for change in current.changes { byPlant[change.key.plant, default: []].append(change) }
-        var applied = 0, skipped = 0
+        var applied = 0
+        var skipped = 0
         for plant in Plant.allCases {
             guard let changes = byPlant[plant] else { continue }
             let outcome = try await applyRetrying(changes, to: store)

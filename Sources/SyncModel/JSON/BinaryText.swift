@@ -45,7 +45,8 @@ public enum BinaryText {
                 var i = digits.startIndex
                 var bad: UInt8 = 0
                 for n in 0..<count {
-                    let high = table[Int(digits[i])], low = table[Int(digits[i + 1])]
+                    let high = table[Int(digits[i])]
+                    let low = table[Int(digits[i + 1])]
                     bad |= high | low
                     buffer[n] = high << 4 | (low & 0x0F)
                     i += 2

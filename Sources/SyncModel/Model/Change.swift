@@ -28,7 +28,8 @@ public struct Change: Sendable, Hashable, CustomStringConvertible {
             record.latitude = 0
             record.longitude = 0
         }
-        let version = kept.isDisjoint(with: .recordFields)
+        let version =
+            kept.isDisjoint(with: .recordFields)
             ? record.version : Version.keepingFields(ts: record.versionTimestamp.microsecondsSinceEpoch)
         return Change(key: record.key, version: version, operation: .upsert(record, kept: kept))
     }

@@ -27,7 +27,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         if year < 0 { text += "-" }
         text += Timestamp.pad(abs(year), 4) + "-" + Timestamp.pad(month, 2) + "-" + Timestamp.pad(day, 2)
         text.append(separator)
-        text += Timestamp.pad(secondOfDay / 3600, 2) + ":" + Timestamp.pad(secondOfDay / 60 % 60, 2) + ":"
+        text +=
+            Timestamp.pad(secondOfDay / 3600, 2) + ":" + Timestamp.pad(secondOfDay / 60 % 60, 2) + ":"
             + Timestamp.pad(secondOfDay % 60, 2) + "." + Timestamp.pad(fraction, 6)
         return text
     }
@@ -67,7 +68,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         }
         var offsetSeconds: Int64 = 0
         if index < b.count {
-            if (b[index] == 90 || b[index] == 122), index == b.count - 1 {  // Z
+            if b[index] == 90 || b[index] == 122, index == b.count - 1 {  // Z
                 index += 1
             } else if b[index] == 43 || b[index] == 45, b.count == index + 6, b[index + 3] == 58,
                 let oh = digits(index + 1, 2), let om = digits(index + 4, 2), oh < 24, om < 60
