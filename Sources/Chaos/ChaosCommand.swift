@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 
-/// Chaos: the reliability checks of docs/streamsync.md ("Delivery guarantee") and design §1, §2, §4 as
+/// Chaos: the reliability checks of docs/streamsync.md ("Delivery guarantee") and docs/design.md §1, §2, §4 as
 /// one reproducible run. A steady LIMS event stream goes through the real StreamSync executable into
 /// a throwaway PostgreSQL while StreamSync is SIGKILLed at random instants, PostgreSQL is stopped
 /// (immediate mode) and the Kafka brokers are down; afterwards every key must hold exactly its last
@@ -30,16 +30,24 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "SIGKILLs of StreamSync at random instants (each followed by a restart).")
     var kills: Int = 20
 
-    @Option(name: .customLong("pg-outage"), parsing: .unconditional, help: ArgumentHelp("Seconds PostgreSQL is stopped (pg_ctl stop -m immediate, then start); 0: none.", valueName: "seconds"))
+    @Option(
+        name: .customLong("pg-outage"), parsing: .unconditional,
+        help: ArgumentHelp("Seconds PostgreSQL is stopped (pg_ctl stop -m immediate, then start); 0: none.", valueName: "seconds"))
     var pgOutage: Double = 30
 
-    @Option(name: .customLong("broker-outage"), parsing: .unconditional, help: ArgumentHelp("Seconds every Kafka broker is down; 0: none.", valueName: "seconds"))
+    @Option(
+        name: .customLong("broker-outage"), parsing: .unconditional,
+        help: ArgumentHelp("Seconds every Kafka broker is down; 0: none.", valueName: "seconds"))
     var brokerOutage: Double = 30
 
-    @Option(name: .customLong("record-bytes"), parsing: .unconditional, help: "Image bytes per record (hex in the event, so twice that on the wire).")
+    @Option(
+        name: .customLong("record-bytes"), parsing: .unconditional,
+        help: ArgumentHelp("Image bytes per record (hex in the event, so twice that on the wire).", valueName: "bytes"))
     var recordBytes: Int = 1024
 
-    @Option(name: .customLong("partial-percent"), parsing: .unconditional, help: "Percent of updates sent without the 'data' key (keep the stored bytes).")
+    @Option(
+        name: .customLong("partial-percent"), parsing: .unconditional,
+        help: ArgumentHelp("Percent of updates sent without the 'data' key (keep the stored bytes).", valueName: "percent"))
     var partialPercent: Int = 30
 
     @Option(parsing: .unconditional, help: "Target events per second (the run lasts longer when the faults need more time).")
@@ -48,7 +56,9 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Partitions per plant topic.")
     var partitions: Int = 8
 
-    @Option(name: .customLong("converge-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds to wait for StreamSync to catch up after the last event.", valueName: "seconds"))
+    @Option(
+        name: .customLong("converge-timeout"), parsing: .unconditional,
+        help: ArgumentHelp("Seconds to wait for StreamSync to catch up after the last event.", valueName: "seconds"))
     var convergeTimeout: Double = 300
 
     // MARK: Where things are
@@ -126,7 +136,8 @@ struct ChaosCommand: AsyncParsableCommand {
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("StreamSync").path
         guard FileManager.default.isExecutableFile(atPath: streamSyncPath) else {
-            throw ValidationError("StreamSync not found at \(streamSyncPath): build it (swift build --product StreamSync) or pass --streamsync")
+            throw ValidationError(
+                "StreamSync not found at \(streamSyncPath): build it (swift build --product StreamSync) or pass --streamsync")
         }
         let options = ChaosOptions(
             seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, recordBytes: recordBytes,

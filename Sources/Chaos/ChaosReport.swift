@@ -71,7 +71,9 @@ struct ChaosReport {
             let sorted = readyTimes.sorted()
             readyText = String(format: " (start → ready p50 %.1f s, max %.1f s)", sorted[sorted.count / 2], sorted[sorted.count - 1])
         }
-        add(kills == options.kills && restartsAfterKill == kills, "kills", "\(kills) SIGKILLs (\(killsWhileReady) of an instance that had been ready), restarts \(restartsAfterKill)\(readyText)")
+        add(
+            kills == options.kills && restartsAfterKill == kills, "kills",
+            "\(kills) SIGKILLs (\(killsWhileReady) of an instance that had been ready), restarts \(restartsAfterKill)\(readyText)")
         if options.pgOutage > 0 {
             if let down = faults.pgDownAt, let up = faults.pgUpAt, let accepting = faults.pgAcceptingAt {
                 add(

@@ -117,7 +117,8 @@ struct ChaosRun {
             // 4. The stream and, beside it, the faults.
             let streamStart = ContinuousClock.now
             let faultTask = Task {
-                await Self.inject(plan, from: streamStart, supervisor: supervisor, cluster: cluster, server: options.server, recorder: faults,
+                await Self.inject(
+                    plan, from: streamStart, supervisor: supervisor, cluster: cluster, server: options.server, recorder: faults,
                     log: logs.appendingPathComponent("pg_ctl.log"))
             }
             defer { faultTask.cancel() }

@@ -3,7 +3,7 @@ import SyncModel
 
 /// Compares the consumer database with the generator's model, key by key: every live key must hold
 /// exactly the fields of its last produced event and the bytes of its last event that carried bytes;
-/// every hard-deleted key must be absent (design §1). Reads through `PostgresStore` (the live records of
+/// every hard-deleted key must be absent (docs/design.md §1). Reads through `PostgresStore` (the live records of
 /// each plant, keyset-paginated: tombstones are hidden by the store, as from every read).
 struct Verification: Sendable {
     /// A kind of difference: how many keys, and the first few described.
