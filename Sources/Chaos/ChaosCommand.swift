@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 
-/// Chaos: the reliability checks of docs/streamsync.md ("Delivery guarantee") and design §1, §2, §4 as
+/// Chaos: the reliability checks of docs/streamsync.md ("Delivery guarantee") and docs/design.md §1, §2, §4 as
 /// one reproducible run. A steady LIMS event stream goes through the real StreamSync executable into
 /// a throwaway PostgreSQL while StreamSync is SIGKILLed at random instants, PostgreSQL is stopped
 /// (immediate mode) and the Kafka brokers are down; afterwards every key must hold exactly its last
@@ -42,12 +42,12 @@ struct ChaosCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("record-bytes"), parsing: .unconditional,
-        help: "Image bytes per record (hex in the event, so twice that on the wire).")
+        help: ArgumentHelp("Image bytes per record (hex in the event, so twice that on the wire).", valueName: "bytes"))
     var recordBytes: Int = 1024
 
     @Option(
         name: .customLong("partial-percent"), parsing: .unconditional,
-        help: "Percent of updates sent without the 'data' key (keep the stored bytes).")
+        help: ArgumentHelp("Percent of updates sent without the 'data' key (keep the stored bytes).", valueName: "percent"))
     var partialPercent: Int = 30
 
     @Option(parsing: .unconditional, help: "Target events per second (the run lasts longer when the faults need more time).")
@@ -132,8 +132,7 @@ struct ChaosCommand: AsyncParsableCommand {
         guard let pgBinDirectory = pgBin ?? PostgresServer.defaultBinDirectory() else {
             throw ValidationError("missing --pg-bin: no /usr/lib/postgresql/*/bin/pg_ctl found")
         }
-        let streamSyncPath =
-            streamSync
+        let streamSyncPath = streamSync
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("StreamSync").path
         guard FileManager.default.isExecutableFile(atPath: streamSyncPath) else {

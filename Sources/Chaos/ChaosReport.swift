@@ -170,7 +170,8 @@ struct ChaosReport {
         } else {
             add(
                 false, "bytes",
-                "\(fmt(v.wrongBytes.count)) keys with wrong bytes (first: \(v.wrongBytes.examples.joined(separator: "; ")))")
+                "\(fmt(v.wrongBytes.count)) keys with wrong bytes: \(fmt(v.wrongBytesNull)) null, \(fmt(v.wrongBytesEarlier)) an earlier "
+                    + "revision of the image, \(fmt(v.wrongBytesOther)) other (first: \(v.wrongBytes.examples.joined(separator: "; ")))")
         }
         add(
             shutdown.how == "exit 0", "shutdown",

@@ -11,14 +11,14 @@ enum EventKind: String, CaseIterable, Sendable {
     case hardDelete = "hard deletes"
 }
 
-/// One event to produce: LIMS format (design §2), topic = plant, key = the id, on the key's partition.
+/// One event to produce: LIMS format (docs/design.md §2), topic = plant, key = the id, on the key's partition.
 struct StreamEvent: Sendable {
     let kind: EventKind
     let key: RecordKey
     let partition: Int32
     /// The record JSON; nil for a hard delete (a Kafka tombstone).
     let value: [UInt8]?
-    /// Set for tombstones: their delete time is the Kafka record timestamp (design §1).
+    /// Set for tombstones: their delete time is the Kafka record timestamp (docs/design.md §1).
     let timestampMillis: Int64?
 
     /// About what the mock broker stores for it (value, key and record overhead), for the backlog cap.
@@ -29,7 +29,7 @@ struct StreamEvent: Sendable {
 struct KeyTruth: Sendable {
     /// The fields of the last event (`data` is always nil here; see `bytesRevision`).
     var record: ImageRecord
-    /// Which bytes the key must hold: those of the last event that carried bytes (design §1: "the
+    /// Which bytes the key must hold: those of the last event that carried bytes (docs/design.md §1: "the
     /// image bytes are a register of their own").
     var bytesRevision: Int
     /// The last event was a hard delete: the key must be absent.
@@ -48,7 +48,7 @@ struct KeyTruth: Sendable {
 ///
 /// Updates go to recently created keys half of the time, so that creates and their updates often share
 /// a batch or overlapping batches. Every event of a key goes to one partition (`id mod partitions`), so
-/// the produced order per key is the order StreamSync reads. Versions (design §1) grow per key: each
+/// the produced order per key is the order StreamSync reads. Versions (docs/design.md §1) grow per key: each
 /// event's `updated_at` is a strictly increasing wall-clock time in microseconds.
 struct LimsStream {
     let seed: UInt64

@@ -3,7 +3,7 @@ import SyncModel
 
 /// Compares the consumer database with the generator's model, key by key: every live key must hold
 /// exactly the fields of its last produced event and the bytes of its last event that carried bytes;
-/// every hard-deleted key must be absent (design §1). Reads through `PostgresStore` (the live records of
+/// every hard-deleted key must be absent (docs/design.md §1). Reads through `PostgresStore` (the live records of
 /// each plant, keyset-paginated: tombstones are hidden by the store, as from every read).
 struct Verification: Sendable {
     /// A kind of difference: how many keys, and the first few described.
@@ -25,8 +25,12 @@ struct Verification: Sendable {
     var deletedAbsent = 0
     /// Live keys with a differing field.
     var wrongFields = Finding()
-    /// Live keys whose bytes are not those of their last event with bytes.
+    /// Live keys whose bytes are not those of their last event with bytes…
     var wrongBytes = Finding()
+    /// …of which: null, an earlier revision of the key's image, anything else.
+    var wrongBytesNull = 0
+    var wrongBytesEarlier = 0
+    var wrongBytesOther = 0
     /// Live keys the consumer does not hold.
     var missing = Finding()
     /// Hard-deleted keys the consumer still holds.
@@ -61,7 +65,13 @@ struct Verification: Sendable {
                 if row.data == expected {
                     v.exactBytes += 1
                 } else {
-                    v.wrongBytes.add("\(row.key): " + Self.describeBytes(row.data, expected: expected, truth: truth, stream: stream))
+                    let (kind, text) = Self.describeBytes(row.data, expected: expected, truth: truth, stream: stream)
+                    switch kind {
+                    case .null: v.wrongBytesNull += 1
+                    case .earlier: v.wrongBytesEarlier += 1
+                    case .other: v.wrongBytesOther += 1
+                    }
+                    v.wrongBytes.add("\(row.key): " + text)
                 }
             }
         }
@@ -93,13 +103,15 @@ struct Verification: Sendable {
         return "\(name) \(got), expected \(want)"
     }
 
+    enum WrongBytes { case null, earlier, other }
+
     /// What the stored bytes are instead: null, an earlier revision of the key's image, or unrelated.
-    static func describeBytes(_ stored: [UInt8]?, expected: [UInt8], truth: KeyTruth, stream: LimsStream) -> String {
+    static func describeBytes(_ stored: [UInt8]?, expected: [UInt8], truth: KeyTruth, stream: LimsStream) -> (WrongBytes, String) {
         let want = "revision \(truth.bytesRevision) (\(expected.count) B)"
-        guard let stored else { return "null instead of \(want)" }
+        guard let stored else { return (.null, "null instead of \(want)") }
         if let older = (0..<truth.bytesRevision).reversed().first(where: { stream.bytes(truth.record.key, revision: $0) == stored }) {
-            return "revision \(older) instead of \(want)"
+            return (.earlier, "revision \(older) instead of \(want)")
         }
-        return "\(stored.count) B matching no revision, instead of \(want)"
+        return (.other, "\(stored.count) B matching no revision, instead of \(want)")
     }
 }
