@@ -132,7 +132,8 @@ struct ChaosCommand: AsyncParsableCommand {
         guard let pgBinDirectory = pgBin ?? PostgresServer.defaultBinDirectory() else {
             throw ValidationError("missing --pg-bin: no /usr/lib/postgresql/*/bin/pg_ctl found")
         }
-        let streamSyncPath = streamSync
+        let streamSyncPath =
+            streamSync
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             .appendingPathComponent("StreamSync").path
         guard FileManager.default.isExecutableFile(atPath: streamSyncPath) else {

@@ -99,6 +99,9 @@ struct StreamSyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Graceful-shutdown deadline in seconds (drain, commit, leave the group).")
     var drainTimeout: Int = Int(StreamSyncServerSettings().drainDeadline.components.seconds)
 
+    @Option(name: .long, help: "Seconds start-up waits for an unreachable consumer database before exiting (0: exit at once).")
+    var storeWaitSeconds: Int = Int(StreamSyncServerSettings().storeStartupWait.components.seconds)
+
     @Option(name: .long, help: "Purge consumer tombstones older than this, hourly (7d, 36h, 90m, 3600s).")
     var tombstoneRetention: String = StreamSyncServerSettings().tombstoneRetention.description
 
@@ -180,7 +183,8 @@ struct StreamSyncCommand: AsyncParsableCommand {
         let server = StreamSyncServerSettings(
             storeURI: storeURI ?? environment["PLANTSYNC_STORE_URI"] ?? "", schema: schema, httpHost: httpHost,
             httpPort: httpPort, drainDeadline: .seconds(drainTimeout),
-            tombstoneRetention: try TombstoneRetention(parsing: tombstoneRetention, field: "--tombstone-retention"))
+            tombstoneRetention: try TombstoneRetention(parsing: tombstoneRetention, field: "--tombstone-retention"),
+            storeStartupWait: .seconds(storeWaitSeconds))
         try server.validate()
         var readAccess = ReadAccessSettings(
             rateLimit: readRateLimit, rateBurst: readRateBurst, trustForwardedFor: trustForwardedFor,

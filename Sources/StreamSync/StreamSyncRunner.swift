@@ -30,8 +30,21 @@ struct StreamSyncRunner: Sendable {
             throw StreamSyncError.configuration(field: "--store-uri", value: StoreURI.redacted(storeURI), detail: "\(error)")
         }
         let store = stores[0]
+        // A database that is down or restarting at start-up is waited for (transient errors, capped
+        // backoff), as the pipeline waits for it later; anything else is a configuration to fix.
         do {
-            try await store.prepareSchema()
+            let backoff = Backoff(initial: settings.retryInitialDelay, cap: settings.retryMaxDelay)
+            let deadline = ContinuousClock.now + server.storeStartupWait
+            try await backoff.retry(
+                shouldRetry: { ($0 as? any StoreError)?.isTransient == true && ContinuousClock.now < deadline },
+                onRetry: { error, attempt, delay in
+                    if attempt == 1 || attempt.isMultiple(of: 10) {
+                        logger.warning(
+                            "Consumer database not reachable at start-up; retrying",
+                            metadata: ["error": "\(error)", "attempt": "\(attempt)", "delay": "\(delay)"])
+                    }
+                }
+            ) { try await store.prepareSchema() }
         } catch {
             throw StreamSyncError.permanentStoreFailure(
                 "cannot prepare schema '\(server.schema)' at \(StoreURI.redacted(storeURI)): \(error)")

@@ -51,7 +51,10 @@ import Testing
         let path = try tokenFile("a-token-of-thirty-two-characters\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try streamSync.run(
-            ["--read-token-file", path, "--trust-forwarded-for", "--read-rate-limit", "5", "--read-rate-burst", "10"],
+            [
+                "--read-token-file", path, "--trust-forwarded-for", "--read-rate-limit", "5", "--read-rate-burst", "10",
+                "--store-wait-seconds", "0",
+            ],
             environment: environment)
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr.contains("cannot connect"), "\(result.stderr)")

@@ -95,11 +95,13 @@ public struct StreamSyncServerSettings: Sendable {
     /// Consumer tombstones older than this are purged, at start and then every `purgeInterval`.
     public var tombstoneRetention: TombstoneRetention
     public var purgeInterval: Duration
+    /// How long start-up waits for an unreachable consumer database (transient errors) before it gives up.
+    public var storeStartupWait: Duration
 
     public init(
         storeURI: String = "", schema: String = "plantsync", httpHost: String = "0.0.0.0", httpPort: Int = 8080,
         drainDeadline: Duration = .seconds(25), tombstoneRetention: TombstoneRetention = .default,
-        purgeInterval: Duration = .seconds(3600)
+        purgeInterval: Duration = .seconds(3600), storeStartupWait: Duration = .seconds(120)
     ) {
         self.storeURI = storeURI
         self.schema = schema
@@ -108,6 +110,7 @@ public struct StreamSyncServerSettings: Sendable {
         self.drainDeadline = drainDeadline
         self.tombstoneRetention = tombstoneRetention
         self.purgeInterval = purgeInterval
+        self.storeStartupWait = storeStartupWait
     }
 
     /// Checks every value; the error names the command-line flag that sets it.
@@ -118,6 +121,10 @@ public struct StreamSyncServerSettings: Sendable {
         guard !schema.isEmpty else { throw .configuration(field: "--schema", value: schema, detail: "must not be empty") }
         guard (1...65535).contains(httpPort) else {
             throw .configuration(field: "--http-port", value: String(httpPort), detail: "must be within 1…65535")
+        }
+        guard storeStartupWait >= .zero else {
+            throw .configuration(
+                field: "--store-wait-seconds", value: String(storeStartupWait.components.seconds), detail: "must not be negative")
         }
         guard drainDeadline > .zero else {
             throw .configuration(field: "--drain-timeout", value: String(drainDeadline.components.seconds), detail: "must be positive")
