@@ -26,12 +26,9 @@ public final class MongoClient {
     /// `appName` is set once, here (libmongoc allows setting it only once per client).
     public init(uri: String, appName: String) throws(MongoError) {
         _ = mongocInitialized
-        var error = bson_error_t()
-        guard let parsed = mongoc_uri_new_with_error(uri, &error) else {
-            throw MongoError(
-                domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
-        }
+        let parsed = try Self.parse(uri)
         defer { mongoc_uri_destroy(parsed) }
+        var error = bson_error_t()
         guard let client = mongoc_client_new_from_uri_with_error(parsed, &error) else {
             throw MongoError(error, context: "cannot create a MongoDB client")
         }
@@ -44,14 +41,20 @@ public final class MongoClient {
 
     deinit { mongoc_client_destroy(handle) }
 
-    /// The database named in the URI's path (`mongodb://host/<database>?…`), if any.
-    public static func database(inURI uri: String) throws(MongoError) -> String? {
-        _ = mongocInitialized
+    /// Parses `uri`; the caller destroys the result with `mongoc_uri_destroy`.
+    private static func parse(_ uri: String) throws(MongoError) -> OpaquePointer {
         var error = bson_error_t()
         guard let parsed = mongoc_uri_new_with_error(uri, &error) else {
             throw MongoError(
                 domain: error.domain, code: error.code, message: "invalid MongoDB URI: \(MongoError(error).message)", kind: .permanent)
         }
+        return parsed
+    }
+
+    /// The database named in the URI's path (`mongodb://host/<database>?…`), if any.
+    public static func database(inURI uri: String) throws(MongoError) -> String? {
+        _ = mongocInitialized
+        let parsed = try parse(uri)
         defer { mongoc_uri_destroy(parsed) }
         return mongoc_uri_get_database(parsed).map { String(cString: $0) }
     }
