@@ -136,6 +136,8 @@ def test_streamsync_parses_the_manifest_command_line(rendering, tmp_path):
             (tmp_path / "token").write_text("a-token-of-thirty-two-characters\n")
             arg = f"--read-token-file={tmp_path / 'token'}"
         args.append(arg)
+    # Start-up waits for an unreachable store (--store-wait-seconds, 120 s by default): not here.
+    args.append("--store-wait-seconds=0")
     nowhere = f"postgresql:///plantsync?host={tmp_path}&connect_timeout=2"
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("PLANTSYNC_")}
     run_env.update(PLANTSYNC_STORE_URI=nowhere)
