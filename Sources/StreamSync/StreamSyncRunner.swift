@@ -33,7 +33,7 @@ struct StreamSyncRunner: Sendable {
         // A database that is down or restarting at start-up is waited for (transient errors, capped
         // backoff), as the pipeline waits for it later; anything else is a configuration to fix.
         do {
-            let backoff = Backoff(initial: settings.retryInitialDelay, cap: settings.retryMaxDelay)
+            let backoff = settings.backoff
             let deadline = ContinuousClock.now + server.storeStartupWait
             try await backoff.retry(
                 shouldRetry: { ($0 as? any StoreError)?.isTransient == true && ContinuousClock.now < deadline },

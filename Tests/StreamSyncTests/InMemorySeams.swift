@@ -11,14 +11,12 @@ enum SeamEvent: Equatable, CustomStringConvertible {
     case applied(connection: Int, keys: [RecordKey])
     case committed([TopicPartition: Int64])
     case deadLettered(Int)
-    case acknowledged([TopicPartition])
 
     var description: String {
         switch self {
         case .applied(let connection, let keys): return "applied#\(connection)(\(keys.count))"
         case .committed(let offsets): return "committed(\(offsets.values.reduce(0, +)))"
         case .deadLettered(let n): return "deadLettered(\(n))"
-        case .acknowledged(let tps): return "acknowledged(\(tps.count))"
         }
     }
 }

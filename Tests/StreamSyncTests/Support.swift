@@ -38,7 +38,7 @@ struct RunningPipeline {
 }
 
 func startPipeline(
-    cluster: KafkaMockCluster, store: any ImageStore, additionalStores: [any ImageStore] = [], source: StreamPipeline.Source,
+    cluster: KafkaMockCluster, store: any ImageStore, additionalStores: [any ImageStore] = [], source: EventSubscription,
     group: String = uniqueName("g-"),
     settings: StreamSyncSettings = StreamSyncSettings(batchMaxSize: 50, batchMaxWait: .milliseconds(50)),
     metrics: StreamMetrics = StreamMetrics(), properties: [String: String] = [:],

@@ -35,6 +35,9 @@ public final class KafkaRevocation: Sendable {
         if first { done.signal() }
     }
 
+    /// `acknowledge()` was called.
+    public var isAcknowledged: Bool { acknowledged.withLock { $0 } }
+
     /// Blocks the poll thread until acknowledged or `timeout`; true if acknowledged.
     func wait(timeout: Duration) -> Bool {
         let ms = Int(timeout.milliseconds)

@@ -20,8 +20,6 @@ import Synchronization
 /// It depends on three seams only — `ChangeEventSource`, `DeadLetterSink` and `ChangeApplier` — so the
 /// executable wires Kafka and the databases in, and the unit tests wire in-memory ones.
 public final class StreamPipeline: Service, Sendable {
-    public typealias Source = EventSubscription
-
     public let settings: StreamSyncSettings
     public let metrics: StreamMetrics
     let events: any ChangeEventSource
@@ -58,7 +56,7 @@ public final class StreamPipeline: Service, Sendable {
         self.metrics = metrics
         self.logger = logger
         self.decoder = settings.decoder
-        self.backoff = Backoff(initial: settings.retryInitialDelay, cap: settings.retryMaxDelay)
+        self.backoff = settings.backoff
         self.afterApply = afterApply
     }
 

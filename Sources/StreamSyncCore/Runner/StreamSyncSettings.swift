@@ -51,6 +51,9 @@ public struct StreamSyncSettings: Sendable {
         self.debeziumUnavailablePlaceholder = debeziumUnavailablePlaceholder
     }
 
+    /// The store retry backoff (applies, and the wait for the database at start-up).
+    public var backoff: Backoff { Backoff(initial: retryInitialDelay, cap: retryMaxDelay) }
+
     public var decoder: EventDecoder {
         EventDecoder(
             format: format, topicPlants: topicPlants, maxValueBytes: maxValueBytes,
