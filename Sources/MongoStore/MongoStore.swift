@@ -224,14 +224,17 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         }
     }
 
-    public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
+    public var digestDomains: [DigestDomain] { [.plantsync] }
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { true }
+
+    public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         guard !ranges.isEmpty else { return [] }
         return try await withClient("checksum \(ranges.count) ranges of \(describe(plant))") { store in
             try MongoSummaries.compute(plant: plant, ranges: ranges, collection: store.collection(plant))
         }
     }
 
-    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
         let operation = "read versions of \(describe(plant)) \(range)"
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withClient(operation) { store in

@@ -226,7 +226,10 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         }
     }
 
-    public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
+    public var digestDomains: [DigestDomain] { [.plantsync] }
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { true }
+
+    public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         guard !ranges.isEmpty else { return [] }
         let text = sql.summaries
         let parameters: [PGParameter] = [
@@ -246,7 +249,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         }
     }
 
-    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
         let text = sql.versionsPage
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withConnection("read versions of \(plant) \(range)") { connection throws(PGError) in

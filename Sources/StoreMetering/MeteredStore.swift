@@ -61,13 +61,18 @@ public final class MeteredStore: DelegatingImageStore {
         return try await base.idBounds(of: plant)
     }
 
-    public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
+    public var digestDomains: [DigestDomain] { base.digestDomains }
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { base.computesInDatabase(domain) }
+
+    /// Counts the summaries as payload; a summary the store computes on the client from a projection
+    /// moves more on the wire than this (the harness's proxies see that).
+    public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         read(rows: ranges.count, bytes: ranges.count * PayloadSize.rangeSummary)
-        return try await base.summaries(of: plant, in: ranges)
+        return try await base.summaries(of: plant, in: ranges, domain: domain)
     }
 
-    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
-        base.versions(of: plant, in: range, pageSize: pageSize).observingPages { [self] page in
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        base.versions(of: plant, in: range, pageSize: pageSize, domain: domain).observingPages { [self] page in
             read(rows: page.count, bytes: page.count * PayloadSize.keyVersion)
         }
     }

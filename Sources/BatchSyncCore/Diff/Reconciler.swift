@@ -33,12 +33,20 @@ public struct Reconciler: Sendable {
 
     public static func watermarkName(_ plant: Plant) -> String { "batchsync.watermark.\(plant)" }
 
+    /// The digest domain both stores compute (docs/design.md §3): PlantSync's bookkeeping between its own
+    /// stores, the engine's in-database digest against a foreign producer of the same engine, metadata
+    /// and byte length across engines.
+    public var domain: DigestDomain {
+        DigestDomain.shared(producer: producer.digestDomains, consumer: consumer.digestDomains)
+    }
+
     public func run() async throws -> RunReport {
         try options.validate()
         let start = DispatchTime.now().uptimeNanoseconds
         let producerBefore = producer.traffic
         let consumerBefore = consumer.traffic
         var report = RunReport(strategy: options.strategy, plants: options.plants, dryRun: options.dryRun)
+        report.digestDomain = domain
         for plant in options.plants {
             switch options.strategy {
             case .full: try await full(plant, &report)
@@ -68,8 +76,9 @@ public struct Reconciler: Sendable {
             report.rowsFetched += page.count
             let records = Dictionary(uniqueKeysWithValues: page.map { ($0.id, $0) })
             let producerVersions = page.map { KeyVersion(id: $0.id, version: $0.version, digest: $0.digest) }
+            // The records are in hand, so their digests are computed here, in PlantSync's own domain.
             let consumerVersions = try await consumer.versions(
-                of: plant, in: KeyRange(lower: lower, upper: upper), pageSize: options.pageSize * 2
+                of: plant, in: KeyRange(lower: lower, upper: upper), pageSize: options.pageSize * 2, domain: .plantsync
             ).collect()
             var plan = RepairPlan()
             mergeJoin(producerVersions, consumerVersions) { id, p, c in
@@ -125,12 +134,19 @@ public struct Reconciler: Sendable {
 
     func merkle(_ plant: Plant, _ report: inout RunReport) async throws {
         guard let root = try await unionBounds(plant) else { return }
+        let domain = self.domain
         var level = [root]
+        if !producer.computesInDatabase(domain) || !consumer.computesInDatabase(domain) {
+            // A side that digests on the client reads every record of every range it is asked about
+            // (without bytes): ask once, at leaf granularity, instead of once per level.
+            let rows = max(try await producer.count(of: plant), try await consumer.count(of: plant))
+            level = root.split(into: max(1, (rows + options.leafSize - 1) / options.leafSize))
+        }
         var leaves: [KeyRange] = []
         while !level.isEmpty {
             let ranges = level
-            async let p = producer.summaries(of: plant, in: ranges)
-            async let c = consumer.summaries(of: plant, in: ranges)
+            async let p = producer.summaries(of: plant, in: ranges, domain: domain)
+            async let c = consumer.summaries(of: plant, in: ranges, domain: domain)
             let (ps, cs) = try await (p, c)
             report.rangesCompared += level.count
             var next: [KeyRange] = []
@@ -163,9 +179,10 @@ public struct Reconciler: Sendable {
     /// records that differ are fetched and written. Returns the highest producer `ts` seen.
     func compareKeys(_ plant: Plant, in ranges: [KeyRange], _ report: inout RunReport) async throws -> Int64? {
         var highest: Int64? = nil
+        let domain = self.domain
         for range in ranges {
-            async let p = producer.versions(of: plant, in: range, pageSize: options.pageSize * 4).collect()
-            async let c = consumer.versions(of: plant, in: range, pageSize: options.pageSize * 4).collect()
+            async let p = producer.versions(of: plant, in: range, pageSize: options.pageSize * 4, domain: domain).collect()
+            async let c = consumer.versions(of: plant, in: range, pageSize: options.pageSize * 4, domain: domain).collect()
             let (producerVersions, consumerVersions) = try await (p, c)
             var plan = RepairPlan()
             mergeJoin(producerVersions, consumerVersions) { id, p, c in

@@ -7,6 +7,8 @@ public struct RunReport: Sendable, Codable, Equatable {
     public var strategy: SyncStrategy
     public var plants: [String]
     public var dryRun: Bool
+    /// What the range checksums and key digests compared (docs/design.md §3, "Digest domains").
+    public var digestDomain: DigestDomain = .plantsync
     /// Key ranges whose checksums were compared (merkle).
     public var rangesCompared = 0
     /// Per-key versions compared.

@@ -11,12 +11,15 @@ extension DelegatingImageStore {
     public func count(of plant: Plant) async throws -> Int { try await base.count(of: plant) }
     public func idBounds(of plant: Plant) async throws -> KeyRange? { try await base.idBounds(of: plant) }
 
-    public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
-        try await base.summaries(of: plant, in: ranges)
+    public var digestDomains: [DigestDomain] { base.digestDomains }
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { base.computesInDatabase(domain) }
+
+    public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
+        try await base.summaries(of: plant, in: ranges, domain: domain)
     }
 
-    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
-        base.versions(of: plant, in: range, pageSize: pageSize)
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        base.versions(of: plant, in: range, pageSize: pageSize, domain: domain)
     }
 
     public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {

@@ -116,11 +116,21 @@ public protocol ImageStore: ChangeApplier {
     /// Smallest and largest id held for a plant, tombstones included, as `[min, max + 1)`.
     func idBounds(of plant: Plant) async throws -> KeyRange?
 
-    /// Count and checksum per range, computed inside the database; one result per range, in order.
-    func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary]
+    /// The digest domains this store computes, best first (docs/design.md §3). PlantSync's own stores
+    /// compute every domain of their engine and `.metadata`; a foreign one its engine's and `.metadata`.
+    var digestDomains: [DigestDomain] { get }
 
-    /// Versions (tombstones included) of a range in id order, fetched page by page.
-    func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion>
+    /// Whether `summaries` in `domain` are computed inside the database (a few bytes per range), rather
+    /// than by the client from a projection of every record of the ranges (no image bytes, but a row
+    /// per record): the diff asks for fine ranges in one pass when it is not.
+    func computesInDatabase(_ domain: DigestDomain) -> Bool
+
+    /// Count and checksum in `domain` per range, computed inside the database where the engine can;
+    /// one result per range, in order.
+    func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary]
+
+    /// Versions (tombstones included) of a range in id order, with digests in `domain`, page by page.
+    func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion>
 
     /// Live records with the given ids, in id order, fetched page by page.
     func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord>
@@ -150,8 +160,18 @@ public protocol ImageStore: ChangeApplier {
 }
 
 extension ImageStore {
-    public func summary(of plant: Plant, in range: KeyRange) async throws -> RangeSummary {
-        try await summaries(of: plant, in: [range])[0]
+    /// Summaries in `.plantsync`, PlantSync's own bookkeeping.
+    public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
+        try await summaries(of: plant, in: ranges, domain: .plantsync)
+    }
+
+    /// Versions with `.plantsync` digests.
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
+        versions(of: plant, in: range, pageSize: pageSize, domain: .plantsync)
+    }
+
+    public func summary(of plant: Plant, in range: KeyRange, domain: DigestDomain = .plantsync) async throws -> RangeSummary {
+        try await summaries(of: plant, in: [range], domain: domain)[0]
     }
 
     /// Removes tombstones older than `cutoff` in batches of `TombstoneRetention.purgeBatchSize`.
