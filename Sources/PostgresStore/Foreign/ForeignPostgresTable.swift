@@ -72,14 +72,14 @@ struct ForeignPostgresTable: Sendable {
 
     var from: String { "\(name) s WHERE \(filter)" }
 
-    var pointRead: String { "SELECT \(fieldList), \(fields.data) FROM \(from) AND \(idColumn) = \(p(1))" }
+    var pointRead: String { "SELECT \(fieldList), \(fields.data) FROM \(from) AND \(idColumn) = \(p(1))::bigint" }
     var count: String { "SELECT count(*) FROM \(from)" }
     var bounds: String { "SELECT min(\(idColumn))::int8, max(\(idColumn))::int8 FROM \(from)" }
 
     func recordsPage(withData: Bool, extra: String? = nil) -> String {
         let columns = [fieldList] + (withData ? [fields.data] : []) + (extra.map { [$0] } ?? [])
         return """
-            SELECT \(columns.joined(separator: ", ")) FROM \(from) AND \(idColumn) >= \(p(1)) AND \(idColumn) < \(p(2))
+            SELECT \(columns.joined(separator: ", ")) FROM \(from) AND \(idColumn) >= \(p(1))::bigint AND \(idColumn) < \(p(2))::bigint
             ORDER BY \(idColumn) LIMIT \(p(3))
             """
     }
@@ -95,7 +95,7 @@ struct ForeignPostgresTable: Sendable {
     var changedSincePage: String {
         let since = "('epoch'::\(zoned ? "timestamptz" : "timestamp") + \(p(1))::bigint * interval '1 microsecond')"
         return """
-            SELECT \(fieldList), \(fields.data) FROM \(from) AND \(versionColumn) >= \(since) AND \(idColumn) >= \(p(2))
+            SELECT \(fieldList), \(fields.data) FROM \(from) AND \(versionColumn) >= \(since) AND \(idColumn) >= \(p(2))::bigint
             ORDER BY \(idColumn) LIMIT \(p(3))
             """
     }
