@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "BatchSyncCoreTests",
             dependencies: [
-                "BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport",
+                "BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport", "CountingProxy",
             ],
             swiftSettings: swiftSettings),
         .testTarget(
