@@ -67,6 +67,12 @@ struct StreamSyncCommand: AsyncParsableCommand {
     )
     var debeziumUnavailablePlaceholder: String = StreamSyncSettings().debeziumUnavailablePlaceholder.text
 
+    @Option(
+        help:
+            "The producer's timestamp precision: microseconds, or milliseconds beside a MongoDB producer (BSON dates), so that events and BatchSync agree on versions."
+    )
+    var timestampPrecision: TimestampPrecision = StreamSyncSettings().timestampPrecision
+
     @Option(name: .long, help: "Largest batch, in messages.")
     var batchSize: Int = StreamSyncSettings().batchMaxSize
 
@@ -178,7 +184,8 @@ struct StreamSyncCommand: AsyncParsableCommand {
             topics: topics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
             format: format, topicPlants: plants, batchMaxSize: batchSize, batchMaxWait: .milliseconds(batchWaitMs),
             deadLetterTopic: deadLetterTopic, retryMaxDelay: .milliseconds(retryMaxMs), applyConnections: applyConnections,
-            debeziumUnavailablePlaceholder: try parseUnavailablePlaceholder(debeziumUnavailablePlaceholder))
+            debeziumUnavailablePlaceholder: try parseUnavailablePlaceholder(debeziumUnavailablePlaceholder),
+            timestampPrecision: timestampPrecision)
         try settings.validate()
         let server = StreamSyncServerSettings(
             storeURI: storeURI ?? environment["PLANTSYNC_STORE_URI"] ?? "", schema: schema, httpHost: httpHost,
@@ -198,3 +205,5 @@ struct StreamSyncCommand: AsyncParsableCommand {
 }
 
 extension EventDecoder.Format: ExpressibleByArgument {}
+
+extension TimestampPrecision: ExpressibleByArgument {}

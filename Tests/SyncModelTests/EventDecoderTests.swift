@@ -17,6 +17,22 @@ import Testing
         #expect(potato.key == RecordKey(plant: .potato, id: 17))
     }
 
+    /// Beside a MongoDB producer (BSON dates keep milliseconds) events are truncated to milliseconds, so
+    /// the event and BatchSync's read of the document give the record one version.
+    @Test func millisecondPrecisionTruncatesEventTimestamps() throws {
+        let millis = EventDecoder(timestampPrecision: .milliseconds)
+        let change = try millis.decode(message("tomato", limsExampleJSON))
+        var stored = sampleRecord(plant: .tomato)
+        stored.createdAt = Timestamp(microsecondsSinceEpoch: 1_696_779_589_123_000)
+        stored.updatedAt = stored.updatedAt.map { Timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch / 1000 * 1000) }
+        #expect(change == .upsert(stored))
+        #expect(change.version.ts == 1_696_779_589_123_000)
+        #expect(TimestampPrecision.milliseconds.truncate(-1) == -1000)
+        let keepingData = try millis.decode(message("pepper", RecordJSON.encode(sampleRecord(plant: .pepper), includeData: false)))
+        #expect(keepingData.kept == .data)
+        #expect(keepingData.version.ts % 1000 == 0)
+    }
+
     @Test func limsEventWithoutDataKeepsStoredBytes() throws {
         let change = try decoder.decode(message("pepper", RecordJSON.encode(sampleRecord(plant: .pepper), includeData: false)))
         guard case .upsert(let record, let keeps) = change.operation else {

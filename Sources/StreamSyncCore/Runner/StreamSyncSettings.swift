@@ -28,6 +28,9 @@ public struct StreamSyncSettings: Sendable {
     /// Debezium's unavailable-value placeholder (the connector's `unavailable.value.placeholder`): in a
     /// Debezium `after` it means "not carried", and the stored value stays (docs/design.md §2).
     public var debeziumUnavailablePlaceholder: UnavailableValuePlaceholder
+    /// The producer's timestamp precision (`milliseconds` beside a MongoDB producer, whose BSON dates
+    /// keep milliseconds), so that events and BatchSync's reads give a record one version.
+    public var timestampPrecision: TimestampPrecision
 
     public init(
         topics: [String] = ["potato", "tomato", "pepper"], format: EventDecoder.Format = .auto,
@@ -35,7 +38,8 @@ public struct StreamSyncSettings: Sendable {
         batchMaxWait: Duration = .milliseconds(200), batchMaxBytes: Int = 32 << 20,
         deadLetterTopic: String = "plantsync.deadletter", retryInitialDelay: Duration = .milliseconds(100),
         retryMaxDelay: Duration = .seconds(10), maxValueBytes: Int = 4 << 20, applyConnections: Int = 2,
-        debeziumUnavailablePlaceholder: UnavailableValuePlaceholder = EventDecoder.defaultUnavailablePlaceholder
+        debeziumUnavailablePlaceholder: UnavailableValuePlaceholder = EventDecoder.defaultUnavailablePlaceholder,
+        timestampPrecision: TimestampPrecision = .microseconds
     ) {
         self.topics = topics
         self.format = format
@@ -49,6 +53,7 @@ public struct StreamSyncSettings: Sendable {
         self.maxValueBytes = maxValueBytes
         self.applyConnections = applyConnections
         self.debeziumUnavailablePlaceholder = debeziumUnavailablePlaceholder
+        self.timestampPrecision = timestampPrecision
     }
 
     /// The store retry backoff (applies, and the wait for the database at start-up).
@@ -57,7 +62,7 @@ public struct StreamSyncSettings: Sendable {
     public var decoder: EventDecoder {
         EventDecoder(
             format: format, topicPlants: topicPlants, maxValueBytes: maxValueBytes,
-            unavailablePlaceholder: debeziumUnavailablePlaceholder)
+            unavailablePlaceholder: debeziumUnavailablePlaceholder, timestampPrecision: timestampPrecision)
     }
 
     /// Checks every value; the error names the command-line flag that sets it.

@@ -24,6 +24,8 @@ public struct EventDecoder: Sendable {
     /// Debezium's unavailable-value placeholder, as the connector's `unavailable.value.placeholder`
     /// sets it (`UnavailableValuePlaceholder.debeziumDefault` by default).
     public var unavailablePlaceholder: UnavailableValuePlaceholder
+    /// The producer's timestamp precision: upserts' `created_at`/`updated_at` are truncated to it.
+    public var timestampPrecision: TimestampPrecision
 
     public static let defaultTopicPlants: [String: Plant] = [
         "potato": .potato, "tomato": .tomato, "pepper": .pepper,
@@ -33,12 +35,14 @@ public struct EventDecoder: Sendable {
 
     public init(
         format: Format = .auto, topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, maxValueBytes: Int = 4 << 20,
-        unavailablePlaceholder: UnavailableValuePlaceholder = EventDecoder.defaultUnavailablePlaceholder
+        unavailablePlaceholder: UnavailableValuePlaceholder = EventDecoder.defaultUnavailablePlaceholder,
+        timestampPrecision: TimestampPrecision = .microseconds
     ) {
         self.format = format
         self.topicPlants = topicPlants
         self.maxValueBytes = maxValueBytes
         self.unavailablePlaceholder = unavailablePlaceholder
+        self.timestampPrecision = timestampPrecision
     }
 
     public func decode(_ message: some EventMessage) throws(EventDecodingError) -> Change {
@@ -47,6 +51,12 @@ public struct EventDecoder: Sendable {
 
     /// The change, and which of its fields were Debezium placeholders.
     public func decodeEvent(_ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
+        var event = try decodeValue(message)
+        event.change = timestampPrecision.truncate(event.change)
+        return event
+    }
+
+    private func decodeValue(_ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
         guard let value = message.value else { return DecodedEvent(change: try tombstone(message)) }
         guard value.count <= maxValueBytes else {
             throw EventDecodingError(
