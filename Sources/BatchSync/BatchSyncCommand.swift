@@ -49,7 +49,7 @@ struct BatchSyncCommand: AsyncParsableCommand {
     @Option(help: "PostgreSQL schema of the consumer store.")
     var consumerSchema = BatchRunSettings().consumerSchema
 
-    @Option(help: "merkle (default), watermark or full.")
+    @Option(help: "merkle (default), reconcile, watermark or full.")
     var strategy: SyncStrategy = BatchOptions().strategy
 
     @Option(help: "Comma-separated plants to sync.")
@@ -75,6 +75,9 @@ struct BatchSyncCommand: AsyncParsableCommand {
 
     @Option(help: "Merkle: rows per range compared key by key.")
     var leafSize = BatchOptions().leafSize
+
+    @Option(help: "Reconcile: IBLT cells, tried once before merkle takes over (default: sized from a strata estimate).")
+    var ibltCells: Int?
 
     @Option(help: "Rows per read page and per write batch.")
     var pageSize = BatchOptions().pageSize
@@ -124,6 +127,7 @@ struct BatchSyncCommand: AsyncParsableCommand {
         options.dryRun = dryRun
         options.deletes = deletes
         options.fanout = fanout
+        options.ibltCells = ibltCells
         options.leafSize = leafSize
         options.pageSize = pageSize
         options.watermarkOverlapSeconds = watermarkOverlap

@@ -244,6 +244,25 @@ struct PostgresSchema: Sendable {
         }
     }
 
+    /// The per-row digest in `domain` as a `bigint` (`RowDigest`, the `.postgres` digest,
+    /// `MetadataDigest`), for IBLT cells.
+    static func rowDigest(_ domain: DigestDomain) -> String {
+        let f = digestFields
+        switch domain {
+        case .plantsync, .mongo: return PostgresDigestSQL.wrap64("s.version_tb::numeric + s.data_hash::numeric")
+        case .postgres: return PostgresDigestSQL.digest(f)
+        case .metadata:
+            let code = "(CASE WHEN \(f.dataUnknown!) THEN \(MetadataDigest.unknownLengthCode) ELSE \(PostgresDigestSQL.lengthCode(f)) END)"
+            return PostgresDigestSQL.wrap64("s.version_tb::numeric + \(MetadataDigest.multiplier)::numeric * \(code)::numeric")
+        }
+    }
+
+    /// IBLT cells of a plant's live rows ($1 plant).
+    func cells(domain: DigestDomain, shape: IBLT.Shape) -> String {
+        PostgresDigestSQL.cells(
+            rows: "SELECT s.id AS k, \(Self.rowDigest(domain)) AS d FROM \(table) s WHERE s.plant = $1 AND s.\(live)", shape: shape)
+    }
+
     /// Columns: id, version_ts, version_tb, the digest part, data_ts, data_tb. The digest part is
     /// `data_hash` (`.plantsync`), the row's `.postgres` digest, or its `.metadata` length code (-1
     /// while its bytes are not yet known).

@@ -146,6 +146,15 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
     }
 
+    /// IBLT cells grouped in the server, in any of the store's domains.
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+        try Self.require(domain, in: digestDomains)
+        let text = sql.cells(domain: domain, shape: shape)
+        return try await withConnection("IBLT cells (\(shape)) of \(plant)") { connection throws(PGError) in
+            try PostgresDigestSQL.decodeCells(try connection.execute(text, [.text(plant.rawValue)]))
+        }
+    }
+
     /// A summaries row of the shared digest SQL (columns i, count, then the domain's sums).
     static func summary(_ result: PGResult, row: Int, domain: DigestDomain) throws(PGError) -> RangeSummary {
         let count = Int(try result.int64(row, 1) ?? 0)

@@ -71,6 +71,12 @@ public final class MeteredStore: DelegatingImageStore {
         return try await base.summaries(of: plant, in: ranges, domain: domain)
     }
 
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+        let cells = try await base.cells(of: plant, domain: domain, shape: shape)
+        read(rows: cells.count, bytes: cells.count * PayloadSize.rangeSummary)
+        return cells
+    }
+
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
         base.versions(of: plant, in: range, pageSize: pageSize, domain: domain).observingPages { [self] page in
             read(rows: page.count, bytes: page.count * PayloadSize.keyVersion)

@@ -52,6 +52,7 @@ public struct Reconciler: Sendable {
             case .full: try await full(plant, &report)
             case .watermark: try await watermark(plant, &report)
             case .merkle: try await merkle(plant, &report)
+            case .reconcile: try await reconcile(plant, &report)
             }
         }
         report.producer = producer.traffic.minus(producerBefore)
@@ -160,6 +161,59 @@ public struct Reconciler: Sendable {
             level = next
         }
         _ = try await compareKeys(plant, in: leaves, &report)
+    }
+
+    // MARK: reconcile — invertible Bloom lookup tables
+
+    /// docs/design.md §3, "Set reconciliation": a strata estimator (528 cells a side) decides
+    /// convergence and, for few differences, finds them outright; otherwise an IBLT of about twice the
+    /// estimated cells is computed in both databases, subtracted and peeled (grown 4× once if it does
+    /// not peel; `merkle` if it still does not). The decoded keys are only candidates: each is verified
+    /// by a fresh read of both sides' versions (`compareKeys`) before anything is written.
+    func reconcile(_ plant: Plant, _ report: inout RunReport) async throws {
+        let domain = self.domain
+        func difference(_ shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+            async let p = producer.cells(of: plant, domain: domain, shape: shape)
+            async let c = consumer.cells(of: plant, domain: domain, shape: shape)
+            let (pc, cc) = try await (p, c)
+            report.cellsCompared += pc.count + cc.count
+            return IBLT.subtract(pc, cc)
+        }
+        var elements: [IBLT.Element]?
+        var cells: Int
+        var attempts: Int
+        if let fixed = options.ibltCells {
+            cells = fixed
+            attempts = 1
+        } else {
+            let estimate = IBLT.estimate(try await difference(.estimator), shape: .estimator)
+            elements = estimate.elements
+            cells = 2 * estimate.count + 30
+            attempts = 2
+        }
+        while elements == nil && attempts > 0 {
+            let shape = IBLT.Shape.table(cells: cells)
+            elements = IBLT.peel(try await difference(shape), shape: shape)
+            if elements == nil { report.peelFailures += 1 }
+            cells *= 4
+            attempts -= 1
+        }
+        guard let elements else { return try await merkle(plant, &report) }
+        guard !elements.isEmpty else { return }
+        _ = try await compareKeys(plant, in: Self.ranges(covering: elements.map(\.key)), &report)
+    }
+
+    /// Ranges covering `keys`: neighbours closer than 64 ids share a range (one read for both).
+    static func ranges(covering keys: [Int64]) -> [KeyRange] {
+        var ranges: [KeyRange] = []
+        for key in Set(keys).sorted() where key < Int64.max {
+            if let last = ranges.last, key - last.upper < 64 {
+                ranges[ranges.count - 1] = KeyRange(lower: last.lower, upper: key + 1)
+            } else {
+                ranges.append(KeyRange(lower: key, upper: key + 1))
+            }
+        }
+        return ranges
     }
 
     // MARK: shared steps

@@ -9,6 +9,9 @@ public enum SyncStrategy: String, Sendable, CaseIterable, Codable {
     case watermark
     /// Recursive key-range checksums computed in each database; only differing records move.
     case merkle
+    /// Set reconciliation: invertible Bloom lookup tables computed in each database, subtracted and
+    /// peeled into exactly the differing keys, sized by a strata estimate; `merkle` when peeling fails.
+    case reconcile
 }
 
 /// What BatchSync does with records the producer no longer has.
@@ -35,6 +38,9 @@ public struct BatchOptions: Sendable {
     /// Keep consumer rows whose version the producer does not have (not even on a fresh re-read)
     /// instead of rewriting them compare-and-set to the producer's state.
     public var keepConsumerAhead = false
+    /// Reconcile: cells of the IBLT (`nil`: sized from the strata estimate, grown once if peeling
+    /// fails). A fixed size is tried once, then `merkle` takes over.
+    public var ibltCells: Int?
     /// Consumer tombstones older than this are purged after each run that writes.
     public var tombstoneRetention = TombstoneRetention.default
 
@@ -49,6 +55,9 @@ public struct BatchOptions: Sendable {
             throw BatchOptionsError("watermark-overlap", watermarkOverlapSeconds, "must be within 0…86400 seconds")
         }
         guard !plants.isEmpty else { throw BatchOptionsError("plants", 0, "name at least one plant") }
+        if let ibltCells, !(3...10_000_000).contains(ibltCells) {
+            throw BatchOptionsError("iblt-cells", ibltCells, "must be within 3…10000000")
+        }
     }
 }
 

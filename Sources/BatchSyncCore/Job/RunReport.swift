@@ -11,6 +11,10 @@ public struct RunReport: Sendable, Codable, Equatable {
     public var digestDomain: DigestDomain = .plantsync
     /// Key ranges whose checksums were compared (merkle).
     public var rangesCompared = 0
+    /// IBLT cells read from both stores (reconcile).
+    public var cellsCompared = 0
+    /// Reconcile: tables that did not peel (too small for the differences); after the last, merkle ran.
+    public var peelFailures = 0
     /// Per-key versions compared.
     public var rowsCompared = 0
     /// Producer records fetched (with image bytes).

@@ -1,3 +1,4 @@
+import LibPQ
 import SyncModel
 
 /// The SQL of the `.postgres` and `.metadata` digest domains (docs/design.md §3, "Digest domains"),
@@ -87,5 +88,47 @@ enum PostgresDigestSQL {
             LEFT JOIN LATERAL (\(rows("r.lo", "r.hi"))) t ON true
             GROUP BY r.i ORDER BY r.i
             """
+    }
+
+    // MARK: Set reconciliation
+
+    /// A `numeric` expression reduced mod 2^64 to the signed `bigint` of the same bits.
+    static func wrap64(_ numeric: String) -> String {
+        let two64 = "18446744073709551616::numeric"
+        return "(CASE WHEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) >= 9223372036854775808::numeric THEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) - \(two64) ELSE ((\(numeric)) % \(two64) + \(two64)) % \(two64) END)::bigint"
+    }
+
+    /// The IBLT cells (`IBLT`) of the elements a subquery yields (columns `k`, `d`: key and digest,
+    /// `bigint`), grouped in the server. Columns: cell, count, key half sums, digest half sums, the sum of the element hashes. The
+    /// hashes are `IBLT`'s, in `bigint` arithmetic that cannot overflow (operands below 2^31).
+    static func cells(rows: String, shape: IBLT.Shape) -> String {
+        let p = IBLT.prime
+        let y = "((((r.k % \(p)) + \(p)) % \(p)) * \(IBLT.keyMultiplier) % \(p) + ((r.d % \(p)) + \(p)) % \(p)) % \(p)"
+        let s = "((e.x * \(IBLT.stratumHash.multiplier) + \(IBLT.stratumHash.offset)) % \(p))"
+        let stratum = shape.strata == 1 ? "0" : (1..<shape.strata).map { "(\(s) < \(p >> Int64($0)))::int" }.joined(separator: " + ")
+        let hashes = IBLT.cellHashes.enumerated().map { "(\($0), \($1.multiplier)::bigint, \($1.offset)::bigint)" }.joined(separator: ", ")
+        let (kh, kl) = halfSums("t.k")
+        let (dh, dl) = halfSums("t.d")
+        return """
+            SELECT t.c, count(*)::bigint, \(kh), \(kl), \(dh), \(dl), sum(t.x)::bigint
+            FROM (
+                SELECT e.k, e.d, e.x, (\(stratum)) * \(shape.cellsPerStratum) + h.j * \(shape.width) + ((e.x * h.m + h.a) % \(p)) % \(shape.width) AS c
+                FROM (SELECT y.k, y.d, (y.y * y.y % \(p) + y.y) % \(p) AS x FROM (SELECT r.k, r.d, \(y) AS y FROM (\(rows)) r) y) e
+                CROSS JOIN (VALUES \(hashes)) AS h(j, m, a)
+            ) t
+            GROUP BY t.c
+            """
+    }
+
+    /// Decodes the rows of `cells`.
+    static func decodeCells(_ result: PGResult) throws(PGError) -> [Int: IBLT.Cell] {
+        var cells: [Int: IBLT.Cell] = [:]
+        for row in 0..<result.rowCount {
+            cells[Int(try result.int64(row, 0) ?? 0)] = IBLT.Cell(
+                count: try result.int64(row, 1) ?? 0, keyHigh: try result.int64(row, 2) ?? 0, keyLow: try result.int64(row, 3) ?? 0,
+                digestHigh: try result.int64(row, 4) ?? 0, digestLow: try result.int64(row, 5) ?? 0,
+                hashSum: try result.int64(row, 6) ?? 0)
+        }
+        return cells
     }
 }

@@ -158,6 +158,16 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         }
     }
 
+    /// `.postgres` cells grouped in the server; `.metadata` built here from the projection.
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+        try PostgresStore.require(domain, in: digestDomains)
+        guard domain == .postgres else { return try await clientCells(of: plant, domain: domain, shape: shape) }
+        let table = try await table(plant)
+        return try await session.run("IBLT cells (\(shape)) of \(plant) in \(store)") { connection throws(PGError) in
+            try PostgresDigestSQL.decodeCells(try connection.execute(table.cells(shape: shape), table.leading))
+        }
+    }
+
     /// `.metadata` summaries from one keyset pass per run of sorted, disjoint ranges over their hull.
     private func projectedSummaries(_ table: ForeignPostgresTable, _ ranges: [KeyRange]) async throws -> [RangeSummary] {
         var sums = [(count: Int, checksum: UInt64)](repeating: (0, 0), count: ranges.count)

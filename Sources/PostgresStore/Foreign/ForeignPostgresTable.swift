@@ -107,6 +107,11 @@ struct ForeignPostgresTable: Sendable {
         }
     }
 
+    /// IBLT cells of the `.postgres` digests, grouped in the server.
+    func cells(shape: IBLT.Shape) -> String {
+        PostgresDigestSQL.cells(rows: "SELECT \(fields.id) AS k, \(PostgresDigestSQL.digest(fields)) AS d FROM \(from)", shape: shape)
+    }
+
     /// The extra column of a versions page: the `.postgres` digest, or the `.metadata` length code.
     func digestColumn(_ domain: DigestDomain) -> String {
         domain == .postgres ? PostgresDigestSQL.digest(fields) : PostgresDigestSQL.lengthCode(fields)

@@ -18,6 +18,10 @@ extension DelegatingImageStore {
         try await base.summaries(of: plant, in: ranges, domain: domain)
     }
 
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+        try await base.cells(of: plant, domain: domain, shape: shape)
+    }
+
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
         base.versions(of: plant, in: range, pageSize: pageSize, domain: domain)
     }

@@ -129,6 +129,11 @@ public protocol ImageStore: ChangeApplier {
     /// one result per range, in order.
     func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary]
 
+    /// The IBLT cells of the plant's live records as elements `(id, digest in domain)` (`IBLT`),
+    /// non-empty cells only. Stores group them in the database where they can; the default reads the
+    /// versions (no bytes) and builds the table here.
+    func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell]
+
     /// Versions (tombstones included) of a range in id order, with digests in `domain`, page by page.
     func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion>
 
@@ -168,6 +173,22 @@ extension ImageStore {
     /// Versions with `.plantsync` digests.
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
         versions(of: plant, in: range, pageSize: pageSize, domain: .plantsync)
+    }
+
+    /// The default: `clientCells`.
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+        try await clientCells(of: plant, domain: domain, shape: shape)
+    }
+
+    /// The table built here from the live versions, read page by page without bytes (memory: one page
+    /// and the table; on the wire: a row per record).
+    public func clientCells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+        var table: [Int: IBLT.Cell] = [:]
+        try await versions(of: plant, in: .all, pageSize: 2000, domain: domain).forEachPage(of: 2000) { page in
+            let live = page.filter { !$0.isTombstone }.map { (key: $0.id, digest: $0.digest) }
+            for (index, cell) in IBLT.table(of: live, shape: shape) { table[index, default: IBLT.Cell()].merge(cell) }
+        }
+        return table
     }
 
     public func summary(of plant: Plant, in range: KeyRange, domain: DigestDomain = .plantsync) async throws -> RangeSummary {

@@ -1,0 +1,73 @@
+import SyncBenchCore
+import TestSupport
+import Testing
+
+@testable import SyncModel
+
+@Suite struct IBLTTests {
+    func elements(_ count: Int, seed: UInt64, from: Int64 = 1) -> [(key: Int64, digest: Int64)] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<Int64(count)).map { (key: from + $0, digest: Int64(bitPattern: rng.next())) }
+    }
+
+    /// Subtracting two tables and peeling yields exactly the elements on one side only, with the side.
+    @Test(arguments: [1, 10, 300, 2000])
+    func peelingFindsExactlyTheDifferences(differences: Int) {
+        let shared = elements(5000, seed: 1)
+        let producerOnly = elements(differences / 2, seed: 2, from: 10_000)
+        let consumerOnly = elements(differences - differences / 2, seed: 3, from: 20_000)
+        let shape = IBLT.Shape.table(cells: 2 * differences + 30)
+        let difference = IBLT.subtract(
+            IBLT.table(of: shared + producerOnly, shape: shape), IBLT.table(of: shared + consumerOnly, shape: shape))
+        let found = IBLT.peel(difference, shape: shape)
+        #expect(found != nil)
+        #expect(Set(found?.filter(\.producer).map(\.key) ?? []) == Set(producerOnly.map(\.key)))
+        #expect(Set(found?.filter { !$0.producer }.map(\.key) ?? []) == Set(consumerOnly.map(\.key)))
+        #expect(Set(found?.map(\.digest) ?? []) == Set((producerOnly + consumerOnly).map(\.digest)))
+    }
+
+    /// One key with another digest on each side is two elements, both found.
+    @Test func aChangedRecordIsTwoElements() {
+        let shared = elements(1000, seed: 4)
+        var changed = shared
+        changed[500].digest &+= 1
+        let shape = IBLT.Shape.table(cells: 30)
+        let found = IBLT.peel(IBLT.subtract(IBLT.table(of: shared, shape: shape), IBLT.table(of: changed, shape: shape)), shape: shape)
+        #expect(found?.map(\.key) == [shared[500].key, shared[500].key])
+        #expect(Set(found?.map(\.producer) ?? []) == [true, false])
+    }
+
+    /// A table too small for the differences does not peel: `nil`, never a wrong answer.
+    @Test func aTooSmallTableFailsToPeel() {
+        let shape = IBLT.Shape.table(cells: 30)
+        let difference = IBLT.subtract(IBLT.table(of: elements(500, seed: 5), shape: shape), [:])
+        #expect(IBLT.peel(difference, shape: shape) == nil)
+    }
+
+    /// The strata estimate is exact for few differences and within a small factor for many.
+    @Test(arguments: [0, 3, 40, 1000, 20_000])
+    func strataEstimateTracksTheDifferenceCount(differences: Int) {
+        let shared = elements(3000, seed: 6)
+        let extra = elements(differences, seed: 7, from: 100_000)
+        let shape = IBLT.Shape.estimator
+        let estimate = IBLT.estimate(IBLT.subtract(IBLT.table(of: shared + extra, shape: shape), IBLT.table(of: shared, shape: shape)), shape: shape)
+        if differences <= 40 {
+            #expect(estimate.count == differences)
+            #expect(estimate.elements.map { Set($0.map(\.key)) } == Set(extra.map(\.key)))
+        } else {
+            #expect(estimate.count * 4 >= differences && estimate.count <= differences * 4, "estimate \(estimate.count) for \(differences)")
+        }
+    }
+
+    /// Every hash stays within its table, for keys and digests at the extremes of `Int64`.
+    @Test func cellsStayWithinTheShape() {
+        for shape in [IBLT.Shape.estimator, .table(cells: 7), .table(cells: 100_000)] {
+            for (key, digest) in [(Int64(1), Int64.min), (Int64.max, Int64.max), (Int64.max - 1, -1), (42, 0)] {
+                let cells = IBLT.cells(IBLT.elementHash(key: key, digest: digest), shape: shape)
+                #expect(cells.count == 3)
+                #expect(cells.allSatisfy { (0..<shape.cellCount).contains($0) })
+                #expect(Set(cells).count == 3)
+            }
+        }
+    }
+}
