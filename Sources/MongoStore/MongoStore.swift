@@ -224,22 +224,37 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         }
     }
 
-    public var digestDomains: [DigestDomain] { [.plantsync] }
-    public func computesInDatabase(_ domain: DigestDomain) -> Bool { true }
+    /// PlantSync's bookkeeping first; `.mongo` (`$toHashedIndexKey`, MongoDB 7.0+) against a foreign
+    /// MongoDB producer; `.metadata` against any other store. All three are computed by the server.
+    public var digestDomains: [DigestDomain] { [.plantsync, .mongo, .metadata] }
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { digestDomains.contains(domain) }
 
     public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         guard !ranges.isEmpty else { return [] }
-        return try await withClient("checksum \(ranges.count) ranges of \(describe(plant))") { store in
-            try MongoSummaries.compute(plant: plant, ranges: ranges, collection: store.collection(plant))
+        let operation = "checksum (\(domain)) \(ranges.count) ranges of \(describe(plant))"
+        return try await withClient(operation) { store in
+            switch domain {
+            case .plantsync: return try MongoSummaries.compute(plant: plant, ranges: ranges, collection: store.collection(plant))
+            case .mongo: return try MongoOwnDomains.mongoSummaries(ranges: ranges, collection: store.collection(plant))
+            case .metadata:
+                return try MongoOwnDomains.metadataSummaries(plant: plant, ranges: ranges, collection: store.collection(plant))
+            case .postgres:
+                throw MongoStoreError(operation: operation, message: "the MongoDB store does not compute the \(domain) digest domain")
+            }
         }
     }
 
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
-        let operation = "read versions of \(describe(plant)) \(range)"
+        let operation = "read versions (\(domain)) of \(describe(plant)) \(range)"
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withClient(operation) { store in
-                try MongoVersions.page(
-                    plant: plant, from: lower, upper: range.upper, limit: limit, collection: store.collection(plant),
+                if domain == .plantsync {
+                    return try MongoVersions.page(
+                        plant: plant, from: lower, upper: range.upper, limit: limit, collection: store.collection(plant),
+                        operation: operation)
+                }
+                return try MongoOwnDomains.versionsPage(
+                    plant: plant, domain: domain, from: lower, upper: range.upper, limit: limit, collection: store.collection(plant),
                     operation: operation)
             }
         }

@@ -6,7 +6,11 @@ libmongoc 1.23 starts with) for PlantSync's MongoStore and its tests: hello/isMa
 endSessions, insert, update (upsert, replacement, operators, aggregation pipelines), delete, find/getMore/killCursors,
 aggregate, count, createIndexes/listIndexes, create/drop/dropDatabase/listCollections, with
 `writeErrors` (E11000 on unique-index violations). Query matching, update operators and aggregation
-stages are mongomock's (PyPI). Any authentication attempt fails with AuthenticationFailed (18), so
+stages are mongomock's (PyPI), plus expressions real servers have and mongomock lacks (expressions.py:
+`$toHashedIndexKey` with a hash of the double's own, NOT the server's; `$binarySize`, `$toString`,
+`$mod`). `buildInfo` reports 7.0.0 (the version that has `$toHashedIndexKey`). A test-only admin command,
+`plantsyncCommandLog`, answers how many commands of each name every database received, so a test can
+prove that no write reached a read-only producer. Any authentication attempt fails with AuthenticationFailed (18), so
 clients can test that path. One thread per connection, one lock around the data.
 
 Usage: plantsync_mongo_double.py --port N [--host 127.0.0.1] [--port-file F]
@@ -35,6 +39,7 @@ server_state = Server()
 lock = threading.Lock()
 cursors = {}
 cursor_ids = itertools.count(1000)
+command_log = {}  # database -> {lower-case command name -> count}; see plantsyncCommandLog
 request_ids = itertools.count(1)
 
 
@@ -98,12 +103,19 @@ def run_command(command, db, sequences):
     lname = name.lower()
     for key, docs in sequences.items():
         command[key] = docs
+    if lname == "plantsynccommandlog":
+        return {"databases": {d: dict(names) for d, names in command_log.items()}, "ok": 1.0}
+    names = command_log.setdefault(db, {})
+    names[lname] = names.get(lname, 0) + 1
     if lname in ("hello", "ismaster"):
         return hello_reply(command)
     if lname == "ping":
         return {"ok": 1.0}
     if lname == "buildinfo":
-        return {"version": "5.0.0-plantsync-test-double", "versionArray": [5, 0, 0, 0], "ok": 1.0}
+        # 7.0: the first version with $toHashedIndexKey, which the double emulates (expressions.py). The
+        # handshake's maxWireVersion stays 13 (5.0): libmongoc 1.23 speaks no more, and PlantSync's
+        # commands need no more.
+        return {"version": "7.0.0-plantsync-test-double", "versionArray": [7, 0, 0, 0], "ok": 1.0}
     if lname in ("endsessions", "killallsessions", "getlasterror"):
         return {"ok": 1.0}
     if lname in ("saslstart", "saslcontinue", "authenticate"):

@@ -14,6 +14,11 @@ import mongomock
 from mongomock import aggregate as mm_aggregate
 from mongomock import filtering
 
+import expressions
+
+# Real servers' expressions that mongomock lacks ($toHashedIndexKey, $binarySize, …): expressions.py.
+expressions.install()
+
 
 class CommandError(Exception):
     def __init__(self, code, code_name, message):

@@ -1,0 +1,135 @@
+import Foundation
+import LibMongoC
+import MongoStore
+import SyncModel
+
+/// `uri` with `database` as its path (the foreign producer reads the URI's database).
+func uri(_ uri: String, withDatabase database: String) -> String {
+    guard let scheme = uri.range(of: "://") else { return uri }
+    let rest = uri[scheme.upperBound...]
+    let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+    var tail = rest[hostEnd...]
+    if tail.hasPrefix("/") { tail = tail.dropFirst().drop { $0 != "?" } }
+    return String(uri[..<hostEnd]) + "/" + database + tail
+}
+
+/// A LIMS-written document, as LIMS's Image API stores it: an ObjectId `_id`, `id` as int32 (or int64),
+/// BSON dates in milliseconds, a field PlantSync does not know, no `_ps`.
+func limsDocument(_ r: ImageRecord, int32Id: Bool = true, omitNullUpdatedAt: Bool = false) -> BSONDocument {
+    var objectId = [UInt8](repeating: 0, count: 12)
+    withUnsafeBytes(of: r.id.bigEndian) { objectId.replaceSubrange(4..<12, with: $0) }
+    var doc: BSONDocument = [
+        "_id": .objectId(objectId),
+        "id": int32Id ? .int32(Int32(r.id)) : .int64(r.id),
+        "camera_id": .int32(Int32(r.cameraId)),
+        "data": r.data.map(BSONValue.bytes) ?? .null,
+        "gps_coordinates": [.double(r.latitude), .double(r.longitude)],
+        "disease": r.disease.map(BSONValue.string) ?? .null,
+        "percentage": r.percentage.map(BSONValue.double) ?? .null,
+        "created_at": .datetime(r.createdAt.microsecondsSinceEpoch / 1000),
+        "is_active": .bool(r.isActive),
+        "is_deleted": .bool(r.isDeleted),
+        "uploaded_by": "lims-image-api",
+        "__v": .int32(0),
+    ]
+    if let updatedAt = r.updatedAt {
+        doc.append("updated_at", .datetime(updatedAt.microsecondsSinceEpoch / 1000))
+    } else if !omitNullUpdatedAt {
+        doc.append("updated_at", .null)
+    }
+    return doc
+}
+
+/// Deterministic records with millisecond timestamps (what a BSON date keeps), of varied shapes.
+func limsRecords(plant: Plant = .pepper, ids: some Sequence<Int64>, seed: UInt64 = 7) -> [ImageRecord] {
+    var state = seed
+    func next() -> UInt64 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return state >> 11
+    }
+    return ids.map { id in
+        let created = 1_696_779_589_000_000 + Int64(next() % 1_000_000) * 1000
+        let size = Int(next() % 40)
+        let data: [UInt8]? = id % 11 == 0 ? nil : (0..<size).map { _ in UInt8(truncatingIfNeeded: next()) }
+        return ImageRecord(
+            plant: plant, id: id, cameraId: Int64(next() % 9), data: data,
+            latitude: 52.0 + Double(next() % 100_000) / 99_991.0, longitude: 13.0 + Double(next() % 100_000) / 77_777.0,
+            disease: id % 3 == 0 ? nil : ["Healthy", "Late Blight", "Early Blight"][Int(next() % 3)],
+            percentage: id % 4 == 0 ? nil : Double(next() % 1000) / 997.0,
+            createdAt: Timestamp(microsecondsSinceEpoch: created),
+            updatedAt: id % 2 == 0 ? Timestamp(microsecondsSinceEpoch: created + Int64(next() % 5000) * 1000) : nil,
+            isActive: id % 5 != 0, isDeleted: id % 7 == 0)
+    }
+}
+
+/// The counts of the commands each database received, from the double's `plantsyncCommandLog`; `nil`
+/// against a real server (which has no such command).
+func commandLog(_ client: MongoClient, database: String) -> [String: Int64]? {
+    guard let reply = try? client.command(["plantsyncCommandLog": .int32(1)], database: "admin") else { return nil }
+    var counts: [String: Int64] = [:]
+    for element in reply[path: "databases.\(database)"]?.documentValue?.elements ?? [] {
+        counts[element.key] = element.value.int64Value ?? 0
+    }
+    return counts
+}
+
+/// A producer database holding LIMS-written documents, a foreign store over it and PlantSync's own
+/// store in another database; both dropped afterwards.
+struct ForeignFixture {
+    let client: MongoClient
+    let producerDatabase: String
+    let producerURI: String
+    let own: MongoStore
+
+    func foreign(_ digest: ForeignMongoStore.DigestMode = .auto) throws -> ForeignMongoStore {
+        try ForeignMongoStore(.init(connectionString: producerURI, appName: "plantsync-tests", digest: digest))
+    }
+
+    func producerCollection(_ plant: Plant) throws -> MongoCollection {
+        try client.collection(plant.limsCollection, database: producerDatabase)
+    }
+
+    /// Inserts LIMS documents with LibMongoC directly (never through a store).
+    func insert(_ records: [ImageRecord], int32Id: Bool = true) throws {
+        for plant in Plant.allCases {
+            let docs = records.filter { $0.plant == plant }
+            guard !docs.isEmpty else { continue }
+            let result = try producerCollection(plant).bulkWrite(
+                docs.enumerated().map { .insertOne(limsDocument($1, int32Id: int32Id, omitNullUpdatedAt: $0 % 2 == 0)) })
+            precondition(result.writeErrors.isEmpty, "\(result.writeErrors)")
+        }
+    }
+}
+
+func withForeignFixture<T>(_ body: (ForeignFixture) async throws -> T) async throws -> T {
+    let base = try testURI()
+    let producerDatabase = freshDatabaseName()
+    let ownDatabase = freshDatabaseName()
+    let client = try MongoClient(uri: base, appName: "plantsync-tests")
+    defer {
+        _ = try? client.dropDatabase(producerDatabase)
+        _ = try? client.dropDatabase(ownDatabase)
+    }
+    // LIMS's producer: its collections exist (created by LIMS), PlantSync never creates them.
+    for plant in Plant.allCases {
+        try client.command(["create": .string(plant.limsCollection)], database: producerDatabase)
+    }
+    let own = try MongoStore(.init(uri: base, database: ownDatabase, appName: ownDatabase))
+    try await own.prepareSchema()
+    return try await body(
+        ForeignFixture(
+            client: client, producerDatabase: producerDatabase, producerURI: uri(base, withDatabase: producerDatabase), own: own))
+}
+
+/// Whether the server has `$toHashedIndexKey` (MongoDB 7.0+; the double says 7.0).
+func serverHashes(_ client: MongoClient) -> Bool {
+    guard let reply = try? client.command(["buildInfo": .int32(1)], database: "admin") else { return false }
+    return (reply["versionArray"]?.arrayValue?.first?.int64Value ?? 0) >= 7
+}
+
+/// Skipping a `$toHashedIndexKey` test is right only on a real server older than 7.0: the double says 7.0.
+func requireRealServer(_ fixture: ForeignFixture) throws {
+    if commandLog(fixture.client, database: fixture.producerDatabase) != nil {
+        throw SetupError(description: "the test double reports no MongoDB 7.0 (buildInfo): $toHashedIndexKey tests would be skipped")
+    }
+}
