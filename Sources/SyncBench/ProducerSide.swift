@@ -69,11 +69,11 @@ struct ProducerSide {
     }
 
     /// What BatchSync needs besides `--producer-uri`: LIMS's layout (its defaults are LIMS's names), or
-    /// the PlantSync store's schema.
+    /// PlantSync's own store and its schema.
     func batchSyncArguments(schema: String) -> [String] {
         switch layout {
         case .lims: return ["--producer-layout", "lims"]
-        case .plantsync: return ["--producer-schema", schema]
+        case .plantsync: return ["--producer-layout", "plantsync", "--producer-schema", schema]
         }
     }
 }
