@@ -123,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "SyncBench",
             dependencies: [
-                "SyncBenchCore", "CountingProxy", "BatchSyncCore", "PostgresStore", "LibPQ", "SyncModel", "Kafka",
+                "SyncBenchCore", "CountingProxy", "BatchSyncCore", "PostgresStore", "LibPQ", "LibMongoC", "SyncModel", "Kafka",
                 "KafkaMock", argumentParser, logging,
             ],
             swiftSettings: swiftSettings),
@@ -173,6 +173,10 @@ let package = Package(
         .testTarget(
             name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC"], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock", "TestSupport"], swiftSettings: swiftSettings),
+        // The harness's pieces: the ss parser (SyncBenchCore) and the LIMS-shaped producer writers (SyncBench).
+        .testTarget(
+            name: "SyncBenchCoreTests", dependencies: ["SyncBenchCore", "SyncBench", "SyncModel", "LibPQ", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "StreamSyncTests",
             dependencies: [

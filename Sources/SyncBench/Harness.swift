@@ -17,16 +17,20 @@ import SyncModel
 struct Harness {
     let command: SyncBenchCommand
     let pgURI: String
+    /// The consumers' PostgreSQL (and the producer's unless `--producer-uri` names another).
     let endpoint: PostgresEndpoint
+    let producerSide: ProducerSide
     let outDirectory: URL
     let binDirectory: URL
     static let strategies: [SyncStrategy] = [.full, .watermark, .merkle]
+    /// The PlantSync-shaped producer's schema (`--producer-layout plantsync`).
     static let producerSchema = "syncbench_producer"
 
     init(command: SyncBenchCommand, pgURI: String) throws {
         self.command = command
         self.pgURI = pgURI
         endpoint = try PostgresEndpoint(uri: pgURI)
+        producerSide = try ProducerSide(layout: command.producerLayout, uri: command.producerURI ?? pgURI)
         outDirectory = URL(fileURLWithPath: command.out, isDirectory: true)
         binDirectory =
             command.binDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
@@ -48,7 +52,7 @@ struct Harness {
         let approaches = ["stream"] + Harness.strategies.map(\.rawValue)
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let httpPort = Int.random(in: 20_000...40_000)
-        var producer: PostgresStore!
+        var producer: (any LimsProducer)!
         var consumers: [String: PostgresStore] = [:]
         var cluster: KafkaMockCluster?
         var bootstrap = ""
@@ -58,6 +62,9 @@ struct Harness {
         var jobs: [String: JobProcess] = [:]
         var logs: URL!
         var kafkaStats: KafkaStatsScraper!
+        var kernelKafka: KernelKafkaBytes?
+        var kafkaFinal = KafkaStatsScraper.Totals()
+        var kernelFinal = KernelSocketLedger.Totals()
         var tracker: FreshnessTracker!
         var counts: [String: Int] = [:]
         var eventBytes = 0
@@ -77,6 +84,7 @@ struct Harness {
             let t = Date().timeIntervalSince(start)
             for name in approaches { series[name, default: []].append(.init(t: t, bytes: bytes(name, kafka: kafka))) }
             for job in jobs.values { job.sample() }
+            await kernelKafka?.sample()
         }
     }
 
@@ -84,28 +92,34 @@ struct Harness {
     func run() async throws -> BenchReport {
         try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
         let run = Run()
-        try await prepareProducer(run)
+        try await prepareStores(run)
         defer { run.cluster?.shutdown() }
-        try await prepareConsumers(run)
+        try await loadInitialData(run)
         try await startProxies(run)
         try startJobs(run)
         try await waitUntilStreamSyncIsReady(run)
         try await runWorkload(run)
         try await drain(run)
         let results = try await checkConvergence(run)
-        return try writeReport(run, results)
+        return try await writeReport(run, results)
     }
 
-    /// The producer gets the initial data set through the workload, whose events go to the embedded
-    /// mock cluster unless real brokers were named.
-    private func prepareProducer(_ run: Run) async throws {
-        progress("==> loading \(command.recordsPerPlant * 3) records of \(command.imageBytes) B into the producer\n")
+    /// The producer (LIMS's tables or collections, or PlantSync's store with `--producer-layout
+    /// plantsync`) and one PlantSync store per approach, all empty; the embedded mock cluster unless
+    /// real brokers were named.
+    private func prepareStores(_ run: Run) async throws {
         let admin = try PGConnection(conninfo: pgURI)
         for schema in [Self.producerSchema] + run.approaches.map(Self.consumerSchema) {
             try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
         }
-        run.producer = try PostgresStore(.init(conninfo: pgURI, schema: Self.producerSchema, applicationName: "syncbench"))
-        try await run.producer.prepareSchema()
+        run.producer = try producerSide.makeProducer(schema: Self.producerSchema)
+        progress("==> producer: \(run.producer.description)\n")
+        try await run.producer.prepare()
+        for name in run.approaches {
+            let store = try PostgresStore(.init(conninfo: pgURI, schema: Self.consumerSchema(name), applicationName: "syncbench"))
+            try await store.prepareSchema()
+            run.consumers[name] = store
+        }
         run.cluster = command.bootstrapServers == nil ? try KafkaMockCluster(brokers: 1) : nil
         run.bootstrap = command.bootstrapServers ?? run.cluster!.bootstrapServers
         for topic in Plant.allCases.map(\.rawValue) + ["plantsync.deadletter"] { try run.cluster?.createTopic(topic, partitions: 3) }
@@ -114,26 +128,22 @@ struct Harness {
         run.workload = Workload(
             producer: run.producer, publisher: KafkaPublisher(producer: run.kafkaProducer), seed: command.seed,
             imageBytes: command.imageBytes, perPlant: command.recordsPerPlant)
-        try await run.workload.loadInitialData(createdBefore: Date())
     }
 
-    /// Every consumer starts as a copy of the producer (LIMS's synchronizer copies once right after
-    /// deployment), so only the steady state is measured; the watermark consumer remembers the copy as
-    /// its last run.
-    private func prepareConsumers(_ run: Run) async throws {
+    /// The initial data set goes into the producer (not published), and every consumer starts as a copy
+    /// of it (LIMS's synchronizer copies once right after deployment), so only the steady state is
+    /// measured: the workload applies each batch to the stream's consumer too, which the others are
+    /// copied from; the watermark consumer remembers the copy as its last run.
+    private func loadInitialData(_ run: Run) async throws {
+        progress("==> loading \(command.recordsPerPlant * 3) records of \(command.imageBytes) B into the producer\n")
+        let marks = try await run.workload.loadInitialData(createdBefore: Date(), mirror: run.consumers["stream"]!)
         let admin = try PGConnection(conninfo: pgURI)
-        for name in run.approaches {
-            let schema = Self.consumerSchema(name)
-            let store = try PostgresStore(.init(conninfo: pgURI, schema: schema, applicationName: "syncbench"))
-            try await store.prepareSchema()
-            try admin.execute("INSERT INTO \(schema).image_record SELECT * FROM \(Self.producerSchema).image_record")
-            run.consumers[name] = store
+        for name in run.approaches where name != "stream" {
+            try admin.execute(
+                "INSERT INTO \(Self.consumerSchema(name)).image_record SELECT * FROM \(Self.consumerSchema("stream")).image_record")
         }
-        let marks = try admin.execute("SELECT plant, max(version_ts) FROM \(Self.producerSchema).image_record GROUP BY plant")
-        for row in 0..<marks.rowCount {
-            if let name = try marks.string(row, 0), let plant = Plant(name: name), let mark = try marks.int64(row, 1) {
-                try await run.consumers["watermark"]!.setSyncState(Reconciler.watermarkName(plant), to: mark)
-            }
+        for (plant, mark) in marks {
+            try await run.consumers["watermark"]!.setSyncState(Reconciler.watermarkName(plant), to: mark)
         }
     }
 
@@ -142,7 +152,7 @@ struct Harness {
         for name in run.approaches {
             run.proxies["\(name)/consumer"] = try await CountingProxy.start(name: "\(name)/consumer", upstream: endpoint.upstream)
             if name != "stream" {
-                run.proxies["\(name)/producer"] = try await CountingProxy.start(name: "\(name)/producer", upstream: endpoint.upstream)
+                run.proxies["\(name)/producer"] = try await CountingProxy.start(name: "\(name)/producer", upstream: producerSide.upstream)
             }
         }
     }
@@ -164,17 +174,26 @@ struct Harness {
             let name = strategy.rawValue
             run.jobs[name] = JobProcess(
                 name: name, executable: binDirectory.appendingPathComponent("BatchSync"),
-                arguments: [
-                    "--strategy", name, "--interval", String(max(1, Int(command.realBatchInterval.rounded()))),
-                    "--watermark-overlap", String(command.watermarkOverlap),
-                    "--producer-uri", endpoint.uri(throughPort: proxies["\(name)/producer"]!.port),
-                    "--producer-schema", Self.producerSchema,
-                    "--consumer-uri", endpoint.uri(throughPort: proxies["\(name)/consumer"]!.port),
-                    "--consumer-schema", Self.consumerSchema(name),
-                ], logDirectory: run.logs)
+                arguments: batchArguments(strategy, run: run) + ["--interval", String(max(1, Int(command.realBatchInterval.rounded())))],
+                logDirectory: run.logs)
         }
         for job in run.jobs.values { try job.start() }
         run.kafkaStats = KafkaStatsScraper(url: URL(string: "http://127.0.0.1:\(run.httpPort)/metrics")!)
+        run.kernelKafka = KernelKafkaBytes(pid: run.jobs["stream"]!.pid, bootstrap: run.bootstrap)
+    }
+
+    /// BatchSync's arguments for one strategy, reaching both databases through the strategy's proxies
+    /// (`direct`: without them, for the convergence check, which is not part of the measurement).
+    private func batchArguments(_ strategy: SyncStrategy, run: Run, consumer: String? = nil, direct: Bool = false) -> [String] {
+        let name = consumer ?? strategy.rawValue
+        let producerURI = direct ? producerSide.directURI : producerSide.uri(throughPort: run.proxies["\(name)/producer"]!.port)
+        let consumerURI = direct ? pgURI : endpoint.uri(throughPort: run.proxies["\(name)/consumer"]!.port)
+        return [
+            "--strategy", strategy.rawValue, "--watermark-overlap", String(command.watermarkOverlap),
+            "--producer-uri", producerURI,
+        ] + producerSide.batchSyncArguments(schema: Self.producerSchema) + [
+            "--consumer-uri", consumerURI, "--consumer-schema", Self.consumerSchema(name),
+        ]
     }
 
     /// The clock starts once StreamSync has joined its group and has partitions (/readyz), so the
@@ -249,33 +268,41 @@ struct Harness {
         if let (body, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(run.httpPort)/metrics")!) {
             try body.write(to: run.logs.appendingPathComponent("streamsync.prom"))
         }
-        for (name, job) in run.jobs { run.exits[name] = await job.stop() }
+        // Both Kafka counts as close to the stop as possible: a socket's kernel counters go with it.
+        _ = await run.kafkaStats.total()
+        await run.kernelKafka?.sample()
+        run.kafkaFinal = await run.kafkaStats.lastSeen()
+        run.kernelFinal = await run.kernelKafka?.totals ?? .init()
+        run.exits["stream"] = await run.jobs["stream"]!.stop()
+        for (name, job) in run.jobs where name != "stream" { run.exits[name] = await job.stop() }
     }
 
-    /// A final batch run per strategy (through its proxies, so it counts), then a merkle dry run of every
-    /// consumer against the producer must find nothing.
+    /// A final batch run per strategy (a BatchSync process through its proxies, so it counts), then a
+    /// merkle dry run of every consumer against the producer (BatchSync again, directly, not counted)
+    /// must find nothing. BatchSync is the only reader of the producer: SyncBench only writes it.
     private func checkConvergence(_ run: Run) async throws -> [BenchReport.Approach] {
-        let kafkaFinal = await run.kafkaStats.lastSeen()
+        let kafkaFinal = run.kafkaFinal
         progress("==> final batch runs and convergence check\n")
         var fetched: [String: Int] = [:]
+        var failures: [String: String] = [:]
         for strategy in Self.strategies {
             let name = strategy.rawValue
-            var options = BatchOptions()
-            options.strategy = strategy
-            let producerURI = endpoint.uri(throughPort: run.proxies["\(name)/producer"]!.port)
-            let consumerURI = endpoint.uri(throughPort: run.proxies["\(name)/consumer"]!.port)
-            let final = try await Reconciler(
-                producer: PostgresStore(.init(conninfo: producerURI, schema: Self.producerSchema)),
-                consumer: PostgresStore(.init(conninfo: consumerURI, schema: Self.consumerSchema(name))),
-                options: options
-            ).run()
-            fetched[name] = try Self.rowsFetched(log: run.jobs[name]!.logFile) + final.rowsFetched
+            let final = try await runOnce("\(name)-final", batchArguments(strategy, run: run), run: run)
+            if final.status != 0 { failures[name] = "final run failed (exit \(final.status)); see \(final.log.path)" }
+            fetched[name] = try Self.rowsFetched(log: run.jobs[name]!.logFile) + (final.report?["rows_fetched"] as? Int ?? 0)
         }
         var results: [BenchReport.Approach] = []
         for name in run.approaches {
-            var check = BatchOptions()
-            check.dryRun = true
-            let diff = try await Reconciler(producer: run.producer, consumer: run.consumers[name]!, options: check).run()
+            let check = try await runOnce(
+                "check-\(name)", batchArguments(.merkle, run: run, consumer: name, direct: true) + ["--dry-run"],
+                run: run)
+            let differences: Int
+            if check.status == 0, let found = check.report?["differences"] as? Int {
+                differences = found
+            } else {
+                differences = -1
+                failures[name, default: ""] += " convergence check failed (exit \(check.status)); see \(check.log.path)"
+            }
             var peers: [BenchReport.PeerBytes] = []
             for peer in ["producer", "consumer"] {
                 if let proxy = run.proxies["\(name)/\(peer)"] {
@@ -291,27 +318,56 @@ struct Harness {
                     name: name, peers: peers,
                     recordsTransferred: name == "stream" ? kafkaFinal.messages : fetched[name] ?? 0,
                     freshness: await run.tracker.summary(name), cpuSeconds: process.cpuSeconds, peakRSSBytes: process.peakRSSBytes,
-                    converged: diff.differences == 0 && (run.exits[name] ?? 0) == 0, remainingDifferences: diff.differences))
+                    converged: differences == 0 && (run.exits[name] ?? 0) == 0 && failures[name] == nil,
+                    remainingDifferences: max(0, differences)))
             run.series[name, default: []].append(
                 .init(t: Date().timeIntervalSince(run.start), bytes: peers.reduce(0) { $0 + $1.sent + $1.received }))
         }
+        for (name, failure) in failures.sorted(by: { $0.key < $1.key }) { progress("!! \(name): \(failure)\n") }
         for proxy in run.proxies.values { try await proxy.stop() }
         await run.kafkaProducer.close()
         return results
     }
 
+    /// One BatchSync run (no `--interval`) as a child process; its exit status and JSON summary line.
+    private func runOnce(_ name: String, _ arguments: [String], run: Run) async throws -> (status: Int32, report: [String: Any]?, log: URL) {
+        let job = JobProcess(name: name, executable: binDirectory.appendingPathComponent("BatchSync"), arguments: arguments, logDirectory: run.logs)
+        try job.start()
+        let status = await job.waitForExit(timeout: .seconds(600))
+        let text = (try? String(contentsOf: job.logFile, encoding: .utf8)) ?? ""
+        let report = text.split(separator: "\n").reversed().lazy.compactMap { line -> [String: Any]? in
+            guard line.hasPrefix("{") else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        }.first
+        return (status, report, job.logFile)
+    }
+
     /// report.json, report.md and chart.svg in the output directory.
-    private func writeReport(_ run: Run, _ results: [BenchReport.Approach]) throws -> BenchReport {
+    private func writeReport(_ run: Run, _ results: [BenchReport.Approach]) async throws -> BenchReport {
         let report = BenchReport(
             parameters: .init(
                 profile: command.workloadProfile.description, durationSeconds: command.duration, seed: command.seed,
                 recordsPerPlant: command.recordsPerPlant, imageBytes: command.imageBytes,
-                batchIntervalSeconds: command.realBatchInterval, startedAt: run.startedAt),
-            changes: run.counts, eventBytes: run.eventBytes, approaches: results, series: run.series)
+                batchIntervalSeconds: command.realBatchInterval, startedAt: run.startedAt, producer: run.producer.description,
+                batchSyncProducerArguments: producerSide.batchSyncArguments(schema: Self.producerSchema)),
+            changes: run.counts, eventBytes: run.eventBytes, approaches: results, series: run.series,
+            kafkaCrossCheck: await kafkaCrossCheck(run))
         try report.json().write(to: outDirectory.appendingPathComponent("report.json"))
         try Data(report.markdown(chartFile: "chart.svg").utf8).write(to: outDirectory.appendingPathComponent("report.md"))
         try Data(Chart.svg(report).utf8).write(to: outDirectory.appendingPathComponent("chart.svg"))
         return report
+    }
+
+    /// librdkafka's Kafka bytes against the kernel's, or nil if `ss` could not be sampled.
+    private func kafkaCrossCheck(_ run: Run) async -> BenchReport.KafkaCrossCheck? {
+        guard let kernel = run.kernelKafka else { return nil }
+        if let failure = await kernel.failure {
+            progress("!! Kafka cross-check left out: \(failure)\n")
+            return nil
+        }
+        return BenchReport.KafkaCrossCheck(
+            librdkafkaSent: run.kafkaFinal.sent, librdkafkaReceived: run.kafkaFinal.received, kernelSent: run.kernelFinal.sent,
+            kernelReceived: run.kernelFinal.received, kernelSockets: run.kernelFinal.sockets, kernelMatch: kernel.match)
     }
 
     /// Sum of `rows_fetched` over the JSON lines a BatchSync loop printed.

@@ -26,6 +26,21 @@ struct SyncBenchCommand: AsyncParsableCommand {
     @Option(help: "PostgreSQL URI holding the producer and the consumers (env PLANTSYNC_PG_URI).")
     var pgURI: String?
 
+    @Option(
+        name: .customLong("producer-uri"),
+        help: ArgumentHelp(
+            "The producer: postgresql://… or mongodb://host[:port]/db (default: --pg-uri). MongoDB: LIMS's collections in the URI's "
+                + "database (default imagedbplantproducer), timestamps generated at millisecond precision.",
+            valueName: "uri"))
+    var producerURI: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "lims: write the producer as LIMS's Image API does (imagecolplant<plant>, LIMS's fields; BatchSync gets --producer-layout lims). "
+                + "plantsync: PlantSync's own store (schema syncbench_producer), as earlier runs did.",
+            valueName: "lims|plantsync"))
+    var producerLayout = "lims"
+
     @Option(help: "Kafka bootstrap servers; default: an embedded librdkafka mock cluster.")
     var bootstrapServers: String?
 
@@ -75,6 +90,13 @@ struct SyncBenchCommand: AsyncParsableCommand {
         }
         guard (0...16_000_000).contains(imageBytes) else { throw ValidationError("--image-bytes \(imageBytes): must be within 0…16000000") }
         guard batchInterval > 0 else { throw ValidationError("--batch-interval \(batchInterval): must be positive") }
+        if chartFrom == nil {
+            do {
+                _ = try ProducerSide(layout: producerLayout, uri: producerURI ?? "postgresql:///postgres")
+            } catch let error as HarnessError {
+                throw ValidationError(error.description)
+            }
+        }
     }
 
     var workloadProfile: WorkloadProfile { profile == "lims" ? .lims(speed: speed) : .steady(perSecond: rate) }

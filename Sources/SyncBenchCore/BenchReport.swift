@@ -11,9 +11,14 @@ public struct BenchReport: Sendable, Codable {
         public var imageBytes: Int
         public var batchIntervalSeconds: Double
         public var startedAt: String
+        /// The producer every figure of the run comes from (absent in reports of earlier versions, whose
+        /// producer was PlantSync's own PostgreSQL store).
+        public var producer: ProducerDescription?
+        /// What BatchSync was told about the producer (`--producer-layout lims`, or the schema).
+        public var batchSyncProducerArguments: [String]?
         public init(
             profile: String, durationSeconds: Double, seed: UInt64, recordsPerPlant: Int, imageBytes: Int, batchIntervalSeconds: Double,
-            startedAt: String
+            startedAt: String, producer: ProducerDescription? = nil, batchSyncProducerArguments: [String]? = nil
         ) {
             self.profile = profile
             self.durationSeconds = durationSeconds
@@ -22,6 +27,8 @@ public struct BenchReport: Sendable, Codable {
             self.imageBytes = imageBytes
             self.batchIntervalSeconds = batchIntervalSeconds
             self.startedAt = startedAt
+            self.producer = producer
+            self.batchSyncProducerArguments = batchSyncProducerArguments
         }
     }
 
@@ -84,18 +91,99 @@ public struct BenchReport: Sendable, Codable {
         }
     }
 
+    /// The stream's Kafka bytes two ways (docs/design.md §5): librdkafka's statistics, which the table
+    /// reports, against the kernel's `tcp_info` counters of StreamSync's sockets to the brokers (`ss`).
+    public struct KafkaCrossCheck: Sendable, Codable, Equatable {
+        public var librdkafkaSent: Int
+        public var librdkafkaReceived: Int
+        /// Σ over StreamSync's broker sockets of `bytes_acked` less the SYN.
+        public var kernelSent: Int
+        /// Σ over the same sockets of `bytes_received`.
+        public var kernelReceived: Int
+        public var kernelSockets: Int
+        /// How the sockets were matched, e.g. `pid 1234, peer port 39017`.
+        public var kernelMatch: String
+
+        public init(librdkafkaSent: Int, librdkafkaReceived: Int, kernelSent: Int, kernelReceived: Int, kernelSockets: Int, kernelMatch: String) {
+            self.librdkafkaSent = librdkafkaSent
+            self.librdkafkaReceived = librdkafkaReceived
+            self.kernelSent = kernelSent
+            self.kernelReceived = kernelReceived
+            self.kernelSockets = kernelSockets
+            self.kernelMatch = kernelMatch
+        }
+
+        public var librdkafkaTotal: Int { librdkafkaSent + librdkafkaReceived }
+        public var kernelTotal: Int { kernelSent + kernelReceived }
+
+        /// |kernel − librdkafka| / librdkafka; nil when librdkafka counted nothing.
+        public static func relative(_ kernel: Int, _ library: Int) -> Double? {
+            library == 0 ? (kernel == 0 ? 0 : nil) : abs(Double(kernel - library)) / Double(library)
+        }
+
+        public var relativeDifference: Double? { Self.relative(kernelTotal, librdkafkaTotal) }
+        public var sentRelativeDifference: Double? { Self.relative(kernelSent, librdkafkaSent) }
+        public var receivedRelativeDifference: Double? { Self.relative(kernelReceived, librdkafkaReceived) }
+
+        enum CodingKeys: String, CodingKey {
+            case librdkafkaSent, librdkafkaReceived, kernelSent, kernelReceived, kernelSockets, kernelMatch
+            case relativeDifference, sentRelativeDifference, receivedRelativeDifference
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(
+                librdkafkaSent: try c.decode(Int.self, forKey: .librdkafkaSent),
+                librdkafkaReceived: try c.decode(Int.self, forKey: .librdkafkaReceived),
+                kernelSent: try c.decode(Int.self, forKey: .kernelSent), kernelReceived: try c.decode(Int.self, forKey: .kernelReceived),
+                kernelSockets: try c.decode(Int.self, forKey: .kernelSockets), kernelMatch: try c.decode(String.self, forKey: .kernelMatch))
+        }
+
+        /// The differences are written too, so that report.json states them (they are recomputed on decoding).
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(librdkafkaSent, forKey: .librdkafkaSent)
+            try c.encode(librdkafkaReceived, forKey: .librdkafkaReceived)
+            try c.encode(kernelSent, forKey: .kernelSent)
+            try c.encode(kernelReceived, forKey: .kernelReceived)
+            try c.encode(kernelSockets, forKey: .kernelSockets)
+            try c.encode(kernelMatch, forKey: .kernelMatch)
+            try c.encodeIfPresent(relativeDifference, forKey: .relativeDifference)
+            try c.encodeIfPresent(sentRelativeDifference, forKey: .sentRelativeDifference)
+            try c.encodeIfPresent(receivedRelativeDifference, forKey: .receivedRelativeDifference)
+        }
+
+        /// The lines the printed table and report.md show.
+        public func table() -> String {
+            func pct(_ value: Double?) -> String { value.map { String(format: "%.2f %%", $0 * 100) } ?? "–" }
+            return [
+                "| stream's Kafka bytes | sent | received | total |",
+                "|---|---:|---:|---:|",
+                "| librdkafka statistics (in the table above) | \(BenchReport.mb(librdkafkaSent)) | \(BenchReport.mb(librdkafkaReceived)) | \(BenchReport.mb(librdkafkaTotal)) |",
+                "| kernel tcp_info via ss (\(kernelSockets) sockets; \(kernelMatch)) | \(BenchReport.mb(kernelSent)) | \(BenchReport.mb(kernelReceived)) | \(BenchReport.mb(kernelTotal)) |",
+                "| relative difference (target ≤ 2 %) | \(pct(sentRelativeDifference)) | \(pct(receivedRelativeDifference)) | \(pct(relativeDifference)) |",
+            ].joined(separator: "\n")
+        }
+    }
+
     public var parameters: Parameters
     public var changes: [String: Int]
     public var eventBytes: Int
     public var approaches: [Approach]
     public var series: [String: [Point]]
+    /// Absent when StreamSync's sockets could not be sampled (no `ss`) or in earlier reports.
+    public var kafkaCrossCheck: KafkaCrossCheck?
 
-    public init(parameters: Parameters, changes: [String: Int], eventBytes: Int, approaches: [Approach], series: [String: [Point]]) {
+    public init(
+        parameters: Parameters, changes: [String: Int], eventBytes: Int, approaches: [Approach], series: [String: [Point]],
+        kafkaCrossCheck: KafkaCrossCheck? = nil
+    ) {
         self.parameters = parameters
         self.changes = changes
         self.eventBytes = eventBytes
         self.approaches = approaches
         self.series = series
+        self.kafkaCrossCheck = kafkaCrossCheck
     }
 
     public var converged: Bool { approaches.allSatisfy(\.converged) }
@@ -107,9 +195,14 @@ public struct BenchReport: Sendable, Codable {
         return try encoder.encode(self)
     }
 
-    /// The result table (also printed at the end of a run).
+    /// The result table (also printed at the end of a run): which producer the figures come from, one
+    /// row per approach, and the Kafka cross-check.
     public func table() -> String {
         var lines = [
+            "Producer: " + (parameters.producer?.description ?? "PlantSync-shaped postgresql producer (syncbench_producer.image_record)")
+                + (parameters.batchSyncProducerArguments.map { "; BatchSync reads it with `\($0.joined(separator: " "))`" } ?? "")
+                + "; consumers: PlantSync's PostgreSQL store.",
+            "",
             "| approach | bytes on the wire | sent | received | records moved | freshness p50 / p99 / max (s) | CPU s | peak RSS MB | converged |",
             "|---|---:|---:|---:|---:|---|---:|---:|---|",
         ]
@@ -123,6 +216,7 @@ public struct BenchReport: Sendable, Codable {
                     + String(format: "%.1f | %.0f | ", a.cpuSeconds, Double(a.peakRSSBytes) / 1_048_576)
                     + (a.converged ? "yes" : "**no** (\(a.remainingDifferences) keys differ)") + " |")
         }
+        if let kafkaCrossCheck { lines += ["", kafkaCrossCheck.table()] }
         return lines.joined(separator: "\n")
     }
 
@@ -134,7 +228,7 @@ public struct BenchReport: Sendable, Codable {
             Run of \(p.startedAt): profile `\(p.profile)`, \(String(format: "%.0f", p.durationSeconds)) s, seed \(p.seed), \
             \(p.recordsPerPlant) records per plant of \(p.imageBytes) B images, batch every \(String(format: "%.1f", p.batchIntervalSeconds)) s.
             Workload: \(changes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")); \
-            events published: \(Self.mb(eventBytes)).
+            events published: \(Self.mb(eventBytes)).\(producerNote)
 
             \(table())
 
@@ -152,6 +246,13 @@ public struct BenchReport: Sendable, Codable {
             }
         }
         return text
+    }
+
+    /// What the reader needs to know about the producer's timestamps, if anything.
+    var producerNote: String {
+        guard parameters.producer?.timestampPrecision == "milliseconds" else { return "" }
+        return " The producer's BSON dates keep milliseconds, so the workload generated every timestamp at millisecond"
+            + " precision: the events StreamSync applied and the documents BatchSync read describe the same records."
     }
 
     public static func mb(_ bytes: Int) -> String {

@@ -52,6 +52,18 @@ public final class JobProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Waits for a process that ends by itself (a one-off run), SIGKILL after `timeout`; its status.
+    public func waitForExit(timeout: Duration) async -> Int32 {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while process.isRunning && ContinuousClock.now < deadline {
+            sample()
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     /// SIGKILL, without any chance to drain (what a crash or an OOM kill does), then reaps the process.
     /// Returns its termination status (the signal number: 9).
     @discardableResult

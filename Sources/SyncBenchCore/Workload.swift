@@ -52,10 +52,13 @@ public struct WorkloadChange: Sendable {
 }
 
 /// The LIMS workload generator, acting as LIMS's Image API: it writes every change to the producer
-/// store and then publishes it as a LIMS-format event. Image bytes are random but reproducible from
-/// the seed and the key, so nothing has to hold them in memory.
+/// (`LimsProducer`: LIMS's own tables or collections, or PlantSync's store for comparison) and then
+/// publishes it as a LIMS-format event. Image bytes are random but reproducible from the seed and the
+/// key, so nothing has to hold them in memory. Timestamps are generated at the producer's step
+/// (`LimsProducer.timestampStepMicros`: milliseconds for MongoDB, whose BSON dates keep no more), so
+/// that an event and the stored record it describes carry the same version.
 public final class Workload: Sendable {
-    public let producer: any ImageStore
+    public let producer: any LimsProducer
     public let publisher: any EventPublisher
     public let seed: UInt64
     public let imageBytes: Int
@@ -64,7 +67,7 @@ public final class Workload: Sendable {
     /// The current metadata of every record (no image bytes), and the next id per plant.
     private let state: LockedState
 
-    public init(producer: any ImageStore, publisher: any EventPublisher, seed: UInt64, imageBytes: Int, perPlant: Int) {
+    public init(producer: any LimsProducer, publisher: any EventPublisher, seed: UInt64, imageBytes: Int, perPlant: Int) {
         self.producer = producer
         self.publisher = publisher
         self.seed = seed
@@ -97,12 +100,23 @@ public final class Workload: Sendable {
         return data
     }
 
-    /// Loads the initial data set into the producer (not published: every consumer starts from a copy).
-    public func loadInitialData(createdBefore now: Date) async throws {
+    /// `time` in microseconds, truncated to the producer's timestamp step.
+    func timestamp(_ time: Date) -> Timestamp {
+        let micros = Int64((time.timeIntervalSince1970 * 1_000_000).rounded())
+        let step = max(1, producer.timestampStepMicros)
+        return Timestamp(microsecondsSinceEpoch: micros - micros % step)
+    }
+
+    /// Loads the initial data set into the producer (not published: every consumer starts from a copy)
+    /// and, batch by batch, into `mirror` (the first consumer, which the others are copied from).
+    /// Returns the greatest version `ts` per plant (a watermark consumer's mark after the copy).
+    @discardableResult
+    public func loadInitialData(createdBefore now: Date, mirror: (any ChangeApplier)? = nil) async throws -> [Plant: Int64] {
         var rng = SeededGenerator(seed: seed)
-        let start = Int64((now.timeIntervalSince1970 - 86_400) * 1_000_000)
+        let start = timestamp(now.addingTimeInterval(-86_400)).microsecondsSinceEpoch
+        var marks: [Plant: Int64] = [:]
         for plant in Plant.allCases {
-            var batch: [Change] = []
+            var batch: [ImageRecord] = []
             for id in 1...Int64(perPlant) {
                 let record = ImageRecord(
                     plant: plant, id: id, cameraId: Int64.random(in: 1...12, using: &rng), data: imageData(RecordKey(plant: plant, id: id)),
@@ -110,24 +124,30 @@ public final class Workload: Sendable {
                     disease: id % 4 == 0 ? nil : ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot"].randomElement(using: &rng),
                     percentage: id % 4 == 0 ? nil : Double.random(in: 0.5...1, using: &rng),
                     createdAt: Timestamp(microsecondsSinceEpoch: start + id * 1_000_000))
-                batch.append(.upsert(record))
+                batch.append(record)
                 state.put(record)
+                marks[plant] = max(marks[plant] ?? .min, record.versionTimestamp.microsecondsSinceEpoch)
                 if batch.count == 500 {
-                    _ = try await producer.apply(batch)
+                    try await load(batch, mirror: mirror)
                     batch.removeAll(keepingCapacity: true)
                 }
             }
-            if !batch.isEmpty { _ = try await producer.apply(batch) }
+            if !batch.isEmpty { try await load(batch, mirror: mirror) }
             state.setNextID(plant, Int64(perPlant) + 1)
         }
+        return marks
+    }
+
+    private func load(_ batch: [ImageRecord], mirror: (any ChangeApplier)?) async throws {
+        try await producer.create(batch)
+        if let mirror { _ = try await mirror.apply(batch.map { .upsert($0) }) }
     }
 
     /// Makes one change of `kind`: producer first, then the event. Returns what it did, or nil when
     /// there is nothing to change (e.g. no unclassified image left for the recognizer).
     public func make(_ kind: ChangeKind, rng: inout SeededGenerator) async throws -> WorkloadChange? {
         let plant = Plant.allCases.randomElement(using: &rng)!
-        let now = Date()
-        let micros = Timestamp(microsecondsSinceEpoch: Int64((now.timeIntervalSince1970 * 1_000_000).rounded()))
+        let micros = timestamp(Date())
         var record: ImageRecord
         switch kind {
         case .create:
@@ -161,7 +181,7 @@ public final class Workload: Sendable {
             record = r
         }
         record.data = imageData(record.key)
-        _ = try await producer.apply([.upsert(record)])
+        if kind == .create { try await producer.create([record]) } else { try await producer.update(record) }
         let committedAt = Date()
         let json = RecordJSON.encode(record)
         try await publisher.publish(topic: plant.rawValue, key: String(record.id), value: json)
