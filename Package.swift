@@ -138,7 +138,7 @@ let package = Package(
 
         // MARK: Tests (one target per library target; TestSupport is shared by all of them)
         .target(
-            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore", "Kafka", "KafkaMock"],
+            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore", "Kafka", "KafkaMock", "CountingProxy"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SyncModelTests",
@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "BatchSyncCoreTests",
             dependencies: [
-                "BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport",
+                "BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport", "CountingProxy",
             ],
             swiftSettings: swiftSettings),
         .testTarget(

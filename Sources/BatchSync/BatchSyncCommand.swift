@@ -28,7 +28,22 @@ struct BatchSyncCommand: AsyncParsableCommand {
     @Option(help: "Consumer store (env PLANTSYNC_CONSUMER_URI).")
     var consumerURI: String?
 
-    @Option(help: "PostgreSQL schema of the producer store.")
+    @Option(help: "lims: a foreign producer, read-only (LIMS's MongoDB documents, the application's PostgreSQL tables); plantsync: PlantSync's own store.")
+    var producerLayout: ProducerLayout = BatchRunSettings().producerLayout
+
+    @Option(help: "Foreign producer: table (PostgreSQL, may be schema.table) or collection; {plant} stands for the plant.")
+    var producerTable = BatchRunSettings().foreignLayout.container
+
+    @Option(help: "Foreign producer: the column naming the plant, for one table holding every plant.")
+    var producerPlantColumn: String?
+
+    @Option(help: "Foreign producer: FIELD=NAME where a column or field is not named as in LIMS (repeatable; fields: \(ForeignLayout.Field.allCases.map(\.rawValue).joined(separator: ", "))).")
+    var producerField: [String] = []
+
+    @Option(help: "Foreign MongoDB producer digest: auto ($toHashedIndexKey from MongoDB 7.0), hashed, or client (metadata and byte length).")
+    var mongoDigest = BatchRunSettings().mongoDigest
+
+    @Option(help: "PostgreSQL schema of the producer store (plantsync layout).")
     var producerSchema = BatchRunSettings().producerSchema
 
     @Option(help: "PostgreSQL schema of the consumer store.")
@@ -89,8 +104,11 @@ struct BatchSyncCommand: AsyncParsableCommand {
         }
     }
 
-    func runSettings() -> BatchRunSettings {
+    func runSettings() throws -> BatchRunSettings {
         var settings = BatchRunSettings()
+        settings.producerLayout = producerLayout
+        settings.foreignLayout = try ForeignLayout.parse(container: producerTable, plantColumn: producerPlantColumn, fields: producerField)
+        settings.mongoDigest = mongoDigest
         settings.interval = interval
         settings.httpPort = httpPort
         settings.httpHost = httpHost
@@ -123,9 +141,13 @@ struct BatchSyncCommand: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap(level: Logger.Level(name: logLevel)!)
         let logger = Logger(label: "batchsync")
+        let settings = try runSettings()
         let producer = try StoreFactory.open(
             uri: try uri(producerURI, env: "PLANTSYNC_PRODUCER_URI", option: "producer-uri"),
-            options: .init(schema: producerSchema, applicationName: "plantsync-batchsync"), role: "producer")
+            options: .init(
+                schema: producerSchema, applicationName: "plantsync-batchsync", layout: settings.producerLayout,
+                foreign: settings.foreignLayout, mongoDigest: settings.mongoDigest),
+            role: "producer")
         let consumer = try StoreFactory.open(
             uri: try uri(consumerURI, env: "PLANTSYNC_CONSUMER_URI", option: "consumer-uri"),
             options: .init(schema: consumerSchema, applicationName: "plantsync-batchsync"), role: "consumer")
@@ -151,3 +173,4 @@ struct BatchSyncCommand: AsyncParsableCommand {
 
 extension SyncStrategy: ExpressibleByArgument {}
 extension DeletePolicy: ExpressibleByArgument {}
+extension ProducerLayout: ExpressibleByArgument {}

@@ -221,12 +221,44 @@ struct PostgresSchema: Sendable {
         """
     }
 
-    /// Columns: id, version_ts, version_tb, data_hash, data_ts, data_tb.
-    var versionsPage: String {
-        """
-        SELECT id, version_ts, version_tb, data_hash, data_ts, data_tb FROM \(table)
-        WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4
-        """
+    /// LIMS's fields over this table's columns (alias `s`) for the shared digest SQL: the digests of a
+    /// row here equal those of the same record in any foreign table (docs/design.md §3).
+    static let digestFields = PostgresDigestSQL.Fields(
+        id: "s.id", cameraId: "s.camera_id", latitude: "s.latitude", longitude: "s.longitude", disease: "s.disease",
+        percentage: "s.percentage", createdMicros: PostgresDigestSQL.epochMicros("s.created_at"),
+        updatedMicros: PostgresDigestSQL.epochMicros("s.updated_at"), isActive: "s.is_active", isDeleted: "s.is_deleted",
+        data: "s.data", dataUnknown: "s.data_ts = \(Version.minimum.ts)")
+
+    /// Per-range count and checksum sums in `domain` ($1 plant, $2/$3 lower/upper bounds).
+    func summaries(domain: DigestDomain) -> String {
+        let f = Self.digestFields
+        let columns: String
+        switch domain {
+        case .plantsync, .mongo: return summaries
+        case .postgres: columns = "s.id AS k, \(PostgresDigestSQL.digest(f)) AS d"
+        case .metadata:
+            columns = "s.id AS k, s.version_tb AS tb, \(PostgresDigestSQL.lengthCode(f)) AS lc, \(f.dataUnknown!) AS unk"
+        }
+        return PostgresDigestSQL.summaries(domain: domain, lowerParameter: 2) { lower, upper in
+            "SELECT \(columns) FROM \(table) s WHERE s.plant = $1 AND s.id >= \(lower) AND s.id < \(upper) AND s.\(live)"
+        }
+    }
+
+    /// Columns: id, version_ts, version_tb, the digest part, data_ts, data_tb. The digest part is
+    /// `data_hash` (`.plantsync`), the row's `.postgres` digest, or its `.metadata` length code (-1
+    /// while its bytes are not yet known).
+    func versionsPage(domain: DigestDomain) -> String {
+        let f = Self.digestFields
+        let part: String
+        switch domain {
+        case .plantsync, .mongo: part = "data_hash"
+        case .postgres: part = PostgresDigestSQL.digest(f)
+        case .metadata: part = "CASE WHEN \(f.dataUnknown!) THEN -1 ELSE \(PostgresDigestSQL.lengthCode(f)) END"
+        }
+        return """
+            SELECT id, version_ts, version_tb, \(part), data_ts, data_tb FROM \(table) s
+            WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4
+            """
     }
 
     var recordsByIds: String {

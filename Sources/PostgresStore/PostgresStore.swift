@@ -3,8 +3,8 @@ import SyncModel
 
 /// The `ImageStore` over PostgreSQL (libpq).
 ///
-/// - One connection, used from one `BlockingQueue`: libpq calls block, so they run there and never on
-///   Swift's cooperative thread pool. A broken connection is re-established on the next call.
+/// - One connection, used from one `BlockingQueue` (`PostgresSession`): libpq calls block, so they run
+///   there and never on Swift's cooperative thread pool. A broken connection is re-established on the next call.
 /// - `apply` reduces a batch to one write per key (`KeyWinners`: the greatest record version and the
 ///   greatest bytes) and sends multi-row conditional upserts (at most `maxRowsPerStatement` rows each)
 ///   in one transaction per batch — from `copyThreshold` writes with image bytes on, the writes are
@@ -15,8 +15,8 @@ import SyncModel
 /// - Reads are keyset-paginated (`id >= next ORDER BY id LIMIT n`): memory is bounded by one page and
 ///   no transaction is held open between pages.
 public final class PostgresStore: ImageStore, @unchecked Sendable {
-    // @unchecked Sendable is safe: the only mutable state, `connection` and `stagingReady`, is read and
-    // written solely inside blocks running on the serial `queue`; everything else is immutable after `init`.
+    // @unchecked Sendable is safe: the only mutable state, `stagingGeneration`, is read and written
+    // solely inside blocks running on the session's serial queue; everything else is immutable after `init`.
 
     public struct Configuration: Sendable {
         /// A libpq connection URI (`postgresql://user@host:5432/db?sslmode=…`) or conninfo string.
@@ -50,10 +50,9 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
 
     public let configuration: Configuration
     let sql: PostgresSchema
-    private let queue = BlockingQueue(label: "plantsync.postgres-store")
-    private var connection: PGConnection?
-    /// The current session has its staging table (a temporary table dies with its session).
-    private var stagingReady = false
+    private let session: PostgresSession
+    /// The session generation that has the staging table (a temporary table dies with its session).
+    private var stagingGeneration = 0
 
     public init(_ configuration: Configuration) throws(PostgresStoreError) {
         let limit = Configuration.maxRowsPerStatementLimit
@@ -69,48 +68,19 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         }
         self.configuration = configuration
         self.sql = try PostgresSchema(schema: configuration.schema)
+        self.session = PostgresSession(
+            conninfo: configuration.conninfo, applicationName: configuration.applicationName, label: "plantsync.postgres-store")
     }
 
-    // MARK: Running work on the connection
-
-    /// Runs `body` on the store's queue with a healthy connection; maps libpq errors to store errors.
+    /// Runs `body` on the store's session (its queue, with a healthy connection).
     func withConnection<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (PGConnection) throws(PGError) -> T
     ) async throws -> T {
-        try await queue.run { () throws -> T in
-            do throws(PGError) {
-                return try body(try self.healthyConnection())
-            } catch {
-                throw PostgresStoreError(operation: operation, error)
-            }
-        }
+        try await session.run(operation, body)
     }
 
-    /// Must run on `queue`.
-    private func healthyConnection() throws(PGError) -> PGConnection {
-        if let connection, connection.isHealthy { return connection }
-        stagingReady = false
-        if let connection {
-            try connection.reset()
-            return connection
-        }
-        let fresh = try PGConnection(conninfo: configuration.conninfo)
-        try fresh.execute("SELECT set_config('application_name', $1, false)", [.text(configuration.applicationName)])
-        connection = fresh
-        return fresh
-    }
-
-    /// Runs `body` inside a transaction, rolling back on error.
     static func transaction<T>(_ connection: PGConnection, _ body: () throws(PGError) -> T) throws(PGError) -> T {
-        try connection.execute("BEGIN")
-        do {
-            let result = try body()
-            try connection.execute("COMMIT")
-            return result
-        } catch {
-            _ = try? connection.execute("ROLLBACK")
-            throw error
-        }
+        try PostgresSession.transaction(connection, body)
     }
 
     // MARK: ImageStore
@@ -159,9 +129,9 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             if statements.count == 1, staged.isEmpty {
                 return try connection.execute(statements[0].0, statements[0].1).affectedRows
             }
-            if !staged.isEmpty, !self.stagingReady {
+            if !staged.isEmpty, self.stagingGeneration != self.session.generation {
                 try connection.execute(sql.createStaging)  // outside the batch's transaction: a rollback keeps it
-                self.stagingReady = true
+                self.stagingGeneration = self.session.generation
             }
             return try Self.transaction(connection) { () throws(PGError) in
                 var applied = 0
@@ -174,6 +144,27 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             }
         }
         return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
+    }
+
+    /// A summaries row of the shared digest SQL (columns i, count, then the domain's sums).
+    static func summary(_ result: PGResult, row: Int, domain: DigestDomain) throws(PGError) -> RangeSummary {
+        let count = Int(try result.int64(row, 1) ?? 0)
+        let high = try result.int64(row, 2) ?? 0, low = try result.int64(row, 3) ?? 0
+        guard domain == .metadata else { return RangeSummary(count: count, checksum: RowDigest.checksum(highSum: high, lowSum: low)) }
+        return RangeSummary(
+            count: count,
+            checksum: MetadataDigest.checksum(
+                tiebreakHighSum: high, tiebreakLowSum: low, lengthCodeSum: try result.int64(row, 4) ?? 0,
+                unknownCount: try result.int64(row, 5) ?? 0))
+    }
+
+    /// A domain this store does not compute is a programming error of the caller, reported as such.
+    static func require(_ domain: DigestDomain, in supported: [DigestDomain]) throws(PostgresStoreError) {
+        guard supported.contains(domain) else {
+            throw PostgresStoreError(
+                operation: "digest in domain \(domain)", sqlState: nil,
+                message: "this store computes \(supported.map(\.rawValue).joined(separator: ", ")) only", isTransient: false)
+        }
     }
 
     /// Statements of at most `maxRowsPerStatement` rows each, in the rows' (key) order.
@@ -226,12 +217,15 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         }
     }
 
-    public var digestDomains: [DigestDomain] { [.plantsync] }
-    public func computesInDatabase(_ domain: DigestDomain) -> Bool { true }
+    /// PlantSync's bookkeeping, the PostgreSQL digest a foreign table computes too, and metadata for
+    /// a producer of another engine — all computed in the database.
+    public var digestDomains: [DigestDomain] { [.plantsync, .postgres, .metadata] }
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { domain != .mongo }
 
     public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         guard !ranges.isEmpty else { return [] }
-        let text = sql.summaries
+        try Self.require(domain, in: digestDomains)
+        let text = sql.summaries(domain: domain)
         let parameters: [PGParameter] = [
             .text(plant.rawValue), .int64Array(ranges.map(\.lower)), .int64Array(ranges.map(\.upper)),
         ]
@@ -239,20 +233,17 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             let result = try connection.execute(text, parameters)
             var summaries: [RangeSummary] = []
             summaries.reserveCapacity(result.rowCount)
-            for row in 0..<result.rowCount {
-                summaries.append(
-                    RangeSummary(
-                        count: Int(try result.int64(row, 1) ?? 0),
-                        checksum: RowDigest.checksum(highSum: try result.int64(row, 2) ?? 0, lowSum: try result.int64(row, 3) ?? 0)))
-            }
+            for row in 0..<result.rowCount { summaries.append(try Self.summary(result, row: row, domain: domain)) }
             return summaries
         }
     }
 
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
-        let text = sql.versionsPage
+        let text = sql.versionsPage(domain: domain)
+        let supported = digestDomains
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
-            try await self.withConnection("read versions of \(plant) \(range)") { connection throws(PGError) in
+            try Self.require(domain, in: supported)
+            return try await self.withConnection("read versions of \(plant) \(range)") { connection throws(PGError) in
                 let result = try connection.execute(
                     text, [.text(plant.rawValue), .int(lower), .int(range.upper), .int(limit)])
                 var page: [KeyVersion] = []
@@ -261,10 +252,18 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                     let tiebreak = try result.int64(row, 2) ?? 0
                     let version = Version(ts: try result.int64(row, 1) ?? 0, storedTiebreak: tiebreak)
                     let bytesVersion = Version(ts: try result.int64(row, 4) ?? 0, storedTiebreak: try result.int64(row, 5) ?? 0)
+                    let part = try result.int64(row, 3) ?? 0
+                    let digest: Int64
+                    switch domain {
+                    case _ where version.isDelete: digest = 0
+                    case .plantsync, .mongo: digest = RowDigest.of(storedTiebreak: tiebreak, dataHash: part)
+                    case .postgres: digest = part
+                    case .metadata:
+                        digest = MetadataDigest.of(version: version, lengthCode: part < 0 ? MetadataDigest.unknownLengthCode : UInt64(part))
+                    }
                     page.append(
                         KeyVersion(
-                            id: try result.int64(row, 0) ?? 0, version: version,
-                            digest: version.isDelete ? 0 : RowDigest.of(storedTiebreak: tiebreak, dataHash: try result.int64(row, 3) ?? 0),
+                            id: try result.int64(row, 0) ?? 0, version: version, digest: digest,
                             dataVersion: bytesVersion == .minimum ? nil : bytesVersion))
                 }
                 return page

@@ -11,25 +11,52 @@ public enum StoreFactory {
         public var schema: String?
         /// `application_name` reported to the server.
         public var applicationName: String
+        /// PlantSync's own store, or a foreign (read-only) producer in `foreign`'s layout.
+        public var layout: ProducerLayout
+        public var foreign: ForeignLayout
+        /// A foreign MongoDB producer's digest: `auto` (`$toHashedIndexKey` on servers from 7.0),
+        /// `hashed` or `client` (metadata and byte length, computed here).
+        public var mongoDigest: String
 
-        public init(schema: String? = nil, applicationName: String = "plantsync") {
+        public init(
+            schema: String? = nil, applicationName: String = "plantsync", layout: ProducerLayout = .plantsync,
+            foreign: ForeignLayout = .lims, mongoDigest: String = "auto"
+        ) {
             self.schema = schema
             self.applicationName = applicationName
+            self.layout = layout
+            self.foreign = foreign
+            self.mongoDigest = mongoDigest
         }
     }
 
-    public static func open(uri: String, options: Options = Options(), role: String) throws -> any ImageStore {
+    public static func isPostgres(_ uri: String) -> Bool {
         let lowered = uri.lowercased()
-        if lowered.hasPrefix("postgresql://") || lowered.hasPrefix("postgres://") || (uri.contains("=") && !uri.contains("://")) {
+        return lowered.hasPrefix("postgresql://") || lowered.hasPrefix("postgres://") || (uri.contains("=") && !uri.contains("://"))
+    }
+
+    public static func open(uri: String, options: Options = Options(), role: String) throws -> any ImageStore {
+        if isPostgres(uri) {
+            if options.layout == .lims {
+                return try ForeignPostgresStore(
+                    .init(conninfo: uri, layout: options.foreign, applicationName: options.applicationName))
+            }
             return try PostgresStore(
                 .init(conninfo: uri, schema: options.schema ?? "plantsync", applicationName: options.applicationName))
         }
         if MongoStore.Configuration.accepts(uri) {
+            if options.layout == .lims { return try openForeignMongo(uri: uri, options: options) }
             return try MongoStore(MongoStore.Configuration(connectionString: uri, appName: options.applicationName))
         }
         throw StoreURIError(role: role, uri: StoreURI.redacted(uri))
     }
 
+}
+
+extension StoreFactory {
+    static func openForeignMongo(uri: String, options: Options) throws -> any ImageStore {
+        throw StoreURIError(role: "producer", uri: StoreURI.redacted(uri))
+    }
 }
 
 public struct StoreURIError: Error, CustomStringConvertible {

@@ -62,6 +62,21 @@ struct Divergence {
         }
     }
 
+    /// The producer's final state: per key, its greatest-version change; a delete leaves nothing (a
+    /// foreign producer keeps no tombstones).
+    var producerRecords: [ImageRecord] {
+        var winners: [RecordKey: Change] = [:]
+        for change in producer where winners[change.key].map({ $0.version < change.version }) ?? true { winners[change.key] = change }
+        let order = Dictionary(uniqueKeysWithValues: Plant.allCases.enumerated().map { ($1, $0) })
+        return winners.values.compactMap(\.record).sorted { (order[$0.plant]!, $0.id) < (order[$1.plant]!, $1.id) }
+    }
+
+    /// Loads a foreign producer (its final records, written as the application does) and a consumer.
+    func load(into producerTables: LimsPostgresProducer, _ consumerStore: any ImageStore) async throws {
+        try producerTables.write(producerRecords)
+        _ = try await consumerStore.apply(consumer)
+    }
+
     func load(into producerStore: PostgresStore, _ consumerStore: PostgresStore) async throws {
         _ = try await producerStore.apply(producer)
         _ = try await consumerStore.apply(consumer)

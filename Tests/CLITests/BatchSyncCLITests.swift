@@ -34,6 +34,12 @@ import Testing
         (["--log-level", "loud"], "loud"),
         (["--consumer-uri", "redis://x"], "redis://x"),
         (["--pushgateway", "not a url"], "not a url"),
+        (["--producer-layout", "debezium"], "debezium"),
+        (["--producer-field", "colour=hue"], "--producer-field 'colour=hue': unknown field 'colour'"),
+        (["--producer-field", "disease"], "--producer-field 'disease': expected FIELD=NAME"),
+        (["--producer-field", "latitude=lat"], "map both latitude and longitude"),
+        (["--producer-table", "app.images"], "needs --producer-plant-column"),
+        (["--mongo-digest", "sha1"], "--mongo-digest sha1"),
     ])
     func badInputIsAClearErrorAndNonZeroExit(arguments: [String], mentions: String) throws {
         var all = [
@@ -69,7 +75,7 @@ import Testing
                 _ = try await producer.apply((1...40).map { .upsert(randomRecord(plant: .potato, id: $0, rng: &rng)) })
                 let uri = try postgresURI()
                 let result = try batchSync.run([
-                    "--producer-uri", uri, "--producer-schema", producer.configuration.schema,
+                    "--producer-uri", uri, "--producer-layout", "plantsync", "--producer-schema", producer.configuration.schema,
                     "--consumer-uri", uri, "--consumer-schema", consumer.configuration.schema, "--plants", "potato",
                 ])
                 #expect(result.status == 0, "\(result.stderr)")
@@ -80,6 +86,29 @@ import Testing
                 #expect(json?["rows_written"] as? Int == 40)
                 #expect(try await liveRecords(consumer) == liveRecords(producer))
             }
+        }
+    }
+
+    /// The application's own table, mapped by flags: one table with a plant column, renamed columns.
+    @Test func foreignProducerTableMappedByFlags() async throws {
+        let tables = try LimsPostgresProducer(shape: .applicationTable)
+        defer { tables.drop() }
+        try await withPostgresStore { consumer in
+            var rng = SplitMix64(seed: 2)
+            try tables.write((1...30).map { randomRecord(plant: .pepper, id: $0, rng: &rng) })
+            let layout = tables.layout
+            var arguments = [
+                "--producer-uri", tables.uri, "--producer-table", layout.container, "--producer-plant-column", layout.plantColumn!,
+                "--consumer-uri", try postgresURI(), "--consumer-schema", consumer.configuration.schema,
+            ]
+            for (field, name) in layout.renamed.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                arguments += ["--producer-field", "\(field.rawValue)=\(name)"]
+            }
+            let result = try batchSync.run(arguments)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains(#""digest_domain":"postgres""#))
+            #expect(try await liveRecords(consumer) == liveRecords(try tables.store))
+            #expect(try await consumer.count(of: .pepper) == 30)
         }
     }
 
@@ -99,7 +128,7 @@ import Testing
             _ = try await mongoStore.apply(records.map { .upsert($0) })
             // MongoDB → PostgreSQL
             let forward = try batchSync.run([
-                "--producer-uri", mongoURI, "--consumer-uri", pg, "--consumer-schema", postgres.configuration.schema, "--plants", "tomato",
+                "--producer-uri", mongoURI, "--producer-layout", "plantsync", "--consumer-uri", pg, "--consumer-schema", postgres.configuration.schema, "--plants", "tomato",
             ])
             #expect(forward.status == 0, "\(forward.stderr)")
             #expect(try await liveRecords(postgres) == records)
@@ -109,7 +138,7 @@ import Testing
             changed.disease = "Late Blight"
             _ = try await postgres.apply([.upsert(changed), .delete(records[8].key, at: Timestamp(microsecondsSinceEpoch: 9_000_000))])
             let back = try batchSync.run([
-                "--producer-uri", pg, "--producer-schema", postgres.configuration.schema, "--consumer-uri", mongoURI, "--plants", "tomato",
+                "--producer-uri", pg, "--producer-layout", "plantsync", "--producer-schema", postgres.configuration.schema, "--consumer-uri", mongoURI, "--plants", "tomato",
             ])
             #expect(back.status == 0, "\(back.stderr)")
             #expect(try await liveRecords(mongoStore) == liveRecords(postgres))
@@ -126,7 +155,7 @@ import Testing
                 let process = Process()
                 process.executableURL = Executable.productsDirectory.appendingPathComponent("BatchSync")
                 process.arguments = [
-                    "--producer-uri", uri, "--producer-schema", producer.configuration.schema, "--consumer-uri", uri,
+                    "--producer-uri", uri, "--producer-layout", "plantsync", "--producer-schema", producer.configuration.schema, "--consumer-uri", uri,
                     "--consumer-schema", consumer.configuration.schema, "--interval", "1", "--http-port", String(port),
                     "--http-host", "127.0.0.1",
                 ]

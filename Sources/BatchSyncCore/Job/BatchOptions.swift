@@ -60,9 +60,17 @@ public struct BatchRunSettings: Sendable {
     /// Loop mode: serve /healthz and /metrics on this port (0 = off).
     public var httpPort = 0
     public var httpHost = "0.0.0.0"
-    /// PostgreSQL schemas of the two stores.
+    /// PostgreSQL schemas of the two stores (PlantSync's own layout).
     public var producerSchema = "plantsync"
     public var consumerSchema = "plantsync"
+    /// The producer is foreign — LIMS's MongoDB, the application's PostgreSQL tables — by default:
+    /// that is what users have (docs/design.md §3).
+    public var producerLayout = ProducerLayout.lims
+    /// Where a foreign producer keeps its records.
+    public var foreignLayout = ForeignLayout.lims
+    /// A foreign MongoDB producer's digest mode (`auto`, `hashed`, `client`).
+    public var mongoDigest = "auto"
+    public static let mongoDigestModes = ["auto", "hashed", "client"]
 
     public init() {}
 
@@ -72,6 +80,9 @@ public struct BatchRunSettings: Sendable {
             throw BatchOptionsError("interval", interval, "must be within 1…86400 seconds")
         }
         guard (0...65_535).contains(httpPort) else { throw BatchOptionsError("http-port", httpPort, "must be within 0…65535") }
+        guard Self.mongoDigestModes.contains(mongoDigest) else {
+            throw BatchOptionsError("mongo-digest", mongoDigest, "must be one of \(Self.mongoDigestModes.joined(separator: ", "))")
+        }
         if httpPort != 0 && interval == nil {
             throw BatchOptionsError("http-port", httpPort, "only with --interval (a single run exits before a scrape)")
         }

@@ -124,3 +124,11 @@ public struct ForeignLayoutError: Error, CustomStringConvertible, Equatable {
 
     public var description: String { "--\(flag) '\(value)': \(reason)" }
 }
+
+/// What a producer store is (docs/design.md §3): PlantSync's own (with version bookkeeping, as a
+/// consumer is) or `lims`, a foreign producer in `ForeignLayout` — LIMS's MongoDB documents or an
+/// application's PostgreSQL tables, read-only.
+public enum ProducerLayout: String, Sendable, Hashable, CaseIterable, Codable {
+    case plantsync
+    case lims
+}

@@ -1,0 +1,243 @@
+import LibPQ
+import Synchronization
+import SyncModel
+
+/// A foreign PostgreSQL producer (docs/design.md §3): the application's own tables in `ForeignLayout`
+/// — one per plant or one with a plant column, LIMS's field names by default — read-only.
+///
+/// - Never written: every session runs with `default_transaction_read_only = on`, and `apply`,
+///   `replace`, `setSyncState` and `purgeTombstones` throw `ReadOnlyStoreError` before reaching the
+///   server; `prepareSchema` only checks that every mapped column exists. A role with `SELECT` alone
+///   suffices.
+/// - A record's version is derived from its own fields (`updated_at ?? created_at`, microseconds;
+///   tiebreak from the content), the same function StreamSync applies to the record's events.
+/// - Digests: `.postgres` computed in the server from the row's columns (image bytes digested there,
+///   never sent) — what PlantSync's PostgreSQL consumer computes from its own columns; `.metadata`
+///   for a consumer of another engine, computed here from a projection of every field but the bytes
+///   plus their `octet_length` (a row per record, no image bytes).
+public final class ForeignPostgresStore: ImageStore, Sendable {
+    public struct Configuration: Sendable {
+        /// A libpq connection URI or conninfo string.
+        public var conninfo: String
+        public var layout: ForeignLayout
+        public var applicationName: String
+
+        public init(conninfo: String, layout: ForeignLayout = .lims, applicationName: String = "plantsync") {
+            self.conninfo = conninfo
+            self.layout = layout
+            self.applicationName = applicationName
+        }
+    }
+
+    public let configuration: Configuration
+    private let session: PostgresSession
+    /// Per plant, the table's SQL once its column types are known (`describe`).
+    private let tables = Mutex<[Plant: ForeignPostgresTable]>([:])
+    /// Rows per page of the client-side `.metadata` summaries.
+    static let projectionPageSize = 2000
+
+    public init(_ configuration: Configuration) throws(ForeignLayoutError) {
+        try configuration.layout.validate()
+        self.configuration = configuration
+        self.session = PostgresSession(
+            conninfo: configuration.conninfo, applicationName: configuration.applicationName, label: "plantsync.foreign-postgres",
+            setup: ["SET default_transaction_read_only = on", "SET TIME ZONE 'UTC'"])
+    }
+
+    private var store: String { "foreign PostgreSQL producer \(configuration.layout.container)" }
+
+    private func refuse(_ operation: String) -> ReadOnlyStoreError { ReadOnlyStoreError(store: store, operation: operation) }
+
+    // MARK: Tables
+
+    /// The table of a plant, its mapped columns checked against the catalog on first use: a missing
+    /// table or column is an error naming it.
+    func table(_ plant: Plant) async throws -> ForeignPostgresTable {
+        if let known = tables.withLock({ $0[plant] }) { return known }
+        let layout = configuration.layout
+        let container = layout.container(for: plant)
+        let wanted = Self.mappedColumns(layout)
+        let types = try await session.run("describe \(container)") { connection throws(PGError) -> [String: String] in
+            let result = try connection.execute(
+                """
+                SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                """, [.text(ForeignPostgresTable(layout: layout, plant: plant, zoned: false).name)])
+            var types: [String: String] = [:]
+            for row in 0..<result.rowCount { types[try result.string(row, 0) ?? ""] = try result.string(row, 1) ?? "" }
+            return types
+        }
+        guard !types.isEmpty else {
+            throw PostgresStoreError(
+                operation: "read \(store)", sqlState: "42P01", message: "table '\(container)' does not exist or is not visible",
+                isTransient: false)
+        }
+        if let missing = wanted.first(where: { types[$0.column] == nil }) {
+            throw PostgresStoreError(
+                operation: "read \(store)", sqlState: "42703",
+                message: "table '\(container)' has no column '\(missing.column)' for field \(missing.field) (map it with --producer-field \(missing.field)=COLUMN)",
+                isTransient: false)
+        }
+        let zoned = types[layout.name(.createdAt)]?.hasPrefix("timestamp with time zone") ?? false
+        let table = ForeignPostgresTable(layout: layout, plant: plant, zoned: zoned)
+        tables.withLock { $0[plant] = table }
+        return table
+    }
+
+    /// The columns a layout reads, with the field each stands for.
+    static func mappedColumns(_ layout: ForeignLayout) -> [(field: String, column: String)] {
+        var fields = ForeignLayout.Field.allCases.filter {
+            layout.splitsCoordinates ? $0 != .gpsCoordinates : ($0 != .latitude && $0 != .longitude)
+        }.map { ($0.rawValue, layout.name($0)) }
+        if let plantColumn = layout.plantColumn, !layout.isPerPlant { fields.append(("plant", plantColumn)) }
+        return fields
+    }
+
+    // MARK: ImageStore: schema and writes
+
+    /// Checks every plant's table and columns; creates nothing.
+    public func prepareSchema() async throws {
+        for plant in Plant.allCases { _ = try await table(plant) }
+    }
+
+    public func apply(_ changes: [Change]) async throws -> ApplyOutcome { throw refuse("apply \(changes.count) changes") }
+
+    public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
+        throw refuse("replace \(changes.count) records")
+    }
+
+    public func purgeTombstones(olderThan cutoff: Timestamp, batchSize: Int) async throws -> Int { throw refuse("purge tombstones") }
+
+    /// A foreign producer keeps no PlantSync state.
+    public func syncState(_ name: String) async throws -> Int64? { nil }
+
+    public func setSyncState(_ name: String, to value: Int64) async throws { throw refuse("write sync state \(name)") }
+
+    // MARK: ImageStore: reads
+
+    public func record(_ key: RecordKey) async throws -> ImageRecord? {
+        let table = try await table(key.plant)
+        return try await session.run("read \(key) from \(store)") { connection throws(PGError) in
+            let result = try connection.execute(table.pointRead, table.leading + [.int(key.id)])
+            return result.rowCount == 0 ? nil : try table.decode(result, row: 0, withData: true)
+        }
+    }
+
+    public func count(of plant: Plant) async throws -> Int {
+        let table = try await table(plant)
+        return try await session.run("count \(plant) in \(store)") { connection throws(PGError) in
+            Int(try connection.execute(table.count, table.leading).int64(0, 0) ?? 0)
+        }
+    }
+
+    public func idBounds(of plant: Plant) async throws -> KeyRange? {
+        let table = try await table(plant)
+        return try await session.run("read id bounds of \(plant) in \(store)") { connection throws(PGError) in
+            let result = try connection.execute(table.bounds, table.leading)
+            guard let low = try result.int64(0, 0), let high = try result.int64(0, 1) else { return nil }
+            return KeyRange(lower: low, upper: high == Int64.max ? high : high + 1)
+        }
+    }
+
+    // MARK: Digests
+
+    public var digestDomains: [DigestDomain] { [.postgres, .metadata] }
+
+    /// `.postgres` in the server; `.metadata` here, from a projection without the bytes.
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { domain == .postgres }
+
+    public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
+        guard !ranges.isEmpty else { return [] }
+        try PostgresStore.require(domain, in: digestDomains)
+        let table = try await table(plant)
+        if domain == .metadata { return try await projectedSummaries(table, ranges) }
+        let parameters = table.leading + [.int64Array(ranges.map(\.lower)), .int64Array(ranges.map(\.upper))]
+        return try await session.run("checksum \(ranges.count) ranges of \(plant) in \(store)") { connection throws(PGError) in
+            let result = try connection.execute(table.summaries, parameters)
+            return try (0..<result.rowCount).map { row throws(PGError) in try PostgresStore.summary(result, row: row, domain: .postgres) }
+        }
+    }
+
+    /// `.metadata` summaries from one keyset pass per run of sorted, disjoint ranges over their hull.
+    private func projectedSummaries(_ table: ForeignPostgresTable, _ ranges: [KeyRange]) async throws -> [RangeSummary] {
+        var sums = [(count: Int, checksum: UInt64)](repeating: (0, 0), count: ranges.count)
+        let order = ranges.indices.filter { !ranges[$0].isEmpty }.sorted { ranges[$0].lower < ranges[$1].lower }
+        let disjoint = zip(order, order.dropFirst()).allSatisfy { ranges[$0].upper <= ranges[$1].lower }
+        let passes: [[Int]] = disjoint ? (order.isEmpty ? [] : [order]) : order.map { [$0] }
+        for pass in passes {
+            let hull = KeyRange(lower: ranges[pass.first!].lower, upper: ranges[pass.last!].upper)
+            var cursor = 0
+            for try await version in versions(table, in: hull, pageSize: Self.projectionPageSize, domain: .metadata) {
+                while cursor < pass.count && ranges[pass[cursor]].upper <= version.id { cursor += 1 }
+                guard cursor < pass.count else { break }
+                let index = pass[cursor]
+                guard ranges[index].contains(version.id) else { continue }  // between two ranges
+                sums[index].count += 1
+                sums[index].checksum &+= UInt64(bitPattern: version.digest)
+            }
+        }
+        return sums.map { RangeSummary(count: $0.count, checksum: $0.checksum) }
+    }
+
+    public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
+            try PostgresStore.require(domain, in: self.digestDomains)
+            return try await self.versionsPage(try await self.table(plant), from: lower, range: range, limit: limit, domain: domain)
+        }
+    }
+
+    private func versions(_ table: ForeignPostgresTable, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
+            try await self.versionsPage(table, from: lower, range: range, limit: limit, domain: domain)
+        }
+    }
+
+    /// One page of versions: the record fields without bytes (the version is computed from them) and
+    /// the domain's per-row digest part.
+    private func versionsPage(
+        _ table: ForeignPostgresTable, from lower: Int64, range: KeyRange, limit: Int, domain: DigestDomain
+    ) async throws -> [KeyVersion] {
+        let text = table.recordsPage(withData: false, extra: table.digestColumn(domain))
+        return try await session.run("read versions of \(table.plant) \(range) in \(store)") { connection throws(PGError) in
+            let result = try connection.execute(text, table.leading + [.int(lower), .int(range.upper), .int(limit)])
+            return try (0..<result.rowCount).map { row throws(PGError) -> KeyVersion in
+                let record = try table.decode(result, row: row, withData: false)
+                let part = try result.int64(row, 10) ?? 0
+                let digest = domain == .postgres ? part : MetadataDigest.of(version: record.version, lengthCode: UInt64(part))
+                return KeyVersion(id: record.id, version: record.version, digest: digest)
+            }
+        }
+    }
+
+    public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
+        .byIDs(ids, pageSize: pageSize) { slice in
+            let table = try await self.table(plant)
+            return try await self.session.run("read \(slice.count) records of \(plant) from \(self.store)") { connection throws(PGError) in
+                let result = try connection.execute(table.recordsByIds, table.leading + [.int64Array(slice)])
+                return try (0..<result.rowCount).map { row throws(PGError) in try table.decode(result, row: row, withData: true) }
+            }
+        }
+    }
+
+    public func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord> {
+        .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
+            let table = try await self.table(plant)
+            return try await self.session.run("read records of \(plant) \(range) from \(self.store)") { connection throws(PGError) in
+                let result = try connection.execute(
+                    table.recordsPage(withData: true), table.leading + [.int(lower), .int(range.upper), .int(limit)])
+                return try (0..<result.rowCount).map { row throws(PGError) in try table.decode(result, row: row, withData: true) }
+            }
+        }
+    }
+
+    public func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord> {
+        .keyset(in: .all, pageSize: pageSize, id: \.id) { lower, limit in
+            let table = try await self.table(plant)
+            return try await self.session.run("read records of \(plant) changed since \(since) from \(self.store)") {
+                connection throws(PGError) in
+                let result = try connection.execute(table.changedSincePage, table.leading + [.int(since), .int(lower), .int(limit)])
+                return try (0..<result.rowCount).map { row throws(PGError) in try table.decode(result, row: row, withData: true) }
+            }
+        }
+    }
+}

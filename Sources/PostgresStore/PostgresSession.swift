@@ -1,0 +1,69 @@
+import LibPQ
+import SyncModel
+
+/// One libpq connection used from one `BlockingQueue`, shared by PlantSync's store and the foreign
+/// store: libpq calls block, so they run there and never on Swift's cooperative thread pool. A broken
+/// connection is re-established on the next call, and `setup` runs on every new session.
+final class PostgresSession: @unchecked Sendable {
+    // @unchecked Sendable is safe: `connection` and `generation` are read and written only inside
+    // blocks running on the serial `queue`; everything else is immutable after `init`.
+    let conninfo: String
+    let applicationName: String
+    /// Statements run on every new session, after `application_name` (e.g. `SET TIME ZONE 'UTC'`).
+    let setup: [String]
+    private let queue: BlockingQueue
+    private var connection: PGConnection?
+    /// Incremented on every (re)connect: session state (a temporary table) belongs to one generation.
+    private(set) var generation = 0
+
+    init(conninfo: String, applicationName: String, label: String, setup: [String] = []) {
+        self.conninfo = conninfo
+        self.applicationName = applicationName
+        self.setup = setup
+        self.queue = BlockingQueue(label: label)
+    }
+
+    /// Runs `body` on the queue with a healthy connection; maps libpq errors to store errors.
+    func run<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (PGConnection) throws(PGError) -> T) async throws -> T {
+        try await queue.run { () throws -> T in
+            do throws(PGError) {
+                return try body(try self.healthyConnection())
+            } catch {
+                throw PostgresStoreError(operation: operation, error)
+            }
+        }
+    }
+
+    /// Must run on `queue`.
+    private func healthyConnection() throws(PGError) -> PGConnection {
+        if let connection, connection.isHealthy { return connection }
+        generation += 1
+        if let connection {
+            try connection.reset()
+            try configure(connection)
+            return connection
+        }
+        let fresh = try PGConnection(conninfo: conninfo)
+        try configure(fresh)
+        connection = fresh
+        return fresh
+    }
+
+    private func configure(_ connection: PGConnection) throws(PGError) {
+        try connection.execute("SELECT set_config('application_name', $1, false)", [.text(applicationName)])
+        for statement in setup { try connection.execute(statement) }
+    }
+
+    /// Runs `body` inside a transaction, rolling back on error.
+    static func transaction<T>(_ connection: PGConnection, _ body: () throws(PGError) -> T) throws(PGError) -> T {
+        try connection.execute("BEGIN")
+        do {
+            let result = try body()
+            try connection.execute("COMMIT")
+            return result
+        } catch {
+            _ = try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+}

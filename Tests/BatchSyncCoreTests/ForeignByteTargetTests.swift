@@ -1,0 +1,77 @@
+import BatchSyncCore
+import CountingProxy
+import PostgresStore
+import SyncBenchCore
+import SyncModel
+import TestSupport
+import Testing
+
+/// Bytes on the producer link, counted by a TCP proxy outside the job (docs/design.md §5), on 20 KB
+/// LIMS records in the application's PostgreSQL tables: the targets of a same-engine pair.
+/// Byte counts are deterministic for a given data set; no timing is asserted.
+@Suite struct ForeignByteTargetTests {
+    static let records = 2000
+    static let imageBytes = 20_000
+
+    /// LIMS's camera job adds an image every 30–100 s: records a minute apart.
+    static func limsRecords() -> [ImageRecord] {
+        var rng = SplitMix64(seed: 61)
+        let start: Int64 = 1_696_779_589_123_123  // 2023-10-08T15:39:49.123123
+        return (1...records).map { i in
+            var record = randomRecord(plant: .potato, id: Int64(i), rng: &rng, dataBytes: imageBytes)
+            record.createdAt = Timestamp(microsecondsSinceEpoch: start + Int64(i) * 60_000_000)
+            record.updatedAt = nil
+            return record
+        }
+    }
+
+    @Test func convergedAndSlightlyChangedRunsMoveAFractionOfFull() async throws {
+        let tables = try LimsPostgresProducer(shape: .limsTables)
+        defer { tables.drop() }
+        let records = Self.limsRecords()
+        try tables.write(records)
+        let (proxy, uri) = try await postgresThroughProxy(name: "producer")
+        defer { Task { try? await proxy.stop() } }
+        let producer = try ForeignPostgresStore(.init(conninfo: uri, layout: tables.layout))
+        try await withPostgresStore { consumer in
+            func run(_ strategy: SyncStrategy) async throws -> (report: RunReport, bytes: Int) {
+                var options = BatchOptions()
+                options.strategy = strategy
+                options.plants = [.potato]
+                let before = proxy.counts
+                let report = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+                let after = proxy.counts
+                return (report, after.sent + after.received - before.sent - before.received)
+            }
+            let full = try await run(.full)
+            #expect(full.report.rowsWritten == records.count)
+            #expect(full.bytes >= records.count * Self.imageBytes)
+
+            let converged = try await run(.merkle)
+            #expect(converged.report.differences == 0)
+            #expect(converged.report.digestDomain == .postgres)
+            #expect(converged.bytes * 200 <= full.bytes, "converged merkle \(converged.bytes) B vs full \(full.bytes) B: over 0.5 %")
+
+            // 0.1 % of the records changed by the application (a classification, as LIMS's recognizer does).
+            for id in [Int64(700), 1_500] {
+                var changed = records[Int(id) - 1]
+                changed.disease = "Early Blight"
+                changed.percentage = 0.81
+                changed.updatedAt = Timestamp(microsecondsSinceEpoch: changed.createdAt.microsecondsSinceEpoch + 5_000_000)
+                try tables.write(changed)
+            }
+            let changed = try await run(.merkle)
+            #expect(changed.report.differences == 2)
+            #expect(changed.bytes * 50 <= full.bytes, "merkle with 0.1 % changed \(changed.bytes) B vs full \(full.bytes) B: over 2 %")
+            #expect(try await liveRecords(consumer) == liveRecords(producer))
+
+            // watermark: the first run compares every key and sets the mark; the next, with nothing new,
+            // reads only the overlap window before the mark.
+            _ = try await run(.watermark)
+            let idle = try await run(.watermark)
+            #expect(idle.report.differences == 0)
+            #expect(idle.bytes * 200 <= full.bytes, "idle watermark \(idle.bytes) B vs full \(full.bytes) B: over 0.5 %")
+            print("producer link bytes: full \(full.bytes), merkle converged \(converged.bytes), merkle 0.1 % \(changed.bytes), watermark idle \(idle.bytes)")
+        }
+    }
+}
