@@ -16,6 +16,7 @@ import asyncio
 import ctypes
 import json
 import os
+import resource
 import signal
 import sys
 import time
@@ -126,6 +127,8 @@ async def _measure(args):
         command = [part.replace("{" + token + "}", str(port)) for part in command]
     stdout_path = args.out + ".stdout"
     stderr_path = args.out + ".stderr"
+    load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         start = time.monotonic()
         # A wide "terminal" for rich (reladiff's output), which otherwise wraps its JSON at 80 columns.
@@ -145,6 +148,8 @@ async def _measure(args):
             loop.add_signal_handler(signum, stop, signum)
         code = await child.wait()
         wall = time.monotonic() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     await producer.stop()
     await consumer.stop()
     if stopping:
@@ -155,6 +160,8 @@ async def _measure(args):
         "display_command": _display(args.display, ports),
         "exit_code": code,
         "wall_seconds": round(wall, 3),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "client_cpu_seconds": round(cpu, 3),
         "producer": producer.counts(),
         "consumer": consumer.counts(),
         "stdout": open(stdout_path, encoding="utf-8", errors="replace").read(),
@@ -249,17 +256,17 @@ def _report(args):
     )
     lines.append("")
     lines.append(
-        "| tool | wall s | producer link: sent / received | consumer link: sent / received | total bytes "
+        "| tool | wall s | client CPU s | producer link: sent / received | consumer link: sent / received | total bytes "
         "| differences found | bytes ÷ count(*) | wall ÷ count(*) |"
     )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for m in rows:
         p, c = m["producer"], m["consumer"]
         found = f"{m['differences']:,}"
         if m["kind"] == "count":
             found += f" (rows {m['details']['producer_rows']:,} / {m['details']['consumer_rows']:,})"
         lines.append(
-            f"| {m['label']} | {m['wall_seconds']:.2f} "
+            f"| {m['label']} | {m['wall_seconds']:.2f} | {m.get('client_cpu_seconds', 0):.2f} "
             f"| {_size(p['bytes_to_server'])} / {_size(p['bytes_from_server'])} "
             f"| {_size(c['bytes_to_server'])} / {_size(c['bytes_from_server'])} "
             f"| {_size(m['bytes'])} | {found} | {_ratio(m['bytes'], floor['bytes'])} "
@@ -278,7 +285,10 @@ def _report(args):
         lines.append("")
     lines.append("Notes:")
     lines.append("")
-    lines.append("- Sent: client → PostgreSQL; received: PostgreSQL → client. \"differences found\" for count(*) is the difference of the two counts.")
+    lines.append(
+        "- Sent: client → PostgreSQL; received: PostgreSQL → client. \"differences found\" for count(*) is the difference of "
+        "the two counts. Client CPU: user + system seconds of the tool's processes (not PostgreSQL's)."
+    )
     for note in setup.get("notes", []):
         lines.append(f"- {note}")
     for m in rows:
@@ -297,6 +307,8 @@ def _report(args):
             )
         if m["differences"] != expected and m["kind"] != "count":
             lines.append(f"- **{m['label']} found {m['differences']:,} differences, {expected:,} were made.**")
+    loads = ", ".join(f"{m['label']} {m['load_average_1min'][0]:.2f} → {m['load_average_1min'][1]:.2f}" for m in rows if m.get("load_average_1min"))
+    lines.append(f"- Machine load (1-minute load average before → after each; {os.cpu_count()} cores, shared with other work): {loads}.")
     lines.append("")
     lines.append("Commands (ports are the counting proxies'):")
     lines.append("")
@@ -312,7 +324,7 @@ def _report(args):
     report = {
         "setup": setup,
         "measurements": [
-            {k: m.get(k) for k in ("label", "kind", "command", "display_command", "wall_seconds", "producer", "consumer", "bytes", "differences", "details")}
+            {k: m.get(k) for k in ("label", "kind", "command", "display_command", "wall_seconds", "client_cpu_seconds", "load_average_1min", "producer", "consumer", "bytes", "differences", "details")}
             | {
                 "bytes_vs_count": m["bytes"] / floor["bytes"] if floor["bytes"] else None,
                 "wall_vs_count": m["wall_seconds"] / floor["wall_seconds"] if floor["wall_seconds"] else None,
