@@ -213,9 +213,9 @@ def _size(n):
     """Bytes in SI units: 1 kB = 10³ B, 1 MB = 10⁶ B."""
     if n < 10_000:
         return f"{n:,} B"
-    if n < 10_000_000:
+    if n < 1_000_000:
         return f"{n / 1e3:,.1f} kB"
-    if n < 10_000_000_000:
+    if n < 1_000_000_000:
         return f"{n / 1e6:,.1f} MB"
     return f"{n / 1e9:,.2f} GB"
 
