@@ -54,8 +54,15 @@ public enum StoreFactory {
 }
 
 extension StoreFactory {
+    /// LIMS's MongoDB producer, read-only; `options.mongoDigest` must be a `ForeignMongoStore.DigestMode`.
     static func openForeignMongo(uri: String, options: Options) throws -> any ImageStore {
-        throw StoreURIError(role: "producer", uri: StoreURI.redacted(uri))
+        guard let digest = ForeignMongoStore.DigestMode(rawValue: options.mongoDigest) else {
+            throw ForeignLayoutError(
+                flag: "mongo-digest", value: options.mongoDigest,
+                reason: "one of \(ForeignMongoStore.DigestMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return try ForeignMongoStore(
+            .init(connectionString: uri, appName: options.applicationName, layout: options.foreign, digest: digest))
     }
 }
 
