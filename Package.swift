@@ -138,7 +138,10 @@ let package = Package(
 
         // MARK: Tests (one target per library target; TestSupport is shared by all of them)
         .target(
-            name: "TestSupport", dependencies: ["SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore", "Kafka", "KafkaMock", "CountingProxy"],
+            name: "TestSupport",
+            dependencies: [
+                "SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore", "Kafka", "KafkaMock", "CountingProxy", "MongoStore", "LibMongoC",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SyncModelTests",
@@ -153,6 +156,7 @@ let package = Package(
             name: "BatchSyncCoreTests",
             dependencies: [
                 "BatchSyncCore", "PostgresStore", "StoreMetering", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport", "CountingProxy",
+                "MongoStore",
             ],
             swiftSettings: swiftSettings),
         .testTarget(
@@ -171,7 +175,7 @@ let package = Package(
             dependencies: ["PostgresStore", "MongoStore", "SyncModel", "SyncBenchCore", "LibMongoC", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC"], swiftSettings: swiftSettings),
+            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock", "TestSupport"], swiftSettings: swiftSettings),
         // The harness's pieces: the ss parser (SyncBenchCore) and the LIMS-shaped producer writers (SyncBench).
         .testTarget(

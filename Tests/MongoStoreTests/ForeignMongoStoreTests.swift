@@ -2,6 +2,7 @@ import Foundation
 import LibMongoC
 import MongoStore
 import SyncModel
+import TestSupport
 import Testing
 
 /// A MongoDB producer written by LIMS's own Image API (`ForeignMongoStore`) against PlantSync's own

@@ -2,43 +2,7 @@ import Foundation
 import LibMongoC
 import MongoStore
 import SyncModel
-
-/// `uri` with `database` as its path (the foreign producer reads the URI's database).
-func uri(_ uri: String, withDatabase database: String) -> String {
-    guard let scheme = uri.range(of: "://") else { return uri }
-    let rest = uri[scheme.upperBound...]
-    let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-    var tail = rest[hostEnd...]
-    if tail.hasPrefix("/") { tail = tail.dropFirst().drop { $0 != "?" } }
-    return String(uri[..<hostEnd]) + "/" + database + tail
-}
-
-/// A LIMS-written document, as LIMS's Image API stores it: an ObjectId `_id`, `id` as int32 (or int64),
-/// BSON dates in milliseconds, a field PlantSync does not know, no `_ps`.
-func limsDocument(_ r: ImageRecord, int32Id: Bool = true, omitNullUpdatedAt: Bool = false) -> BSONDocument {
-    var objectId = [UInt8](repeating: 0, count: 12)
-    withUnsafeBytes(of: r.id.bigEndian) { objectId.replaceSubrange(4..<12, with: $0) }
-    var doc: BSONDocument = [
-        "_id": .objectId(objectId),
-        "id": int32Id ? .int32(Int32(r.id)) : .int64(r.id),
-        "camera_id": .int32(Int32(r.cameraId)),
-        "data": r.data.map(BSONValue.bytes) ?? .null,
-        "gps_coordinates": [.double(r.latitude), .double(r.longitude)],
-        "disease": r.disease.map(BSONValue.string) ?? .null,
-        "percentage": r.percentage.map(BSONValue.double) ?? .null,
-        "created_at": .datetime(r.createdAt.microsecondsSinceEpoch / 1000),
-        "is_active": .bool(r.isActive),
-        "is_deleted": .bool(r.isDeleted),
-        "uploaded_by": "lims-image-api",
-        "__v": .int32(0),
-    ]
-    if let updatedAt = r.updatedAt {
-        doc.append("updated_at", .datetime(updatedAt.microsecondsSinceEpoch / 1000))
-    } else if !omitNullUpdatedAt {
-        doc.append("updated_at", .null)
-    }
-    return doc
-}
+import TestSupport
 
 /// Deterministic records with millisecond timestamps (what a BSON date keeps), of varied shapes.
 func limsRecords(plant: Plant = .pepper, ids: some Sequence<Int64>, seed: UInt64 = 7) -> [ImageRecord] {
