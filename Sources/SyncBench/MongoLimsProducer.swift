@@ -22,9 +22,11 @@ final class MongoLimsProducer: LimsProducer, @unchecked Sendable {
 
     static let defaultDatabase = "imagedbplantproducer"
 
-    init(uri: String) throws {
+    /// `database` overrides the URI's (tests use a throwaway one).
+    init(uri: String, database: String? = nil) throws {
         self.uri = uri
-        database = (try MongoClient.database(inURI: uri)).flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDatabase
+        let named = try MongoClient.database(inURI: uri)
+        self.database = database ?? named.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDatabase
         description = ProducerDescription(
             layout: "lims", engine: "mongodb", location: "\(database).imagecolplant{plant}", timestampPrecision: "milliseconds")
     }
