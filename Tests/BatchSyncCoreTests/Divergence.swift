@@ -12,11 +12,17 @@ struct Divergence {
     /// Keys hard-deleted from the producer (tombstoned there, or removed outright).
     var hardDeleted: [RecordKey] = []
 
-    init(seed: UInt64, perPlant: Int = 120) {
+    /// `tick`: the timestamp unit in microseconds — 1000 for a producer that keeps milliseconds
+    /// (MongoDB's BSON dates), so that every version the divergence makes survives the producer.
+    /// `sameLengthBytes`: the changed image bytes keep their length. A cross-engine pair compares
+    /// metadata and byte length only (docs/design.md §3), so it cannot see that one.
+    init(seed: UInt64, perPlant: Int = 120, tick: Int64 = 1, sameLengthBytes: Bool = true) {
         var rng = SplitMix64(seed: seed)
         for plant in Plant.allCases {
             for id in 1...Int64(perPlant) {
-                let base = randomRecord(plant: plant, id: id, rng: &rng, tsRange: 1_000_000...2_000_000, dataBytes: 24)
+                var base = randomRecord(plant: plant, id: id, rng: &rng, tsRange: 1_000_000...2_000_000, dataBytes: 24)
+                base.createdAt = Timestamp(microsecondsSinceEpoch: base.createdAt.microsecondsSinceEpoch * tick)
+                base.updatedAt = base.updatedAt.map { Timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch * tick) }
                 var other = base
                 switch Int.random(in: 0..<12, using: &rng) {
                 case 0:  // missing in the consumer
@@ -28,32 +34,32 @@ struct Divergence {
                     producer.append(.upsert(base))
                     consumer.append(.upsert(other))
                 case 3:  // image bytes differ, same version
-                    other.data?[0] ^= 0x5A
+                    if sameLengthBytes { other.data?[0] ^= 0x5A } else { other.data?.append(0x5A) }
                     producer.append(.upsert(base))
                     consumer.append(.upsert(other))
                 case 4:  // soft delete in the producer
                     other.isDeleted = true
-                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 50)
+                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 50 * tick)
                     producer.append(.upsert(other))
                     consumer.append(.upsert(base))
                 case 5:  // hard delete in the producer
                     producer.append(.upsert(base))
-                    producer.append(.delete(base.key, at: Timestamp(microsecondsSinceEpoch: 3_000_000)))
+                    producer.append(.delete(base.key, at: Timestamp(microsecondsSinceEpoch: 3_000_000 * tick)))
                     consumer.append(.upsert(base))
                     hardDeleted.append(base.key)
                 case 6:  // producer newer
-                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 99)
+                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 99 * tick)
                     other.disease = "Healthy"
                     producer.append(.upsert(other))
                     consumer.append(.upsert(base))
                 case 7:  // consumer newer (it holds a version the producer does not have)
-                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 99)
+                    other.updatedAt = Timestamp(microsecondsSinceEpoch: base.versionTimestamp.microsecondsSinceEpoch + 99 * tick)
                     other.percentage = 0.5
                     producer.append(.upsert(base))
                     consumer.append(.upsert(other))
                 case 8:  // consumer tombstone newer than the producer's live record
                     producer.append(.upsert(base))
-                    consumer.append(.delete(base.key, at: Timestamp(microsecondsSinceEpoch: 5_000_000)))
+                    consumer.append(.delete(base.key, at: Timestamp(microsecondsSinceEpoch: 5_000_000 * tick)))
                 default:  // equal
                     producer.append(.upsert(base))
                     consumer.append(.upsert(base))

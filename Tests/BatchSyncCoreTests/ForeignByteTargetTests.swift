@@ -1,5 +1,7 @@
 import BatchSyncCore
 import CountingProxy
+import Foundation
+import MongoStore
 import PostgresStore
 import SyncBenchCore
 import SyncModel
@@ -72,6 +74,85 @@ import Testing
             #expect(idle.report.differences == 0)
             #expect(idle.bytes * 200 <= full.bytes, "idle watermark \(idle.bytes) B vs full \(full.bytes) B: over 0.5 %")
             print("producer link bytes: full \(full.bytes), merkle converged \(converged.bytes), merkle 0.1 % \(changed.bytes), watermark idle \(idle.bytes)")
+        }
+    }
+
+    /// LIMS's MongoDB (the double) into MongoDB compares `$toHashedIndexKey` digests in the server:
+    /// the same-engine targets (≤ 0.5 %, ≤ 2 %). A cross-engine pair compares metadata and byte length:
+    /// the foreign side sends a projection of every record (no image bytes) once per run — targets
+    /// ≤ 1.5 % and ≤ 3 %, both directions.
+    @Test(arguments: [
+        (ForeignProducerKind.limsMongo, ConsumerKind.mongo), (.limsMongo, .postgres), (.limsPostgres, .mongo),
+    ])
+    func pairsMoveAFractionOfFull(producer kind: ForeignProducerKind, consumer consumerKind: ConsumerKind) async throws {
+        let sameEngine = (kind == .limsPostgres) == (consumerKind == .postgres)
+        let (convergedPerMille, changedPerMille) = sameEngine ? (5, 20) : (15, 30)
+        var records = Self.limsRecords()
+        // Millisecond timestamps: what a BSON date keeps.
+        records = records.map { TimestampPrecision.milliseconds.truncate($0) }
+        let proxy: CountingProxy
+        let producer: any ImageStore
+        let write: @Sendable ([ImageRecord]) throws -> Void
+        let cleanup: @Sendable () -> Void
+        switch kind {
+        case .limsMongo:
+            let lims = try LimsMongoProducer()
+            try lims.write(records)
+            guard let components = URLComponents(string: lims.uri), let host = components.host, let port = components.port else {
+                throw SetupError("cannot read host and port of \(lims.uri)")
+            }
+            proxy = try await CountingProxy.start(name: "producer", upstream: .tcp(host: host, port: port))
+            producer = try ForeignMongoStore(.init(connectionString: uri("mongodb://127.0.0.1:\(proxy.port)/?directConnection=true", withDatabase: lims.database)))
+            write = { try lims.write($0) }
+            cleanup = { lims.drop() }
+        case .limsPostgres:
+            let tables = try LimsPostgresProducer(shape: .limsTables)
+            try tables.write(records)
+            let (p, uri) = try await postgresThroughProxy(name: "producer")
+            proxy = p
+            producer = try ForeignPostgresStore(.init(conninfo: uri, layout: tables.layout))
+            write = { try tables.write($0) }
+            cleanup = { tables.drop() }
+        }
+        defer {
+            cleanup()
+            Task { try? await proxy.stop() }
+        }
+        func run(_ strategy: SyncStrategy, into consumer: any ImageStore) async throws -> (report: RunReport, bytes: Int) {
+            var options = BatchOptions()
+            options.strategy = strategy
+            options.plants = [.potato]
+            let before = proxy.counts
+            let report = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+            let after = proxy.counts
+            return (report, after.sent + after.received - before.sent - before.received)
+        }
+        func check(_ consumer: any ImageStore) async throws {
+            let full = try await run(.full, into: consumer)
+            #expect(full.report.rowsWritten == records.count)
+            let converged = try await run(.merkle, into: consumer)
+            #expect(converged.report.differences == 0)
+            #expect(converged.report.digestDomain == (sameEngine ? .mongo : .metadata))
+            #expect(
+                converged.bytes * 1000 <= full.bytes * convergedPerMille,
+                "converged \(converged.bytes) B vs full \(full.bytes) B: over \(convergedPerMille) ‰")
+            for id in [Int64(700), 1_500] {
+                var changed = records[Int(id) - 1]
+                changed.disease = "Early Blight"
+                changed.updatedAt = Timestamp(microsecondsSinceEpoch: changed.createdAt.microsecondsSinceEpoch + 5_000_000)
+                try write([changed])
+            }
+            let changed = try await run(.merkle, into: consumer)
+            #expect(changed.report.differences == 2)
+            #expect(
+                changed.bytes * 1000 <= full.bytes * changedPerMille,
+                "0.1 % changed \(changed.bytes) B vs full \(full.bytes) B: over \(changedPerMille) ‰")
+            #expect(try await liveRecords(consumer) == liveRecords(producer))
+            print("\(kind) → \(consumerKind) producer link bytes: full \(full.bytes), merkle converged \(converged.bytes), merkle 0.1 % \(changed.bytes)")
+        }
+        switch consumerKind {
+        case .postgres: try await withPostgresStore { try await check($0) }
+        case .mongo: try await withMongoStore { try await check($0) }
         }
     }
 }
