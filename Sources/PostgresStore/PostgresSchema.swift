@@ -267,6 +267,15 @@ struct PostgresSchema: Sendable {
     /// `data_hash` (`.plantsync`), the row's `.postgres` digest, or its `.metadata` length code (-1
     /// while its bytes are not yet known).
     func versionsPage(domain: DigestDomain) -> String {
+        "\(versionColumns(domain)) WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4"
+    }
+
+    /// The same columns for the keys in $2 (`bigint[]`).
+    func versionsByIds(domain: DigestDomain) -> String {
+        "\(versionColumns(domain)) WHERE plant = $1 AND id = ANY($2::bigint[]) ORDER BY id"
+    }
+
+    private func versionColumns(_ domain: DigestDomain) -> String {
         let f = Self.digestFields
         let part: String
         switch domain {
@@ -274,10 +283,7 @@ struct PostgresSchema: Sendable {
         case .postgres: part = PostgresDigestSQL.digest(f)
         case .metadata: part = "CASE WHEN \(f.dataUnknown!) THEN -1 ELSE \(PostgresDigestSQL.lengthCode(f)) END"
         }
-        return """
-            SELECT id, version_ts, version_tb, \(part), data_ts, data_tb FROM \(table) s
-            WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4
-            """
+        return "SELECT id, version_ts, version_tb, \(part), data_ts, data_tb FROM \(table) s"
     }
 
     var recordsByIds: String {

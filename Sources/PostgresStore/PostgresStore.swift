@@ -253,31 +253,45 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try Self.require(domain, in: supported)
             return try await self.withConnection("read versions of \(plant) \(range)") { connection throws(PGError) in
-                let result = try connection.execute(
-                    text, [.text(plant.rawValue), .int(lower), .int(range.upper), .int(limit)])
-                var page: [KeyVersion] = []
-                page.reserveCapacity(result.rowCount)
-                for row in 0..<result.rowCount {
-                    let tiebreak = try result.int64(row, 2) ?? 0
-                    let version = Version(ts: try result.int64(row, 1) ?? 0, storedTiebreak: tiebreak)
-                    let bytesVersion = Version(ts: try result.int64(row, 4) ?? 0, storedTiebreak: try result.int64(row, 5) ?? 0)
-                    let part = try result.int64(row, 3) ?? 0
-                    let digest: Int64
-                    switch domain {
-                    case _ where version.isDelete: digest = 0
-                    case .plantsync, .mongo: digest = RowDigest.of(storedTiebreak: tiebreak, dataHash: part)
-                    case .postgres: digest = part
-                    case .metadata:
-                        digest = MetadataDigest.of(version: version, lengthCode: part < 0 ? MetadataDigest.unknownLengthCode : UInt64(part))
-                    }
-                    page.append(
-                        KeyVersion(
-                            id: try result.int64(row, 0) ?? 0, version: version, digest: digest,
-                            dataVersion: bytesVersion == .minimum ? nil : bytesVersion))
-                }
-                return page
+                try Self.versions(try connection.execute(text, [.text(plant.rawValue), .int(lower), .int(range.upper), .int(limit)]), domain)
             }
         }
+    }
+
+    public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        let text = sql.versionsByIds(domain: domain)
+        let supported = digestDomains
+        return .byIDs(ids, pageSize: pageSize) { slice in
+            try Self.require(domain, in: supported)
+            return try await self.withConnection("read versions of \(slice.count) keys of \(plant)") { connection throws(PGError) in
+                try Self.versions(try connection.execute(text, [.text(plant.rawValue), .int64Array(slice)]), domain)
+            }
+        }
+    }
+
+    /// Decodes rows of `versionsPage`/`versionsByIds`: the digest in `domain` from its part.
+    static func versions(_ result: PGResult, _ domain: DigestDomain) throws(PGError) -> [KeyVersion] {
+        var page: [KeyVersion] = []
+        page.reserveCapacity(result.rowCount)
+        for row in 0..<result.rowCount {
+            let tiebreak = try result.int64(row, 2) ?? 0
+            let version = Version(ts: try result.int64(row, 1) ?? 0, storedTiebreak: tiebreak)
+            let bytesVersion = Version(ts: try result.int64(row, 4) ?? 0, storedTiebreak: try result.int64(row, 5) ?? 0)
+            let part = try result.int64(row, 3) ?? 0
+            let digest: Int64
+            switch domain {
+            case _ where version.isDelete: digest = 0
+            case .plantsync, .mongo: digest = RowDigest.of(storedTiebreak: tiebreak, dataHash: part)
+            case .postgres: digest = part
+            case .metadata:
+                digest = MetadataDigest.of(version: version, lengthCode: part < 0 ? MetadataDigest.unknownLengthCode : UInt64(part))
+            }
+            page.append(
+                KeyVersion(
+                    id: try result.int64(row, 0) ?? 0, version: version, digest: digest,
+                    dataVersion: bytesVersion == .minimum ? nil : bytesVersion))
+        }
+        return page
     }
 
     public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {

@@ -83,6 +83,12 @@ public final class MeteredStore: DelegatingImageStore {
         }
     }
 
+    public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        base.versions(of: plant, ids: ids, pageSize: pageSize, domain: domain).observingPages { [self] page in
+            read(rows: page.count, bytes: page.count * PayloadSize.keyVersion)
+        }
+    }
+
     public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
         meter(base.records(of: plant, ids: ids, pageSize: pageSize))
     }

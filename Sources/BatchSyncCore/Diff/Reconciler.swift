@@ -200,20 +200,7 @@ public struct Reconciler: Sendable {
         }
         guard let elements else { return try await merkle(plant, &report) }
         guard !elements.isEmpty else { return }
-        _ = try await compareKeys(plant, in: Self.ranges(covering: elements.map(\.key)), &report)
-    }
-
-    /// Ranges covering `keys`: neighbours closer than 64 ids share a range (one read for both).
-    static func ranges(covering keys: [Int64]) -> [KeyRange] {
-        var ranges: [KeyRange] = []
-        for key in Set(keys).sorted() where key < Int64.max {
-            if let last = ranges.last, key - last.upper < 64 {
-                ranges[ranges.count - 1] = KeyRange(lower: last.lower, upper: key + 1)
-            } else {
-                ranges.append(KeyRange(lower: key, upper: key + 1))
-            }
-        }
-        return ranges
+        try await compareKeys(plant, ids: elements.map(\.key), &report)
     }
 
     // MARK: shared steps
@@ -238,15 +225,38 @@ public struct Reconciler: Sendable {
             async let p = producer.versions(of: plant, in: range, pageSize: options.pageSize * 4, domain: domain).collect()
             async let c = consumer.versions(of: plant, in: range, pageSize: options.pageSize * 4, domain: domain).collect()
             let (producerVersions, consumerVersions) = try await (p, c)
-            var plan = RepairPlan()
-            mergeJoin(producerVersions, consumerVersions) { id, p, c in
-                report.rowsCompared += 1
-                if let p, !p.isTombstone { highest = max(highest ?? p.version.ts, p.version.ts) }
-                plan.add(id, KeyAction.decide(producer: p, consumer: c))
-            }
-            try await execute(plan, plant: plant, fetched: [:], &report)
+            try await repair(plant, producerVersions, consumerVersions, highest: &highest, &report)
         }
         return highest
+    }
+
+    /// Key-by-key comparison of the given keys, a page of keys per read on each side.
+    func compareKeys(_ plant: Plant, ids: [Int64], _ report: inout RunReport) async throws {
+        var highest: Int64? = nil
+        let domain = self.domain
+        let sorted = Array(Set(ids)).sorted()
+        let page = options.pageSize * 4
+        for start in stride(from: 0, to: sorted.count, by: page) {
+            let slice = Array(sorted[start..<min(start + page, sorted.count)])
+            async let p = producer.versions(of: plant, ids: slice, pageSize: page, domain: domain).collect()
+            async let c = consumer.versions(of: plant, ids: slice, pageSize: page, domain: domain).collect()
+            let (producerVersions, consumerVersions) = try await (p, c)
+            try await repair(plant, producerVersions, consumerVersions, highest: &highest, &report)
+        }
+    }
+
+    /// Plans and carries out the repair of the keys of two id-ordered version lists.
+    func repair(
+        _ plant: Plant, _ producerVersions: [KeyVersion], _ consumerVersions: [KeyVersion], highest: inout Int64?,
+        _ report: inout RunReport
+    ) async throws {
+        var plan = RepairPlan()
+        mergeJoin(producerVersions, consumerVersions) { id, p, c in
+            report.rowsCompared += 1
+            if let p, !p.isTombstone { highest = max(highest ?? p.version.ts, p.version.ts) }
+            plan.add(id, KeyAction.decide(producer: p, consumer: c))
+        }
+        try await execute(plan, plant: plant, fetched: [:], &report)
     }
 
     /// Carries out a plan: fetches the producer records it needs (unless given), applies upserts and

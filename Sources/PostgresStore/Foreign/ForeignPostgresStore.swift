@@ -209,13 +209,28 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
     ) async throws -> [KeyVersion] {
         let text = table.recordsPage(withData: false, extra: table.digestColumn(domain))
         return try await session.run("read versions of \(table.plant) \(range) in \(store)") { connection throws(PGError) in
-            let result = try connection.execute(text, table.leading + [.int(lower), .int(range.upper), .int(limit)])
-            return try (0..<result.rowCount).map { row throws(PGError) -> KeyVersion in
-                let record = try table.decode(result, row: row, withData: false)
-                let part = try result.int64(row, 10) ?? 0
-                let digest = domain == .postgres ? part : MetadataDigest.of(version: record.version, lengthCode: UInt64(part))
-                return KeyVersion(id: record.id, version: record.version, digest: digest)
+            try Self.versions(try connection.execute(text, table.leading + [.int(lower), .int(range.upper), .int(limit)]), table, domain)
+        }
+    }
+
+    public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        .byIDs(ids, pageSize: pageSize) { slice in
+            try PostgresStore.require(domain, in: self.digestDomains)
+            let table = try await self.table(plant)
+            return try await self.session.run("read versions of \(slice.count) keys of \(plant) in \(self.store)") {
+                connection throws(PGError) in
+                try Self.versions(try connection.execute(table.versionsByIds(domain), table.leading + [.int64Array(slice)]), table, domain)
             }
+        }
+    }
+
+    /// Decodes rows of record fields followed by the domain's digest part (column 10).
+    static func versions(_ result: PGResult, _ table: ForeignPostgresTable, _ domain: DigestDomain) throws(PGError) -> [KeyVersion] {
+        try (0..<result.rowCount).map { row throws(PGError) -> KeyVersion in
+            let record = try table.decode(result, row: row, withData: false)
+            let part = try result.int64(row, 10) ?? 0
+            let digest = domain == .postgres ? part : MetadataDigest.of(version: record.version, lengthCode: UInt64(part))
+            return KeyVersion(id: record.id, version: record.version, digest: digest)
         }
     }
 

@@ -84,6 +84,11 @@ struct ForeignPostgresTable: Sendable {
             """
     }
 
+    /// The record fields without bytes and the domain's digest part, for the keys in `p(1)`.
+    func versionsByIds(_ domain: DigestDomain) -> String {
+        "SELECT \(fieldList), \(digestColumn(domain)) FROM \(from) AND \(idColumn) = ANY(\(p(1))::bigint[]) ORDER BY \(idColumn)"
+    }
+
     var recordsByIds: String {
         "SELECT \(fieldList), \(fields.data) FROM \(from) AND \(idColumn) = ANY(\(p(1))::bigint[]) ORDER BY \(idColumn)"
     }

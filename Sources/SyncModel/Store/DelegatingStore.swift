@@ -26,6 +26,10 @@ extension DelegatingImageStore {
         base.versions(of: plant, in: range, pageSize: pageSize, domain: domain)
     }
 
+    public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        base.versions(of: plant, ids: ids, pageSize: pageSize, domain: domain)
+    }
+
     public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
         base.records(of: plant, ids: ids, pageSize: pageSize)
     }

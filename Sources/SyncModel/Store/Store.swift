@@ -137,6 +137,10 @@ public protocol ImageStore: ChangeApplier {
     /// Versions (tombstones included) of a range in id order, with digests in `domain`, page by page.
     func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion>
 
+    /// Versions (tombstones included) of the given keys in id order, with digests in `domain`, page by
+    /// page (`pageSize` keys a read); keys the store does not hold are left out.
+    func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion>
+
     /// Live records with the given ids, in id order, fetched page by page.
     func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord>
 
@@ -173,6 +177,17 @@ extension ImageStore {
     /// Versions with `.plantsync` digests.
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<KeyVersion> {
         versions(of: plant, in: range, pageSize: pageSize, domain: .plantsync)
+    }
+
+    /// The default: one range read per key (stores override it with one read per page of keys).
+    public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+        .byIDs(ids, pageSize: pageSize) { slice in
+            var found: [KeyVersion] = []
+            for id in slice where id < Int64.max {
+                found += try await self.versions(of: plant, in: KeyRange(lower: id, upper: id + 1), pageSize: 1, domain: domain).collect()
+            }
+            return found
+        }
     }
 
     /// The default: `clientCells`.

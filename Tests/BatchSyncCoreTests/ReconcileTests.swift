@@ -1,0 +1,145 @@
+import BatchSyncCore
+import PostgresStore
+import SyncBenchCore
+import SyncModel
+import TestSupport
+import Testing
+
+/// `reconcile`: IBLT cells in each database, peeled into the differing keys (docs/design.md §3).
+@Suite struct ReconcileTests {
+    func options(_ configure: (inout BatchOptions) -> Void = { _ in }) -> BatchOptions {
+        var options = BatchOptions()
+        options.strategy = .reconcile
+        options.pageSize = 100
+        configure(&options)
+        return options
+    }
+
+    /// The cells PostgreSQL groups in SQL are those the client builds from the versions, in every domain
+    /// (tombstones and bytes not yet known included): one hash, in `bigint` and in Swift.
+    @Test(arguments: [DigestDomain.plantsync, .postgres, .metadata], [IBLT.Shape.estimator, .table(cells: 61)])
+    func cellsGroupedInTheDatabaseEqualTheClientsTable(domain: DigestDomain, shape: IBLT.Shape) async throws {
+        try await withPostgresStore { store in
+            var rng = SplitMix64(seed: 81)
+            let records = (1...300).map { randomRecord(plant: .potato, id: Int64($0) * 7, rng: &rng) }
+            _ = try await store.apply(records.enumerated().map { .upsert($1, keepsStoredData: $0 % 9 == 0) })
+            _ = try await store.apply([.delete(records[3].key, at: Timestamp(microsecondsSinceEpoch: 9_000_000))])
+            let inDatabase = try await store.cells(of: .potato, domain: domain, shape: shape)
+            #expect(inDatabase == (try await store.clientCells(of: .potato, domain: domain, shape: shape)))
+            #expect(inDatabase.values.map(\.count).reduce(0, +) == 3 * 299)
+            let tables = try LimsPostgresProducer(shape: .applicationTable)
+            defer { tables.drop() }
+            try tables.write(records)
+            let foreign = try tables.store
+            if domain != .plantsync {
+                let foreignCells = try await foreign.cells(of: .potato, domain: domain, shape: shape)
+                #expect(foreignCells == (try await foreign.clientCells(of: .potato, domain: domain, shape: shape)))
+            }
+        }
+    }
+
+    /// A converged pair costs the strata estimator only; few differences are found by it outright, and
+    /// only their records move.
+    @Test func aConvergedRunReadsOnlyTheEstimatorAndFewDifferencesOnlyTheirRecords() async throws {
+        try await withPostgresStore { producer in
+            try await withPostgresStore { consumer in
+                var rng = SplitMix64(seed: 83)
+                let records = (1...5000).map { randomRecord(plant: .tomato, id: Int64($0), rng: &rng, dataBytes: 64) }
+                _ = try await producer.apply(records.map { .upsert($0) })
+                _ = try await consumer.apply(records.map { .upsert($0) })
+                var options = options()
+                options.plants = [.tomato]
+                let converged = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+                #expect(converged.differences == 0)
+                #expect(converged.cellsCompared <= 2 * IBLT.Shape.estimator.cellCount)
+                #expect(converged.rowsCompared == 0)
+                #expect(converged.rowsFetched == 0)
+
+                var changed = records.filter { $0.id % 1000 == 17 }
+                for i in changed.indices {
+                    changed[i].disease = "Changed"
+                    changed[i].updatedAt = Timestamp(microsecondsSinceEpoch: 9_000_000_000 + changed[i].id)
+                }
+                _ = try await producer.apply(changed.map { .upsert($0) })
+                let repaired = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+                #expect(repaired.differences == changed.count)
+                #expect(repaired.peelFailures == 0)
+                #expect(repaired.rowsFetched == changed.count)
+                #expect(repaired.rowsCompared == changed.count)
+                #expect(repaired.cellsCompared <= 2 * IBLT.Shape.estimator.cellCount)
+                #expect(try await liveRecords(consumer) == liveRecords(producer))
+            }
+        }
+    }
+
+    /// Many differences: the estimate sizes a table that peels at the first attempt.
+    @Test func manyDifferencesPeelAtTheEstimatedSize() async throws {
+        try await withPostgresStore { producer in
+            try await withPostgresStore { consumer in
+                var rng = SplitMix64(seed: 85)
+                let records = (1...6000).map { randomRecord(plant: .pepper, id: Int64($0), rng: &rng, dataBytes: 16) }
+                _ = try await producer.apply(records.map { .upsert($0) })
+                _ = try await consumer.apply(records.filter { $0.id % 10 != 3 }.map { .upsert($0) })  // 600 missing
+                var options = options()
+                options.plants = [.pepper]
+                let report = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+                #expect(report.differences == 600)
+                #expect(report.peelFailures == 0)
+                #expect(report.rowsCompared <= 2 * 600)
+                #expect(try await liveRecords(consumer) == liveRecords(producer))
+            }
+        }
+    }
+
+    /// A table too small for the differences does not peel: merkle takes over and the run still converges.
+    @Test func aPeelingFailureFallsBackToMerkleAndConverges() async throws {
+        try await withPostgresStore { producer in
+            try await withPostgresStore { consumer in
+                try await Divergence(seed: 87).load(into: producer, consumer)
+                let small = options { $0.ibltCells = 3 }
+                let first = try await Reconciler(producer: producer, consumer: consumer, options: small).run()
+                #expect(first.peelFailures == Plant.allCases.count)
+                #expect(first.rangesCompared > 0)  // merkle ran
+                #expect(try await liveRecords(consumer) == liveRecords(producer))
+                let second = try await Reconciler(producer: producer, consumer: consumer, options: options()).run()
+                #expect(second.differences == 0)
+                #expect(second.peelFailures == 0)
+            }
+        }
+    }
+
+    /// Decoded keys are candidates: a key the tables claim differs but does not is checked against both
+    /// sides' versions and nothing is written for it.
+    @Test func decodedKeysAreVerifiedBeforeAnyWrite() async throws {
+        try await withPostgresStore { producer in
+            try await withPostgresStore { consumer in
+                var rng = SplitMix64(seed: 89)
+                let records = (1...400).map { randomRecord(plant: .potato, id: Int64($0), rng: &rng) }
+                _ = try await producer.apply(records.map { .upsert($0) })
+                _ = try await consumer.apply(records.filter { $0.id != 5 }.map { .upsert($0) })
+                // Claims the consumer lacks key 123 (which both hold alike) and holds a key 9999 nobody has.
+                let lying = CellInjectingStore(base: producer, extra: [(123, 42), (9999, 7)])
+                var options = options { $0.plants = [.potato] }
+                options.pageSize = 50
+                let report = try await Reconciler(producer: lying, consumer: consumer, options: options).run()
+                #expect(report.differences == 1)
+                #expect(report.rowsWritten == 1)
+                #expect(report.rowsFetched == 1)
+                #expect(try await consumer.record(RecordKey(plant: .potato, id: 9999)) == nil)
+                #expect(try await liveRecords(consumer) == liveRecords(producer))
+            }
+        }
+    }
+}
+
+/// A producer whose IBLT cells also count elements it does not hold (a stand-in for a decoding error).
+struct CellInjectingStore: DelegatingImageStore {
+    let base: any ImageStore
+    let extra: [(key: Int64, digest: Int64)]
+
+    func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+        var cells = try await base.cells(of: plant, domain: domain, shape: shape)
+        for (index, cell) in IBLT.table(of: extra, shape: shape) { cells[index, default: IBLT.Cell()].merge(cell) }
+        return cells
+    }
+}
