@@ -198,9 +198,10 @@ def _differences(m):
         counts = [int(x) for x in m["stdout"].split()]
         producer, consumer = counts[0], counts[1]
         return abs(producer - consumer), {"producer_rows": producer, "consumer_rows": consumer}
-    if kind == "merkle":
+    if kind in ("merkle", "reconcile"):
         r = _last_json_line(m["stdout"])
-        keep = ("differences", "ranges_compared", "rows_compared", "rows_fetched", "duration_seconds", "digest_domain")
+        keep = ("differences", "ranges_compared", "cells_compared", "peel_failures", "rows_compared", "rows_fetched",
+                "duration_seconds", "digest_domain")
         return r["differences"], {k: r[k] for k in keep if k in r} | {"producer_payload": r.get("producer"), "consumer_payload": r.get("consumer")}
     if kind == "reladiff":
         s = _last_json_line(m["stdout"])
@@ -305,6 +306,12 @@ def _report(args):
                 f"- {m['label']}: {d.get('ranges_compared', 0):,} ranges and {d.get('rows_compared', 0):,} per-key versions compared, "
                 f"digest domain `{d.get('digest_domain', '?')}`."
             )
+        if m["kind"] == "reconcile":
+            d = m["details"]
+            lines.append(
+                f"- {m['label']}: {d.get('cells_compared', 0):,} IBLT cells read, {d.get('peel_failures', 0)} peeling failures, "
+                f"{d.get('rows_compared', 0):,} per-key versions verified, digest domain `{d.get('digest_domain', '?')}`."
+            )
         if m["differences"] != expected and m["kind"] != "count":
             lines.append(f"- **{m['label']} found {m['differences']:,} differences, {expected:,} were made.**")
     loads = ", ".join(f"{m['label']} {m['load_average_1min'][0]:.2f} → {m['load_average_1min'][1]:.2f}" for m in rows if m.get("load_average_1min"))
@@ -360,7 +367,7 @@ def main():
     r = sub.add_parser("report")
     r.add_argument("--setup", required=True, help="setup JSON written by scripts/bench-diff")
     r.add_argument("--out-dir", required=True)
-    r.add_argument("measurements", nargs="+", help="KIND:LABEL:FILE, KIND one of count, merkle, reladiff")
+    r.add_argument("measurements", nargs="+", help="KIND:LABEL:FILE, KIND one of count, merkle, reconcile, reladiff")
     args = parser.parse_args()
     if args.cmd == "measure":
         if args.command and args.command[0] == "--":
