@@ -102,6 +102,16 @@ enum MongoRecordCodec {
             registerVersion: version("dts", "dtb") ?? (isTombstone ? nil : record) ?? .minimum)
     }
 
+    /// A stored document's key, bookkeeping and bytes-register version (`nil`: not yet known); a
+    /// document without an integer `id` is an error naming it.
+    static func keyed(_ doc: BSONDocument, operation: String) throws(MongoStoreError) -> (id: Int64, bookkeeping: Bookkeeping, dataVersion: Version?) {
+        guard let id = doc["id"]?.int64Value else {
+            throw MongoStoreError.badDocument(operation, id: doc["id"], field: "id", value: doc["id"], expected: "an integer")
+        }
+        let bookkeeping = bookkeeping(doc)
+        return (id, bookkeeping, bookkeeping.registerVersion == .minimum ? nil : bookkeeping.registerVersion)
+    }
+
     /// Decodes a live record. `data` absent → nil. Dates take the stored microseconds when they agree
     /// with the BSON date (another writer may have changed the date without knowing `_ps`).
     static func record(_ doc: BSONDocument, plant: Plant, operation: String) throws(MongoStoreError) -> ImageRecord {

@@ -91,11 +91,7 @@ enum MongoOwnDomains {
         let cursor = try collection.aggregate(pipeline)
         var page: [KeyVersion] = []
         while let doc = try cursor.next() {
-            guard let id = doc["id"]?.int64Value else {
-                throw MongoStoreError.badDocument(operation, id: doc["id"], field: "id", value: doc["id"], expected: "an integer")
-            }
-            let bookkeeping = MongoRecordCodec.bookkeeping(doc)
-            let dataVersion = bookkeeping.registerVersion == .minimum ? nil : bookkeeping.registerVersion
+            let (id, bookkeeping, dataVersion) = try MongoRecordCodec.keyed(doc, operation: operation)
             if bookkeeping.isTombstone, let version = bookkeeping.version {
                 page.append(KeyVersion(id: id, version: version, digest: 0, dataVersion: dataVersion))
                 continue

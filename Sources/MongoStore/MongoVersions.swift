@@ -14,11 +14,7 @@ enum MongoVersions {
         var page: [KeyVersion] = []
         var pending: [(index: Int, doc: BSONDocument)] = []
         while let doc = try cursor.next() {
-            guard let id = doc["id"]?.int64Value else {
-                throw MongoStoreError.badDocument(operation, id: doc["id"], field: "id", value: doc["id"], expected: "an integer")
-            }
-            let bookkeeping = MongoRecordCodec.bookkeeping(doc)
-            let dataVersion = bookkeeping.registerVersion == .minimum ? nil : bookkeeping.registerVersion
+            let (id, bookkeeping, dataVersion) = try MongoRecordCodec.keyed(doc, operation: operation)
             if bookkeeping.isTombstone, let version = bookkeeping.version {
                 page.append(KeyVersion(id: id, version: version, digest: 0, dataVersion: dataVersion))
             } else if let version = bookkeeping.version, let dataHash = bookkeeping.dataHash {

@@ -22,7 +22,7 @@ struct Harness {
     let producerSide: ProducerSide
     let outDirectory: URL
     let binDirectory: URL
-    static let strategies: [SyncStrategy] = [.full, .watermark, .merkle]
+    static let strategies: [SyncStrategy] = [.full, .watermark, .merkle, .reconcile]
     /// The PlantSync-shaped producer's schema (`--producer-layout plantsync`).
     static let producerSchema = "syncbench_producer"
 

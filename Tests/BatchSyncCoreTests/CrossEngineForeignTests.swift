@@ -48,14 +48,7 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
         }
     }
 
-    func options(_ strategy: SyncStrategy) -> BatchOptions {
-        var options = BatchOptions()
-        options.strategy = strategy
-        options.leafSize = 16
-        options.fanout = 4
-        options.pageSize = 50
-        return options
-    }
+    func options(_ strategy: SyncStrategy) -> BatchOptions { .small(strategy) }
 
     /// Millisecond timestamps (what a BSON date keeps) so every producer holds the records exactly;
     /// across engines, changed bytes change their length (what `.metadata` compares).

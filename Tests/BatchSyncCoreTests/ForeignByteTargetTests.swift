@@ -27,6 +27,19 @@ import Testing
         }
     }
 
+    /// One run of `strategy` on potato, and the bytes the proxy counted on the producer link (both ways).
+    static func measure(
+        _ strategy: SyncStrategy, _ producer: any ImageStore, _ consumer: any ImageStore, _ proxy: CountingProxy
+    ) async throws -> (report: RunReport, bytes: Int) {
+        var options = BatchOptions()
+        options.strategy = strategy
+        options.plants = [.potato]
+        let before = proxy.counts
+        let report = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+        let after = proxy.counts
+        return (report, after.sent + after.received - before.sent - before.received)
+    }
+
     @Test func convergedAndSlightlyChangedRunsMoveAFractionOfFull() async throws {
         let tables = try LimsPostgresProducer(shape: .limsTables)
         defer { tables.drop() }
@@ -37,13 +50,7 @@ import Testing
         let producer = try ForeignPostgresStore(.init(conninfo: uri, layout: tables.layout))
         try await withPostgresStore { consumer in
             func run(_ strategy: SyncStrategy) async throws -> (report: RunReport, bytes: Int) {
-                var options = BatchOptions()
-                options.strategy = strategy
-                options.plants = [.potato]
-                let before = proxy.counts
-                let report = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
-                let after = proxy.counts
-                return (report, after.sent + after.received - before.sent - before.received)
+                try await Self.measure(strategy, producer, consumer, proxy)
             }
             let full = try await run(.full)
             #expect(full.report.rowsWritten == records.count)
@@ -119,13 +126,7 @@ import Testing
             Task { try? await proxy.stop() }
         }
         func run(_ strategy: SyncStrategy, into consumer: any ImageStore) async throws -> (report: RunReport, bytes: Int) {
-            var options = BatchOptions()
-            options.strategy = strategy
-            options.plants = [.potato]
-            let before = proxy.counts
-            let report = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
-            let after = proxy.counts
-            return (report, after.sent + after.received - before.sent - before.received)
+            try await Self.measure(strategy, producer, consumer, proxy)
         }
         func check(_ consumer: any ImageStore) async throws {
             let full = try await run(.full, into: consumer)

@@ -12,13 +12,7 @@ import Testing
 /// PostgreSQL tables, in LIMS's layout and in one of its own, read through `ForeignPostgresStore`.
 @Suite struct ForeignProducerTests {
     func options(_ strategy: SyncStrategy, _ configure: (inout BatchOptions) -> Void = { _ in }) -> BatchOptions {
-        var options = BatchOptions()
-        options.strategy = strategy
-        options.leafSize = 16
-        options.fanout = 4
-        options.pageSize = 50
-        configure(&options)
-        return options
+        .small(strategy, configure)
     }
 
     func withProducer<T>(_ shape: LimsPostgresProducer.Shape, _ body: (LimsPostgresProducer) async throws -> T) async throws -> T {

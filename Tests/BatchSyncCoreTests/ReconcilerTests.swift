@@ -8,13 +8,7 @@ import Testing
 
 @Suite struct ReconcilerTests {
     func options(_ strategy: SyncStrategy, _ configure: (inout BatchOptions) -> Void = { _ in }) -> BatchOptions {
-        var options = BatchOptions()
-        options.strategy = strategy
-        options.leafSize = 16
-        options.fanout = 4
-        options.pageSize = 50
-        configure(&options)
-        return options
+        .small(strategy, configure)
     }
 
     @Test(arguments: SyncStrategy.allCases, [UInt64(1), 2])

@@ -22,7 +22,7 @@ import Testing
         let json =
             try JSONSerialization.jsonObject(with: Data(contentsOf: Self.out.appendingPathComponent("report.json"))) as? [String: Any]
         let approaches = json?["approaches"] as? [[String: Any]] ?? []
-        #expect(approaches.map { $0["name"] as? String } == ["stream", "full", "watermark", "merkle"])
+        #expect(approaches.map { $0["name"] as? String } == ["stream", "full", "watermark", "merkle", "reconcile"])
         func total(_ name: String) -> Int {
             let peers = approaches.first { $0["name"] as? String == name }?["peers"] as? [[String: Any]] ?? []
             return peers.reduce(0) { $0 + ($1["sent"] as? Int ?? 0) + ($1["received"] as? Int ?? 0) }
