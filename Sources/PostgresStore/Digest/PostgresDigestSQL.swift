@@ -85,7 +85,7 @@ enum PostgresDigestSQL {
         return """
             SELECT r.i, count(t.k), \(sums)
             FROM unnest($\(lowerParameter)::bigint[], $\(upper)::bigint[]) WITH ORDINALITY AS r(lo, hi, i)
-            LEFT JOIN LATERAL (\(rows("r.lo", "r.hi"))) t ON true
+            LEFT JOIN LATERAL (\(rows("r.lo", "r.hi")) OFFSET 0) t ON true
             GROUP BY r.i ORDER BY r.i
             """
     }
@@ -98,6 +98,8 @@ enum PostgresDigestSQL {
         return "(CASE WHEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) >= 9223372036854775808::numeric THEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) - \(two64) ELSE ((\(numeric)) % \(two64) + \(two64)) % \(two64) END)::bigint"
     }
 
+    /// (`OFFSET 0` keeps each derived table from being pulled up into its parent: without it the
+    /// planner would inline the digest — `md5` of the image bytes — at every reference.)
     /// The IBLT cells (`IBLT`) of the elements a subquery yields (columns `k`, `d`: key and digest,
     /// `bigint`), grouped in the server. Columns: cell, count, key half sums, digest half sums, the sum of the element hashes. The
     /// hashes are `IBLT`'s, in `bigint` arithmetic that cannot overflow (operands below 2^31).
@@ -113,7 +115,10 @@ enum PostgresDigestSQL {
             SELECT t.c, count(*)::bigint, \(kh), \(kl), \(dh), \(dl), sum(t.x)::bigint
             FROM (
                 SELECT e.k, e.d, e.x, (\(stratum)) * \(shape.cellsPerStratum) + h.j * \(shape.width) + ((e.x * h.m + h.a) % \(p)) % \(shape.width) AS c
-                FROM (SELECT y.k, y.d, (y.y * y.y % \(p) + y.y) % \(p) AS x FROM (SELECT r.k, r.d, \(y) AS y FROM (\(rows)) r) y) e
+                FROM (
+                    SELECT y.k, y.d, (y.y * y.y % \(p) + y.y) % \(p) AS x
+                    FROM (SELECT r.k, r.d, \(y) AS y FROM (\(rows) OFFSET 0) r OFFSET 0) y OFFSET 0
+                ) e
                 CROSS JOIN (VALUES \(hashes)) AS h(j, m, a)
             ) t
             GROUP BY t.c
