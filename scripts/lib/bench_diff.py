@@ -162,6 +162,8 @@ async def _measure(args):
         "wall_seconds": round(wall, 3),
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "client_cpu_seconds": round(cpu, 3),
+        # ru_maxrss of the children: the measured command's peak resident set (kB on Linux).
+        "client_peak_rss_mb": round(cpu_after.ru_maxrss / 1024, 1),
         "producer": producer.counts(),
         "consumer": consumer.counts(),
         "stdout": open(stdout_path, encoding="utf-8", errors="replace").read(),
@@ -257,17 +259,17 @@ def _report(args):
     )
     lines.append("")
     lines.append(
-        "| tool | wall s | client CPU s | producer link: sent / received | consumer link: sent / received | total bytes "
+        "| tool | wall s | client CPU s | client peak RSS MB | producer link: sent / received | consumer link: sent / received | total bytes "
         "| differences found | bytes ÷ count(*) | wall ÷ count(*) |"
     )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for m in rows:
         p, c = m["producer"], m["consumer"]
         found = f"{m['differences']:,}"
         if m["kind"] == "count":
             found += f" (rows {m['details']['producer_rows']:,} / {m['details']['consumer_rows']:,})"
         lines.append(
-            f"| {m['label']} | {m['wall_seconds']:.2f} | {m.get('client_cpu_seconds', 0):.2f} "
+            f"| {m['label']} | {m['wall_seconds']:.2f} | {m.get('client_cpu_seconds', 0):.2f} | {m.get('client_peak_rss_mb', 0):.0f} "
             f"| {_size(p['bytes_to_server'])} / {_size(p['bytes_from_server'])} "
             f"| {_size(c['bytes_to_server'])} / {_size(c['bytes_from_server'])} "
             f"| {_size(m['bytes'])} | {found} | {_ratio(m['bytes'], floor['bytes'])} "
@@ -331,7 +333,7 @@ def _report(args):
     report = {
         "setup": setup,
         "measurements": [
-            {k: m.get(k) for k in ("label", "kind", "command", "display_command", "wall_seconds", "client_cpu_seconds", "load_average_1min", "producer", "consumer", "bytes", "differences", "details")}
+            {k: m.get(k) for k in ("label", "kind", "command", "display_command", "wall_seconds", "client_cpu_seconds", "client_peak_rss_mb", "load_average_1min", "producer", "consumer", "bytes", "differences", "details")}
             | {
                 "bytes_vs_count": m["bytes"] / floor["bytes"] if floor["bytes"] else None,
                 "wall_vs_count": m["wall_seconds"] / floor["wall_seconds"] if floor["wall_seconds"] else None,
