@@ -39,6 +39,7 @@ import Testing
         (["--read-rate-limit", "fast"], "fast"),
         (["--read-rate-burst", "0"], "--read-rate-burst \"0\""),
         (["--forwarded-for-entries", "0"], "--forwarded-for-entries \"0\""),
+        (["--timestamp-precision", "nanoseconds"], "nanoseconds"),
     ])
     func badAccessFlagsAreAClearError(arguments: [String], mentions: String) throws {
         let result = try streamSync.run(arguments, environment: environment)
