@@ -165,7 +165,7 @@ public struct Reconciler: Sendable {
 
     // MARK: reconcile — invertible Bloom lookup tables
 
-    /// docs/design.md §3, "Set reconciliation": a strata estimator (528 cells a side) decides
+    /// docs/design.md §3, "Set reconciliation": a strata estimator (240 cells a side) decides
     /// convergence and, for few differences, finds them outright; otherwise an IBLT of about twice the
     /// estimated cells is computed in both databases, subtracted and peeled (grown 4× once if it does
     /// not peel; `merkle` if it still does not). The decoded keys are only candidates: each is verified

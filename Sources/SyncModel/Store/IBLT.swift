@@ -33,8 +33,9 @@ public enum IBLT {
         /// A plain table with at least `cells` cells.
         public static func table(cells: Int) -> Shape { Shape(strata: 1, width: max(1, (cells + 2) / 3)) }
 
-        /// The strata estimator: 16 strata of 3 × 11 cells (528 cells, at most that many rows a side).
-        public static let estimator = Shape(strata: 16, width: 11)
+        /// The strata estimator: 16 strata of 3 × 5 cells (240 cells, at most that many rows a side:
+        /// ~23 kB, whatever the table's size — what a converged run costs).
+        public static let estimator = Shape(strata: 16, width: 5)
 
         public var cellsPerStratum: Int { 3 * width }
         public var cellCount: Int { strata * cellsPerStratum }
