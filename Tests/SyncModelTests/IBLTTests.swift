@@ -37,6 +37,15 @@ import Testing
         #expect(Set(found?.map(\.producer) ?? []) == [true, false])
     }
 
+    /// Elements whose 31-bit element hashes collide still land in different cells and peel (at
+    /// 200,000 differences a few such pairs are expected).
+    @Test func manyDifferencesPeelDespiteElementHashCollisions() {
+        let many = elements(200_000, seed: 9)
+        let shape = IBLT.Shape.table(cells: 2 * many.count + 30)
+        let found = IBLT.peel(IBLT.subtract(IBLT.table(of: many, shape: shape), [:]), shape: shape)
+        #expect(found?.count == many.count)
+    }
+
     /// A table too small for the differences does not peel: `nil`, never a wrong answer.
     @Test func aTooSmallTableFailsToPeel() {
         let shape = IBLT.Shape.table(cells: 30)
@@ -63,7 +72,7 @@ import Testing
     @Test func cellsStayWithinTheShape() {
         for shape in [IBLT.Shape.estimator, .table(cells: 7), .table(cells: 100_000)] {
             for (key, digest) in [(Int64(1), Int64.min), (Int64.max, Int64.max), (Int64.max - 1, -1), (42, 0)] {
-                let cells = IBLT.cells(IBLT.elementHash(key: key, digest: digest), shape: shape)
+                let cells = IBLT.cells(key: key, digest: digest, x: IBLT.elementHash(key: key, digest: digest), shape: shape)
                 #expect(cells.count == 3)
                 #expect(cells.allSatisfy { (0..<shape.cellCount).contains($0) })
                 #expect(Set(cells).count == 3)

@@ -166,7 +166,7 @@ public struct Reconciler: Sendable {
     // MARK: reconcile — invertible Bloom lookup tables
 
     /// docs/design.md §3, "Set reconciliation": a strata estimator (240 cells a side) decides
-    /// convergence and, for few differences, finds them outright; otherwise an IBLT of about twice the
+    /// convergence and, for few differences, finds them outright; otherwise an IBLT of about three times the
     /// estimated cells is computed in both databases, subtracted and peeled (grown 4× once if it does
     /// not peel; `merkle` if it still does not). The decoded keys are only candidates: each is verified
     /// by a fresh read of both sides' versions (`compareKeys`) before anything is written.
@@ -188,7 +188,7 @@ public struct Reconciler: Sendable {
         } else {
             let estimate = IBLT.estimate(try await difference(.estimator), shape: .estimator)
             elements = estimate.elements
-            cells = 2 * estimate.count + 30
+            cells = 3 * estimate.count + 30
             attempts = 2
         }
         while elements == nil && attempts > 0 {

@@ -108,18 +108,22 @@ enum PostgresDigestSQL {
         let y = "((((r.k % \(p)) + \(p)) % \(p)) * \(IBLT.keyMultiplier) % \(p) + ((r.d % \(p)) + \(p)) % \(p)) % \(p)"
         let s = "((e.x * \(IBLT.stratumHash.multiplier) + \(IBLT.stratumHash.offset)) % \(p))"
         let stratum = shape.strata == 1 ? "0" : (1..<shape.strata).map { "(\(s) < \(p >> Int64($0)))::int" }.joined(separator: " + ")
-        let hashes = IBLT.cellHashes.enumerated().map { "(\($0), \($1.multiplier)::bigint, \($1.offset)::bigint)" }.joined(separator: ", ")
+        let hashes = IBLT.cellHashes.enumerated().map {
+            "(\($0), \($1.multiplier)::bigint, \($1.offset)::bigint, \($1.key)::bigint, \($1.high)::bigint)"
+        }.joined(separator: ", ")
+        let position = "((e.x * h.m + h.a) % \(p) + e.km * h.km % \(p) + e.hi * h.hi % \(p)) % \(p)"
         let (kh, kl) = halfSums("t.k")
         let (dh, dl) = halfSums("t.d")
         return """
             SELECT t.c, count(*)::bigint, \(kh), \(kl), \(dh), \(dl), sum(t.x)::bigint
             FROM (
-                SELECT e.k, e.d, e.x, (\(stratum)) * \(shape.cellsPerStratum) + h.j * \(shape.width) + ((e.x * h.m + h.a) % \(p)) % \(shape.width) AS c
+                SELECT e.k, e.d, e.x, (\(stratum)) * \(shape.cellsPerStratum) + h.j * \(shape.width) + \(position) % \(shape.width) AS c
                 FROM (
-                    SELECT y.k, y.d, (y.y * y.y % \(p) + y.y) % \(p) AS x
+                    SELECT y.k, y.d, (y.y * y.y % \(p) + y.y) % \(p) AS x, ((y.k % \(p)) + \(p)) % \(p) AS km,
+                           (((y.d >> 32) % \(p)) + \(p)) % \(p) AS hi
                     FROM (SELECT r.k, r.d, \(y) AS y FROM (\(rows) OFFSET 0) r OFFSET 0) y OFFSET 0
                 ) e
-                CROSS JOIN (VALUES \(hashes)) AS h(j, m, a)
+                CROSS JOIN (VALUES \(hashes)) AS h(j, m, a, km, hi)
             ) t
             GROUP BY t.c
             """

@@ -14,8 +14,10 @@ public enum IBLT {
     public static let prime: Int64 = 2_147_483_647
     /// Multipliers and offsets of the element hash, the three cell hashes and the stratum hash.
     public static let keyMultiplier: Int64 = 1_103_515_245
-    public static let cellHashes: [(multiplier: Int64, offset: Int64)] = [
-        (48_271, 11), (69_621, 1_234_567), (16_807, 987_654_321),
+    /// Per partition: the multiplier and offset of the element hash, and the multipliers of the key and
+    /// of the digest's high half — so two elements whose 31-bit hashes collide still land apart.
+    public static let cellHashes: [(multiplier: Int64, offset: Int64, key: Int64, high: Int64)] = [
+        (48_271, 11, 40_692, 16_807), (69_621, 1_234_567, 40_014, 62_089_911), (16_807, 987_654_321, 630_360_016, 742_938_285),
     ]
     public static let stratumHash: (multiplier: Int64, offset: Int64) = (39_373, 2_718_281)
 
@@ -115,11 +117,13 @@ public enum IBLT {
         return stratum
     }
 
-    /// The three cells of an element hash in a table of `shape`.
-    public static func cells(_ x: Int64, shape: Shape) -> [Int] {
+    /// The three cells of an element (`x` its element hash) in a table of `shape`.
+    public static func cells(key: Int64, digest: Int64, x: Int64, shape: Shape) -> [Int] {
         let base = (shape.strata == 1 ? 0 : stratum(x, strata: shape.strata)) * shape.cellsPerStratum
+        let k = positiveMod(key), high = positiveMod(digest >> 32)
         return cellHashes.enumerated().map { j, h in
-            base + j * shape.width + Int((x * h.multiplier + h.offset) % prime % Int64(shape.width))
+            let position = ((x * h.multiplier + h.offset) % prime + k * h.key % prime + high * h.high % prime) % prime
+            return base + j * shape.width + Int(position % Int64(shape.width))
         }
     }
 
@@ -128,7 +132,7 @@ public enum IBLT {
         var table: [Int: Cell] = [:]
         for (key, digest) in elements {
             let x = elementHash(key: key, digest: digest)
-            for cell in cells(x, shape: shape) { table[cell, default: Cell()].add(key, digest, hash: x, sign: 1) }
+            for cell in cells(key: key, digest: digest, x: x, shape: shape) { table[cell, default: Cell()].add(key, digest, hash: x, sign: 1) }
         }
         return table
     }
@@ -157,7 +161,7 @@ public enum IBLT {
             // probability 2^-31) that belongs in this cell.
             let x = elementHash(key: key, digest: digest)
             guard UInt64(bitPattern: x) == (producer ? cell.hashSum : 0 &- cell.hashSum) else { continue }
-            let homes = Self.cells(x, shape: shape)
+            let homes = Self.cells(key: key, digest: digest, x: x, shape: shape)
             guard key > 0, homes.contains(index) else { continue }
             found.append(Element(key: key, digest: digest, producer: producer))
             for home in homes {
