@@ -28,7 +28,7 @@ final class MongoLimsProducer: LimsProducer, @unchecked Sendable {
         let named = try MongoClient.database(inURI: uri)
         self.database = database ?? named.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDatabase
         description = ProducerDescription(
-            layout: "lims", engine: "mongodb", location: "\(database).imagecolplant{plant}", timestampPrecision: "milliseconds")
+            layout: "lims", engine: "mongodb", location: "\(self.database).imagecolplant{plant}", timestampPrecision: "milliseconds")
     }
 
     static func collectionName(_ plant: Plant) -> String { "imagecolplant" + plant.rawValue }
