@@ -28,7 +28,10 @@ struct BatchSyncCommand: AsyncParsableCommand {
     @Option(help: "Consumer store (env PLANTSYNC_CONSUMER_URI).")
     var consumerURI: String?
 
-    @Option(help: "lims: a foreign producer, read-only (LIMS's MongoDB documents, the application's PostgreSQL tables); plantsync: PlantSync's own store.")
+    @Option(
+        help:
+            "lims: a foreign producer, read-only (LIMS's MongoDB documents, the application's PostgreSQL tables); plantsync: PlantSync's own store."
+    )
     var producerLayout: ProducerLayout = BatchRunSettings().producerLayout
 
     @Option(help: "Foreign producer: table (PostgreSQL, may be schema.table) or collection; {plant} stands for the plant.")
@@ -37,10 +40,14 @@ struct BatchSyncCommand: AsyncParsableCommand {
     @Option(help: "Foreign producer: the column naming the plant, for one table holding every plant.")
     var producerPlantColumn: String?
 
-    @Option(help: "Foreign producer: FIELD=NAME where a column or field is not named as in LIMS (repeatable; fields: \(ForeignLayout.Field.allCases.map(\.rawValue).joined(separator: ", "))).")
+    @Option(
+        help:
+            "Foreign producer: FIELD=NAME where a column or field is not named as in LIMS (repeatable; fields: \(ForeignLayout.Field.allCases.map(\.rawValue).joined(separator: ", ")))."
+    )
     var producerField: [String] = []
 
-    @Option(help: "Foreign MongoDB producer digest: auto ($toHashedIndexKey from MongoDB 7.0), hashed, or client (metadata and byte length).")
+    @Option(
+        help: "Foreign MongoDB producer digest: auto ($toHashedIndexKey from MongoDB 7.0), hashed, or client (metadata and byte length).")
     var mongoDigest = BatchRunSettings().mongoDigest
 
     @Option(help: "PostgreSQL schema of the producer store (plantsync layout).")

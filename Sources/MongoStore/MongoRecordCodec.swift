@@ -104,7 +104,9 @@ enum MongoRecordCodec {
 
     /// A stored document's key, bookkeeping and bytes-register version (`nil`: not yet known); a
     /// document without an integer `id` is an error naming it.
-    static func keyed(_ doc: BSONDocument, operation: String) throws(MongoStoreError) -> (id: Int64, bookkeeping: Bookkeeping, dataVersion: Version?) {
+    static func keyed(_ doc: BSONDocument, operation: String) throws(MongoStoreError) -> (
+        id: Int64, bookkeeping: Bookkeeping, dataVersion: Version?
+    ) {
         guard let id = doc["id"]?.int64Value else {
             throw MongoStoreError.badDocument(operation, id: doc["id"], field: "id", value: doc["id"], expected: "an integer")
         }

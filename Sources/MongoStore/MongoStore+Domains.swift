@@ -111,7 +111,8 @@ enum MongoOwnDomains {
             } else {
                 let unknown = bookkeeping.version != nil && doc[path: "_ps.dts"]?.int64Value == Version.minimum.ts
                 let code =
-                    unknown ? MetadataDigest.unknownLengthCode : MetadataDigest.lengthCode(byteCount: doc["size"]?.int64Value.map { Int($0) })
+                    unknown
+                    ? MetadataDigest.unknownLengthCode : MetadataDigest.lengthCode(byteCount: doc["size"]?.int64Value.map { Int($0) })
                 digest = MetadataDigest.of(version: version, lengthCode: code)
             }
             page.append(

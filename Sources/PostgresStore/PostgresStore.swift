@@ -158,7 +158,8 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     /// A summaries row of the shared digest SQL (columns i, count, then the domain's sums).
     static func summary(_ result: PGResult, row: Int, domain: DigestDomain) throws(PGError) -> RangeSummary {
         let count = Int(try result.int64(row, 1) ?? 0)
-        let high = try result.int64(row, 2) ?? 0, low = try result.int64(row, 3) ?? 0
+        let high = try result.int64(row, 2) ?? 0
+        let low = try result.int64(row, 3) ?? 0
         guard domain == .metadata else { return RangeSummary(count: count, checksum: RowDigest.checksum(highSum: high, lowSum: low)) }
         return RangeSummary(
             count: count,
@@ -253,7 +254,8 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try Self.require(domain, in: supported)
             return try await self.withConnection("read versions of \(plant) \(range)") { connection throws(PGError) in
-                try Self.versions(try connection.execute(text, [.text(plant.rawValue), .int(lower), .int(range.upper), .int(limit)]), domain)
+                try Self.versions(
+                    try connection.execute(text, [.text(plant.rawValue), .int(lower), .int(range.upper), .int(limit)]), domain)
             }
         }
     }

@@ -330,8 +330,10 @@ struct Harness {
     }
 
     /// One BatchSync run (no `--interval`) as a child process; its exit status and JSON summary line.
-    private func runOnce(_ name: String, _ arguments: [String], run: Run) async throws -> (status: Int32, report: [String: Any]?, log: URL) {
-        let job = JobProcess(name: name, executable: binDirectory.appendingPathComponent("BatchSync"), arguments: arguments, logDirectory: run.logs)
+    private func runOnce(_ name: String, _ arguments: [String], run: Run) async throws -> (status: Int32, report: [String: Any]?, log: URL)
+    {
+        let job = JobProcess(
+            name: name, executable: binDirectory.appendingPathComponent("BatchSync"), arguments: arguments, logDirectory: run.logs)
         try job.start()
         let status = await job.waitForExit(timeout: .seconds(600))
         let text = (try? String(contentsOf: job.logFile, encoding: .utf8)) ?? ""

@@ -104,7 +104,9 @@ public struct BenchReport: Sendable, Codable {
         /// How the sockets were matched, e.g. `pid 1234, peer port 39017`.
         public var kernelMatch: String
 
-        public init(librdkafkaSent: Int, librdkafkaReceived: Int, kernelSent: Int, kernelReceived: Int, kernelSockets: Int, kernelMatch: String) {
+        public init(
+            librdkafkaSent: Int, librdkafkaReceived: Int, kernelSent: Int, kernelReceived: Int, kernelSockets: Int, kernelMatch: String
+        ) {
             self.librdkafkaSent = librdkafkaSent
             self.librdkafkaReceived = librdkafkaReceived
             self.kernelSent = kernelSent

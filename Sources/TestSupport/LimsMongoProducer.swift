@@ -76,7 +76,9 @@ public struct LimsMongoProducer: Sendable {
     /// Removes documents outright (LIMS's `DELETE /image-plant/{plant}/{id}`).
     public func delete(_ keys: [RecordKey]) throws {
         let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
-        for key in keys { _ = try client.collection(key.plant.limsCollection, database: database).bulkWrite([.deleteOne(filter: ["id": .int64(key.id)])]) }
+        for key in keys {
+            _ = try client.collection(key.plant.limsCollection, database: database).bulkWrite([.deleteOne(filter: ["id": .int64(key.id)])])
+        }
     }
 
     public func drop() { _ = try? MongoClient(uri: baseURI, appName: "lims-producer-test").dropDatabase(database) }

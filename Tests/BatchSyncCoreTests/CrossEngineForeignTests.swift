@@ -57,7 +57,9 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
     }
 
     @Test(arguments: ForeignProducerKind.allCases, ConsumerKind.allCases)
-    func everyStrategyConvergesInOneRunAndASecondFindsNothing(producer kind: ForeignProducerKind, consumer consumerKind: ConsumerKind) async throws {
+    func everyStrategyConvergesInOneRunAndASecondFindsNothing(producer kind: ForeignProducerKind, consumer consumerKind: ConsumerKind)
+        async throws
+    {
         for strategy in SyncStrategy.allCases {
             try await withProducer(kind) { producer in
                 try await withConsumer(consumerKind) { consumer in

@@ -80,7 +80,9 @@ import Testing
             let idle = try await run(.watermark)
             #expect(idle.report.differences == 0)
             #expect(idle.bytes * 200 <= full.bytes, "idle watermark \(idle.bytes) B vs full \(full.bytes) B: over 0.5 %")
-            print("producer link bytes: full \(full.bytes), merkle converged \(converged.bytes), merkle 0.1 % \(changed.bytes), watermark idle \(idle.bytes)")
+            print(
+                "producer link bytes: full \(full.bytes), merkle converged \(converged.bytes), merkle 0.1 % \(changed.bytes), watermark idle \(idle.bytes)"
+            )
         }
     }
 
@@ -109,7 +111,8 @@ import Testing
                 throw SetupError("cannot read host and port of \(lims.uri)")
             }
             proxy = try await CountingProxy.start(name: "producer", upstream: .tcp(host: host, port: port))
-            producer = try ForeignMongoStore(.init(connectionString: uri("mongodb://127.0.0.1:\(proxy.port)/?directConnection=true", withDatabase: lims.database)))
+            producer = try ForeignMongoStore(
+                .init(connectionString: uri("mongodb://127.0.0.1:\(proxy.port)/?directConnection=true", withDatabase: lims.database)))
             write = { try lims.write($0) }
             cleanup = { lims.drop() }
         case .limsPostgres:
@@ -149,7 +152,9 @@ import Testing
                 changed.bytes * 1000 <= full.bytes * changedPerMille,
                 "0.1 % changed \(changed.bytes) B vs full \(full.bytes) B: over \(changedPerMille) ‰")
             #expect(try await liveRecords(consumer) == liveRecords(producer))
-            print("\(kind) → \(consumerKind) producer link bytes: full \(full.bytes), merkle converged \(converged.bytes), merkle 0.1 % \(changed.bytes)")
+            print(
+                "\(kind) → \(consumerKind) producer link bytes: full \(full.bytes), merkle converged \(converged.bytes), merkle 0.1 % \(changed.bytes)"
+            )
         }
         switch consumerKind {
         case .postgres: try await withPostgresStore { try await check($0) }

@@ -73,7 +73,8 @@ import Testing
                 changed.data![5] ^= 1
                 try tables.write(changed)
                 let after = try await producer.summaries(of: .tomato, in: KeyRange(lower: 1, upper: 300).split(into: 7), domain: domain)
-                let consumerSums = try await consumer.summaries(of: .tomato, in: KeyRange(lower: 1, upper: 300).split(into: 7), domain: domain)
+                let consumerSums = try await consumer.summaries(
+                    of: .tomato, in: KeyRange(lower: 1, upper: 300).split(into: 7), domain: domain)
                 #expect(zip(after, consumerSums).filter { $0 != $1 }.count == (domain == .postgres ? 1 : 0))
             }
         }
@@ -116,7 +117,9 @@ import Testing
         try await withProducer(.applicationTable) { tables in
             try await withPostgresStore { consumer in
                 var rng = SplitMix64(seed: 53)
-                let records = (1...400).map { randomRecord(plant: .tomato, id: Int64($0), rng: &rng, tsRange: 1_000...2_000, dataBytes: 64) }
+                let records = (1...400).map {
+                    randomRecord(plant: .tomato, id: Int64($0), rng: &rng, tsRange: 1_000...2_000, dataBytes: 64)
+                }
                 try tables.write(records)
                 let newer = records.filter { $0.id % 3 == 0 }.map { record -> ImageRecord in
                     var r = record
@@ -152,7 +155,8 @@ import Testing
                 #expect("\(error)".contains("no column 'diagnosis' for field disease"))
                 #expect("\(error)".contains("--producer-field disease=COLUMN"))
             }
-            let absent = try ForeignPostgresStore(.init(conninfo: tables.uri, layout: ForeignLayout(container: "\(tables.schema).nothing_{plant}")))
+            let absent = try ForeignPostgresStore(
+                .init(conninfo: tables.uri, layout: ForeignLayout(container: "\(tables.schema).nothing_{plant}")))
             await #expect(throws: PostgresStoreError.self) { try await absent.prepareSchema() }
         }
     }

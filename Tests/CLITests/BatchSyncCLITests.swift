@@ -128,7 +128,8 @@ import Testing
             _ = try await mongoStore.apply(records.map { .upsert($0) })
             // MongoDB → PostgreSQL
             let forward = try batchSync.run([
-                "--producer-uri", mongoURI, "--producer-layout", "plantsync", "--consumer-uri", pg, "--consumer-schema", postgres.configuration.schema, "--plants", "tomato",
+                "--producer-uri", mongoURI, "--producer-layout", "plantsync", "--consumer-uri", pg, "--consumer-schema",
+                postgres.configuration.schema, "--plants", "tomato",
             ])
             #expect(forward.status == 0, "\(forward.stderr)")
             #expect(try await liveRecords(postgres) == records)
@@ -138,7 +139,8 @@ import Testing
             changed.disease = "Late Blight"
             _ = try await postgres.apply([.upsert(changed), .delete(records[8].key, at: Timestamp(microsecondsSinceEpoch: 9_000_000))])
             let back = try batchSync.run([
-                "--producer-uri", pg, "--producer-layout", "plantsync", "--producer-schema", postgres.configuration.schema, "--consumer-uri", mongoURI, "--plants", "tomato",
+                "--producer-uri", pg, "--producer-layout", "plantsync", "--producer-schema", postgres.configuration.schema,
+                "--consumer-uri", mongoURI, "--plants", "tomato",
             ])
             #expect(back.status == 0, "\(back.stderr)")
             #expect(try await liveRecords(mongoStore) == liveRecords(postgres))
@@ -155,7 +157,8 @@ import Testing
                 let process = Process()
                 process.executableURL = Executable.productsDirectory.appendingPathComponent("BatchSync")
                 process.arguments = [
-                    "--producer-uri", uri, "--producer-layout", "plantsync", "--producer-schema", producer.configuration.schema, "--consumer-uri", uri,
+                    "--producer-uri", uri, "--producer-layout", "plantsync", "--producer-schema", producer.configuration.schema,
+                    "--consumer-uri", uri,
                     "--consumer-schema", consumer.configuration.schema, "--interval", "1", "--http-port", String(port),
                     "--http-host", "127.0.0.1",
                 ]

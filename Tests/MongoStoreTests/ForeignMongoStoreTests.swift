@@ -67,7 +67,9 @@ import Testing
                 .updateOne(filter: ["id": .int32(8)], update: ["$set": ["camera_id": "three"]], upsert: false)
             ])
             let store = try fixture.foreign()
-            let error = await #expect(throws: MongoStoreError.self) { try await store.records(of: .pepper, in: .all, pageSize: 10).collect() }
+            let error = await #expect(throws: MongoStoreError.self) {
+                try await store.records(of: .pepper, in: .all, pageSize: 10).collect()
+            }
             let text = error?.description ?? ""
             #expect(text.contains("camera_id") && text.contains("three") && text.contains("8"), "\(text)")
         }
@@ -96,7 +98,9 @@ import Testing
                 }
                 // .metadata is MetadataDigest.of(record) summed.
                 let metadata = try await foreign.summaries(of: .pepper, in: ranges, domain: .metadata)
-                #expect(metadata.map(\.checksum) == ranges.map { r in RowDigest.checksum(of: records.filter { r.contains($0.id) }.map(MetadataDigest.of)) })
+                #expect(
+                    metadata.map(\.checksum)
+                        == ranges.map { r in RowDigest.checksum(of: records.filter { r.contains($0.id) }.map(MetadataDigest.of)) })
             }
             // Unsorted, overlapping ranges (one $group per range).
             let odd = [KeyRange(lower: 50, upper: 120), KeyRange(lower: 1, upper: 60), KeyRange(lower: 100, upper: 100)]
@@ -146,7 +150,8 @@ import Testing
             #expect(try await differing(.mongo) == [4])
             #expect(try await differing(.metadata) == [])
             let key = try await foreign.versions(of: .pepper, in: KeyRange(lower: 21, upper: 22), pageSize: 5, domain: .mongo).collect()
-            let mine = try await fixture.own.versions(of: .pepper, in: KeyRange(lower: 21, upper: 22), pageSize: 5, domain: .mongo).collect()
+            let mine = try await fixture.own.versions(of: .pepper, in: KeyRange(lower: 21, upper: 22), pageSize: 5, domain: .mongo)
+                .collect()
             #expect(key.first?.version == mine.first?.version && key.first?.digest != mine.first?.digest)
             // Another length: both.
             try set(21, ["data": .bytes(bytes + [1])])
@@ -192,8 +197,10 @@ import Testing
                 #expect(versions[5].isTombstone && versions[5].digest == 0)
                 var without = records
                 without.remove(at: 5)
-                let expected = try await foreign.summaries(of: .pepper, in: [KeyRange(lower: 1, upper: 6), KeyRange(lower: 7, upper: 13)], domain: domain)
-                let mine = try await fixture.own.summaries(of: .pepper, in: [KeyRange(lower: 1, upper: 6), KeyRange(lower: 7, upper: 13)], domain: domain)
+                let expected = try await foreign.summaries(
+                    of: .pepper, in: [KeyRange(lower: 1, upper: 6), KeyRange(lower: 7, upper: 13)], domain: domain)
+                let mine = try await fixture.own.summaries(
+                    of: .pepper, in: [KeyRange(lower: 1, upper: 6), KeyRange(lower: 7, upper: 13)], domain: domain)
                 #expect(expected == mine)
             }
         }
@@ -234,7 +241,9 @@ import Testing
                     try await store.replace([.upsert(records[0])], expecting: [records[0].key: records[0].version])
                 }
                 await #expect(throws: ReadOnlyStoreError.self) { try await store.setSyncState("batchsync.watermark.pepper", to: 1) }
-                await #expect(throws: ReadOnlyStoreError.self) { try await store.purgeTombstones(olderThan: Timestamp(microsecondsSinceEpoch: 0)) }
+                await #expect(throws: ReadOnlyStoreError.self) {
+                    try await store.purgeTombstones(olderThan: Timestamp(microsecondsSinceEpoch: 0))
+                }
                 #expect(try await store.syncState("batchsync.watermark.pepper") == nil)
                 // Every read.
                 for plant in Plant.allCases {
@@ -255,7 +264,9 @@ import Testing
             let reads: Set = ["find", "aggregate", "getmore", "killcursors", "listcollections", "count"]
             #expect(!received.isEmpty)
             #expect(Set(received).isSubset(of: reads), "commands sent to the producer database: \(received.sorted())")
-            let writes: Set = ["insert", "update", "delete", "findandmodify", "createindexes", "create", "drop", "dropdatabase", "dropindexes"]
+            let writes: Set = [
+                "insert", "update", "delete", "findandmodify", "createindexes", "create", "drop", "dropdatabase", "dropindexes",
+            ]
             #expect(Set(received).isDisjoint(with: writes))
             // The own store's prepareSchema, for contrast, does write (indexes): the log sees that.
             #expect((commandLog(fixture.client, database: fixture.own.configuration.database)?["createindexes"] ?? 0) > 0)
@@ -288,7 +299,9 @@ import Testing
             await #expect(throws: MongoStoreError.self) { try await store.summaries(of: .pepper, in: [.all], domain: .mongo) }
             await #expect(throws: MongoStoreError.self) { try await store.summaries(of: .pepper, in: [.all], domain: .plantsync) }
             let ranges = KeyRange(lower: 1, upper: 51).split(into: 9)
-            #expect(try await store.summaries(of: .pepper, in: ranges, domain: .metadata) == fixture.own.summaries(of: .pepper, in: ranges, domain: .metadata))
+            #expect(
+                try await store.summaries(of: .pepper, in: ranges, domain: .metadata)
+                    == fixture.own.summaries(of: .pepper, in: ranges, domain: .metadata))
             let versions = try await store.versions(of: .pepper, in: .all, pageSize: 11, domain: .metadata).collect()
             #expect(versions.map(\.digest) == records.map(MetadataDigest.of))
             #expect(try fixture.foreign(.hashed).digestDomains == [.mongo, .metadata])

@@ -33,7 +33,10 @@ import Testing
         #expect(docs.count == 2)
         #expect(
             docs[0].keys.sorted()
-                == ["_id", "camera_id", "created_at", "data", "disease", "gps_coordinates", "id", "is_active", "is_deleted", "percentage", "updated_at"])
+                == [
+                    "_id", "camera_id", "created_at", "data", "disease", "gps_coordinates", "id", "is_active", "is_deleted", "percentage",
+                    "updated_at",
+                ])
         if case .objectId = docs[0]["_id"] {} else { Issue.record("_id is not an ObjectId: \(String(describing: docs[0]["_id"]))") }
         #expect(docs[0]["id"] == .int32(1))
         #expect(docs[1]["id"] == .int64(3_000_000_000))

@@ -87,8 +87,10 @@ import Testing
 
     func record(_ plant: Plant, _ id: Int64, disease: String? = nil) -> ImageRecord {
         ImageRecord(
-            plant: plant, id: id, cameraId: 3 + id, data: [0xFF, 0xD8, UInt8(truncatingIfNeeded: id), 0, 7], latitude: 49.123_456_789_012_3, longitude: 14.1 + Double(id),
-            disease: disease, percentage: disease == nil ? nil : 0.875, createdAt: Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_456 + id))
+            plant: plant, id: id, cameraId: 3 + id, data: [0xFF, 0xD8, UInt8(truncatingIfNeeded: id), 0, 7], latitude: 49.123_456_789_012_3,
+            longitude: 14.1 + Double(id),
+            disease: disease, percentage: disease == nil ? nil : 0.875,
+            createdAt: Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_456 + id))
     }
 
     @Test func createUpdateSoftAndHardDeleteLeaveLimsRows() async throws {

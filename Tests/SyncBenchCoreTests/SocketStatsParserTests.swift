@@ -45,11 +45,13 @@ import Testing
     @Test func parsesOutputWithoutStateColumnAndOnOneLine() {
         let filtered = Self.captured.split(separator: "\n").map { $0.hasPrefix("ESTAB ") ? String($0.dropFirst(6)) : String($0) }
             .joined(separator: "\n")
-        #expect(SocketStatsParser.parse(filtered) == SocketStatsParser.parse(Self.captured).map { stat in
-            var copy = stat
-            copy.state = ""
-            return copy
-        })
+        #expect(
+            SocketStatsParser.parse(filtered)
+                == SocketStatsParser.parse(Self.captured).map { stat in
+                    var copy = stat
+                    copy.state = ""
+                    return copy
+                })
         let oneLine = "ESTAB 0 0 10.0.0.5:50000 10.0.0.9:9092 users:((\"StreamSync\",pid=42,fd=9)) cubic bytes_acked:11 bytes_received:22"
         let stats = SocketStatsParser.parse(oneLine)
         #expect(stats.count == 1)

@@ -59,7 +59,8 @@ import Testing
         let shared = elements(3000, seed: 6)
         let extra = elements(differences, seed: 7, from: 100_000)
         let shape = IBLT.Shape.estimator
-        let estimate = IBLT.estimate(IBLT.subtract(IBLT.table(of: shared + extra, shape: shape), IBLT.table(of: shared, shape: shape)), shape: shape)
+        let estimate = IBLT.estimate(
+            IBLT.subtract(IBLT.table(of: shared + extra, shape: shape), IBLT.table(of: shared, shape: shape)), shape: shape)
         if differences <= 8 {
             #expect(estimate.count == differences)
             #expect(estimate.elements.map { Set($0.map(\.key)) } == Set(extra.map(\.key)))

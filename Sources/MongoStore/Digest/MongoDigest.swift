@@ -95,18 +95,19 @@ enum MongoDigest {
         case .split(let latitude, let longitude):
             gps = [exactNumber(MongoFieldPaths.orNull(latitude)), exactNumber(MongoFieldPaths.orNull(longitude))]
         }
-        return .document(BSONDocument([
-            ("id", MongoFieldPaths.orNull(paths.id)),
-            ("camera_id", MongoFieldPaths.orNull(paths.cameraId)),
-            ("gps", gps),
-            ("disease", MongoFieldPaths.orNull(paths.disease)),
-            ("percentage", exactNumber(MongoFieldPaths.orNull(paths.percentage))),
-            ("created_at", MongoFieldPaths.orNull(paths.createdAt)),
-            ("updated_at", MongoFieldPaths.orNull(paths.updatedAt)),
-            ("is_active", MongoFieldPaths.orNull(paths.isActive)),
-            ("is_deleted", MongoFieldPaths.orNull(paths.isDeleted)),
-            ("data", data ?? MongoFieldPaths.orNull(paths.data)),
-        ]))
+        return .document(
+            BSONDocument([
+                ("id", MongoFieldPaths.orNull(paths.id)),
+                ("camera_id", MongoFieldPaths.orNull(paths.cameraId)),
+                ("gps", gps),
+                ("disease", MongoFieldPaths.orNull(paths.disease)),
+                ("percentage", exactNumber(MongoFieldPaths.orNull(paths.percentage))),
+                ("created_at", MongoFieldPaths.orNull(paths.createdAt)),
+                ("updated_at", MongoFieldPaths.orNull(paths.updatedAt)),
+                ("is_active", MongoFieldPaths.orNull(paths.isActive)),
+                ("is_deleted", MongoFieldPaths.orNull(paths.isDeleted)),
+                ("data", data ?? MongoFieldPaths.orNull(paths.data)),
+            ]))
     }
 
     /// The `.mongo` per-record digest: a signed 64-bit integer computed by the server.

@@ -215,7 +215,10 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
         var counts = [Int](repeating: 0, count: ranges.count)
         var sums = [UInt64](repeating: 0, count: ranges.count)
         let cursor = try collection.aggregate(
-            [["$match": .document(idRangeFilter(plant, KeyRange(lower: lower, upper: upper)))], ["$project": .document(metadataProjection)]],
+            [
+                ["$match": .document(idRangeFilter(plant, KeyRange(lower: lower, upper: upper)))],
+                ["$project": .document(metadataProjection)],
+            ],
             options: ["batchSize": .int32(1000)])
         while let doc = try cursor.next() {
             let (record, digest) = try metadataDigest(doc, plant: plant, operation: operation)
@@ -243,14 +246,17 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
     }
 
     /// The `.metadata` digest of a projected document (`metadataProjection`).
-    func metadataDigest(_ doc: BSONDocument, plant: Plant, operation: String) throws(MongoStoreError) -> (record: ImageRecord, digest: Int64) {
+    func metadataDigest(_ doc: BSONDocument, plant: Plant, operation: String) throws(MongoStoreError) -> (
+        record: ImageRecord, digest: Int64
+    ) {
         let record = try MongoRecordCodec.record(doc, plant: plant, operation: operation)
         let size: Int?
         switch doc["size"] {
         case nil, .null?: size = nil
         case let value?:
             guard let n = value.int64Value, n >= 0 else {
-                throw MongoStoreError.badDocument(operation, id: doc["id"], field: paths.data, value: value, expected: "binary data or null")
+                throw MongoStoreError.badDocument(
+                    operation, id: doc["id"], field: paths.data, value: value, expected: "binary data or null")
             }
             size = Int(n)
         }
@@ -276,7 +282,8 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
                     if domain == .mongo {
                         let record = try MongoRecordCodec.record(doc, plant: plant, operation: operation)
                         guard let h = MongoDigest.hashValue(doc["h"]) else {
-                            throw MongoStoreError.badDocument(operation, id: doc["id"], field: "h", value: doc["h"], expected: "a 64-bit hash")
+                            throw MongoStoreError.badDocument(
+                                operation, id: doc["id"], field: "h", value: doc["h"], expected: "a 64-bit hash")
                         }
                         page.append(KeyVersion(id: record.id, version: record.version, digest: h))
                     } else {
@@ -398,7 +405,8 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.withClient(operation) { store in
                 try store.readRecords(
-                    plant, filter: store.idRangeFilter(plant, KeyRange(lower: lower, upper: range.upper)), limit: limit, operation: operation)
+                    plant, filter: store.idRangeFilter(plant, KeyRange(lower: lower, upper: range.upper)), limit: limit,
+                    operation: operation)
             }
         }
     }

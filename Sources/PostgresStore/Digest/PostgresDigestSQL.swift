@@ -37,7 +37,8 @@ enum PostgresDigestSQL {
     /// before each nullable field), ending with `md5` of the image bytes — digested in the server; the
     /// bytes never leave it.
     static func digest(_ f: Fields) -> String {
-        let present = "'\\x01'::bytea", absent = "'\\x00'::bytea"
+        let present = "'\\x01'::bytea"
+        let absent = "'\\x00'::bytea"
         var bytes = "coalesce(\(present) || decode(md5(\(f.data)), 'hex'), \(absent))"
         if let unknown = f.dataUnknown { bytes = "CASE WHEN \(unknown) THEN '\\x02'::bytea ELSE \(bytes) END" }
         let canonical = [
@@ -95,7 +96,8 @@ enum PostgresDigestSQL {
     /// A `numeric` expression reduced mod 2^64 to the signed `bigint` of the same bits.
     static func wrap64(_ numeric: String) -> String {
         let two64 = "18446744073709551616::numeric"
-        return "(CASE WHEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) >= 9223372036854775808::numeric THEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) - \(two64) ELSE ((\(numeric)) % \(two64) + \(two64)) % \(two64) END)::bigint"
+        return
+            "(CASE WHEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) >= 9223372036854775808::numeric THEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) - \(two64) ELSE ((\(numeric)) % \(two64) + \(two64)) % \(two64) END)::bigint"
     }
 
     /// (`OFFSET 0` keeps each derived table from being pulled up into its parent: without it the

@@ -1,6 +1,6 @@
 import LibPQ
-import Synchronization
 import SyncModel
+import Synchronization
 
 /// A foreign PostgreSQL producer (docs/design.md §3): the application's own tables in `ForeignLayout`
 /// — one per plant or one with a plant column, LIMS's field names by default — read-only.
@@ -75,7 +75,8 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         if let missing = wanted.first(where: { types[$0.column] == nil }) {
             throw PostgresStoreError(
                 operation: "read \(store)", sqlState: "42703",
-                message: "table '\(container)' has no column '\(missing.column)' for field \(missing.field) (map it with --producer-field \(missing.field)=COLUMN)",
+                message:
+                    "table '\(container)' has no column '\(missing.column)' for field \(missing.field) (map it with --producer-field \(missing.field)=COLUMN)",
                 isTransient: false)
         }
         let zoned = types[layout.name(.createdAt)]?.hasPrefix("timestamp with time zone") ?? false
@@ -196,7 +197,9 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         }
     }
 
-    private func versions(_ table: ForeignPostgresTable, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
+    private func versions(_ table: ForeignPostgresTable, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<
+        KeyVersion
+    > {
         .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try await self.versionsPage(table, from: lower, range: range, limit: limit, domain: domain)
         }

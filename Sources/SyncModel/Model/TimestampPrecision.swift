@@ -17,7 +17,9 @@ public enum TimestampPrecision: String, Sendable, Hashable, CaseIterable, Codabl
         }
     }
 
-    public func truncate(_ timestamp: Timestamp) -> Timestamp { Timestamp(microsecondsSinceEpoch: truncate(timestamp.microsecondsSinceEpoch)) }
+    public func truncate(_ timestamp: Timestamp) -> Timestamp {
+        Timestamp(microsecondsSinceEpoch: truncate(timestamp.microsecondsSinceEpoch))
+    }
 
     /// The record with `created_at` and `updated_at` at this precision.
     public func truncate(_ record: ImageRecord) -> ImageRecord {

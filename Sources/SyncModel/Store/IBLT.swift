@@ -70,7 +70,9 @@ public enum IBLT {
 
         mutating func add(_ key: Int64, _ digest: Int64, hash: Int64, sign: Int64) {
             count += sign
-            let k = UInt64(bitPattern: key), d = UInt64(bitPattern: digest), h = UInt64(bitPattern: hash)
+            let k = UInt64(bitPattern: key)
+            let d = UInt64(bitPattern: digest)
+            let h = UInt64(bitPattern: hash)
             keySum = sign > 0 ? keySum &+ k : keySum &- k
             digestSum = sign > 0 ? digestSum &+ d : digestSum &- d
             hashSum = sign > 0 ? hashSum &+ h : hashSum &- h
@@ -85,7 +87,9 @@ public enum IBLT {
         }
 
         static func - (a: Cell, b: Cell) -> Cell {
-            Cell(count: a.count - b.count, keySum: a.keySum &- b.keySum, digestSum: a.digestSum &- b.digestSum, hashSum: a.hashSum &- b.hashSum)
+            Cell(
+                count: a.count - b.count, keySum: a.keySum &- b.keySum, digestSum: a.digestSum &- b.digestSum,
+                hashSum: a.hashSum &- b.hashSum)
         }
     }
 
@@ -120,7 +124,8 @@ public enum IBLT {
     /// The three cells of an element (`x` its element hash) in a table of `shape`.
     public static func cells(key: Int64, digest: Int64, x: Int64, shape: Shape) -> [Int] {
         let base = (shape.strata == 1 ? 0 : stratum(x, strata: shape.strata)) * shape.cellsPerStratum
-        let k = positiveMod(key), high = positiveMod(digest >> 32)
+        let k = positiveMod(key)
+        let high = positiveMod(digest >> 32)
         return cellHashes.enumerated().map { j, h in
             let position = ((x * h.multiplier + h.offset) % prime + k * h.key % prime + high * h.high % prime) % prime
             return base + j * shape.width + Int(position % Int64(shape.width))
@@ -132,7 +137,9 @@ public enum IBLT {
         var table: [Int: Cell] = [:]
         for (key, digest) in elements {
             let x = elementHash(key: key, digest: digest)
-            for cell in cells(key: key, digest: digest, x: x, shape: shape) { table[cell, default: Cell()].add(key, digest, hash: x, sign: 1) }
+            for cell in cells(key: key, digest: digest, x: x, shape: shape) {
+                table[cell, default: Cell()].add(key, digest, hash: x, sign: 1)
+            }
         }
         return table
     }
