@@ -191,7 +191,13 @@ public struct Reconciler: Sendable {
             cells = 3 * estimate.count + 30
             attempts = 2
         }
+        var records: Int?
         while elements == nil && attempts > 0 {
+            if cells > 100_000 {
+                // Never more than three cells per element either side holds: that always suffices.
+                if records == nil { records = try await producer.count(of: plant) + consumer.count(of: plant) }
+                cells = min(cells, 3 * records! + 30)
+            }
             let shape = IBLT.Shape.table(cells: cells)
             elements = IBLT.peel(try await difference(shape), shape: shape)
             if elements == nil { report.peelFailures += 1 }
