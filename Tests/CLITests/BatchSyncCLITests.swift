@@ -80,7 +80,7 @@ import Testing
                 ])
                 #expect(result.status == 0, "\(result.stderr)")
                 let lines = result.stdout.split(separator: "\n")
-                #expect(lines.count == 1)
+                try #require(lines.count == 1)
                 let json = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
                 #expect(json?["strategy"] as? String == "merkle")
                 #expect(json?["rows_written"] as? Int == 40)

@@ -29,7 +29,9 @@ plantsync_pg_start() {
     plantsync_pg_run "$bindir/initdb" -D "$PLANTSYNC_PG_DIR/data" -U plantsync --auth=trust \
         -E UTF8 --no-locale >"$PLANTSYNC_PG_DIR/initdb.log" 2>&1 \
         || { cat "$PLANTSYNC_PG_DIR/initdb.log" >&2; return 1; }
-    options="-c listen_addresses='' -c unix_socket_directories=$PLANTSYNC_PG_DIR -c port=5432 -c max_connections=200"
+    # Swift Testing runs every test case at once, each with a producer, a consumer and helper sessions:
+    # room for a few hundred connections (each costs the idle server well under 1 MB).
+    options="-c listen_addresses='' -c unix_socket_directories=$PLANTSYNC_PG_DIR -c port=5432 -c max_connections=800"
     if [ "$mode" = fast ]; then
         options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
