@@ -46,6 +46,7 @@ public func limsDocument(_ r: ImageRecord, int32Id: Bool = true, omitNullUpdated
 public struct LimsMongoProducer: Sendable {
     public let baseURI: String
     public let database: String
+    private let queue = BlockingQueue(label: "plantsync.tests.lims-mongo-producer")
     public var uri: String { TestSupport.uri(baseURI, withDatabase: database) }
 
     public init(uri: String? = nil) throws {
@@ -59,8 +60,13 @@ public struct LimsMongoProducer: Sendable {
         try ForeignMongoStore(.init(connectionString: uri, appName: "lims-producer-test", digest: digest))
     }
 
-    /// Creates or overwrites the records' documents (the Image API's create and update).
-    public func write(_ records: [ImageRecord]) throws {
+    /// Creates or overwrites the records' documents (the Image API's create and update), on a dispatch
+    /// queue: libmongoc blocks, and a test must not starve Swift's cooperative thread pool.
+    public func write(_ records: [ImageRecord]) async throws {
+        try await queue.run { try self.writeNow(records) }
+    }
+
+    private func writeNow(_ records: [ImageRecord]) throws {
         let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
         for plant in Plant.allCases {
             let docs = records.filter { $0.plant == plant }
@@ -71,10 +77,14 @@ public struct LimsMongoProducer: Sendable {
         }
     }
 
-    public func write(_ record: ImageRecord) throws { try write([record]) }
+    public func write(_ record: ImageRecord) async throws { try await write([record]) }
 
     /// Removes documents outright (LIMS's `DELETE /image-plant/{plant}/{id}`).
-    public func delete(_ keys: [RecordKey]) throws {
+    public func delete(_ keys: [RecordKey]) async throws {
+        try await queue.run { try self.deleteNow(keys) }
+    }
+
+    private func deleteNow(_ keys: [RecordKey]) throws {
         let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
         for key in keys {
             _ = try client.collection(key.plant.limsCollection, database: database).bulkWrite([.deleteOne(filter: ["id": .int64(key.id)])])

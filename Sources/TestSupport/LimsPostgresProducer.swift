@@ -19,6 +19,7 @@ public struct LimsPostgresProducer: Sendable {
     public let shape: Shape
     public let schema: String
     public let uri: String
+    private let queue = BlockingQueue(label: "plantsync.tests.lims-postgres-producer")
 
     public var layout: ForeignLayout {
         switch shape {
@@ -68,16 +69,23 @@ public struct LimsPostgresProducer: Sendable {
         get throws { try ForeignPostgresStore(.init(conninfo: uri, layout: layout, applicationName: "lims-producer-test")) }
     }
 
-    /// Writes the records (insert or overwrite, as the Image API's create and update do).
-    public func write(_ records: [ImageRecord]) throws {
-        let connection = try PGConnection(conninfo: uri)
-        try connection.execute("BEGIN")
-        for record in records { try connection.execute(upsert(record.plant), parameters(record)) }
-        try connection.execute("COMMIT")
+    /// Writes the records (insert or overwrite, as the Image API's create and update do), on a
+    /// dispatch queue: libpq blocks, and a test must not starve Swift's cooperative thread pool.
+    public func write(_ records: [ImageRecord]) async throws {
+        try await queue.run {
+            let connection = try PGConnection(conninfo: self.uri)
+            try connection.execute("BEGIN")
+            for record in records { try connection.execute(self.upsert(record.plant), self.parameters(record)) }
+            try connection.execute("COMMIT")
+        }
     }
 
     /// Removes rows outright (LIMS's `DELETE /image-plant/{plant}/{id}`).
-    public func delete(_ keys: [RecordKey]) throws {
+    public func delete(_ keys: [RecordKey]) async throws {
+        try await queue.run { try self.deleteNow(keys) }
+    }
+
+    private func deleteNow(_ keys: [RecordKey]) throws {
         let connection = try PGConnection(conninfo: uri)
         for key in keys {
             switch shape {
@@ -132,7 +140,7 @@ public struct LimsPostgresProducer: Sendable {
         return values
     }
 
-    public func write(_ record: ImageRecord) throws { try write([record]) }
+    public func write(_ record: ImageRecord) async throws { try await write([record]) }
 
     public func drop() { try? dropSchema(schema) }
 }

@@ -25,7 +25,7 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
     /// A foreign producer with `records` written as its application writes them.
     struct ForeignProducer: Sendable {
         let store: any ImageStore
-        let write: @Sendable ([ImageRecord]) throws -> Void
+        let write: @Sendable ([ImageRecord]) async throws -> Void
     }
 
     func withProducer<T>(_ kind: ForeignProducerKind, _ body: (ForeignProducer) async throws -> T) async throws -> T {
@@ -33,11 +33,11 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
         case .limsMongo:
             let producer = try LimsMongoProducer()
             defer { producer.drop() }
-            return try await body(ForeignProducer(store: try producer.store(), write: { try producer.write($0) }))
+            return try await body(ForeignProducer(store: try producer.store(), write: { try await producer.write($0) }))
         case .limsPostgres:
             let producer = try LimsPostgresProducer(shape: .limsTables)
             defer { producer.drop() }
-            return try await body(ForeignProducer(store: try producer.store, write: { try producer.write($0) }))
+            return try await body(ForeignProducer(store: try producer.store, write: { try await producer.write($0) }))
         }
     }
 
@@ -65,7 +65,7 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
                 try await withConsumer(consumerKind) { consumer in
                     let sameEngine = (kind == .limsPostgres) == (consumerKind == .postgres)
                     let divergence = Self.divergence(seed: 71, sameEngine: sameEngine)
-                    try producer.write(divergence.producerRecords)
+                    try await producer.write(divergence.producerRecords)
                     _ = try await consumer.apply(divergence.consumer)
                     #expect(try await liveRecords(producer.store) == divergence.producerRecords)
 
@@ -101,7 +101,7 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
                     r.updatedAt = r.updatedAt.map { Timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch * 1000) }
                     return r
                 }
-                try producer.write(records)
+                try await producer.write(records)
                 let newer = records.filter { $0.id % 3 == 0 }.map { record -> ImageRecord in
                     var r = record
                     r.updatedAt = Timestamp(microsecondsSinceEpoch: 10_000_000_000 + record.id * 1000)
@@ -113,7 +113,7 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
                 async let run = Reconciler(producer: producer.store, consumer: consumer, options: options).run()
                 for chunk in stride(from: 0, to: newer.count, by: 10) {
                     let slice = Array(newer[chunk..<min(chunk + 10, newer.count)])
-                    try producer.write(slice)
+                    try await producer.write(slice)
                     _ = try await consumer.apply(slice.map { .upsert($0) })
                 }
                 _ = try await run

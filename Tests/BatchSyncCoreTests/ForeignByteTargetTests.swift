@@ -44,7 +44,7 @@ import Testing
         let tables = try LimsPostgresProducer(shape: .limsTables)
         defer { tables.drop() }
         let records = Self.limsRecords()
-        try tables.write(records)
+        try await tables.write(records)
         let (proxy, uri) = try await postgresThroughProxy(name: "producer")
         defer { Task { try? await proxy.stop() } }
         let producer = try ForeignPostgresStore(.init(conninfo: uri, layout: tables.layout))
@@ -67,7 +67,7 @@ import Testing
                 changed.disease = "Early Blight"
                 changed.percentage = 0.81
                 changed.updatedAt = Timestamp(microsecondsSinceEpoch: changed.createdAt.microsecondsSinceEpoch + 5_000_000)
-                try tables.write(changed)
+                try await tables.write(changed)
             }
             let changed = try await run(.merkle)
             #expect(changed.report.differences == 2)
@@ -101,27 +101,27 @@ import Testing
         records = records.map { TimestampPrecision.milliseconds.truncate($0) }
         let proxy: CountingProxy
         let producer: any ImageStore
-        let write: @Sendable ([ImageRecord]) throws -> Void
+        let write: @Sendable ([ImageRecord]) async throws -> Void
         let cleanup: @Sendable () -> Void
         switch kind {
         case .limsMongo:
             let lims = try LimsMongoProducer()
-            try lims.write(records)
+            try await lims.write(records)
             guard let components = URLComponents(string: lims.uri), let host = components.host, let port = components.port else {
                 throw SetupError("cannot read host and port of \(lims.uri)")
             }
             proxy = try await CountingProxy.start(name: "producer", upstream: .tcp(host: host, port: port))
             producer = try ForeignMongoStore(
                 .init(connectionString: uri("mongodb://127.0.0.1:\(proxy.port)/?directConnection=true", withDatabase: lims.database)))
-            write = { try lims.write($0) }
+            write = { try await lims.write($0) }
             cleanup = { lims.drop() }
         case .limsPostgres:
             let tables = try LimsPostgresProducer(shape: .limsTables)
-            try tables.write(records)
+            try await tables.write(records)
             let (p, uri) = try await postgresThroughProxy(name: "producer")
             proxy = p
             producer = try ForeignPostgresStore(.init(conninfo: uri, layout: tables.layout))
-            write = { try tables.write($0) }
+            write = { try await tables.write($0) }
             cleanup = { tables.drop() }
         }
         defer {
@@ -144,7 +144,7 @@ import Testing
                 var changed = records[Int(id) - 1]
                 changed.disease = "Early Blight"
                 changed.updatedAt = Timestamp(microsecondsSinceEpoch: changed.createdAt.microsecondsSinceEpoch + 5_000_000)
-                try write([changed])
+                try await write([changed])
             }
             let changed = try await run(.merkle, into: consumer)
             #expect(changed.report.differences == 2)

@@ -53,7 +53,7 @@ import Testing
             try await withPostgresStore { consumer in
                 var rng = SplitMix64(seed: 43)
                 let records = (1...90).map { randomRecord(plant: .tomato, id: Int64($0 * 3), rng: &rng, dataBytes: 40) }
-                try tables.write(records)
+                try await tables.write(records)
                 _ = try await consumer.apply(records.map { .upsert($0) })
                 let producer = try tables.store
                 for parts in [1, 2, 7, 40] {
@@ -71,7 +71,7 @@ import Testing
                 // One field or one byte changed: that range's checksum differs.
                 var changed = records[10]
                 changed.data![5] ^= 1
-                try tables.write(changed)
+                try await tables.write(changed)
                 let after = try await producer.summaries(of: .tomato, in: KeyRange(lower: 1, upper: 300).split(into: 7), domain: domain)
                 let consumerSums = try await consumer.summaries(
                     of: .tomato, in: KeyRange(lower: 1, upper: 300).split(into: 7), domain: domain)
@@ -120,7 +120,7 @@ import Testing
                 let records = (1...400).map {
                     randomRecord(plant: .tomato, id: Int64($0), rng: &rng, tsRange: 1_000...2_000, dataBytes: 64)
                 }
-                try tables.write(records)
+                try await tables.write(records)
                 let newer = records.filter { $0.id % 3 == 0 }.map { record -> ImageRecord in
                     var r = record
                     r.updatedAt = Timestamp(microsecondsSinceEpoch: 10_000_000 + record.id)
@@ -132,7 +132,7 @@ import Testing
                 async let run = reconciler.run()
                 for chunk in stride(from: 0, to: newer.count, by: 10) {
                     let slice = Array(newer[chunk..<min(chunk + 10, newer.count)])
-                    try tables.write(slice)
+                    try await tables.write(slice)
                     _ = try await consumer.apply(slice.map { .upsert($0) })
                 }
                 _ = try await run

@@ -29,7 +29,7 @@ import Testing
             #expect(inDatabase.values.map(\.count).reduce(0, +) == 3 * 299)
             let tables = try LimsPostgresProducer(shape: .applicationTable)
             defer { tables.drop() }
-            try tables.write(records)
+            try await tables.write(records)
             let foreign = try tables.store
             if domain != .plantsync {
                 let foreignCells = try await foreign.cells(of: .potato, domain: domain, shape: shape)

@@ -95,7 +95,7 @@ import Testing
         defer { tables.drop() }
         try await withPostgresStore { consumer in
             var rng = SplitMix64(seed: 2)
-            try tables.write((1...30).map { randomRecord(plant: .pepper, id: $0, rng: &rng) })
+            try await tables.write((1...30).map { randomRecord(plant: .pepper, id: $0, rng: &rng) })
             let layout = tables.layout
             var arguments = [
                 "--producer-uri", tables.uri, "--producer-table", layout.container, "--producer-plant-column", layout.plantColumn!,
