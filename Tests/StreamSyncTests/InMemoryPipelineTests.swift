@@ -48,7 +48,7 @@ import Testing
 
         /// Waits until everything queued was read and `offset` committed, then drains and stops.
         func finish(committing offset: Int64) async throws {
-            let done = await eventually(timeout: .seconds(30)) {
+            let done = await eventually(timeout: .seconds(120)) {
                 source.pending == 0 && pipeline.committedOffsets[InMemoryPipelineTests.tp] == offset
             }
             #expect(done, "offset \(offset) committed; log: \(log.all)")
@@ -66,7 +66,7 @@ import Testing
     @Test func batchesCloseAtTheSizeLimitAndEachIsCommittedAfterItIsApplied() async throws {
         let rig = Rig(events: (0..<10).map { Self.message($0) }, settings: Self.settings(batch: 4, waitMs: 600_000))
         // With one connection the second batch is in flight while the third is open: the first is committed.
-        let read = await eventually(timeout: .seconds(30)) {
+        let read = await eventually(timeout: .seconds(120)) {
             rig.source.pending == 0 && rig.pipeline.committedOffsets[Self.tp] == 4
         }
         #expect(read, "log: \(rig.log.all)")
@@ -95,7 +95,7 @@ import Testing
 
     @Test func aBatchClosesAfterItsWaitWithoutReachingItsSize() async throws {
         let rig = Rig(events: (0..<3).map { Self.message($0) }, settings: Self.settings(batch: 1000, waitMs: 5))
-        let closedByWait = await eventually(timeout: .seconds(30)) { rig.pipeline.committedOffsets[Self.tp] == 3 }
+        let closedByWait = await eventually(timeout: .seconds(120)) { rig.pipeline.committedOffsets[Self.tp] == 3 }
         #expect(closedByWait, "the batch of 3 < 1000 is applied and committed while the pipeline runs")
         try await rig.finish(committing: 3)
         #expect(rig.database.rows.count == 3)
@@ -140,7 +140,7 @@ import Testing
         let gate = Gate()
         let rig = Rig(
             events: (0..<6).map { Self.message($0) }, settings: Self.settings(batch: 2), connections: 3, gates: [0: gate])
-        let othersDone = await eventually(timeout: .seconds(30)) {
+        let othersDone = await eventually(timeout: .seconds(120)) {
             rig.log.all.filter { if case .applied = $0 { true } else { false } }.count == 2 && gate.arrived == 1
         }
         #expect(othersDone, "log: \(rig.log.all)")
@@ -157,7 +157,7 @@ import Testing
         let events = (0..<3).map { Self.message($0) } + [.partitionsRevoked(revocation)]
         let rig = Rig(events: events, settings: Self.settings(batch: 100, waitMs: 10_000))
         // The batch's 10 s wait never expires: only the revocation makes the pipeline apply and commit.
-        let acknowledged = await eventually(timeout: .seconds(30)) { revocation.isAcknowledged }
+        let acknowledged = await eventually(timeout: .seconds(120)) { revocation.isAcknowledged }
         #expect(acknowledged)
         // By the time the partition is let go, its messages are applied and committed.
         #expect(rig.log.commits.last?[Self.tp] == 3, "log: \(rig.log.all)")
@@ -176,7 +176,7 @@ import Testing
 
     @Test func stoppingDrainsTheOpenBatch() async throws {
         let rig = Rig(events: (0..<7).map { Self.message($0) }, settings: Self.settings(batch: 1000, waitMs: 600_000))
-        let read = await eventually(timeout: .seconds(30)) { rig.source.pending == 0 }
+        let read = await eventually(timeout: .seconds(120)) { rig.source.pending == 0 }
         #expect(read)
         #expect(rig.log.commits.isEmpty, "the batch is still open")
         rig.pipeline.stop()
