@@ -48,7 +48,7 @@ struct BatchSyncCommand: AsyncParsableCommand {
 
     @Option(
         help: "Foreign MongoDB producer digest: auto ($toHashedIndexKey from MongoDB 7.0), hashed, or client (metadata and byte length).")
-    var mongoDigest = BatchRunSettings().mongoDigest
+    var mongoDigest = BatchRunSettings().mongoDigest.rawValue
 
     @Option(help: "PostgreSQL schema of the producer store (plantsync layout).")
     var producerSchema = BatchRunSettings().producerSchema
@@ -118,7 +118,11 @@ struct BatchSyncCommand: AsyncParsableCommand {
         var settings = BatchRunSettings()
         settings.producerLayout = producerLayout
         settings.foreignLayout = try ForeignLayout.parse(container: producerTable, plantColumn: producerPlantColumn, fields: producerField)
-        settings.mongoDigest = mongoDigest
+        guard let digest = MongoDigestMode(rawValue: mongoDigest) else {
+            throw BatchOptionsError(
+                "mongo-digest", mongoDigest, "must be one of \(MongoDigestMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        settings.mongoDigest = digest
         settings.interval = interval
         settings.httpPort = httpPort
         settings.httpHost = httpHost

@@ -16,11 +16,11 @@ public enum StoreFactory {
         public var foreign: ForeignLayout
         /// A foreign MongoDB producer's digest: `auto` (`$toHashedIndexKey` on servers from 7.0),
         /// `hashed` or `client` (metadata and byte length, computed here).
-        public var mongoDigest: String
+        public var mongoDigest: MongoDigestMode
 
         public init(
             schema: String? = nil, applicationName: String = "plantsync", layout: ProducerLayout = .plantsync,
-            foreign: ForeignLayout = .lims, mongoDigest: String = "auto"
+            foreign: ForeignLayout = .lims, mongoDigest: MongoDigestMode = .auto
         ) {
             self.schema = schema
             self.applicationName = applicationName
@@ -54,15 +54,10 @@ public enum StoreFactory {
 }
 
 extension StoreFactory {
-    /// LIMS's MongoDB producer, read-only; `options.mongoDigest` must be a `ForeignMongoStore.DigestMode`.
+    /// LIMS's MongoDB producer, read-only.
     static func openForeignMongo(uri: String, options: Options) throws -> any ImageStore {
-        guard let digest = ForeignMongoStore.DigestMode(rawValue: options.mongoDigest) else {
-            throw ForeignLayoutError(
-                flag: "mongo-digest", value: options.mongoDigest,
-                reason: "one of \(ForeignMongoStore.DigestMode.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return try ForeignMongoStore(
-            .init(connectionString: uri, appName: options.applicationName, layout: options.foreign, digest: digest))
+        try ForeignMongoStore(
+            .init(connectionString: uri, appName: options.applicationName, layout: options.foreign, digest: options.mongoDigest))
     }
 }
 

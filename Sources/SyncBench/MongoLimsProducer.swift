@@ -9,14 +9,13 @@ import SyncModel
 /// (no `_ps`); `_id` is left to the driver. Creates insert documents, updates `$set` the fields (with
 /// `updated_at`, and `is_deleted` for a soft delete), hard deletes remove the document.
 ///
-/// BSON dates keep milliseconds, so `timestampStepMicros` is 1,000: the workload generates its
+/// BSON dates keep milliseconds, so its `timestampPrecision` is `.milliseconds`: the workload generates its
 /// timestamps at millisecond precision, and the record an event carries is the record BatchSync reads.
 final class MongoLimsProducer: LimsProducer, @unchecked Sendable {
     // @unchecked Sendable is safe: `client` is only touched inside blocks run on `queue`.
     let uri: String
     let database: String
     let description: ProducerDescription
-    var timestampStepMicros: Int64 { 1_000 }
     private let queue = BlockingQueue(label: "syncbench.lims-producer.mongo")
     private var client: MongoClient?
 
@@ -28,7 +27,7 @@ final class MongoLimsProducer: LimsProducer, @unchecked Sendable {
         let named = try MongoClient.database(inURI: uri)
         self.database = database ?? named.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDatabase
         description = ProducerDescription(
-            layout: "lims", engine: "mongodb", location: "\(self.database).imagecolplant{plant}", timestampPrecision: "milliseconds")
+            layout: .lims, engine: "mongodb", location: "\(self.database).imagecolplant{plant}", timestampPrecision: .milliseconds)
     }
 
     static func collectionName(_ plant: Plant) -> String { "imagecolplant" + plant.rawValue }

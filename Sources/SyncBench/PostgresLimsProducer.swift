@@ -13,7 +13,6 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
     let conninfo: String
     let schema: String
     let description: ProducerDescription
-    var timestampStepMicros: Int64 { 1 }  // PostgreSQL's `timestamp` keeps microseconds
     private let queue = BlockingQueue(label: "syncbench.lims-producer.postgres")
     private var connection: PGConnection?
 
@@ -24,7 +23,7 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
         self.conninfo = conninfo
         self.schema = schema
         description = ProducerDescription(
-            layout: "lims", engine: "postgresql", location: "\(schema).imagecolplant{plant}", timestampPrecision: "microseconds")
+            layout: .lims, engine: "postgresql", location: "\(schema).imagecolplant{plant}", timestampPrecision: .microseconds)
     }
 
     /// `schema.imagecolplant<plant>`, quoted.

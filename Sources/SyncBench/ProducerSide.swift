@@ -2,31 +2,26 @@ import CountingProxy
 import Foundation
 import PostgresStore
 import SyncBenchCore
+import SyncModel
 
 /// The producer a run writes and BatchSync reads: its shape (`--producer-layout`), its engine (from
 /// `--producer-uri`; default the harness's PostgreSQL), how a proxy reaches it, and what BatchSync is
 /// told about it.
 struct ProducerSide {
-    enum Layout: String, CaseIterable {
-        /// LIMS's own shape: `imagecolplant<plant>` tables or collections, LIMS's field names.
-        case lims
-        /// PlantSync's own store (`image_record` with version bookkeeping), as earlier runs wrote it.
-        case plantsync
-    }
-
     enum Engine {
         case postgres(PostgresEndpoint)
         case mongo(MongoEndpoint)
     }
 
-    let layout: Layout
+    /// `lims`: LIMS's `imagecolplant<plant>` tables or collections; `plantsync`: PlantSync's store, as earlier runs wrote it.
+    let layout: ProducerLayout
     let engine: Engine
     /// The URI SyncBench writes through, and the convergence check reads through (no proxy).
     let directURI: String
 
     init(layout: String, uri: String) throws {
-        guard let layout = Layout(rawValue: layout) else {
-            throw HarnessError("--producer-layout '\(layout)': expected \(Layout.allCases.map(\.rawValue).joined(separator: " or "))")
+        guard let layout = ProducerLayout(rawValue: layout) else {
+            throw HarnessError("--producer-layout '\(layout)': expected \(ProducerLayout.allCases.map(\.rawValue).joined(separator: " or "))")
         }
         self.layout = layout
         directURI = uri
@@ -72,8 +67,8 @@ struct ProducerSide {
     /// PlantSync's own store and its schema.
     func batchSyncArguments(schema: String) -> [String] {
         switch layout {
-        case .lims: return ["--producer-layout", "lims"]
-        case .plantsync: return ["--producer-layout", "plantsync", "--producer-schema", schema]
+        case .lims: return ["--producer-layout", layout.rawValue]
+        case .plantsync: return ["--producer-layout", layout.rawValue, "--producer-schema", schema]
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SyncModel
 
 /// Everything one harness run measured, with its parameters; written as JSON and Markdown, and drawn
 /// as an SVG chart.
@@ -252,7 +253,7 @@ public struct BenchReport: Sendable, Codable {
 
     /// What the reader needs to know about the producer's timestamps, if anything.
     var producerNote: String {
-        guard parameters.producer?.timestampPrecision == "milliseconds" else { return "" }
+        guard parameters.producer?.timestampPrecision == .milliseconds else { return "" }
         return " The producer's BSON dates keep milliseconds, so the workload generated every timestamp at millisecond"
             + " precision: the events StreamSync applied and the documents BatchSync read describe the same records."
     }

@@ -9,11 +9,6 @@ public protocol LimsProducer: Sendable {
     /// What the report says about the producer: shape, engine, where the records are.
     var description: ProducerDescription { get }
 
-    /// The finest timestamp step the engine keeps, in microseconds: 1 for PostgreSQL's `timestamp`,
-    /// 1,000 for BSON dates (milliseconds). The workload generates its timestamps at this step, so that
-    /// the events StreamSync applies and the rows BatchSync reads describe the same record (and the
-    /// same version, docs/design.md §1).
-    var timestampStepMicros: Int64 { get }
 
     /// Creates the tables or collections, empty, dropping what a previous run left.
     func prepare() async throws
@@ -32,17 +27,17 @@ public protocol LimsProducer: Sendable {
 
 /// Which producer a report's figures come from.
 public struct ProducerDescription: Sendable, Codable, Equatable, CustomStringConvertible {
-    /// `lims` (LIMS's own shape) or `plantsync` (PlantSync's store with its version bookkeeping).
-    public var layout: String
+    /// LIMS's own shape or PlantSync's store with its version bookkeeping.
+    public var layout: ProducerLayout
     /// `postgresql` or `mongodb`.
     public var engine: String
     /// Where the records are: `public.imagecolplant{plant}`, `imagedbplantproducer.imagecolplant{plant}`,
     /// `syncbench_producer.image_record`.
     public var location: String
-    /// `microseconds` or `milliseconds`: the precision of the workload's timestamps.
-    public var timestampPrecision: String
+    /// The precision of the workload's timestamps: the precision the producer keeps.
+    public var timestampPrecision: TimestampPrecision
 
-    public init(layout: String, engine: String, location: String, timestampPrecision: String) {
+    public init(layout: ProducerLayout, engine: String, location: String, timestampPrecision: TimestampPrecision) {
         self.layout = layout
         self.engine = engine
         self.location = location
@@ -50,8 +45,8 @@ public struct ProducerDescription: Sendable, Codable, Equatable, CustomStringCon
     }
 
     public var description: String {
-        let shape = layout == "lims" ? "LIMS-shaped" : "PlantSync-shaped"
-        return "\(shape) \(engine) producer (\(location), timestamps in \(timestampPrecision))"
+        let shape = layout == .lims ? "LIMS-shaped" : "PlantSync-shaped"
+        return "\(shape) \(engine) producer (\(location), timestamps in \(timestampPrecision.rawValue))"
     }
 }
 
@@ -60,11 +55,10 @@ public struct ProducerDescription: Sendable, Codable, Equatable, CustomStringCon
 public struct PlantSyncStoreProducer: LimsProducer {
     public let store: any ImageStore
     public let description: ProducerDescription
-    public var timestampStepMicros: Int64 { 1 }
 
     public init(store: any ImageStore, location: String) {
         self.store = store
-        description = ProducerDescription(layout: "plantsync", engine: "postgresql", location: location, timestampPrecision: "microseconds")
+        description = ProducerDescription(layout: .plantsync, engine: "postgresql", location: location, timestampPrecision: .microseconds)
     }
 
     public func prepare() async throws { try await store.prepareSchema() }

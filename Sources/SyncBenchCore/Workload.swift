@@ -55,7 +55,7 @@ public struct WorkloadChange: Sendable {
 /// (`LimsProducer`: LIMS's own tables or collections, or PlantSync's store for comparison) and then
 /// publishes it as a LIMS-format event. Image bytes are random but reproducible from the seed and the
 /// key, so nothing has to hold them in memory. Timestamps are generated at the producer's step
-/// (`LimsProducer.timestampStepMicros`: milliseconds for MongoDB, whose BSON dates keep no more), so
+/// (`ProducerDescription.timestampPrecision`: milliseconds for MongoDB, whose BSON dates keep no more), so
 /// that an event and the stored record it describes carry the same version.
 public final class Workload: Sendable {
     public let producer: any LimsProducer
@@ -100,11 +100,9 @@ public final class Workload: Sendable {
         return data
     }
 
-    /// `time` in microseconds, truncated to the producer's timestamp step.
+    /// `time` in microseconds, truncated to the producer's timestamp precision.
     func timestamp(_ time: Date) -> Timestamp {
-        let micros = Int64((time.timeIntervalSince1970 * 1_000_000).rounded())
-        let step = max(1, producer.timestampStepMicros)
-        return Timestamp(microsecondsSinceEpoch: micros - micros % step)
+        producer.description.timestampPrecision.truncate(Timestamp(microsecondsSinceEpoch: Int64((time.timeIntervalSince1970 * 1_000_000).rounded())))
     }
 
     /// Loads the initial data set into the producer (not published: every consumer starts from a copy)

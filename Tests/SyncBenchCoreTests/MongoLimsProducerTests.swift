@@ -1,5 +1,6 @@
 import Foundation
 import LibMongoC
+import SyncBenchCore
 import SyncModel
 import TestSupport
 import Testing
@@ -16,7 +17,7 @@ import Testing
         let producer = try MongoLimsProducer(uri: uri, database: database)
         let client = try MongoClient(uri: uri, appName: "syncbench-tests")
         defer { _ = try? client.dropDatabase(database) }
-        #expect(producer.timestampStepMicros == 1_000)
+        #expect(producer.description.timestampPrecision == .milliseconds)
         try await producer.prepare()
 
         let created = Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_000)

@@ -46,7 +46,7 @@ public struct Reconciler: Sendable {
         let producerBefore = producer.traffic
         let consumerBefore = consumer.traffic
         var report = RunReport(strategy: options.strategy, plants: options.plants, dryRun: options.dryRun)
-        report.digestDomain = domain
+        report.digestDomain = domain  // asked once a run: the steps below read it from the report
         for plant in options.plants {
             switch options.strategy {
             case .full: try await full(plant, &report)
@@ -135,7 +135,7 @@ public struct Reconciler: Sendable {
 
     func merkle(_ plant: Plant, _ report: inout RunReport) async throws {
         guard let root = try await unionBounds(plant) else { return }
-        let domain = self.domain
+        let domain = report.digestDomain
         var level = [root]
         if !producer.computesInDatabase(domain) || !consumer.computesInDatabase(domain) {
             // A side that digests on the client reads every record of every range it is asked about
@@ -171,7 +171,7 @@ public struct Reconciler: Sendable {
     /// not peel; `merkle` if it still does not). The decoded keys are only candidates: each is verified
     /// by a fresh read of both sides' versions (`compareKeys`) before anything is written.
     func reconcile(_ plant: Plant, _ report: inout RunReport) async throws {
-        let domain = self.domain
+        let domain = report.digestDomain
         func difference(_ shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
             async let p = producer.cells(of: plant, domain: domain, shape: shape)
             async let c = consumer.cells(of: plant, domain: domain, shape: shape)
@@ -226,7 +226,7 @@ public struct Reconciler: Sendable {
     /// records that differ are fetched and written. Returns the highest producer `ts` seen.
     func compareKeys(_ plant: Plant, in ranges: [KeyRange], _ report: inout RunReport) async throws -> Int64? {
         var highest: Int64? = nil
-        let domain = self.domain
+        let domain = report.digestDomain
         for range in ranges {
             async let p = producer.versions(of: plant, in: range, pageSize: options.pageSize * 4, domain: domain).collect()
             async let c = consumer.versions(of: plant, in: range, pageSize: options.pageSize * 4, domain: domain).collect()
@@ -239,7 +239,7 @@ public struct Reconciler: Sendable {
     /// Key-by-key comparison of the given keys, a page of keys per read on each side.
     func compareKeys(_ plant: Plant, ids: [Int64], _ report: inout RunReport) async throws {
         var highest: Int64? = nil
-        let domain = self.domain
+        let domain = report.digestDomain
         let sorted = Array(Set(ids)).sorted()
         let page = options.pageSize * 4
         for start in stride(from: 0, to: sorted.count, by: page) {

@@ -78,8 +78,7 @@ public struct BatchRunSettings: Sendable {
     /// Where a foreign producer keeps its records.
     public var foreignLayout = ForeignLayout.lims
     /// A foreign MongoDB producer's digest mode (`auto`, `hashed`, `client`).
-    public var mongoDigest = "auto"
-    public static let mongoDigestModes = ["auto", "hashed", "client"]
+    public var mongoDigest = MongoDigestMode.auto
 
     public init() {}
 
@@ -89,9 +88,6 @@ public struct BatchRunSettings: Sendable {
             throw BatchOptionsError("interval", interval, "must be within 1…86400 seconds")
         }
         guard (0...65_535).contains(httpPort) else { throw BatchOptionsError("http-port", httpPort, "must be within 0…65535") }
-        guard Self.mongoDigestModes.contains(mongoDigest) else {
-            throw BatchOptionsError("mongo-digest", mongoDigest, "must be one of \(Self.mongoDigestModes.joined(separator: ", "))")
-        }
         if httpPort != 0 && interval == nil {
             throw BatchOptionsError("http-port", httpPort, "only with --interval (a single run exits before a scrape)")
         }

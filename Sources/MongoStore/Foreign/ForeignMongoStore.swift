@@ -20,14 +20,7 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
     // inside blocks running on the serial `queue`; everything else is immutable after `init`.
 
     /// Which digest the server computes.
-    public enum DigestMode: String, CaseIterable, Sendable {
-        /// `.mongo` when the server has `$toHashedIndexKey` (`buildInfo` version ≥ 7.0), else `.metadata` only.
-        case auto
-        /// `.mongo` whatever the server reports.
-        case hashed
-        /// `.metadata` only (computed on the client).
-        case client
-    }
+    public typealias DigestMode = MongoDigestMode
 
     public struct Configuration: Sendable {
         /// A `mongodb://` (or `mongodb+srv://`) connection string; its path names the database

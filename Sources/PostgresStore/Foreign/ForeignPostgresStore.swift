@@ -62,7 +62,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
                 """
                 SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
                 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-                """, [.text(ForeignPostgresTable(layout: layout, plant: plant, zoned: false).name)])
+                """, [.text(ForeignPostgresTable.quotedName(container))])
             var types: [String: String] = [:]
             for row in 0..<result.rowCount { types[try result.string(row, 0) ?? ""] = try result.string(row, 1) ?? "" }
             return types
@@ -178,7 +178,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         for pass in passes {
             let hull = KeyRange(lower: ranges[pass.first!].lower, upper: ranges[pass.last!].upper)
             var cursor = 0
-            for try await version in versions(table, in: hull, pageSize: Self.projectionPageSize, domain: .metadata) {
+            for try await version in versions(of: table.plant, in: hull, pageSize: Self.projectionPageSize, domain: .metadata) {
                 while cursor < pass.count && ranges[pass[cursor]].upper <= version.id { cursor += 1 }
                 guard cursor < pass.count else { break }
                 let index = pass[cursor]
@@ -194,14 +194,6 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try PostgresStore.require(domain, in: self.digestDomains)
             return try await self.versionsPage(try await self.table(plant), from: lower, range: range, limit: limit, domain: domain)
-        }
-    }
-
-    private func versions(_ table: ForeignPostgresTable, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<
-        KeyVersion
-    > {
-        .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
-            try await self.versionsPage(table, from: lower, range: range, limit: limit, domain: domain)
         }
     }
 

@@ -19,6 +19,11 @@ struct ForeignPostgresTable: Sendable {
     /// Columns: the ten record fields in `ForeignPostgresTable.recordColumns` order.
     let fieldList: String
 
+    /// `schema.table` or `table`, each part quoted.
+    static func quotedName(_ container: String) -> String {
+        container.split(separator: ".", maxSplits: 1).map { PGConnection.quoteIdentifier(String($0)) }.joined(separator: ".")
+    }
+
     /// The fields selected by every record query, in order (`data` follows when selected).
     static let recordColumns = [
         "id", "camera_id", "latitude", "longitude", "disease", "percentage", "created_at", "updated_at", "is_active", "is_deleted",
@@ -28,7 +33,7 @@ struct ForeignPostgresTable: Sendable {
         self.plant = plant
         self.zoned = zoned
         let container = layout.container(for: plant)
-        self.name = container.split(separator: ".", maxSplits: 1).map { PGConnection.quoteIdentifier(String($0)) }.joined(separator: ".")
+        self.name = Self.quotedName(container)
         if let plantColumn = layout.plantColumn, !layout.isPerPlant {
             filter = "s.\(PGConnection.quoteIdentifier(plantColumn)) = $1"
             leading = [.text(plant.rawValue)]

@@ -132,3 +132,13 @@ public enum ProducerLayout: String, Sendable, Hashable, CaseIterable, Codable {
     case plantsync
     case lims
 }
+
+/// How a foreign MongoDB producer's digests are computed (docs/design.md §3, "Digest domains").
+public enum MongoDigestMode: String, Sendable, Hashable, CaseIterable, Codable {
+    /// `.mongo` when the server has `$toHashedIndexKey` (`buildInfo` version ≥ 7.0), else `.metadata` only.
+    case auto
+    /// `.mongo` whatever the server reports.
+    case hashed
+    /// `.metadata` only (computed on the client).
+    case client
+}
