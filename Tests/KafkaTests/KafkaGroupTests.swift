@@ -66,7 +66,7 @@ import Testing
             try consumer.assign([.init(topic: "f", partition: 0)], from: .beginning)
             try await Task.sleep(for: .seconds(2))  // not reading: the buffer fills and fetching pauses
             #expect(consumer.events.bufferedBytes < 150_000)
-            let messages = await collect(consumer, count: 300)
+            let messages = await collect(consumer, count: 300, timeout: .seconds(120))  // a safety deadline: the suite shares 2 cores
             await consumer.close()
             #expect(messages.map(\.offset) == (0..<300).map(Int64.init))
         }
