@@ -57,7 +57,7 @@ struct PostgresSchema: Sendable {
             "CREATE SCHEMA IF NOT EXISTS \(PGConnection.quoteIdentifier(schema))",
             """
             CREATE TABLE IF NOT EXISTS \(table) (
-                \(PostgresRowCodec.definitions.joined(separator: ",\n    ")),
+                \((PostgresRowCodec.definitions + [Self.rowDigestDefinition]).joined(separator: ",\n    ")),
                 PRIMARY KEY (plant, id),
                 CHECK (version_tb = \(Self.tombstoneTiebreak)
                        OR (camera_id IS NOT NULL AND latitude IS NOT NULL AND longitude IS NOT NULL
@@ -221,21 +221,49 @@ struct PostgresSchema: Sendable {
         """
     }
 
-    /// LIMS's fields over this table's columns (alias `s`) for the shared digest SQL: the digests of a
-    /// row here equal those of the same record in any foreign table (docs/design.md §3).
-    static let digestFields = PostgresDigestSQL.Fields(
-        id: "s.id", cameraId: "s.camera_id", latitude: "s.latitude", longitude: "s.longitude", disease: "s.disease",
-        percentage: "s.percentage", createdMicros: PostgresDigestSQL.epochMicros("s.created_at"),
-        updatedMicros: PostgresDigestSQL.epochMicros("s.updated_at"), isActive: "s.is_active", isDeleted: "s.is_deleted",
-        data: "s.data", dataUnknown: "s.data_ts = \(Version.minimum.ts)")
+    /// LIMS's fields over this table's columns (each name after `prefix`: `s.` in queries, nothing in
+    /// the generated column) for the shared digest SQL: the digests of a row here equal those of the
+    /// same record in any foreign table (docs/design.md §3).
+    static func digestFields(prefix: String) -> PostgresDigestSQL.Fields {
+        PostgresDigestSQL.Fields(
+            id: "\(prefix)id", cameraId: "\(prefix)camera_id", latitude: "\(prefix)latitude", longitude: "\(prefix)longitude",
+            disease: "\(prefix)disease", diseaseHashed: "\(prefix)disease COLLATE \"C\"", percentage: "\(prefix)percentage",
+            createdMicros: PostgresDigestSQL.epochMicros("\(prefix)created_at"),
+            updatedMicros: PostgresDigestSQL.epochMicros("\(prefix)updated_at"), createdAt: "\(prefix)created_at",
+            updatedAt: "\(prefix)updated_at", isActive: "\(prefix)is_active", isDeleted: "\(prefix)is_deleted", data: "\(prefix)data",
+            dataUnknown: "\(prefix)data_ts = \(Version.minimum.ts)")
+    }
+
+    static let digestFields = digestFields(prefix: "s.")
+
+    /// The stored `.postgres` digest: computed by the server with every write of the row (`COPY` and
+    /// upserts alike: a generated column is never written by name), so reading a plant's digests reads
+    /// no image bytes. Its text must equal `PostgresDigestSQL.digest` of the same fields (a test checks
+    /// the stored digests against the expression).
+    static let rowDigestColumn = "row_digest"
+    static var rowDigestDefinition: String {
+        "\(rowDigestColumn) bigint GENERATED ALWAYS AS (\(PostgresDigestSQL.digest(digestFields(prefix: "")))) STORED"
+    }
+
+    /// Whether the table has `row_digest` ($1 schema): `prepareSchema` adds it to a table of an earlier
+    /// release; until then (a dry run does not migrate) the digest is computed from the columns.
+    var hasRowDigest: String {
+        """
+        SELECT count(*) FROM information_schema.columns
+        WHERE table_schema = $1 AND table_name = 'image_record' AND column_name = '\(Self.rowDigestColumn)'
+        """
+    }
+
+    /// Adds `row_digest` to an older table: PostgreSQL rewrites the table once, computing every row's digest.
+    var addRowDigest: String { "ALTER TABLE \(table) ADD COLUMN \(Self.rowDigestDefinition)" }
 
     /// Per-range count and checksum sums in `domain` ($1 plant, $2/$3 lower/upper bounds).
-    func summaries(domain: DigestDomain) -> String {
+    func summaries(domain: DigestDomain, stored: Bool = true) -> String {
         let f = Self.digestFields
         let columns: String
         switch domain {
         case .plantsync, .mongo: return summaries
-        case .postgres: columns = "s.id AS k, \(PostgresDigestSQL.digest(f)) AS d"
+        case .postgres: columns = "s.id AS k, \(Self.rowDigest(.postgres, stored: stored)) AS d"
         case .metadata:
             columns = "s.id AS k, s.version_tb AS tb, \(PostgresDigestSQL.lengthCode(f)) AS lc, \(f.dataUnknown!) AS unk"
         }
@@ -246,11 +274,11 @@ struct PostgresSchema: Sendable {
 
     /// The per-row digest in `domain` as a `bigint` (`RowDigest`, the `.postgres` digest,
     /// `MetadataDigest`), for IBLT cells.
-    static func rowDigest(_ domain: DigestDomain) -> String {
+    static func rowDigest(_ domain: DigestDomain, stored: Bool = true) -> String {
         let f = digestFields
         switch domain {
         case .plantsync, .mongo: return PostgresDigestSQL.wrap64("s.version_tb::numeric + s.data_hash::numeric")
-        case .postgres: return PostgresDigestSQL.digest(f)
+        case .postgres: return stored ? "s.\(rowDigestColumn)" : PostgresDigestSQL.digest(f)
         case .metadata:
             let code = "(CASE WHEN \(f.dataUnknown!) THEN \(MetadataDigest.unknownLengthCode) ELSE \(PostgresDigestSQL.lengthCode(f)) END)"
             return PostgresDigestSQL.wrap64("s.version_tb::numeric + \(MetadataDigest.multiplier)::numeric * \(code)::numeric")
@@ -258,29 +286,28 @@ struct PostgresSchema: Sendable {
     }
 
     /// IBLT cells of a plant's live rows ($1 plant).
-    func cells(domain: DigestDomain, shape: IBLT.Shape) -> String {
-        PostgresDigestSQL.cells(
-            rows: "SELECT s.id AS k, \(Self.rowDigest(domain)) AS d FROM \(table) s WHERE s.plant = $1 AND s.\(live)", shape: shape)
+    func cells(domain: DigestDomain, shape: IBLT.Shape, stored: Bool = true) -> String {
+        PostgresDigestSQL.cells(key: "s.id", digest: Self.rowDigest(domain, stored: stored), from: "\(table) s WHERE s.plant = $1 AND s.\(live)", shape: shape)
     }
 
     /// Columns: id, version_ts, version_tb, the digest part, data_ts, data_tb. The digest part is
     /// `data_hash` (`.plantsync`), the row's `.postgres` digest, or its `.metadata` length code (-1
     /// while its bytes are not yet known).
-    func versionsPage(domain: DigestDomain) -> String {
-        "\(versionColumns(domain)) WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4"
+    func versionsPage(domain: DigestDomain, stored: Bool = true) -> String {
+        "\(versionColumns(domain, stored: stored)) WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4"
     }
 
     /// The same columns for the keys in $2 (`bigint[]`).
-    func versionsByIds(domain: DigestDomain) -> String {
-        "\(versionColumns(domain)) WHERE plant = $1 AND id = ANY($2::bigint[]) ORDER BY id"
+    func versionsByIds(domain: DigestDomain, stored: Bool = true) -> String {
+        "\(versionColumns(domain, stored: stored)) WHERE plant = $1 AND id = ANY($2::bigint[]) ORDER BY id"
     }
 
-    private func versionColumns(_ domain: DigestDomain) -> String {
+    private func versionColumns(_ domain: DigestDomain, stored: Bool) -> String {
         let f = Self.digestFields
         let part: String
         switch domain {
         case .plantsync, .mongo: part = "data_hash"
-        case .postgres: part = PostgresDigestSQL.digest(f)
+        case .postgres: part = Self.rowDigest(.postgres, stored: stored)
         case .metadata: part = "CASE WHEN \(f.dataUnknown!) THEN -1 ELSE \(PostgresDigestSQL.lengthCode(f)) END"
         }
         return "SELECT id, version_ts, version_tb, \(part), data_ts, data_tb FROM \(table) s"

@@ -15,8 +15,9 @@ import SyncModel
 /// - Reads are keyset-paginated (`id >= next ORDER BY id LIMIT n`): memory is bounded by one page and
 ///   no transaction is held open between pages.
 public final class PostgresStore: ImageStore, @unchecked Sendable {
-    // @unchecked Sendable is safe: the only mutable state, `stagingGeneration`, is read and written
-    // solely inside blocks running on the session's serial queue; everything else is immutable after `init`.
+    // @unchecked Sendable is safe: the only mutable state, `stagingGeneration` and `storedDigest`, is
+    // read and written solely inside blocks running on the session's serial queue; everything else is
+    // immutable after `init`.
 
     public struct Configuration: Sendable {
         /// A libpq connection URI (`postgresql://user@host:5432/db?sslmode=…`) or conninfo string.
@@ -53,6 +54,17 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     private let session: PostgresSession
     /// The session generation that has the staging table (a temporary table dies with its session).
     private var stagingGeneration = 0
+    /// Whether the table has `row_digest` (nil: not asked yet). Only on the session's queue.
+    private var storedDigest: Bool?
+
+    /// Whether `.postgres` digests can be read from `row_digest` (else computed from the columns: a
+    /// table of an earlier release that no `prepareSchema` has migrated yet). Asked once; on the queue.
+    private func hasStoredDigest(_ connection: PGConnection) throws(PGError) -> Bool {
+        if let known = storedDigest { return known }
+        let present = (try connection.execute(sql.hasRowDigest, [.text(sql.schema)]).int64(0, 0) ?? 0) > 0
+        storedDigest = present
+        return present
+    }
 
     public init(_ configuration: Configuration) throws(PostgresStoreError) {
         let limit = Configuration.maxRowsPerStatementLimit
@@ -97,11 +109,16 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                     try connection.execute(
                         sql.registerColumnCount, [.text(sql.schema)] + names.map(PGParameter.text)
                     ).int64(0, 0) ?? 0
-                guard present < names.count else { return }
-                let statements = sql.migrate
-                try connection.execute(statements[0])
-                try connection.execute(statements[1])
-                try connection.execute(statements[2], [.int(Int64(bitPattern: ImageRecord.unknownDataHash))])
+                if present < names.count {
+                    let statements = sql.migrate
+                    try connection.execute(statements[0])
+                    try connection.execute(statements[1])
+                    try connection.execute(statements[2], [.int(Int64(bitPattern: ImageRecord.unknownDataHash))])
+                }
+                if try connection.execute(sql.hasRowDigest, [.text(sql.schema)]).int64(0, 0) ?? 0 == 0 {
+                    try connection.execute(sql.addRowDigest)
+                }
+                self.storedDigest = nil
             }
         }
     }
@@ -149,9 +166,10 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     /// IBLT cells grouped in the server, in any of the store's domains.
     public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
         try Self.require(domain, in: digestDomains)
-        let text = sql.cells(domain: domain, shape: shape)
+        let sql = self.sql
         return try await withConnection("IBLT cells (\(shape)) of \(plant)") { connection throws(PGError) in
-            try PostgresDigestSQL.decodeCells(try connection.execute(text, [.text(plant.rawValue)]))
+            let text = sql.cells(domain: domain, shape: shape, stored: try self.hasStoredDigest(connection))
+            return try PostgresDigestSQL.decodeCells(try connection.execute(text, [.text(plant.rawValue)]))
         }
     }
 
@@ -235,11 +253,12 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         guard !ranges.isEmpty else { return [] }
         try Self.require(domain, in: digestDomains)
-        let text = sql.summaries(domain: domain)
+        let sql = self.sql
         let parameters: [PGParameter] = [
             .text(plant.rawValue), .int64Array(ranges.map(\.lower)), .int64Array(ranges.map(\.upper)),
         ]
         return try await withConnection("checksum \(ranges.count) ranges of \(plant)") { connection throws(PGError) in
+            let text = sql.summaries(domain: domain, stored: try self.hasStoredDigest(connection))
             let result = try connection.execute(text, parameters)
             var summaries: [RangeSummary] = []
             summaries.reserveCapacity(result.rowCount)
@@ -249,24 +268,26 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     }
 
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
-        let text = sql.versionsPage(domain: domain)
+        let sql = self.sql
         let supported = digestDomains
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try Self.require(domain, in: supported)
             return try await self.withConnection("read versions of \(plant) \(range)") { connection throws(PGError) in
-                try Self.versions(
+                let text = sql.versionsPage(domain: domain, stored: try self.hasStoredDigest(connection))
+                return try Self.versions(
                     try connection.execute(text, [.text(plant.rawValue), .int(lower), .int(range.upper), .int(limit)]), domain)
             }
         }
     }
 
     public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
-        let text = sql.versionsByIds(domain: domain)
+        let sql = self.sql
         let supported = digestDomains
         return .byIDs(ids, pageSize: pageSize) { slice in
             try Self.require(domain, in: supported)
             return try await self.withConnection("read versions of \(slice.count) keys of \(plant)") { connection throws(PGError) in
-                try Self.versions(try connection.execute(text, [.text(plant.rawValue), .int64Array(slice)]), domain)
+                let text = sql.versionsByIds(domain: domain, stored: try self.hasStoredDigest(connection))
+                return try Self.versions(try connection.execute(text, [.text(plant.rawValue), .int64Array(slice)]), domain)
             }
         }
     }

@@ -1,3 +1,4 @@
+import LibPQ
 import BatchSyncCore
 import PostgresStore
 import SyncBenchCore
@@ -35,6 +36,49 @@ import Testing
                 let foreignCells = try await foreign.cells(of: .potato, domain: domain, shape: shape)
                 #expect(foreignCells == (try await foreign.clientCells(of: .potato, domain: domain, shape: shape)))
             }
+        }
+    }
+
+    /// PlantSync's stored digest (`row_digest`, computed by the server with each write) is the
+    /// `.postgres` digest a foreign table computes from its own columns for the same record — both
+    /// table kinds (renamed columns, `integer` key, `timestamptz`, split coordinates), nulls included —
+    /// and a table without the column (an earlier release's, read before `prepareSchema` migrates it)
+    /// gets the same digests from its columns.
+    @Test(arguments: LimsPostgresProducer.Shape.allCases)
+    func theStoredDigestIsTheDigestAForeignTableComputes(shape: LimsPostgresProducer.Shape) async throws {
+        try await withPostgresStore { store in
+            var rng = SplitMix64(seed: 85)
+            var records = (1...120).map { randomRecord(plant: .potato, id: Int64($0) * 3, rng: &rng, dataBytes: 40) }
+            for i in records.indices where i % 4 == 1 {
+                records[i].disease = i % 8 == 1 ? nil : "Späte Krautfäule \(i)"
+                records[i].percentage = nil
+                records[i].updatedAt = nil
+            }
+            records[5].data = nil
+            _ = try await store.apply(records.map { .upsert($0) })
+            let tables = try LimsPostgresProducer(shape: shape)
+            defer { tables.drop() }
+            try await tables.write(records)
+            let foreign = try tables.store
+            func digests(_ store: some ImageStore) async throws -> [Int64: Int64] {
+                let versions = try await store.versions(of: .potato, in: .all, pageSize: 50, domain: .postgres).collect()
+                return Dictionary(uniqueKeysWithValues: versions.map { ($0.id, $0.digest) })
+            }
+            let stored = try await digests(store)
+            #expect(stored.count == records.count)
+            #expect(stored == (try await digests(foreign)))
+            #expect(try await store.cells(of: .potato, domain: .postgres, shape: .estimator)
+                == (try await foreign.cells(of: .potato, domain: .postgres, shape: .estimator)))
+
+            let connection = try PGConnection(conninfo: store.configuration.conninfo)
+            try connection.execute("ALTER TABLE \(PGConnection.quoteIdentifier(store.configuration.schema)).image_record DROP COLUMN row_digest")
+            let earlier = try PostgresStore(store.configuration)
+            #expect(try await digests(earlier) == stored)
+            #expect(try await earlier.cells(of: .potato, domain: .postgres, shape: .table(cells: 90))
+                == (try await foreign.cells(of: .potato, domain: .postgres, shape: .table(cells: 90))))
+            try await earlier.prepareSchema()
+            #expect(try await digests(earlier) == stored)
+            #expect(try await digests(PostgresStore(store.configuration)) == stored)
         }
     }
 

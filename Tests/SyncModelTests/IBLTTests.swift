@@ -37,8 +37,8 @@ import Testing
         #expect(Set(found?.map(\.producer) ?? []) == [true, false])
     }
 
-    /// Elements whose 31-bit element hashes collide still land in different cells and peel (at
-    /// 200,000 differences a few such pairs are expected).
+    /// 200,000 differences peel at two cells each: no two elements share all three cells (the cell
+    /// positions use all 64 bits of the element hash; hashing a folded 32-bit value, some pairs would).
     @Test func manyDifferencesPeelDespiteElementHashCollisions() {
         let many = elements(200_000, seed: 9)
         let shape = IBLT.Shape.table(cells: 2 * many.count + 30)
@@ -79,5 +79,26 @@ import Testing
                 #expect(Set(cells).count == 3)
             }
         }
+    }
+
+    /// `Lookup3.int8Extended` is PostgreSQL's `hashint8extended`, bit for bit (values printed by
+    /// PostgreSQL 15: `SELECT hashint8extended(v, s)`).
+    @Test func theIntegerHashIsPostgreSQLs() {
+        let pinned: [(value: Int64, seed: Int64, hash: Int64)] = [
+            (5, 123, 4_647_066_108_655_873_373), (0, 0, 4_154_612_158_245_552_303), (-7, 99, 7_191_871_769_166_167_349),
+            (1 << 40, -1_234_567_890_123, -7_597_121_710_032_134_867), (.max, .min, -6_636_717_582_767_153_610),
+            (42, 0, 8_010_225_493_015_854_792),
+        ]
+        for (value, seed, hash) in pinned { #expect(Lookup3.int8Extended(value, seed: seed) == hash, "hashint8extended(\(value), \(seed))") }
+    }
+
+    /// Sums arrive as decimal text of any size and are taken mod 2^64; anything else is refused.
+    @Test func decimalSumsWrapModulo2To64() {
+        #expect(IBLT.Cell.wrapping(decimal: "0") == 0)
+        #expect(IBLT.Cell.wrapping(decimal: "18446744073709551617") == 1)
+        #expect(IBLT.Cell.wrapping(decimal: "-1") == UInt64.max)
+        #expect(IBLT.Cell.wrapping(decimal: "-18446744073709551616") == 0)
+        #expect(IBLT.Cell.wrapping(decimal: "123456789012345678901234567890") == 14083847773837265618)  // mod 2^64
+        for bad in ["", "-", "12a", "1.5", " 1"] { #expect(IBLT.Cell.wrapping(decimal: bad) == nil, "'\(bad)'") }
     }
 }

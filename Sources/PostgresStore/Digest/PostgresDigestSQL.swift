@@ -15,9 +15,15 @@ enum PostgresDigestSQL {
         var latitude: String
         var longitude: String
         var disease: String
+        /// The disease as the `.postgres` digest hashes it: an expression whose hash is that of its
+        /// UTF-8 bytes (`text COLLATE "C"` in a UTF-8 database, `convert_to(…, 'UTF8')` in any).
+        var diseaseHashed: String
         var percentage: String
         var createdMicros: String
         var updatedMicros: String
+        /// The timestamps as `timestamp` (without time zone) in UTC: what the `.postgres` digest hashes.
+        var createdAt: String
+        var updatedAt: String
         var isActive: String
         var isDeleted: String
         var data: String
@@ -32,25 +38,20 @@ enum PostgresDigestSQL {
         "(extract(epoch FROM \(expression)) * 1000000)::bigint"
     }
 
-    /// The `.postgres` digest of a row, a `bigint`: the first 64 bits of `md5` over the canonical binary
-    /// encoding of every field (fixed-width big-endian numbers, length-prefixed text, a presence byte
-    /// before each nullable field), ending with `md5` of the image bytes — digested in the server; the
-    /// bytes never leave it.
+    /// The `.postgres` digest of a row, a `bigint`: PostgreSQL's 64-bit record hash
+    /// (`hash_record_extended`, each field by its type's extended hash: lookup3 over the image bytes,
+    /// about 2 GB/s) of the canonical fields — `bigint` keys, `double precision`, the disease's UTF-8
+    /// bytes, UTC `timestamp`s, `boolean`s, the bytes, and whether the bytes are not yet known (a NULL
+    /// then takes their place). Digested in the server; the bytes never leave it. The server computes
+    /// it at the speed of reading the bytes; PlantSync's own table stores it (`row_digest`, computed
+    /// with each write), so its side reads no bytes at all (docs/design.md §3).
     static func digest(_ f: Fields) -> String {
-        let present = "'\\x01'::bytea"
-        let absent = "'\\x00'::bytea"
-        var bytes = "coalesce(\(present) || decode(md5(\(f.data)), 'hex'), \(absent))"
-        if let unknown = f.dataUnknown { bytes = "CASE WHEN \(unknown) THEN '\\x02'::bytea ELSE \(bytes) END" }
-        let canonical = [
-            "int8send(\(f.id))", "int8send(\(f.cameraId))", "float8send(\(f.latitude))", "float8send(\(f.longitude))",
-            "coalesce(\(present) || int4send(octet_length(\(f.disease))) || convert_to(\(f.disease), 'UTF8'), \(absent))",
-            "coalesce(\(present) || float8send(\(f.percentage)), \(absent))",
-            "int8send(\(f.createdMicros))", "coalesce(\(present) || int8send(\(f.updatedMicros)), \(absent))",
-            "CASE WHEN \(f.isActive) THEN \(present) ELSE \(absent) END",
-            "CASE WHEN \(f.isDeleted) THEN \(present) ELSE \(absent) END",
-            bytes,
-        ].joined(separator: " || ")
-        return "('x' || left(md5(\(canonical)), 16))::bit(64)::bigint"
+        let data = f.dataUnknown.map { "CASE WHEN \($0) THEN NULL ELSE \(f.data) END" } ?? f.data
+        let fields = [
+            f.id, f.cameraId, f.latitude, f.longitude, f.diseaseHashed, f.percentage, f.createdAt, f.updatedAt, f.isActive,
+            f.isDeleted, data, f.dataUnknown ?? "false",
+        ]
+        return "hash_record_extended(ROW(\(fields.joined(separator: ", "))), 0)"
     }
 
     /// The `.metadata` length code of a row (`MetadataDigest.lengthCode`): 0 for null bytes, length + 1
@@ -100,45 +101,50 @@ enum PostgresDigestSQL {
             "(CASE WHEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) >= 9223372036854775808::numeric THEN ((\(numeric)) % \(two64) + \(two64)) % \(two64) - \(two64) ELSE ((\(numeric)) % \(two64) + \(two64)) % \(two64) END)::bigint"
     }
 
-    /// (`OFFSET 0` keeps each derived table from being pulled up into its parent: without it the
-    /// planner would inline the digest — `md5` of the image bytes — at every reference.)
-    /// The IBLT cells (`IBLT`) of the elements a subquery yields (columns `k`, `d`: key and digest,
-    /// `bigint`), grouped in the server. Columns: cell, count, key half sums, digest half sums, the sum of the element hashes. The
-    /// hashes are `IBLT`'s, in `bigint` arithmetic that cannot overflow (operands below 2^31).
-    static func cells(rows: String, shape: IBLT.Shape) -> String {
-        let p = IBLT.prime
-        let y = "((((r.k % \(p)) + \(p)) % \(p)) * \(IBLT.keyMultiplier) % \(p) + ((r.d % \(p)) + \(p)) % \(p)) % \(p)"
-        let s = "((e.x * \(IBLT.stratumHash.multiplier) + \(IBLT.stratumHash.offset)) % \(p))"
-        let stratum = shape.strata == 1 ? "0" : (1..<shape.strata).map { "(\(s) < \(p >> Int64($0)))::int" }.joined(separator: " + ")
-        let hashes = IBLT.cellHashes.enumerated().map {
-            "(\($0), \($1.multiplier)::bigint, \($1.offset)::bigint, \($1.key)::bigint, \($1.high)::bigint)"
+    /// The IBLT cells (`IBLT`) of the elements `(key, digest)` (`bigint` expressions over `from`),
+    /// grouped in the server. Columns: cell, count, then the sums of the keys, the digests and the
+    /// element hashes' check bits, as the text of their `numeric` values (decoded mod 2^64). Every hash is one
+    /// `hashint8extended` call, as `IBLT` computes it. Each value is computed once: a set-returning
+    /// function in a select list keeps its subquery from being merged into the one above (which would
+    /// copy the digest — the bytes' hash — into every reference), and unlike `OFFSET 0` it lets the
+    /// plan run in parallel workers.
+    static func cells(key: String, digest: String, from: String, shape: IBLT.Shape) -> String {
+        let mask = Int64.max
+        let stratum: String
+        if shape.strata == 1 {
+            stratum = ""
+        } else {
+            let thresholds = IBLT.stratumThresholds(strata: shape.strata).map(String.init).joined(separator: ",")
+            stratum = "(\(shape.strata - 1) - width_bucket(x & \(mask), '{\(thresholds)}'::bigint[])) * \(shape.cellsPerStratum) + "
+        }
+        let positions = IBLT.cellSeeds.enumerated().map { j, seed in
+            "\(stratum)\(j * shape.width) + (hashint8extended(\(seed), x) & \(mask)) % \(shape.width)"
         }.joined(separator: ", ")
-        let position = "((e.x * h.m + h.a) % \(p) + e.km * h.km % \(p) + e.hi * h.hi % \(p)) % \(p)"
-        let (kh, kl) = halfSums("t.k")
-        let (dh, dl) = halfSums("t.d")
         return """
-            SELECT t.c, count(*)::bigint, \(kh), \(kl), \(dh), \(dl), sum(t.x)::bigint
+            SELECT c, count(*)::bigint, sum(k)::text, sum(d)::text, sum(h)::text
             FROM (
-                SELECT e.k, e.d, e.x, (\(stratum)) * \(shape.cellsPerStratum) + h.j * \(shape.width) + \(position) % \(shape.width) AS c
-                FROM (
-                    SELECT y.k, y.d, (y.y * y.y % \(p) + y.y) % \(p) AS x, ((y.k % \(p)) + \(p)) % \(p) AS km,
-                           (((y.d >> 32) % \(p)) + \(p)) % \(p) AS hi
-                    FROM (SELECT r.k, r.d, \(y) AS y FROM (\(rows) OFFSET 0) r OFFSET 0) y OFFSET 0
-                ) e
-                CROSS JOIN (VALUES \(hashes)) AS h(j, m, a, km, hi)
+                SELECT k, d, x & \(IBLT.checkMask) AS h, unnest(ARRAY[\(positions)]) AS c
+                FROM (SELECT k, d, unnest(ARRAY[hashint8extended(k, d)]) AS x FROM (
+                    SELECT \(key) AS k, unnest(ARRAY[\(digest)]) AS d FROM \(from)) r) e
             ) t
-            GROUP BY t.c
+            GROUP BY c
             """
     }
 
     /// Decodes the rows of `cells`.
     static func decodeCells(_ result: PGResult) throws(PGError) -> [Int: IBLT.Cell] {
         var cells: [Int: IBLT.Cell] = [:]
+        func sum(_ row: Int, _ column: Int) throws(PGError) -> UInt64 {
+            let text = try result.string(row, column) ?? "0"
+            guard let value = IBLT.Cell.wrapping(decimal: text) else {
+                throw PGError(sqlState: nil, message: "IBLT cell sum '\(text)' is not an integer", isTransient: false)
+            }
+            return value
+        }
+        cells.reserveCapacity(result.rowCount)
         for row in 0..<result.rowCount {
             cells[Int(try result.int64(row, 0) ?? 0)] = IBLT.Cell(
-                count: try result.int64(row, 1) ?? 0, keyHigh: try result.int64(row, 2) ?? 0, keyLow: try result.int64(row, 3) ?? 0,
-                digestHigh: try result.int64(row, 4) ?? 0, digestLow: try result.int64(row, 5) ?? 0,
-                hashSum: try result.int64(row, 6) ?? 0)
+                count: try result.int64(row, 1) ?? 0, keySum: try sum(row, 2), digestSum: try sum(row, 3), hashSum: try sum(row, 4))
         }
         return cells
     }

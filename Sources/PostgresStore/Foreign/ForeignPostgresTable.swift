@@ -53,10 +53,12 @@ struct ForeignPostgresTable: Sendable {
         }
         fields = PostgresDigestSQL.Fields(
             id: "\(column(.id))::int8", cameraId: "\(column(.cameraId))::int8", latitude: latitude, longitude: longitude,
-            disease: "\(column(.disease))::text", percentage: "\(column(.percentage))::float8",
+            disease: "\(column(.disease))::text", diseaseHashed: "convert_to(\(column(.disease))::text, 'UTF8')",
+            percentage: "\(column(.percentage))::float8",
             createdMicros: PostgresDigestSQL.epochMicros(column(.createdAt)),
             updatedMicros: PostgresDigestSQL.epochMicros(column(.updatedAt)),
-            isActive: "\(column(.isActive))::boolean", isDeleted: "\(column(.isDeleted))::boolean", data: column(.data),
+            createdAt: Self.utcTimestamp(column(.createdAt), zoned: zoned), updatedAt: Self.utcTimestamp(column(.updatedAt), zoned: zoned),
+            isActive: "\(column(.isActive))::boolean", isDeleted: "\(column(.isDeleted))::boolean", data: "\(column(.data))::bytea",
             dataUnknown: nil)
         fieldList = [
             fields.id, fields.cameraId, fields.latitude, fields.longitude, fields.disease, fields.percentage,
@@ -64,6 +66,12 @@ struct ForeignPostgresTable: Sendable {
         ].joined(separator: ", ")
         idColumn = column(.id)
         versionColumn = "coalesce(\(column(.updatedAt)), \(column(.createdAt)))"
+    }
+
+    /// A `timestamp` or `timestamptz` column as a `timestamp` in UTC (a `timestamp` column already is
+    /// one: LIMS writes UTC).
+    static func utcTimestamp(_ column: String, zoned: Bool) -> String {
+        zoned ? "(\(column) AT TIME ZONE 'UTC')" : "\(column)::timestamp"
     }
 
     /// The key column as stored (compared with `bigint` parameters: PostgreSQL's integer operator
@@ -119,7 +127,7 @@ struct ForeignPostgresTable: Sendable {
 
     /// IBLT cells of the `.postgres` digests, grouped in the server.
     func cells(shape: IBLT.Shape) -> String {
-        PostgresDigestSQL.cells(rows: "SELECT \(fields.id) AS k, \(PostgresDigestSQL.digest(fields)) AS d FROM \(from)", shape: shape)
+        PostgresDigestSQL.cells(key: fields.id, digest: PostgresDigestSQL.digest(fields), from: from, shape: shape)
     }
 
     /// The extra column of a versions page: the `.postgres` digest, or the `.metadata` length code.

@@ -2,24 +2,18 @@
 /// reconciliation"): each record is an element `(key, digest)` in the pair's digest domain; it is added
 /// to one cell in each of three partitions of a table (and, for the strata estimator, to the table of
 /// one stratum). A cell holds the count and the sums mod 2^64 of the keys and digests of its elements,
-/// which SQL computes with one `GROUP BY` from 32-bit halves, like the range checksums. Subtracting the
+/// which SQL computes with one `GROUP BY` (sums in `numeric`, reduced mod 2^64 here). Subtracting the
 /// consumer's table from the producer's cancels every element both hold; peeling the cells left with a
 /// single element yields exactly the differing elements, when the table has about 1.3 or more cells per
 /// difference.
 ///
-/// Every hash is integer arithmetic modulo the prime 2^31 − 1 on values below 2^62, so SQL `bigint`,
-/// MongoDB longs and Swift compute the same cells.
+/// Every hash is PostgreSQL's `hashint8extended` (`Lookup3`), one call per hash, so SQL computes a
+/// cell in a handful of function calls per row (and in parallel workers), and Swift computes the same.
 public enum IBLT {
-    /// The prime modulus of every hash.
-    public static let prime: Int64 = 2_147_483_647
-    /// Multipliers and offsets of the element hash, the three cell hashes and the stratum hash.
-    public static let keyMultiplier: Int64 = 1_103_515_245
-    /// Per partition: the multiplier and offset of the element hash, and the multipliers of the key and
-    /// of the digest's high half — so two elements whose 31-bit hashes collide still land apart.
-    public static let cellHashes: [(multiplier: Int64, offset: Int64, key: Int64, high: Int64)] = [
-        (48_271, 11, 40_692, 16_807), (69_621, 1_234_567, 40_014, 62_089_911), (16_807, 987_654_321, 630_360_016, 742_938_285),
-    ]
-    public static let stratumHash: (multiplier: Int64, offset: Int64) = (39_373, 2_718_281)
+    /// Seeds of the three cell hashes (of the element hash).
+    public static let cellSeeds: [Int64] = [1, 2, 3]
+    /// The low 31 bits of the element hash: what a cell sums to tell one element from several.
+    public static let checkMask: Int64 = 0x7FFF_FFFF
 
     /// The shape of a table: `strata` tables (1 for a plain IBLT) of three partitions of `width` cells.
     public struct Shape: Sendable, Hashable, CustomStringConvertible {
@@ -59,11 +53,19 @@ public enum IBLT {
             self.hashSum = hashSum
         }
 
-        /// From a store's sums of 32-bit halves (the element hashes are below 2^31: summed whole).
-        public init(count: Int64, keyHigh: Int64, keyLow: Int64, digestHigh: Int64, digestLow: Int64, hashSum: Int64) {
-            self.init(
-                count: count, keySum: RowDigest.checksum(highSum: keyHigh, lowSum: keyLow),
-                digestSum: RowDigest.checksum(highSum: digestHigh, lowSum: digestLow), hashSum: UInt64(bitPattern: hashSum))
+        /// The value mod 2^64 of a decimal integer of any size (a `numeric` sum from SQL: `-`, then
+        /// digits): `nil` for anything else. Wrapping arithmetic on the digits is exact mod 2^64.
+        public static func wrapping(decimal text: some StringProtocol) -> UInt64? {
+            var utf8 = Substring(text).utf8[...]
+            let negative = utf8.first == UInt8(ascii: "-")
+            if negative { utf8 = utf8.dropFirst() }
+            guard !utf8.isEmpty else { return nil }
+            var value: UInt64 = 0
+            for byte in utf8 {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value &* 10 &+ UInt64(byte - UInt8(ascii: "0"))
+            }
+            return negative ? 0 &- value : value
         }
 
         public var isZero: Bool { count == 0 && keySum == 0 && digestSum == 0 && hashSum == 0 }
@@ -100,35 +102,37 @@ public enum IBLT {
         public let producer: Bool
     }
 
-    static func positiveMod(_ value: Int64) -> Int64 {
-        let r = value % prime
-        return r < 0 ? r + prime : r
-    }
+    /// The element hash, 64 bits of both the key and the digest (`hashint8extended(key, digest)`), so
+    /// one key with two digests is two unrelated elements.
+    public static func elementHash(key: Int64, digest: Int64) -> Int64 { Lookup3.int8Extended(key, seed: digest) }
 
-    /// The element hash in `0 ..< prime`: of both the key and the digest, so one key with two digests
-    /// is two elements in different cells. Quadratic (`y² + y` of a linear mix `y`), not linear: the
-    /// sums of a cell holding several elements must not look like the hash of one.
-    public static func elementHash(key: Int64, digest: Int64) -> Int64 {
-        let y = (positiveMod(key) * keyMultiplier % prime + positiveMod(digest)) % prime
-        return (y * y % prime + y) % prime
-    }
+    /// The part of the element hash a cell sums (`x & checkMask`): the sums of a cell holding several
+    /// elements pass for one element's with probability 2^-31.
+    public static func check(_ x: Int64) -> Int64 { x & checkMask }
 
-    /// The stratum of an element hash: 0 with probability ½, 1 with ¼, … (`Σ [s < prime >> i]`).
+    /// The stratum of an element hash: 0 with probability ½, 1 with ¼, … (`Σ [v < 2^(63−i)]` for the
+    /// hash's low 63 bits `v`; bits 48–62 decide it, apart from the check's bits 0–30).
     public static func stratum(_ x: Int64, strata: Int) -> Int {
-        let s = (x * stratumHash.multiplier + stratumHash.offset) % prime
+        let v = x & Int64.max
         var stratum = 0
-        for i in 1..<max(1, strata) where s < prime >> Int64(i) { stratum += 1 }
+        for i in 1..<max(1, strata) where v < Int64(1) << Int64(63 - i) { stratum += 1 }
         return stratum
     }
 
-    /// The three cells of an element (`x` its element hash) in a table of `shape`.
+    /// The stratum thresholds, ascending (`2^(63−(strata−1))` … `2^62`): SQL's
+    /// `(strata − 1) − width_bucket(v, thresholds)` is `stratum`.
+    public static func stratumThresholds(strata: Int) -> [Int64] {
+        stride(from: strata - 1, through: 1, by: -1).map { Int64(1) << Int64(63 - $0) }
+    }
+
+    /// The three cells of an element (`x` its element hash) in a table of `shape`: partition `j` at
+    /// `hashint8extended(cellSeeds[j], x)`'s low 63 bits mod the width — `x` as the seed, whose 64 bits
+    /// all count (a hashed value is folded to 32 bits first, and at 200,000 differences some pairs of
+    /// elements would share all three cells).
     public static func cells(key: Int64, digest: Int64, x: Int64, shape: Shape) -> [Int] {
         let base = (shape.strata == 1 ? 0 : stratum(x, strata: shape.strata)) * shape.cellsPerStratum
-        let k = positiveMod(key)
-        let high = positiveMod(digest >> 32)
-        return cellHashes.enumerated().map { j, h in
-            let position = ((x * h.multiplier + h.offset) % prime + k * h.key % prime + high * h.high % prime) % prime
-            return base + j * shape.width + Int(position % Int64(shape.width))
+        return cellSeeds.enumerated().map { j, seed in
+            base + j * shape.width + Int((Lookup3.int8Extended(seed, seed: x) & Int64.max) % Int64(shape.width))
         }
     }
 
@@ -138,7 +142,7 @@ public enum IBLT {
         for (key, digest) in elements {
             let x = elementHash(key: key, digest: digest)
             for cell in cells(key: key, digest: digest, x: x, shape: shape) {
-                table[cell, default: Cell()].add(key, digest, hash: x, sign: 1)
+                table[cell, default: Cell()].add(key, digest, hash: check(x), sign: 1)
             }
         }
         return table
@@ -167,13 +171,13 @@ public enum IBLT {
             // Pure: the sums are those of one element (its hash matches; a mixture passes with
             // probability 2^-31) that belongs in this cell.
             let x = elementHash(key: key, digest: digest)
-            guard UInt64(bitPattern: x) == (producer ? cell.hashSum : 0 &- cell.hashSum) else { continue }
+            guard UInt64(bitPattern: check(x)) == (producer ? cell.hashSum : 0 &- cell.hashSum) else { continue }
             let homes = Self.cells(key: key, digest: digest, x: x, shape: shape)
             guard key > 0, homes.contains(index) else { continue }
             found.append(Element(key: key, digest: digest, producer: producer))
             for home in homes {
                 var updated = cells[home] ?? Cell()
-                updated.add(key, digest, hash: x, sign: producer ? -1 : 1)
+                updated.add(key, digest, hash: check(x), sign: producer ? -1 : 1)
                 cells[home] = updated.isZero ? nil : updated
                 if !updated.isZero { queue.append(home) }
             }
