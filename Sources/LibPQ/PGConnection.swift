@@ -43,7 +43,62 @@ public final class PGConnection {
     /// Runs one statement with bound parameters and returns its rows in binary format.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [PGParameter] = []) throws(PGError) -> PGResult {
-        // Lay every parameter out in one buffer (text values NUL-terminated) and point into it.
+        let raw = Self.withBound(parameters) { count, values, lengths, formats in
+            PQexecParams(handle, sql, count, nil, values, lengths, formats, 1)
+        }
+        guard let result = raw else {
+            throw PGError(sqlState: nil, message: Self.trimmed(PQerrorMessage(handle)))
+        }
+        try check(result, allowing: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
+        return PGResult(result)
+    }
+
+    /// Runs one query and hands its rows to `body` one at a time, as the server sends them (libpq's
+    /// single-row mode): memory holds one row, not the whole result — for results of a million rows.
+    /// Each `PGResult` holds one row (row 0). An error from the server or from `body` ends the call
+    /// after the rest of the result is drained, so the connection stays usable.
+    public func forEachRow(_ sql: String, _ parameters: [PGParameter] = [], _ body: (PGResult) throws(PGError) -> Void) throws(PGError) {
+        let sent = Self.withBound(parameters) { count, values, lengths, formats in
+            PQsendQueryParams(handle, sql, count, nil, values, lengths, formats, 1)
+        }
+        guard sent == 1 else { throw PGError(sqlState: nil, message: Self.trimmed(PQerrorMessage(handle))) }
+        PQsetSingleRowMode(handle)
+        var failure: PGError?
+        while let raw = PQgetResult(handle) {
+            guard failure == nil else {
+                PQclear(raw)
+                continue
+            }
+            do throws(PGError) {
+                try check(raw, allowing: [PGRES_SINGLE_TUPLE, PGRES_TUPLES_OK, PGRES_COMMAND_OK])
+                let result = PGResult(raw)
+                if PQresultStatus(raw) == PGRES_SINGLE_TUPLE { try body(result) }
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Throws the error of a result whose status is not one of `allowing` (and frees it).
+    private func check(_ result: OpaquePointer, allowing: [ExecStatusType]) throws(PGError) {
+        let status = PQresultStatus(result)
+        guard !allowing.contains(status) else { return }
+        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        var message = Self.trimmed(PQresultErrorMessage(result))
+        if message.isEmpty { message = Self.trimmed(PQerrorMessage(handle)) }
+        PQclear(result)
+        // A dropped connection has no SQLSTATE but is reported as such by PQstatus.
+        let transient = state == nil ? true : PGError.isTransient(sqlState: state)
+        throw PGError(sqlState: state, message: message, isTransient: transient)
+    }
+
+    /// Lays every parameter out in one buffer (text values NUL-terminated), points into it, and calls
+    /// `body` with libpq's parameter arrays (count, values, lengths, formats).
+    private static func withBound<T>(
+        _ parameters: [PGParameter],
+        _ body: (Int32, [UnsafePointer<CChar>?], [Int32], [Int32]) -> T
+    ) -> T {
         var storage: [UInt8] = []
         var offsets: [Int?] = []
         var lengths: [Int32] = []
@@ -68,27 +123,11 @@ public final class PGConnection {
             }
         }
         if storage.isEmpty { storage.append(0) }  // a valid base address even with no bytes
-        let raw: OpaquePointer? = storage.withUnsafeBufferPointer { buffer in
+        return storage.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
-                let values: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
-                return PQexecParams(
-                    handle, sql, Int32(parameters.count), nil, values, lengths, formats, 1)
+                body(Int32(parameters.count), offsets.map { $0.map { base + $0 } }, lengths, formats)
             }
         }
-        guard let result = raw else {
-            throw PGError(sqlState: nil, message: Self.trimmed(PQerrorMessage(handle)))
-        }
-        let status = PQresultStatus(result)
-        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
-            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            var message = Self.trimmed(PQresultErrorMessage(result))
-            if message.isEmpty { message = Self.trimmed(PQerrorMessage(handle)) }
-            PQclear(result)
-            // A dropped connection has no SQLSTATE but is reported as such by PQstatus.
-            let transient = state == nil ? true : PGError.isTransient(sqlState: state)
-            throw PGError(sqlState: state, message: message, isTransient: transient)
-        }
-        return PGResult(result)
     }
 
     /// Quotes an identifier (schema or table name) the way PostgreSQL requires.

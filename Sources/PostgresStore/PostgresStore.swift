@@ -102,6 +102,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     public func prepareSchema() async throws {
         let sql = self.sql
         try await withConnection("prepare schema \(configuration.schema)") { connection throws(PGError) in
+            try PostgresSession.requireDigestSupport(connection)
             try Self.transaction(connection) { () throws(PGError) in
                 for statement in sql.create { try connection.execute(statement) }
                 let names = PostgresRowCodec.registerVersionColumns
@@ -118,6 +119,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                 if try connection.execute(sql.hasRowDigest, [.text(sql.schema)]).int64(0, 0) ?? 0 == 0 {
                     try connection.execute(sql.addRowDigest)
                 }
+                try connection.execute(sql.createDigestIndex)
                 self.storedDigest = nil
             }
         }
@@ -164,12 +166,12 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     }
 
     /// IBLT cells grouped in the server, in any of the store's domains.
-    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
         try Self.require(domain, in: digestDomains)
         let sql = self.sql
         return try await withConnection("IBLT cells (\(shape)) of \(plant)") { connection throws(PGError) in
             let text = sql.cells(domain: domain, shape: shape, stored: try self.hasStoredDigest(connection))
-            return try PostgresDigestSQL.decodeCells(try connection.execute(text, [.text(plant.rawValue)]))
+            return try PostgresDigestSQL.cells(connection, text, [.text(plant.rawValue)], shape: shape)
         }
     }
 

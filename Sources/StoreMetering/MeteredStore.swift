@@ -71,9 +71,9 @@ public final class MeteredStore: DelegatingImageStore {
         return try await base.summaries(of: plant, in: ranges, domain: domain)
     }
 
-    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
         let cells = try await base.cells(of: plant, domain: domain, shape: shape)
-        read(rows: cells.count, bytes: cells.count * PayloadSize.rangeSummary)
+        read(rows: cells.occupied, bytes: cells.occupied * PayloadSize.rangeSummary)
         return cells
     }
 

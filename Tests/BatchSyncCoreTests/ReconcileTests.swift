@@ -27,7 +27,7 @@ import Testing
             _ = try await store.apply([.delete(records[3].key, at: Timestamp(microsecondsSinceEpoch: 9_000_000))])
             let inDatabase = try await store.cells(of: .potato, domain: domain, shape: shape)
             #expect(inDatabase == (try await store.clientCells(of: .potato, domain: domain, shape: shape)))
-            #expect(inDatabase.values.map(\.count).reduce(0, +) == 3 * 299)
+            #expect(inDatabase.cells.map(\.count).reduce(0, +) == 3 * 299)
             let tables = try LimsPostgresProducer(shape: .applicationTable)
             defer { tables.drop() }
             try await tables.write(records)
@@ -181,9 +181,9 @@ struct CellInjectingStore: DelegatingImageStore {
     let base: any ImageStore
     let extra: [(key: Int64, digest: Int64)]
 
-    func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+    func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
         var cells = try await base.cells(of: plant, domain: domain, shape: shape)
-        for (index, cell) in IBLT.table(of: extra, shape: shape) { cells[index, default: IBLT.Cell()].merge(cell) }
+        cells.add(extra)
         return cells
     }
 }

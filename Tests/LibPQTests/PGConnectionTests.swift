@@ -32,6 +32,38 @@ func testConninfo() throws -> String {
         #expect(try result.int64(0, 7) == nil)
     }
 
+    /// Rows one at a time (single-row mode): the same rows as `execute`, in order; an error from the
+    /// server mid-result, or from the caller's body, is thrown after the result is drained, and the
+    /// connection runs the next statement.
+    @Test func rowsStreamOneAtATimeAndErrorsLeaveTheConnectionUsable() throws {
+        let connection = try PGConnection(conninfo: try testConninfo())
+        var streamed: [Int64] = []
+        try connection.forEachRow("SELECT i::bigint FROM generate_series(1, $1::int) AS i", [.int(2500)]) { row throws(PGError) in
+            #expect(row.rowCount == 1)
+            streamed.append(try row.int64(0, 0) ?? 0)
+        }
+        #expect(streamed == Array(1...2500))
+
+        var before = 0
+        let serverError = #expect(throws: PGError.self) {
+            try connection.forEachRow("SELECT 10 / (1000 - i) FROM generate_series(1, 2000) AS i") { _ throws(PGError) in before += 1 }
+        }
+        #expect(serverError?.sqlState == "22012")
+        #expect(before < 1000)
+        #expect(try connection.execute("SELECT 7::bigint").int64(0, 0) == 7)
+
+        var seen = 0
+        let bodyError = #expect(throws: PGError.self) {
+            try connection.forEachRow("SELECT i FROM generate_series(1, 500) AS i") { _ throws(PGError) in
+                seen += 1
+                if seen == 3 { throw PGError(sqlState: nil, message: "stop at 3", isTransient: false) }
+            }
+        }
+        #expect(bodyError?.message == "stop at 3")
+        #expect(seen == 3)
+        #expect(try connection.execute("SELECT 8::bigint").int64(0, 0) == 8)
+    }
+
     @Test func typeMismatchIsAnErrorNamingTheColumn() throws {
         let connection = try PGConnection(conninfo: try testConninfo())
         let result = try connection.execute("SELECT true AS flag")

@@ -19,7 +19,7 @@ import Testing
         let shape = IBLT.Shape.table(cells: 2 * differences + 30)
         let difference = IBLT.subtract(
             IBLT.table(of: shared + producerOnly, shape: shape), IBLT.table(of: shared + consumerOnly, shape: shape))
-        let found = IBLT.peel(difference, shape: shape)
+        let found = IBLT.peel(difference)
         #expect(found != nil)
         #expect(Set(found?.filter(\.producer).map(\.key) ?? []) == Set(producerOnly.map(\.key)))
         #expect(Set(found?.filter { !$0.producer }.map(\.key) ?? []) == Set(consumerOnly.map(\.key)))
@@ -32,7 +32,7 @@ import Testing
         var changed = shared
         changed[500].digest &+= 1
         let shape = IBLT.Shape.table(cells: 30)
-        let found = IBLT.peel(IBLT.subtract(IBLT.table(of: shared, shape: shape), IBLT.table(of: changed, shape: shape)), shape: shape)
+        let found = IBLT.peel(IBLT.subtract(IBLT.table(of: shared, shape: shape), IBLT.table(of: changed, shape: shape)))
         #expect(found?.map(\.key) == [shared[500].key, shared[500].key])
         #expect(Set(found?.map(\.producer) ?? []) == [true, false])
     }
@@ -42,15 +42,15 @@ import Testing
     @Test func manyDifferencesPeelDespiteElementHashCollisions() {
         let many = elements(200_000, seed: 9)
         let shape = IBLT.Shape.table(cells: 2 * many.count + 30)
-        let found = IBLT.peel(IBLT.subtract(IBLT.table(of: many, shape: shape), [:]), shape: shape)
+        let found = IBLT.peel(IBLT.subtract(IBLT.table(of: many, shape: shape), IBLT.Table(shape: shape)))
         #expect(found?.count == many.count)
     }
 
     /// A table too small for the differences does not peel: `nil`, never a wrong answer.
     @Test func aTooSmallTableFailsToPeel() {
         let shape = IBLT.Shape.table(cells: 30)
-        let difference = IBLT.subtract(IBLT.table(of: elements(500, seed: 5), shape: shape), [:])
-        #expect(IBLT.peel(difference, shape: shape) == nil)
+        let difference = IBLT.subtract(IBLT.table(of: elements(500, seed: 5), shape: shape), IBLT.Table(shape: shape))
+        #expect(IBLT.peel(difference) == nil)
     }
 
     /// The strata estimate is exact for few differences and within a small factor for many.
@@ -60,7 +60,7 @@ import Testing
         let extra = elements(differences, seed: 7, from: 100_000)
         let shape = IBLT.Shape.estimator
         let estimate = IBLT.estimate(
-            IBLT.subtract(IBLT.table(of: shared + extra, shape: shape), IBLT.table(of: shared, shape: shape)), shape: shape)
+            IBLT.subtract(IBLT.table(of: shared + extra, shape: shape), IBLT.table(of: shared, shape: shape)))
         if differences <= 8 {
             #expect(estimate.count == differences)
             #expect(estimate.elements.map { Set($0.map(\.key)) } == Set(extra.map(\.key)))

@@ -172,12 +172,17 @@ public struct Reconciler: Sendable {
     /// by a fresh read of both sides' versions (`compareKeys`) before anything is written.
     func reconcile(_ plant: Plant, _ report: inout RunReport) async throws {
         let domain = report.digestDomain
-        func difference(_ shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+        // Both tables are read at once; returned from a function of their own, so when it returns no
+        // `async let` still holds them and the producer's becomes the difference without a copy.
+        func both(_ shape: IBLT.Shape) async throws -> (IBLT.Table, IBLT.Table) {
             async let p = producer.cells(of: plant, domain: domain, shape: shape)
             async let c = consumer.cells(of: plant, domain: domain, shape: shape)
-            let (pc, cc) = try await (p, c)
-            report.cellsCompared += pc.count + cc.count
-            return IBLT.subtract(pc, cc)
+            return try await (p, c)
+        }
+        func difference(_ shape: IBLT.Shape) async throws -> IBLT.Table {
+            let (pc, cc) = try await both(shape)
+            report.cellsCompared += pc.occupied + cc.occupied
+            return IBLT.subtract(consume pc, cc)
         }
         var elements: [IBLT.Element]?
         var cells: Int
@@ -186,7 +191,7 @@ public struct Reconciler: Sendable {
             cells = fixed
             attempts = 1
         } else {
-            let estimate = IBLT.estimate(try await difference(.estimator), shape: .estimator)
+            let estimate = IBLT.estimate(try await difference(.estimator))
             elements = estimate.elements
             cells = 3 * estimate.count + 30
             attempts = 2
@@ -199,7 +204,7 @@ public struct Reconciler: Sendable {
                 cells = min(cells, 3 * records! + 30)
             }
             let shape = IBLT.Shape.table(cells: cells)
-            elements = IBLT.peel(try await difference(shape), shape: shape)
+            elements = IBLT.peel(try await difference(shape))
             if elements == nil { report.peelFailures += 1 }
             cells *= 4
             attempts -= 1

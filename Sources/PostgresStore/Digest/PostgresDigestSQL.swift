@@ -131,21 +131,27 @@ enum PostgresDigestSQL {
             """
     }
 
-    /// Decodes the rows of `cells`.
-    static func decodeCells(_ result: PGResult) throws(PGError) -> [Int: IBLT.Cell] {
-        var cells: [Int: IBLT.Cell] = [:]
-        func sum(_ row: Int, _ column: Int) throws(PGError) -> UInt64 {
-            let text = try result.string(row, column) ?? "0"
+    /// Runs a `cells` query and decodes its rows into a table of `shape`, a row at a time (a table of
+    /// a million cells never sits in memory as a result set). A cell outside the shape is an error.
+    static func cells(
+        _ connection: PGConnection, _ sql: String, _ parameters: [PGParameter], shape: IBLT.Shape
+    ) throws(PGError) -> IBLT.Table {
+        var table = IBLT.Table(shape: shape)
+        func sum(_ result: PGResult, _ column: Int) throws(PGError) -> UInt64 {
+            let text = try result.string(0, column) ?? "0"
             guard let value = IBLT.Cell.wrapping(decimal: text) else {
                 throw PGError(sqlState: nil, message: "IBLT cell sum '\(text)' is not an integer", isTransient: false)
             }
             return value
         }
-        cells.reserveCapacity(result.rowCount)
-        for row in 0..<result.rowCount {
-            cells[Int(try result.int64(row, 0) ?? 0)] = IBLT.Cell(
-                count: try result.int64(row, 1) ?? 0, keySum: try sum(row, 2), digestSum: try sum(row, 3), hashSum: try sum(row, 4))
+        try connection.forEachRow(sql, parameters) { (row: PGResult) throws(PGError) in
+            let index = Int(try row.int64(0, 0) ?? -1)
+            guard (0..<shape.cellCount).contains(index) else {
+                throw PGError(sqlState: nil, message: "IBLT cell \(index) is outside the table's \(shape)", isTransient: false)
+            }
+            table[index] = IBLT.Cell(
+                count: try row.int64(0, 1) ?? 0, keySum: try sum(row, 2), digestSum: try sum(row, 3), hashSum: try sum(row, 4))
         }
-        return cells
+        return table
     }
 }

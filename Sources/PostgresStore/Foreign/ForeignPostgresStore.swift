@@ -58,6 +58,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         let container = layout.container(for: plant)
         let wanted = Self.mappedColumns(layout)
         let types = try await session.run("describe \(container)") { connection throws(PGError) -> [String: String] in
+            try PostgresSession.requireDigestSupport(connection)
             let result = try connection.execute(
                 """
                 SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
@@ -160,12 +161,12 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
     }
 
     /// `.postgres` cells grouped in the server; `.metadata` built here from the projection.
-    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
         try PostgresStore.require(domain, in: digestDomains)
         guard domain == .postgres else { return try await clientCells(of: plant, domain: domain, shape: shape) }
         let table = try await table(plant)
         return try await session.run("IBLT cells (\(shape)) of \(plant) in \(store)") { connection throws(PGError) in
-            try PostgresDigestSQL.decodeCells(try connection.execute(table.cells(shape: shape), table.leading))
+            try PostgresDigestSQL.cells(connection, table.cells(shape: shape), table.leading, shape: shape)
         }
     }
 

@@ -18,7 +18,7 @@ extension DelegatingImageStore {
         try await base.summaries(of: plant, in: ranges, domain: domain)
     }
 
-    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
         try await base.cells(of: plant, domain: domain, shape: shape)
     }
 

@@ -102,6 +102,40 @@ public enum IBLT {
         public let producer: Bool
     }
 
+    /// A table of `shape`: every cell, dense (an empty cell is all zero), so a table of a million cells
+    /// is 32 MB whatever a store sent, and subtraction and peeling work in place.
+    public struct Table: Sendable, Equatable {
+        public let shape: Shape
+        public private(set) var cells: [Cell]
+
+        public init(shape: Shape) {
+            self.shape = shape
+            cells = Array(repeating: Cell(), count: shape.cellCount)
+        }
+
+        public subscript(index: Int) -> Cell {
+            get { cells[index] }
+            set { cells[index] = newValue }
+        }
+
+        /// The cells holding anything: what a store sends (never an empty cell).
+        public var occupied: Int { cells.count(where: { !$0.isZero }) }
+
+        /// Adds another table of the same shape, cell by cell.
+        public mutating func merge(_ other: Table) {
+            precondition(other.shape == shape, "IBLT tables of shapes \(shape) and \(other.shape)")
+            for index in cells.indices { cells[index].merge(other.cells[index]) }
+        }
+
+        /// Adds elements, each to its three cells.
+        public mutating func add(_ elements: some Sequence<(key: Int64, digest: Int64)>) {
+            for (key, digest) in elements {
+                let x = elementHash(key: key, digest: digest)
+                for cell in IBLT.cells(key: key, digest: digest, x: x, shape: shape) { cells[cell].add(key, digest, hash: check(x), sign: 1) }
+            }
+        }
+    }
+
     /// The element hash, 64 bits of both the key and the digest (`hashint8extended(key, digest)`), so
     /// one key with two digests is two unrelated elements.
     public static func elementHash(key: Int64, digest: Int64) -> Int64 { Lookup3.int8Extended(key, seed: digest) }
@@ -137,38 +171,35 @@ public enum IBLT {
     }
 
     /// A table built on the client (for stores that read their elements rather than group them).
-    public static func table(of elements: some Sequence<(key: Int64, digest: Int64)>, shape: Shape) -> [Int: Cell] {
-        var table: [Int: Cell] = [:]
-        for (key, digest) in elements {
-            let x = elementHash(key: key, digest: digest)
-            for cell in cells(key: key, digest: digest, x: x, shape: shape) {
-                table[cell, default: Cell()].add(key, digest, hash: check(x), sign: 1)
-            }
-        }
+    public static func table(of elements: some Sequence<(key: Int64, digest: Int64)>, shape: Shape) -> Table {
+        var table = Table(shape: shape)
+        table.add(elements)
         return table
     }
 
-    /// `producer − consumer`, cell by cell.
-    public static func subtract(_ producer: [Int: Cell], _ consumer: [Int: Cell]) -> [Int: Cell] {
-        var difference = producer
-        for (index, cell) in consumer { difference[index] = (difference[index] ?? Cell()) - cell }
-        return difference.filter { !$0.value.isZero }
+    /// `producer − consumer`, cell by cell, in the producer's table (consumed: no copy of a large table).
+    public static func subtract(_ producer: consuming Table, _ consumer: borrowing Table) -> Table {
+        precondition(producer.shape == consumer.shape, "IBLT tables of shapes \(producer.shape) and \(consumer.shape)")
+        for index in consumer.cells.indices { producer[index] = producer[index] - consumer[index] }
+        return producer
     }
 
     /// Peels the cells of `stratum` (all cells for a plain table): returns the differing elements, or
     /// `nil` if cells remain that hold more than one (the table was too small).
-    public static func peel(_ difference: [Int: Cell], shape: Shape, stratum: Int = 0) -> [Element]? {
+    public static func peel(_ difference: consuming Table, stratum: Int = 0) -> [Element]? {
+        let shape = difference.shape
         let range = (stratum * shape.cellsPerStratum)..<((stratum + 1) * shape.cellsPerStratum)
-        var cells = difference.filter { range.contains($0.key) }
+        var cells = consume difference  // peeled in place: a caller's last use is not copied
         var found: [Element] = []
-        var queue = Array(cells.keys)
+        var queue = range.filter { !cells[$0].isZero }
         while let index = queue.popLast() {
-            guard let cell = cells[index], cell.count == 1 || cell.count == -1 else { continue }
+            let cell = cells[index]
+            guard cell.count == 1 || cell.count == -1 else { continue }
             let producer = cell.count == 1
             // A consumer-only element was subtracted: its sums are the negated key and digest.
             let key = Int64(bitPattern: producer ? cell.keySum : 0 &- cell.keySum)
             let digest = Int64(bitPattern: producer ? cell.digestSum : 0 &- cell.digestSum)
-            // Pure: the sums are those of one element (its hash matches; a mixture passes with
+            // Pure: the sums are those of one element (its check bits match; a mixture passes with
             // probability 2^-31) that belongs in this cell.
             let x = elementHash(key: key, digest: digest)
             guard UInt64(bitPattern: check(x)) == (producer ? cell.hashSum : 0 &- cell.hashSum) else { continue }
@@ -176,23 +207,21 @@ public enum IBLT {
             guard key > 0, homes.contains(index) else { continue }
             found.append(Element(key: key, digest: digest, producer: producer))
             for home in homes {
-                var updated = cells[home] ?? Cell()
-                updated.add(key, digest, hash: check(x), sign: producer ? -1 : 1)
-                cells[home] = updated.isZero ? nil : updated
-                if !updated.isZero { queue.append(home) }
+                cells[home].add(key, digest, hash: check(x), sign: producer ? -1 : 1)
+                if !cells[home].isZero { queue.append(home) }
             }
             if found.count > 4 * shape.cellCount { return nil }  // cannot be: a cycle of impure cells
         }
-        return cells.isEmpty ? found : nil
+        return range.allSatisfy { cells[$0].isZero } ? found : nil
     }
 
     /// The strata estimate of the number of differing elements (Eppstein et al., "What's the
     /// difference?", SIGCOMM 2011): peel strata from the sparsest down; at the first that fails, scale
     /// what was found by 2^(stratum+1). Returns every element when every stratum peels.
-    public static func estimate(_ difference: [Int: Cell], shape: Shape) -> (count: Int, elements: [Element]?) {
+    public static func estimate(_ difference: Table) -> (count: Int, elements: [Element]?) {
         var found: [Element] = []
-        for stratum in stride(from: shape.strata - 1, through: 0, by: -1) {
-            guard let elements = peel(difference, shape: shape, stratum: stratum) else {
+        for stratum in stride(from: difference.shape.strata - 1, through: 0, by: -1) {
+            guard let elements = peel(difference, stratum: stratum) else {
                 return (max(found.count, 1) << (stratum + 1), nil)
             }
             found += elements

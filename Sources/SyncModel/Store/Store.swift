@@ -132,7 +132,7 @@ public protocol ImageStore: ChangeApplier {
     /// The IBLT cells of the plant's live records as elements `(id, digest in domain)` (`IBLT`),
     /// non-empty cells only. Stores group them in the database where they can; the default reads the
     /// versions (no bytes) and builds the table here.
-    func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell]
+    func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table
 
     /// Versions (tombstones included) of a range in id order, with digests in `domain`, page by page.
     func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion>
@@ -191,17 +191,16 @@ extension ImageStore {
     }
 
     /// The default: `clientCells`.
-    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
+    public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
         try await clientCells(of: plant, domain: domain, shape: shape)
     }
 
     /// The table built here from the live versions, read page by page without bytes (memory: one page
     /// and the table; on the wire: a row per record).
-    public func clientCells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> [Int: IBLT.Cell] {
-        var table: [Int: IBLT.Cell] = [:]
+    public func clientCells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
+        var table = IBLT.Table(shape: shape)
         try await versions(of: plant, in: .all, pageSize: 2000, domain: domain).forEachPage(of: 2000) { page in
-            let live = page.filter { !$0.isTombstone }.map { (key: $0.id, digest: $0.digest) }
-            for (index, cell) in IBLT.table(of: live, shape: shape) { table[index, default: IBLT.Cell()].merge(cell) }
+            table.add(page.filter { !$0.isTombstone }.map { (key: $0.id, digest: $0.digest) })
         }
         return table
     }
