@@ -6,7 +6,8 @@ import SyncModel
 ///
 /// ```sql
 /// image_record(plant, id, camera_id, data, latitude, longitude, disease, percentage, created_at,
-///              updated_at, is_active, is_deleted, version_ts, version_tb, data_hash, data_ts, data_tb)
+///              updated_at, is_active, is_deleted, version_ts, version_tb, data_hash, data_ts, data_tb,
+///              row_digest GENERATED ALWAYS AS (the `.postgres` digest) STORED)
 ///   PRIMARY KEY (plant, id)
 /// ```
 /// - `version_ts` / `version_tb`: the record's `Version` (`Version.storedTiebreak`, so signed order =
@@ -18,7 +19,8 @@ import SyncModel
 ///   `ImageRecord.unknownDataHash`: bytes not yet known. Deletes leave the register as it is.
 /// - `data` has storage EXTERNAL: out of line, uncompressed (JPEGs do not compress).
 /// - Index `(plant, version_ts)` serves incremental (watermark) reads; a partial index on tombstones
-///   serves the purge.
+///   serves the purge; `(plant, id) INCLUDE (version_tb, row_digest)` lets diffs read a plant's
+///   `(id, digest)` elements from the index alone.
 struct PostgresSchema: Sendable {
     let schema: String
 
