@@ -268,7 +268,7 @@ struct PostgresSchema: Sendable {
     }
 
     /// Per-range count and checksum sums in `domain` ($1 plant, $2/$3 lower/upper bounds).
-    func summaries(domain: DigestDomain, stored: Bool = true) -> String {
+    func summaries(domain: DigestDomain, stored: Bool = true, single: Bool = false) -> String {
         let f = Self.digestFields
         let columns: String
         switch domain {
@@ -277,7 +277,7 @@ struct PostgresSchema: Sendable {
         case .metadata:
             columns = "s.id AS k, s.version_tb AS tb, \(PostgresDigestSQL.lengthCode(f)) AS lc, \(f.dataUnknown!) AS unk"
         }
-        return PostgresDigestSQL.summaries(domain: domain, lowerParameter: 2) { lower, upper in
+        return PostgresDigestSQL.summaries(domain: domain, lowerParameter: 2, single: single) { lower, upper in
             "SELECT \(columns) FROM \(table) s WHERE s.plant = $1 AND s.id >= \(lower) AND s.id < \(upper) AND s.\(live)"
         }
     }

@@ -260,7 +260,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             .text(plant.rawValue), .int64Array(ranges.map(\.lower)), .int64Array(ranges.map(\.upper)),
         ]
         return try await withConnection("checksum \(ranges.count) ranges of \(plant)") { connection throws(PGError) in
-            let text = sql.summaries(domain: domain, stored: try self.hasStoredDigest(connection))
+            let text = sql.summaries(domain: domain, stored: try self.hasStoredDigest(connection), single: ranges.count == 1)
             let result = try connection.execute(text, parameters)
             var summaries: [RangeSummary] = []
             summaries.reserveCapacity(result.rowCount)

@@ -61,6 +61,13 @@ import Testing
                     let p = try await producer.summaries(of: .tomato, in: ranges, domain: domain)
                     #expect(p == (try await consumer.summaries(of: .tomato, in: ranges, domain: domain)), "\(parts) parts")
                     #expect(p.map(\.count).reduce(0, +) == records.count)
+                    if parts == 1 {
+                        // One range takes the plain (parallel) aggregate; with a second range beside it,
+                        // the per-range one: the same sums on both sides.
+                        let two = ranges + [KeyRange(lower: 300, upper: 301)]
+                        #expect(try await producer.summaries(of: .tomato, in: two, domain: domain)[0] == p[0])
+                        #expect(try await consumer.summaries(of: .tomato, in: two, domain: domain)[0] == p[0])
+                    }
                 }
                 let pv = try await producer.versions(of: .tomato, in: .all, pageSize: 13, domain: domain).collect()
                 let cv = try await consumer.versions(of: .tomato, in: .all, pageSize: 13, domain: domain).collect()

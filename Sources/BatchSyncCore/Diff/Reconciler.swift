@@ -165,13 +165,23 @@ public struct Reconciler: Sendable {
 
     // MARK: reconcile — invertible Bloom lookup tables
 
-    /// docs/design.md §3, "Set reconciliation": a strata estimator (240 cells a side) decides
-    /// convergence and, for few differences, finds them outright; otherwise an IBLT of about three times the
-    /// estimated cells is computed in both databases, subtracted and peeled (grown 4× once if it does
-    /// not peel; `merkle` if it still does not). The decoded keys are only candidates: each is verified
+    /// docs/design.md §3, "Set reconciliation": a whole-plant checksum a side decides convergence; a
+    /// strata estimator (240 cells a side) sizes the table and, for few differences, finds them
+    /// outright; otherwise an IBLT of about three times the estimated cells is computed in both
+    /// databases, subtracted and peeled (grown 4× once if it does not peel; `merkle` if it still does not). The decoded keys are only candidates: each is verified
     /// by a fresh read of both sides' versions (`compareKeys`) before anything is written.
     func reconcile(_ plant: Plant, _ report: inout RunReport) async throws {
         let domain = report.digestDomain
+        // A converged pair costs one checksum a side — what merkle's root costs, one read of every
+        // digest — before any cell is grouped (where both sides compute it in the database; a
+        // client-side domain would read every version for it, as the estimator does anyway).
+        if producer.computesInDatabase(domain) && consumer.computesInDatabase(domain) {
+            async let p = producer.summaries(of: plant, in: [.all], domain: domain)
+            async let c = consumer.summaries(of: plant, in: [.all], domain: domain)
+            let (ps, cs) = try await (p, c)
+            report.rangesCompared += 1
+            if ps == cs { return }
+        }
         // Both tables are read at once; returned from a function of their own, so when it returns no
         // `async let` still holds them and the producer's becomes the difference without a copy.
         func both(_ shape: IBLT.Shape) async throws -> (IBLT.Table, IBLT.Table) {

@@ -73,8 +73,29 @@ enum PostgresDigestSQL {
     /// `unnest($l::bigint[], $u::bigint[])` (`rows(lo, hi)` gives the subquery's text for bounds `r.lo`,
     /// `r.hi`; it must select columns `k` (any non-null), `d` (`.postgres` digest) or `tb`, `lc`, `unk`
     /// (`.metadata`)). Result columns: i, count, then the domain's sums.
-    static func summaries(domain: DigestDomain, lowerParameter: Int, rows: (String, String) -> String) -> String {
+    ///
+    /// With `single` (one range), a plain aggregate over the range instead: no per-range `LATERAL`, so
+    /// the server can read it with parallel workers — a whole-table checksum at the speed of a scan
+    /// (the digest computed once per row: a set-returning function keeps it from being copied into
+    /// both half sums).
+    static func summaries(domain: DigestDomain, lowerParameter: Int, single: Bool = false, rows: (String, String) -> String) -> String {
         let upper = lowerParameter + 1
+        if single {
+            let sums: String
+            let fenced: String
+            switch domain {
+            case .metadata:
+                let (high, low) = halfSums("t.tb")
+                sums = "\(high), \(low), coalesce(sum(t.lc), 0)::bigint, count(t.k) FILTER (WHERE t.unk)"
+                fenced = "r.k, r.tb, r.lc, r.unk"
+            default:
+                let (high, low) = halfSums("t.d")
+                sums = "\(high), \(low)"
+                fenced = "r.k, unnest(ARRAY[r.d]) AS d"
+            }
+            let range = rows("($\(lowerParameter)::bigint[])[1]", "($\(upper)::bigint[])[1]")
+            return "SELECT 1::bigint, count(t.k), \(sums) FROM (SELECT \(fenced) FROM (\(range)) r) t"
+        }
         let sums: String
         switch domain {
         case .metadata:

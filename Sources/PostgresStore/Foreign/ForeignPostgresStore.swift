@@ -155,7 +155,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         if domain == .metadata { return try await projectedSummaries(table, ranges) }
         let parameters = table.leading + [.int64Array(ranges.map(\.lower)), .int64Array(ranges.map(\.upper))]
         return try await session.run("checksum \(ranges.count) ranges of \(plant) in \(store)") { connection throws(PGError) in
-            let result = try connection.execute(table.summaries, parameters)
+            let result = try connection.execute(table.summaries(single: ranges.count == 1), parameters)
             return try (0..<result.rowCount).map { row throws(PGError) in try PostgresStore.summary(result, row: row, domain: .postgres) }
         }
     }

@@ -118,9 +118,9 @@ struct ForeignPostgresTable: Sendable {
             """
     }
 
-    /// `.postgres` range sums, computed in the server.
-    var summaries: String {
-        PostgresDigestSQL.summaries(domain: .postgres, lowerParameter: leading.count + 1) { lower, upper in
+    /// `.postgres` range sums, computed in the server (`single`: one range, read in parallel).
+    func summaries(single: Bool) -> String {
+        PostgresDigestSQL.summaries(domain: .postgres, lowerParameter: leading.count + 1, single: single) { lower, upper in
             "SELECT \(idColumn) AS k, \(PostgresDigestSQL.digest(fields)) AS d FROM \(from) AND \(idColumn) >= \(lower) AND \(idColumn) < \(upper)"
         }
     }
