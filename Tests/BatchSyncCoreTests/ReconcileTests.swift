@@ -82,9 +82,11 @@ import Testing
         }
     }
 
-    /// A converged pair costs one whole-plant checksum a side, no cell; few differences are found by
-    /// the strata estimator outright, and only their records move.
-    @Test func aConvergedRunReadsOneChecksumAndFewDifferencesOnlyTheEstimatorAndTheirRecords() async throws {
+    /// The first read follows what the last run found: unknown — the strata estimator (which also
+    /// finds few differences outright); nothing — one whole-plant checksum a side, no cell; some — a
+    /// table sized by that count, without the estimator. Only differing records move, and a dry run
+    /// leaves the memory as it was.
+    @Test func eachRunReadsWhatTheLastRunsFindingsCallFor() async throws {
         try await withPostgresStore { producer in
             try await withPostgresStore { consumer in
                 var rng = SplitMix64(seed: 83)
@@ -93,26 +95,55 @@ import Testing
                 _ = try await consumer.apply(records.map { .upsert($0) })
                 var options = options()
                 options.plants = [.tomato]
-                let converged = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+                let memory = Reconciler.reconcileMemoryName(.tomato)
+                func run(_ options: BatchOptions) async throws -> RunReport {
+                    try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+                }
+                func change(_ every: Int64, _ label: String) async throws -> Int {
+                    var changed = records.filter { $0.id % every == 17 }
+                    for i in changed.indices {
+                        changed[i].disease = label
+                        changed[i].updatedAt = Timestamp(microsecondsSinceEpoch: 9_000_000_000 + changed[i].id + Int64(label.utf8.count))
+                    }
+                    _ = try await producer.apply(changed.map { .upsert($0) })
+                    return changed.count
+                }
+
+                let unknown = try await run(options)  // nothing remembered: the estimator
+                #expect(unknown.differences == 0)
+                #expect(unknown.rangesCompared == 0)
+                #expect(unknown.cellsCompared > 0 && unknown.cellsCompared <= 2 * IBLT.Shape.estimator.cellCount)
+                #expect(try await consumer.syncState(memory) == 0)
+
+                let converged = try await run(options)  // nothing found last time: one checksum a side
                 #expect(converged.differences == 0)
                 #expect(converged.rangesCompared == 1)
                 #expect(converged.cellsCompared == 0)
                 #expect(converged.rowsCompared == 0)
                 #expect(converged.rowsFetched == 0)
 
-                var changed = records.filter { $0.id % 1000 == 17 }
-                for i in changed.indices {
-                    changed[i].disease = "Changed"
-                    changed[i].updatedAt = Timestamp(microsecondsSinceEpoch: 9_000_000_000 + changed[i].id)
-                }
-                _ = try await producer.apply(changed.map { .upsert($0) })
-                let repaired = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
-                #expect(repaired.differences == changed.count)
+                let few = try await change(1000, "Changed")
+                var dry = options
+                dry.dryRun = true
+                #expect(try await run(dry).differences == few)
+                #expect(try await consumer.syncState(memory) == 0)  // a dry run remembers nothing
+                let repaired = try await run(options)  // the checksum differs: the estimator finds them
+                #expect(repaired.differences == few)
                 #expect(repaired.peelFailures == 0)
-                #expect(repaired.rowsFetched == changed.count)
-                #expect(repaired.rowsCompared == changed.count)
+                #expect(repaired.rowsFetched == few)
+                #expect(repaired.rowsCompared == few)
                 #expect(repaired.rangesCompared == 1)
                 #expect(repaired.cellsCompared <= 2 * IBLT.Shape.estimator.cellCount)
+                #expect(try await consumer.syncState(memory) == Int64(2 * few))
+                #expect(try await liveRecords(consumer) == liveRecords(producer))
+
+                let again = try await change(1000, "Changed again")  // as many: a table of their size, no estimator
+                let hinted = try await run(options)
+                #expect(hinted.differences == again)
+                #expect(hinted.peelFailures == 0)
+                #expect(hinted.rangesCompared == 0)
+                #expect(hinted.cellsCompared <= 2 * (3 * 2 * few + 30))
+                #expect(hinted.rowsFetched == again)
                 #expect(try await liveRecords(consumer) == liveRecords(producer))
             }
         }
@@ -145,7 +176,7 @@ import Testing
                 let small = options { $0.ibltCells = 3 }
                 let first = try await Reconciler(producer: producer, consumer: consumer, options: small).run()
                 #expect(first.peelFailures == Plant.allCases.count)
-                #expect(first.rangesCompared > Plant.allCases.count)  // merkle ran (beyond each plant's checksum)
+                #expect(first.rangesCompared > 0)  // merkle ran
                 #expect(try await liveRecords(consumer) == liveRecords(producer))
                 let second = try await Reconciler(producer: producer, consumer: consumer, options: options()).run()
                 #expect(second.differences == 0)

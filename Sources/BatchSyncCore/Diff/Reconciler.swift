@@ -165,22 +165,25 @@ public struct Reconciler: Sendable {
 
     // MARK: reconcile — invertible Bloom lookup tables
 
-    /// docs/design.md §3, "Set reconciliation": a whole-plant checksum a side decides convergence; a
-    /// strata estimator (240 cells a side) sizes the table and, for few differences, finds them
-    /// outright; otherwise an IBLT of about three times the estimated cells is computed in both
-    /// databases, subtracted and peeled (grown 4× once if it does not peel; `merkle` if it still does not). The decoded keys are only candidates: each is verified
-    /// by a fresh read of both sides' versions (`compareKeys`) before anything is written.
+    /// Where `reconcile` remembers, per plant, how many differing elements its last run found (not
+    /// written by a dry run): the next run's first read depends on it.
+    public static func reconcileMemoryName(_ plant: Plant) -> String { "batchsync.reconcile.elements.\(plant)" }
+
+    /// docs/design.md §3, "Set reconciliation". The first read depends on what the last run found:
+    /// nothing — one whole-plant checksum a side decides convergence before any cell is grouped;
+    /// some — a table sized by that count straight away (changes come at a similar rate: one pass);
+    /// unknown, or a hinted table that does not peel — a strata estimator (240 cells a side) that
+    /// finds few differences outright and otherwise sizes a table of about three cells per estimated
+    /// element (grown 4× once if it does not peel; `merkle` if it still does not). Decoded keys are
+    /// only candidates: each is verified by a fresh read of both sides' versions (`compareKeys`)
+    /// before anything is written.
     func reconcile(_ plant: Plant, _ report: inout RunReport) async throws {
         let domain = report.digestDomain
-        // A converged pair costs one checksum a side — what merkle's root costs, one read of every
-        // digest — before any cell is grouped (where both sides compute it in the database; a
-        // client-side domain would read every version for it, as the estimator does anyway).
-        if producer.computesInDatabase(domain) && consumer.computesInDatabase(domain) {
-            async let p = producer.summaries(of: plant, in: [.all], domain: domain)
-            async let c = consumer.summaries(of: plant, in: [.all], domain: domain)
-            let (ps, cs) = try await (p, c)
-            report.rangesCompared += 1
-            if ps == cs { return }
+        let memory = Self.reconcileMemoryName(plant)
+        let last = options.ibltCells == nil ? try await consumer.syncState(memory) : nil
+        let differencesBefore = report.differences
+        func remember(_ found: Int) async throws {
+            if !options.dryRun && Int64(found) != last { try await consumer.setSyncState(memory, to: Int64(found)) }
         }
         // Both tables are read at once; returned from a function of their own, so when it returns no
         // `async let` still holds them and the producer's becomes the difference without a copy.
@@ -194,32 +197,54 @@ public struct Reconciler: Sendable {
             report.cellsCompared += pc.occupied + cc.occupied
             return IBLT.subtract(consume pc, cc)
         }
-        var elements: [IBLT.Element]?
-        var cells: Int
-        var attempts: Int
-        if let fixed = options.ibltCells {
-            cells = fixed
-            attempts = 1
-        } else {
-            let estimate = IBLT.estimate(try await difference(.estimator))
-            elements = estimate.elements
-            cells = 3 * estimate.count + 30
-            attempts = 2
-        }
         var records: Int?
-        while elements == nil && attempts > 0 {
+        func peel(cells requested: Int) async throws -> [IBLT.Element]? {
+            var cells = requested
             if cells > 100_000 {
                 // Never more than three cells per element either side holds: that always suffices.
                 if records == nil { records = try await producer.count(of: plant) + consumer.count(of: plant) }
                 cells = min(cells, 3 * records! + 30)
             }
-            let shape = IBLT.Shape.table(cells: cells)
-            elements = IBLT.peel(try await difference(shape))
+            let elements = IBLT.peel(try await difference(.table(cells: cells)))
             if elements == nil { report.peelFailures += 1 }
+            return elements
+        }
+
+        if last == 0 && producer.computesInDatabase(domain) && consumer.computesInDatabase(domain) {
+            // Most likely converged again (StreamSync keeps the pair so): one checksum a side —
+            // merkle's root, one read of every digest. (A client-side domain would read every
+            // version for it, as the estimator does anyway.)
+            async let p = producer.summaries(of: plant, in: [.all], domain: domain)
+            async let c = consumer.summaries(of: plant, in: [.all], domain: domain)
+            let (ps, cs) = try await (p, c)
+            report.rangesCompared += 1
+            if ps == cs { return }
+        }
+        var elements: [IBLT.Element]?
+        var cells = 0
+        var attempts = 0
+        if let fixed = options.ibltCells {
+            cells = fixed
+            attempts = 1
+        } else {
+            if let last, last > 0 { elements = try await peel(cells: 3 * Int(clamping: last) + 30) }
+            if elements == nil {
+                let estimate = IBLT.estimate(try await difference(.estimator))
+                elements = estimate.elements
+                cells = 3 * estimate.count + 30
+                attempts = 2
+            }
+        }
+        while elements == nil && attempts > 0 {
+            elements = try await peel(cells: cells)
             cells *= 4
             attempts -= 1
         }
-        guard let elements else { return try await merkle(plant, &report) }
+        guard let elements else {
+            try await merkle(plant, &report)
+            return try await remember(2 * (report.differences - differencesBefore))  // a changed record is two elements
+        }
+        try await remember(elements.count)
         guard !elements.isEmpty else { return }
         try await compareKeys(plant, ids: elements.map(\.key), &report)
     }
