@@ -83,7 +83,7 @@ struct BatchSyncCommand: AsyncParsableCommand {
     @Option(help: "Merkle: rows per range compared key by key.")
     var leafSize = BatchOptions().leafSize
 
-    @Option(help: "Reconcile: IBLT cells, tried once before merkle takes over (default: sized from a strata estimate).")
+    @Option(help: "Reconcile: IBLT cells, tried once before merkle takes over (default: sized from the last run's findings or a strata estimate).")
     var ibltCells: Int?
 
     @Option(help: "Rows per read page and per write batch.")

@@ -116,12 +116,11 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                     try connection.execute(statements[1])
                     try connection.execute(statements[2], [.int(Int64(bitPattern: ImageRecord.unknownDataHash))])
                 }
-                if try connection.execute(sql.hasRowDigest, [.text(sql.schema)]).int64(0, 0) ?? 0 == 0 {
-                    try connection.execute(sql.addRowDigest)
-                }
-                try connection.execute(sql.createDigestIndex)
                 self.storedDigest = nil
+                if try !self.hasStoredDigest(connection) { try connection.execute(sql.addRowDigest) }
+                try connection.execute(sql.createDigestIndex)
             }
+            self.storedDigest = nil  // asked again once committed (or rolled back)
         }
     }
 

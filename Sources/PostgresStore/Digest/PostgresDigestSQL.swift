@@ -80,30 +80,21 @@ enum PostgresDigestSQL {
     /// both half sums).
     static func summaries(domain: DigestDomain, lowerParameter: Int, single: Bool = false, rows: (String, String) -> String) -> String {
         let upper = lowerParameter + 1
-        if single {
-            let sums: String
-            let fenced: String
-            switch domain {
-            case .metadata:
-                let (high, low) = halfSums("t.tb")
-                sums = "\(high), \(low), coalesce(sum(t.lc), 0)::bigint, count(t.k) FILTER (WHERE t.unk)"
-                fenced = "r.k, r.tb, r.lc, r.unk"
-            default:
-                let (high, low) = halfSums("t.d")
-                sums = "\(high), \(low)"
-                fenced = "r.k, unnest(ARRAY[r.d]) AS d"
-            }
-            let range = rows("($\(lowerParameter)::bigint[])[1]", "($\(upper)::bigint[])[1]")
-            return "SELECT 1::bigint, count(t.k), \(sums) FROM (SELECT \(fenced) FROM (\(range)) r) t"
-        }
         let sums: String
+        let fenced: String  // the single-range select list: the digest behind a set-returning function
         switch domain {
         case .metadata:
             let (high, low) = halfSums("t.tb")
             sums = "\(high), \(low), coalesce(sum(t.lc), 0)::bigint, count(t.k) FILTER (WHERE t.unk)"
+            fenced = "r.k, r.tb, r.lc, r.unk"
         default:
             let (high, low) = halfSums("t.d")
             sums = "\(high), \(low)"
+            fenced = "r.k, unnest(ARRAY[r.d]) AS d"
+        }
+        if single {
+            let range = rows("($\(lowerParameter)::bigint[])[1]", "($\(upper)::bigint[])[1]")
+            return "SELECT 1::bigint, count(t.k), \(sums) FROM (SELECT \(fenced) FROM (\(range)) r) t"
         }
         return """
             SELECT r.i, count(t.k), \(sums)

@@ -131,7 +131,7 @@ public enum IBLT {
         public mutating func add(_ elements: some Sequence<(key: Int64, digest: Int64)>) {
             for (key, digest) in elements {
                 let x = elementHash(key: key, digest: digest)
-                for cell in IBLT.cells(key: key, digest: digest, x: x, shape: shape) { cells[cell].add(key, digest, hash: check(x), sign: 1) }
+                for cell in IBLT.cells(x: x, shape: shape) { cells[cell].add(key, digest, hash: check(x), sign: 1) }
             }
         }
     }
@@ -163,7 +163,7 @@ public enum IBLT {
     /// `hashint8extended(cellSeeds[j], x)`'s low 63 bits mod the width — `x` as the seed, whose 64 bits
     /// all count (a hashed value is folded to 32 bits first, and at 200,000 differences some pairs of
     /// elements would share all three cells).
-    public static func cells(key: Int64, digest: Int64, x: Int64, shape: Shape) -> [Int] {
+    public static func cells(x: Int64, shape: Shape) -> [Int] {
         let base = (shape.strata == 1 ? 0 : stratum(x, strata: shape.strata)) * shape.cellsPerStratum
         return cellSeeds.enumerated().map { j, seed in
             base + j * shape.width + Int((Lookup3.int8Extended(seed, seed: x) & Int64.max) % Int64(shape.width))
@@ -203,7 +203,7 @@ public enum IBLT {
             // probability 2^-31) that belongs in this cell.
             let x = elementHash(key: key, digest: digest)
             guard UInt64(bitPattern: check(x)) == (producer ? cell.hashSum : 0 &- cell.hashSum) else { continue }
-            let homes = Self.cells(key: key, digest: digest, x: x, shape: shape)
+            let homes = Self.cells(x: x, shape: shape)
             guard key > 0, homes.contains(index) else { continue }
             found.append(Element(key: key, digest: digest, producer: producer))
             for home in homes {
