@@ -164,6 +164,16 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
     }
 
+    /// Copies every row of another PlantSync schema on the same server (records, tombstones, bytes
+    /// registers) into this store's table, in SQL — for benchmarks that start several consumers from
+    /// one copy. The written columns are named; the server computes `row_digest` anew.
+    public func copyRows(fromSchema source: String) async throws {
+        let from = try PostgresSchema(schema: source)
+        let columns = PostgresRowCodec.columnList
+        let text = "INSERT INTO \(sql.table) (\(columns)) SELECT \(columns) FROM \(from.table)"
+        _ = try await withConnection("copy rows from schema \(source)") { connection throws(PGError) in try connection.execute(text).affectedRows }
+    }
+
     /// IBLT cells grouped in the server, in any of the store's domains.
     public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
         try Self.require(domain, in: digestDomains)

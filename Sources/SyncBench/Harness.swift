@@ -137,10 +137,8 @@ struct Harness {
     private func loadInitialData(_ run: Run) async throws {
         progress("==> loading \(command.recordsPerPlant * 3) records of \(command.imageBytes) B into the producer\n")
         let marks = try await run.workload.loadInitialData(createdBefore: Date(), mirror: run.consumers["stream"]!)
-        let admin = try PGConnection(conninfo: pgURI)
         for name in run.approaches where name != "stream" {
-            try admin.execute(
-                "INSERT INTO \(Self.consumerSchema(name)).image_record SELECT * FROM \(Self.consumerSchema("stream")).image_record")
+            try await run.consumers[name]!.copyRows(fromSchema: Self.consumerSchema("stream"))
         }
         for (plant, mark) in marks {
             try await run.consumers["watermark"]!.setSyncState(Reconciler.watermarkName(plant), to: mark)

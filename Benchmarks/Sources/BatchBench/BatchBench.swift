@@ -117,7 +117,8 @@ struct BatchBench: AsyncParsableCommand {
 /// Replaces schema `to` with an exact copy of `from` (rows and version columns), in SQL.
 func copy(_ admin: PGConnection, _ conninfo: String, from: String, to: String) async throws {
     try admin.execute("DROP SCHEMA IF EXISTS \(to) CASCADE")
-    try await PostgresStore(.init(conninfo: conninfo, schema: to)).prepareSchema()
-    try admin.execute("INSERT INTO \(to).image_record SELECT * FROM \(from).image_record")
+    let copy = try PostgresStore(.init(conninfo: conninfo, schema: to))
+    try await copy.prepareSchema()
+    try await copy.copyRows(fromSchema: from)
     try admin.execute("ANALYZE \(to).image_record")
 }
