@@ -129,9 +129,9 @@ public protocol ImageStore: ChangeApplier {
     /// one result per range, in order.
     func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary]
 
-    /// The IBLT cells of the plant's live records as elements `(id, digest in domain)` (`IBLT`),
-    /// non-empty cells only. Stores group them in the database where they can; the default reads the
-    /// versions (no bytes) and builds the table here.
+    /// The IBLT table of the plant's live records as elements `(id, digest in domain)` (`IBLT`; dense,
+    /// an empty cell zero — a store sends only the occupied ones). Stores group them in the database
+    /// where they can; the default reads the versions (no bytes) and builds the table here.
     func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table
 
     /// Versions (tombstones included) of a range in id order, with digests in `domain`, page by page.
