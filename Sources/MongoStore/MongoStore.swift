@@ -48,16 +48,7 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         public init(connectionString: String, collectionPrefix: String = "imagecolplant", appName: String = "plantsync")
             throws(MongoStoreError)
         {
-            let database: String?
-            do {
-                database = try MongoClient.database(inURI: connectionString)
-            } catch {
-                throw MongoStoreError(
-                    operation: "configure",
-                    message:
-                        "\(error.message.replacingOccurrences(of: connectionString, with: StoreURI.redacted(connectionString))) (URI '\(StoreURI.redacted(connectionString))')"
-                )
-            }
+            let database = try MongoStore.database(inURI: connectionString, operation: "configure")
             self.init(
                 uri: connectionString, database: database ?? "imagedbplantconsumer", collectionPrefix: collectionPrefix,
                 appName: appName)
@@ -325,5 +316,19 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
             }
         }
         return purged
+    }
+}
+
+extension MongoStore {
+    /// The database a connection string names (`nil`: none); a malformed URI is an error naming it with
+    /// its credentials redacted. Shared by PlantSync's store and the foreign producer.
+    static func database(inURI uri: String, operation: String) throws(MongoStoreError) -> String? {
+        do {
+            return try MongoClient.database(inURI: uri)
+        } catch {
+            let redacted = StoreURI.redacted(uri)
+            throw MongoStoreError(
+                operation: operation, message: "\(error.message.replacingOccurrences(of: uri, with: redacted)) (URI '\(redacted)')")
+        }
     }
 }

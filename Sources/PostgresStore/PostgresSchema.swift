@@ -268,7 +268,7 @@ struct PostgresSchema: Sendable {
     }
 
     /// Per-range count and checksum sums in `domain` ($1 plant, $2/$3 lower/upper bounds).
-    func summaries(domain: DigestDomain, stored: Bool = true, single: Bool = false) -> String {
+    func summaries(domain: DigestDomain, stored: Bool, single: Bool) -> String {
         let f = Self.digestFields
         let columns: String
         switch domain {
@@ -284,7 +284,7 @@ struct PostgresSchema: Sendable {
 
     /// The per-row digest in `domain` as a `bigint` (`RowDigest`, the `.postgres` digest,
     /// `MetadataDigest`), for IBLT cells.
-    static func rowDigest(_ domain: DigestDomain, stored: Bool = true) -> String {
+    static func rowDigest(_ domain: DigestDomain, stored: Bool) -> String {
         let f = digestFields
         switch domain {
         case .plantsync, .mongo: return PostgresDigestSQL.wrap64("s.version_tb::numeric + s.data_hash::numeric")
@@ -296,19 +296,19 @@ struct PostgresSchema: Sendable {
     }
 
     /// IBLT cells of a plant's live rows ($1 plant).
-    func cells(domain: DigestDomain, shape: IBLT.Shape, stored: Bool = true) -> String {
+    func cells(domain: DigestDomain, shape: IBLT.Shape, stored: Bool) -> String {
         PostgresDigestSQL.cells(key: "s.id", digest: Self.rowDigest(domain, stored: stored), from: "\(table) s WHERE s.plant = $1 AND s.\(live)", shape: shape)
     }
 
     /// Columns: id, version_ts, version_tb, the digest part, data_ts, data_tb. The digest part is
     /// `data_hash` (`.plantsync`), the row's `.postgres` digest, or its `.metadata` length code (-1
     /// while its bytes are not yet known).
-    func versionsPage(domain: DigestDomain, stored: Bool = true) -> String {
+    func versionsPage(domain: DigestDomain, stored: Bool) -> String {
         "\(versionColumns(domain, stored: stored)) WHERE plant = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4"
     }
 
     /// The same columns for the keys in $2 (`bigint[]`).
-    func versionsByIds(domain: DigestDomain, stored: Bool = true) -> String {
+    func versionsByIds(domain: DigestDomain, stored: Bool) -> String {
         "\(versionColumns(domain, stored: stored)) WHERE plant = $1 AND id = ANY($2::bigint[]) ORDER BY id"
     }
 

@@ -120,7 +120,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
                 if try !self.hasStoredDigest(connection) { try connection.execute(sql.addRowDigest) }
                 try connection.execute(sql.createDigestIndex)
             }
-            self.storedDigest = nil  // asked again once committed (or rolled back)
+            self.storedDigest = true  // committed: the column exists (a rollback throws before this line)
         }
     }
 

@@ -16,6 +16,23 @@ import Testing
         return options
     }
 
+    /// Two PlantSync stores: the producer holding `count` random records of `plant` (ids 1…count), the
+    /// consumer those of them `consumerHolds` accepts.
+    func withPair(
+        _ plant: Plant, count: Int, seed: UInt64, dataBytes: Int = 32, consumerHolds: (ImageRecord) -> Bool = { _ in true },
+        _ body: (PostgresStore, PostgresStore, [ImageRecord]) async throws -> Void
+    ) async throws {
+        try await withPostgresStore { producer in
+            try await withPostgresStore { consumer in
+                var rng = SplitMix64(seed: seed)
+                let records = (1...count).map { randomRecord(plant: plant, id: Int64($0), rng: &rng, dataBytes: dataBytes) }
+                _ = try await producer.apply(records.map { .upsert($0) })
+                _ = try await consumer.apply(records.filter(consumerHolds).map { .upsert($0) })
+                try await body(producer, consumer, records)
+            }
+        }
+    }
+
     /// The cells PostgreSQL groups in SQL are those the client builds from the versions, in every domain
     /// (tombstones and bytes not yet known included): one hash, in `bigint` and in Swift.
     @Test(arguments: [DigestDomain.plantsync, .postgres, .metadata], [IBLT.Shape.estimator, .table(cells: 61)])
@@ -87,84 +104,72 @@ import Testing
     /// table sized by that count, without the estimator. Only differing records move, and a dry run
     /// leaves the memory as it was.
     @Test func eachRunReadsWhatTheLastRunsFindingsCallFor() async throws {
-        try await withPostgresStore { producer in
-            try await withPostgresStore { consumer in
-                var rng = SplitMix64(seed: 83)
-                let records = (1...5000).map { randomRecord(plant: .tomato, id: Int64($0), rng: &rng, dataBytes: 64) }
-                _ = try await producer.apply(records.map { .upsert($0) })
-                _ = try await consumer.apply(records.map { .upsert($0) })
-                var options = options()
-                options.plants = [.tomato]
-                let memory = Reconciler.reconcileMemoryName(.tomato)
-                func run(_ options: BatchOptions) async throws -> RunReport {
-                    try await Reconciler(producer: producer, consumer: consumer, options: options).run()
-                }
-                func change(_ every: Int64, _ label: String) async throws -> Int {
-                    var changed = records.filter { $0.id % every == 17 }
-                    for i in changed.indices {
-                        changed[i].disease = label
-                        changed[i].updatedAt = Timestamp(microsecondsSinceEpoch: 9_000_000_000 + changed[i].id + Int64(label.utf8.count))
-                    }
-                    _ = try await producer.apply(changed.map { .upsert($0) })
-                    return changed.count
-                }
-
-                let unknown = try await run(options)  // nothing remembered: the estimator
-                #expect(unknown.differences == 0)
-                #expect(unknown.rangesCompared == 0)
-                #expect(unknown.cellsCompared > 0 && unknown.cellsCompared <= 2 * IBLT.Shape.estimator.cellCount)
-                #expect(try await consumer.syncState(memory) == 0)
-
-                let converged = try await run(options)  // nothing found last time: one checksum a side
-                #expect(converged.differences == 0)
-                #expect(converged.rangesCompared == 1)
-                #expect(converged.cellsCompared == 0)
-                #expect(converged.rowsCompared == 0)
-                #expect(converged.rowsFetched == 0)
-
-                let few = try await change(1000, "Changed")
-                var dry = options
-                dry.dryRun = true
-                #expect(try await run(dry).differences == few)
-                #expect(try await consumer.syncState(memory) == 0)  // a dry run remembers nothing
-                let repaired = try await run(options)  // the checksum differs: the estimator finds them
-                #expect(repaired.differences == few)
-                #expect(repaired.peelFailures == 0)
-                #expect(repaired.rowsFetched == few)
-                #expect(repaired.rowsCompared == few)
-                #expect(repaired.rangesCompared == 1)
-                #expect(repaired.cellsCompared <= 2 * IBLT.Shape.estimator.cellCount)
-                #expect(try await consumer.syncState(memory) == Int64(2 * few))
-                #expect(try await liveRecords(consumer) == liveRecords(producer))
-
-                let again = try await change(1000, "Changed again")  // as many: a table of their size, no estimator
-                let hinted = try await run(options)
-                #expect(hinted.differences == again)
-                #expect(hinted.peelFailures == 0)
-                #expect(hinted.rangesCompared == 0)
-                #expect(hinted.cellsCompared <= 2 * (3 * 2 * few + 30))
-                #expect(hinted.rowsFetched == again)
-                #expect(try await liveRecords(consumer) == liveRecords(producer))
+        try await withPair(.tomato, count: 5000, seed: 83, dataBytes: 64) { producer, consumer, records in
+            var options = options()
+            options.plants = [.tomato]
+            let memory = Reconciler.reconcileMemoryName(.tomato)
+            func run(_ options: BatchOptions) async throws -> RunReport {
+                try await Reconciler(producer: producer, consumer: consumer, options: options).run()
             }
+            func change(_ every: Int64, _ label: String) async throws -> Int {
+                var changed = records.filter { $0.id % every == 17 }
+                for i in changed.indices {
+                    changed[i].disease = label
+                    changed[i].updatedAt = Timestamp(microsecondsSinceEpoch: 9_000_000_000 + changed[i].id + Int64(label.utf8.count))
+                }
+                _ = try await producer.apply(changed.map { .upsert($0) })
+                return changed.count
+            }
+
+            let unknown = try await run(options)  // nothing remembered: the estimator
+            #expect(unknown.differences == 0)
+            #expect(unknown.rangesCompared == 0)
+            #expect(unknown.cellsCompared > 0 && unknown.cellsCompared <= 2 * IBLT.Shape.estimator.cellCount)
+            #expect(try await consumer.syncState(memory) == 0)
+
+            let converged = try await run(options)  // nothing found last time: one checksum a side
+            #expect(converged.differences == 0)
+            #expect(converged.rangesCompared == 1)
+            #expect(converged.cellsCompared == 0)
+            #expect(converged.rowsCompared == 0)
+            #expect(converged.rowsFetched == 0)
+
+            let few = try await change(1000, "Changed")
+            var dry = options
+            dry.dryRun = true
+            #expect(try await run(dry).differences == few)
+            #expect(try await consumer.syncState(memory) == 0)  // a dry run remembers nothing
+            let repaired = try await run(options)  // the checksum differs: the estimator finds them
+            #expect(repaired.differences == few)
+            #expect(repaired.peelFailures == 0)
+            #expect(repaired.rowsFetched == few)
+            #expect(repaired.rowsCompared == few)
+            #expect(repaired.rangesCompared == 1)
+            #expect(repaired.cellsCompared <= 2 * IBLT.Shape.estimator.cellCount)
+            #expect(try await consumer.syncState(memory) == Int64(2 * few))
+            #expect(try await liveRecords(consumer) == liveRecords(producer))
+
+            let again = try await change(1000, "Changed again")  // as many: a table of their size, no estimator
+            let hinted = try await run(options)
+            #expect(hinted.differences == again)
+            #expect(hinted.peelFailures == 0)
+            #expect(hinted.rangesCompared == 0)
+            #expect(hinted.cellsCompared <= 2 * IBLT.cells(forElements: 2 * few))
+            #expect(hinted.rowsFetched == again)
+            #expect(try await liveRecords(consumer) == liveRecords(producer))
         }
     }
 
     /// Many differences: the estimate sizes a table that peels at the first attempt.
     @Test func manyDifferencesPeelAtTheEstimatedSize() async throws {
-        try await withPostgresStore { producer in
-            try await withPostgresStore { consumer in
-                var rng = SplitMix64(seed: 85)
-                let records = (1...6000).map { randomRecord(plant: .pepper, id: Int64($0), rng: &rng, dataBytes: 16) }
-                _ = try await producer.apply(records.map { .upsert($0) })
-                _ = try await consumer.apply(records.filter { $0.id % 10 != 3 }.map { .upsert($0) })  // 600 missing
-                var options = options()
-                options.plants = [.pepper]
-                let report = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
-                #expect(report.differences == 600)
-                #expect(report.peelFailures == 0)
-                #expect(report.rowsCompared <= 2 * 600)
-                #expect(try await liveRecords(consumer) == liveRecords(producer))
-            }
+        try await withPair(.pepper, count: 6000, seed: 85, dataBytes: 16, consumerHolds: { $0.id % 10 != 3 }) { producer, consumer, _ in  // 600 missing
+            var options = options()
+            options.plants = [.pepper]
+            let report = try await Reconciler(producer: producer, consumer: consumer, options: options).run()
+            #expect(report.differences == 600)
+            #expect(report.peelFailures == 0)
+            #expect(report.rowsCompared <= 2 * 600)
+            #expect(try await liveRecords(consumer) == liveRecords(producer))
         }
     }
 
@@ -188,23 +193,17 @@ import Testing
     /// Decoded keys are candidates: a key the tables claim differs but does not is checked against both
     /// sides' versions and nothing is written for it.
     @Test func decodedKeysAreVerifiedBeforeAnyWrite() async throws {
-        try await withPostgresStore { producer in
-            try await withPostgresStore { consumer in
-                var rng = SplitMix64(seed: 89)
-                let records = (1...400).map { randomRecord(plant: .potato, id: Int64($0), rng: &rng) }
-                _ = try await producer.apply(records.map { .upsert($0) })
-                _ = try await consumer.apply(records.filter { $0.id != 5 }.map { .upsert($0) })
-                // Claims the consumer lacks key 123 (which both hold alike) and holds a key 9999 nobody has.
-                let lying = CellInjectingStore(base: producer, extra: [(123, 42), (9999, 7)])
-                var options = options { $0.plants = [.potato] }
-                options.pageSize = 50
-                let report = try await Reconciler(producer: lying, consumer: consumer, options: options).run()
-                #expect(report.differences == 1)
-                #expect(report.rowsWritten == 1)
-                #expect(report.rowsFetched == 1)
-                #expect(try await consumer.record(RecordKey(plant: .potato, id: 9999)) == nil)
-                #expect(try await liveRecords(consumer) == liveRecords(producer))
-            }
+        try await withPair(.potato, count: 400, seed: 89, consumerHolds: { $0.id != 5 }) { producer, consumer, _ in
+            // Claims the consumer lacks key 123 (which both hold alike) and holds a key 9999 nobody has.
+            let lying = CellInjectingStore(base: producer, extra: [(123, 42), (9999, 7)])
+            var options = options { $0.plants = [.potato] }
+            options.pageSize = 50
+            let report = try await Reconciler(producer: lying, consumer: consumer, options: options).run()
+            #expect(report.differences == 1)
+            #expect(report.rowsWritten == 1)
+            #expect(report.rowsFetched == 1)
+            #expect(try await consumer.record(RecordKey(plant: .potato, id: 9999)) == nil)
+            #expect(try await liveRecords(consumer) == liveRecords(producer))
         }
     }
 }

@@ -203,7 +203,7 @@ public struct Reconciler: Sendable {
             if cells > 100_000 {
                 // Never more than three cells per element either side holds: that always suffices.
                 if records == nil { records = try await producer.count(of: plant) + consumer.count(of: plant) }
-                cells = min(cells, 3 * records! + 30)
+                cells = min(cells, IBLT.cells(forElements: records!))
             }
             let elements = IBLT.peel(try await difference(.table(cells: cells)))
             if elements == nil { report.peelFailures += 1 }
@@ -227,11 +227,11 @@ public struct Reconciler: Sendable {
             cells = fixed
             attempts = 1
         } else {
-            if let last, last > 0 { elements = try await peel(cells: 3 * Int(clamping: last) + 30) }
+            if let last, last > 0 { elements = try await peel(cells: IBLT.cells(forElements: Int(clamping: last))) }
             if elements == nil {
                 let estimate = IBLT.estimate(try await difference(.estimator))
                 elements = estimate.elements
-                cells = 3 * estimate.count + 30
+                cells = IBLT.cells(forElements: estimate.count)
                 attempts = 2
             }
         }

@@ -10,7 +10,8 @@ public enum SyncStrategy: String, Sendable, CaseIterable, Codable {
     /// Recursive key-range checksums computed in each database; only differing records move.
     case merkle
     /// Set reconciliation: invertible Bloom lookup tables computed in each database, subtracted and
-    /// peeled into exactly the differing keys, sized by a strata estimate; `merkle` when peeling fails.
+    /// peeled into exactly the differing keys, sized by the last run's findings or a strata estimate;
+    /// `merkle` when peeling fails.
     case reconcile
 }
 
@@ -38,8 +39,8 @@ public struct BatchOptions: Sendable {
     /// Keep consumer rows whose version the producer does not have (not even on a fresh re-read)
     /// instead of rewriting them compare-and-set to the producer's state.
     public var keepConsumerAhead = false
-    /// Reconcile: cells of the IBLT (`nil`: sized from the strata estimate, grown once if peeling
-    /// fails). A fixed size is tried once, then `merkle` takes over.
+    /// Reconcile: cells of the IBLT (`nil`: sized from the last run's findings or the strata estimate,
+    /// grown once if peeling fails). A fixed size is tried once, then `merkle` takes over.
     public var ibltCells: Int?
     /// Consumer tombstones older than this are purged after each run that writes.
     public var tombstoneRetention = TombstoneRetention.default

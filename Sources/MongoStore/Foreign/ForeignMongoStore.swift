@@ -55,15 +55,7 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
 
     public init(_ configuration: Configuration) throws {
         let uri = configuration.connectionString
-        let database: String?
-        do {
-            database = try MongoClient.database(inURI: uri)
-        } catch {
-            throw MongoStoreError(
-                operation: "configure foreign producer",
-                message: "\(error.message.replacingOccurrences(of: uri, with: StoreURI.redacted(uri))) (URI '\(StoreURI.redacted(uri))')")
-        }
-        let name = database ?? Self.defaultDatabase
+        let name = try MongoStore.database(inURI: uri, operation: "configure foreign producer") ?? Self.defaultDatabase
         // The same URI and database rules as PlantSync's own store.
         try MongoStore.validate(.init(uri: uri, database: name, appName: configuration.appName))
         do {

@@ -38,6 +38,10 @@ public enum IBLT {
         public var description: String { strata == 1 ? "\(cellCount) cells" : "\(strata) strata × \(cellsPerStratum) cells" }
     }
 
+    /// The cells of a table for `elements` differing elements: three each plus 30 — well above the
+    /// ~1.23 a large table needs to peel, and enough for an estimate low by up to 2×.
+    public static func cells(forElements elements: Int) -> Int { 3 * elements + 30 }
+
     /// One cell: the number of elements and the sums of their keys, digests (mod 2^64) and element
     /// hashes. The hash sum tells a cell holding one element from one whose sums merely look like one.
     public struct Cell: Sendable, Hashable {
