@@ -28,6 +28,7 @@ let package = Package(
         .executable(name: "Chaos", targets: ["Chaos"]),
         // Libraries the benchmarks package (Benchmarks/) builds on.
         .library(name: "SyncModel", targets: ["SyncModel"]),
+        .library(name: "BlockingExecutor", targets: ["BlockingExecutor"]),
         .library(name: "LibPQ", targets: ["LibPQ"]),
         .library(name: "PostgresStore", targets: ["PostgresStore"]),
         .library(name: "Kafka", targets: ["Kafka"]),
@@ -62,10 +63,13 @@ let package = Package(
         .systemLibrary(name: "CRdKafkaMock", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CLibMongoC", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev"])]),
 
+        // MARK: Where blocking C calls run (never on Swift's cooperative pool; docs/design.md, "Threads")
+        .target(name: "BlockingExecutor", swiftSettings: swiftSettings),
+
         // MARK: Thin Swift wrappers over the C libraries (the only code that touches pointers)
         .target(name: "LibPQ", dependencies: ["CLibPQ"], swiftSettings: swiftSettings),
         .target(name: "LibMongoC", dependencies: ["CLibMongoC"], swiftSettings: swiftSettings),
-        .target(name: "Kafka", dependencies: ["CRdKafka", logging], swiftSettings: swiftSettings),
+        .target(name: "Kafka", dependencies: ["CRdKafka", "BlockingExecutor", logging], swiftSettings: swiftSettings),
         .target(name: "KafkaMock", dependencies: ["CRdKafkaMock"], swiftSettings: swiftSettings),
 
         // MARK: Domain
@@ -78,8 +82,8 @@ let package = Package(
         .target(name: "HTTPProbes", dependencies: [hummingbird], swiftSettings: swiftSettings),
 
         // MARK: Stores
-        .target(name: "PostgresStore", dependencies: ["SyncModel", "LibPQ"], swiftSettings: swiftSettings),
-        .target(name: "MongoStore", dependencies: ["SyncModel", "LibMongoC"], swiftSettings: swiftSettings),
+        .target(name: "PostgresStore", dependencies: ["SyncModel", "LibPQ", "BlockingExecutor"], swiftSettings: swiftSettings),
+        .target(name: "MongoStore", dependencies: ["SyncModel", "LibMongoC", "BlockingExecutor"], swiftSettings: swiftSettings),
         .target(name: "StoreMetering", dependencies: ["SyncModel"], swiftSettings: swiftSettings),
         .target(
             name: "StoreFactory", dependencies: ["SyncModel", "PostgresStore", "MongoStore"],
@@ -123,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "SyncBench",
             dependencies: [
-                "SyncBenchCore", "CountingProxy", "BatchSyncCore", "PostgresStore", "LibPQ", "LibMongoC", "SyncModel", "Kafka",
+                "SyncBenchCore", "CountingProxy", "BatchSyncCore", "PostgresStore", "LibPQ", "LibMongoC", "SyncModel", "Kafka", "BlockingExecutor",
                 "KafkaMock", argumentParser, logging,
             ],
             swiftSettings: swiftSettings),
@@ -132,7 +136,7 @@ let package = Package(
         .executableTarget(
             name: "Chaos",
             dependencies: [
-                "SyncBenchCore", "SyncModel", "PostgresStore", "LibPQ", "Kafka", "KafkaMock", argumentParser, logging,
+                "SyncBenchCore", "SyncModel", "PostgresStore", "LibPQ", "Kafka", "KafkaMock", "BlockingExecutor", argumentParser, logging,
             ],
             swiftSettings: swiftSettings),
 
@@ -141,12 +145,14 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "SyncModel", "PostgresStore", "LibPQ", "SyncBenchCore", "Kafka", "KafkaMock", "CountingProxy", "MongoStore", "LibMongoC",
+                "BlockingExecutor",
             ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SyncModelTests",
             dependencies: ["SyncModel", "SyncBenchCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings),
+        .testTarget(name: "BlockingExecutorTests", dependencies: ["BlockingExecutor"], swiftSettings: swiftSettings),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", prometheus], swiftSettings: swiftSettings),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: swiftSettings),
         .testTarget(

@@ -98,6 +98,11 @@ struct BatchSyncCommand: AsyncParsableCommand {
     @Option(help: "Loop mode: address to serve HTTP on.")
     var httpHost = BatchRunSettings().httpHost
 
+    @Option(
+        name: .long,
+        help: "Seconds one database call may take before it is interrupted and the run fails (a silent connection: failover, partition).")
+    var dbTimeout: Int = Int(BatchRunSettings().dbTimeout.components.seconds)
+
     @Option(help: "Pushgateway URL to push metrics to after each run, e.g. http://pushgateway:9091.")
     var pushgateway: String?
 
@@ -128,6 +133,7 @@ struct BatchSyncCommand: AsyncParsableCommand {
         settings.httpHost = httpHost
         settings.producerSchema = producerSchema
         settings.consumerSchema = consumerSchema
+        settings.dbTimeout = .seconds(dbTimeout)
         return settings
     }
 
@@ -161,11 +167,12 @@ struct BatchSyncCommand: AsyncParsableCommand {
             uri: try uri(producerURI, env: "PLANTSYNC_PRODUCER_URI", option: "producer-uri"),
             options: .init(
                 schema: producerSchema, applicationName: "plantsync-batchsync", layout: settings.producerLayout,
-                foreign: settings.foreignLayout, mongoDigest: settings.mongoDigest),
+                foreign: settings.foreignLayout, mongoDigest: settings.mongoDigest, callTimeout: settings.dbTimeout),
             role: "producer")
         let consumer = try StoreFactory.open(
             uri: try uri(consumerURI, env: "PLANTSYNC_CONSUMER_URI", option: "consumer-uri"),
-            options: .init(schema: consumerSchema, applicationName: "plantsync-batchsync"), role: "consumer")
+            options: .init(schema: consumerSchema, applicationName: "plantsync-batchsync", callTimeout: settings.dbTimeout),
+            role: "consumer")
         let gateway = try pushgateway.map { url throws(PushgatewayError) in try Pushgateway(url: url) }
         let metrics = BatchMetrics()
         let job = BatchJob(

@@ -1,3 +1,4 @@
+import BlockingExecutor
 import Foundation
 import Kafka
 import KafkaMock
@@ -35,16 +36,19 @@ struct ChaosRun {
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
 
         // 1. The consumer database: a fresh schema (StreamSync creates its table on start).
+        let blocking = BlockingExecutor(label: "plantsync.chaos.blocking")
         do {
-            let admin = try PGConnection(conninfo: options.pgURI)
-            try admin.execute("DROP SCHEMA IF EXISTS \(Self.schema) CASCADE")
+            let uri = options.pgURI
+            try await blocking.run {
+                _ = try PGConnection(conninfo: uri).execute("DROP SCHEMA IF EXISTS \(Self.schema) CASCADE")
+            }
         } catch {
             throw ChaosError("cannot reach the consumer database: \(error)")
         }
 
         // 2. Kafka: the mock cluster, one broker as LIMS runs it; topics per plant, and the dead-letter topic.
-        let cluster = try KafkaMockCluster(brokers: 1)
-        defer { cluster.shutdown() }
+        let cluster = try await blocking.run { try KafkaMockCluster(brokers: 1) }
+        defer { Task { [blocking] in try? await blocking.run { cluster.shutdown() } } }
         var partitions: [TopicPartition] = []
         for plant in Plant.allCases {
             try cluster.createTopic(plant.rawValue, partitions: options.partitionsPerTopic)
@@ -161,10 +165,11 @@ struct ChaosRun {
                     if tokens < 1 { try await Task.sleep(for: .milliseconds(2)) }
                 }
                 tokens -= 1
-                try producer.send(
+                try await producer.send([
                     KafkaProducerRecord(
                         topic: tp.topic, partition: tp.partition, key: Array(String(event.key.id).utf8), value: event.value,
-                        timestampMillis: event.timestampMillis))
+                        timestampMillis: event.timestampMillis)
+                ])
                 produced[tp, default: 0] += 1
                 cumulative[tp]!.append(sums[sums.count - 1] + event.storedBytes)
                 eventBytes += event.value?.count ?? 0

@@ -18,6 +18,7 @@ public final class KafkaMockCluster: @unchecked Sendable {
     /// Broker ids are 1…brokerCount.
     public let brokerCount: Int
 
+    @available(*, noasync, message: "starts librdkafka threads and waits for them: run it on a BlockingExecutor")
     public init(brokers: Int = 1) throws(KafkaMockError) {
         guard (1...16).contains(brokers) else { throw KafkaMockError("brokers must be within 1…16, got \(brokers)") }
         let conf = rd_kafka_conf_new()!
@@ -41,6 +42,7 @@ public final class KafkaMockCluster: @unchecked Sendable {
     deinit { shutdown() }
 
     /// Destroys the cluster and its host (idempotent). Clients still connected see brokers go away.
+    @available(*, noasync, message: "joins librdkafka threads: run it on a BlockingExecutor")
     public func shutdown() {
         let first = destroyed.withLock { d -> Bool in
             defer { d = true }

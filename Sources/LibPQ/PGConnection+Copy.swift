@@ -4,6 +4,7 @@ extension PGConnection {
     /// Runs `COPY … FROM STDIN` (`sql`) and streams `chunks` as its data, in the format the statement
     /// names. Returns the number of rows copied.
     @discardableResult
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func copyIn(_ sql: String, chunks: some Sequence<[UInt8]>) throws(PGError) -> Int {
         guard let start = PQexec(handle, sql) else { throw PGError(sqlState: nil, message: lastError) }
         let status = PQresultStatus(start)

@@ -1,14 +1,41 @@
 import CLibPQ
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One libpq connection. Not thread-safe: the owner confines it to one thread or serial queue.
+///
+/// Every call blocks on the network, so each is `@available(*, noasync)`: async code reaches it only
+/// through a `BlockingExecutor` (docs/design.md, "Threads"). A call on a connection that went silent is
+/// ended from another thread with `PGConnection.interrupt(socket:)`.
 public final class PGConnection {
     let handle: OpaquePointer  // internal: PGConnection+Copy.swift streams COPY data through it
     public let conninfo: String
 
-    /// Connects with a libpq connection URI (`postgresql://…`) or key/value conninfo string.
+    /// Client settings every connection starts with, in libpq's keywords; the caller's conninfo (URI
+    /// query parameters or key/value pairs) overrides each of them (docs/design.md §4, "Timeouts").
+    /// - `connect_timeout` 10 s: a server that does not complete the handshake is a transient error.
+    /// - TCP keepalives after 30 s idle, every 10 s, 3 probes: a peer that vanished while the
+    ///   connection was idle is noticed within about a minute.
+    /// - `tcp_user_timeout` 60 s: data the peer has not acknowledged for a minute closes the connection
+    ///   (a partition while a query is being sent).
+    public static let defaultClientParameters: [(keyword: String, value: String)] = [
+        ("connect_timeout", "10"), ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
+        ("keepalives_count", "3"), ("tcp_user_timeout", "60000"),
+    ]
+
+    /// Connects with a libpq connection URI (`postgresql://…`) or key/value conninfo string, starting
+    /// from `defaultClientParameters`.
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public init(conninfo: String) throws(PGError) {
         self.conninfo = conninfo
-        guard let handle = PQconnectdb(conninfo) else {
+        // libpq processes the arrays in order and the last value of a keyword wins: the defaults come
+        // before `dbname`, whose value is expanded as the caller's conninfo and so overrides them.
+        let keywords = Self.defaultClientParameters.map(\.keyword) + ["dbname"]
+        let values = Self.defaultClientParameters.map(\.value) + [conninfo]
+        let connected = Self.withCStrings(keywords) { k in Self.withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
+        guard let handle = connected else {
             throw PGError(sqlState: nil, message: "libpq could not allocate a connection", isTransient: false)
         }
         if PQstatus(handle) != CONNECTION_OK {
@@ -30,7 +57,19 @@ public final class PGConnection {
     /// Whether the connection is still usable (false after the server went away).
     public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
 
+    /// The connection's socket (-1 when there is none); see `interrupt(socket:)`.
+    public var socket: Int32 { PQsocket(handle) }
+
+    /// Makes a call blocked on `socket` return at once with a connection error, from any thread: the
+    /// socket is shut down (not closed, so its number cannot be reused meanwhile). The connection is
+    /// broken afterwards; `reset()` or a new connection replaces it.
+    public static func interrupt(socket: Int32) {
+        guard socket >= 0 else { return }
+        _ = shutdown(socket, Int32(SHUT_RDWR))
+    }
+
     /// Re-establishes a broken connection in place.
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func reset() throws(PGError) {
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else {
@@ -42,6 +81,7 @@ public final class PGConnection {
 
     /// Runs one statement with bound parameters and returns its rows in binary format.
     @discardableResult
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func execute(_ sql: String, _ parameters: [PGParameter] = []) throws(PGError) -> PGResult {
         let raw = Self.withBound(parameters) { count, values, lengths, formats in
             PQexecParams(handle, sql, count, nil, values, lengths, formats, 1)
@@ -57,6 +97,7 @@ public final class PGConnection {
     /// single-row mode): memory holds one row, not the whole result — for results of a million rows.
     /// Each `PGResult` holds one row (row 0). An error from the server or from `body` ends the call
     /// after the rest of the result is drained, so the connection stays usable.
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func forEachRow(_ sql: String, _ parameters: [PGParameter] = [], _ body: (PGResult) throws(PGError) -> Void) throws(PGError) {
         let sent = Self.withBound(parameters) { count, values, lengths, formats in
             PQsendQueryParams(handle, sql, count, nil, values, lengths, formats, 1)
@@ -133,6 +174,14 @@ public final class PGConnection {
     /// Quotes an identifier (schema or table name) the way PostgreSQL requires.
     public static func quoteIdentifier(_ name: String) -> String {
         "\"" + String(name.flatMap { $0 == "\"" ? ["\"", "\""] : [$0] }) + "\""
+    }
+
+    /// Calls `body` with `strings` as a NULL-terminated array of C strings.
+    private static func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        let pointers = copies.map { UnsafePointer($0) } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
     private static func trimmed(_ pointer: UnsafePointer<CChar>?) -> String {

@@ -1,3 +1,4 @@
+import BlockingExecutor
 import Foundation
 import LibMongoC
 import SyncModel
@@ -6,17 +7,18 @@ import SyncModel
 /// (`imagecolplant<plant>` in `imagedbplantconsumer` by default), LIMS's field names and types, and
 /// PlantSync's bookkeeping in a `_ps` subdocument (docs/mongodb.md).
 ///
-/// - One `mongoc_client_t`, used only from one `BlockingQueue`: libmongoc calls block, so they run
-///   there, never on Swift's cooperative pool.
+/// - One `mongoc_client_t`, used only from one `BlockingExecutor`: libmongoc calls block, so they run
+///   there, never on Swift's cooperative pool. Its timeouts (`MongoClient.defaultTimeouts`, the socket
+///   timeout from `callTimeout`) turn a silent server into a transient error.
 /// - `apply` reduces the batch to one write per key (`KeyWinners`) and sends one unordered bulk write
 ///   per plant and batch; each write is a pipeline update whose two parts (record, bytes register) are
 ///   guarded by their own version rule, and whose filter requires one of them to be newer, so the
 ///   database enforces both (both stale turns the upsert into an insert that the unique index on `id`
 ///   rejects: E11000 = skipped-stale). See `MongoWrite`.
 /// - Reads are keyset-paginated through cursors: memory is bounded by one page.
-public final class MongoStore: ImageStore, @unchecked Sendable {
+public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
     // @unchecked Sendable is safe: the mutable state (`client`, `collections`) is read and written
-    // only inside blocks running on the serial `queue` (`BlockingQueue`); everything else is immutable
+    // only inside blocks running on the serial `executor`; everything else is immutable
     // after `init`.
 
     public struct Configuration: Sendable {
@@ -28,11 +30,15 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         public var collectionPrefix: String
         /// The client's app name (set once), as the server's logs and `currentOp` show it.
         public var appName: String
+        /// libmongoc's `socketTimeoutMS` unless the URI sets it: a call on a silent connection fails
+        /// (transient) after this long (docs/design.md §4).
+        public var callTimeout: Duration
 
         public init(
             uri: String, database: String = "imagedbplantconsumer", collectionPrefix: String = "imagecolplant",
-            appName: String = "plantsync"
+            appName: String = "plantsync", callTimeout: Duration = StoreCallTimeout.batch
         ) {
+            self.callTimeout = callTimeout
             self.uri = uri
             self.database = database
             self.collectionPrefix = collectionPrefix
@@ -45,13 +51,14 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         /// path (`mongodb://mongodb-producer:27017/imagedbplantproducer`), LIMS's consumer database if
         /// the path is empty. (MongoDB also authenticates against that database unless the URI says
         /// `authSource=…`.)
-        public init(connectionString: String, collectionPrefix: String = "imagecolplant", appName: String = "plantsync")
-            throws(MongoStoreError)
-        {
+        public init(
+            connectionString: String, collectionPrefix: String = "imagecolplant", appName: String = "plantsync",
+            callTimeout: Duration = StoreCallTimeout.batch
+        ) throws(MongoStoreError) {
             let database = try MongoStore.database(inURI: connectionString, operation: "configure")
             self.init(
                 uri: connectionString, database: database ?? "imagedbplantconsumer", collectionPrefix: collectionPrefix,
-                appName: appName)
+                appName: appName, callTimeout: callTimeout)
         }
 
         /// Whether `uri` names a MongoDB server (so a job picks this store for it).
@@ -61,7 +68,7 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
     }
 
     public let configuration: Configuration
-    private let queue = BlockingQueue(label: "plantsync.mongo-store")
+    private let executor = BlockingExecutor(label: "plantsync.mongo-store")
     private var client: MongoClient?
     private var collections: [Plant: MongoCollection] = [:]
 
@@ -94,11 +101,25 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
 
     // MARK: Running work on the client
 
-    /// Runs `body` on the store's queue with the client; maps libmongoc errors to store errors.
+    /// `ping` on `admin` (the client's socket timeout bounds it; `timeout` bounds the wait for the executor's
+    /// earlier calls too: a caller that is cancelled stops waiting).
+    public func ping(timeout: Duration) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.withClient("ping") { try $0.connectedClient().ping() } }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw MongoStoreError(operation: "ping", message: "no answer within \(timeout)")
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Runs `body` on the store's executor with the client; maps libmongoc errors to store errors.
     func withClient<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (MongoStore) throws -> T
     ) async throws -> T {
-        try await queue.run {
+        try await executor.run {
             do {
                 return try body(self)
             } catch let error as MongoError {
@@ -107,20 +128,23 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
         }
     }
 
-    /// Must run on `queue`.
+    /// Must run on `executor`.
+    @available(*, noasync)
     func connectedClient() throws(MongoError) -> MongoClient {
         if let existing = self.client { return existing }
-        let client = try MongoClient(uri: configuration.uri, appName: configuration.appName)
+        let client = try MongoClient(uri: configuration.uri, appName: configuration.appName, socketTimeout: configuration.callTimeout)
         self.client = client
         return client
     }
 
-    /// A collection of the store's database by name (not cached). Must run on `queue`.
+    /// A collection of the store's database by name (not cached). Must run on `executor`.
+    @available(*, noasync)
     func namedCollection(_ name: String) throws(MongoError) -> MongoCollection {
         try connectedClient().collection(name, database: configuration.database)
     }
 
-    /// Must run on `queue`.
+    /// Must run on `executor`.
+    @available(*, noasync)
     func collection(_ plant: Plant) throws(MongoError) -> MongoCollection {
         if let collection = collections[plant] { return collection }
         let collection = try connectedClient().collection(configuration.collectionName(plant), database: configuration.database)
@@ -217,8 +241,9 @@ public final class MongoStore: ImageStore, @unchecked Sendable {
 
     /// PlantSync's bookkeeping first; `.mongo` (`$toHashedIndexKey`, MongoDB 7.0+) against a foreign
     /// MongoDB producer; `.metadata` against any other store. All three are computed by the server.
-    public var digestDomains: [DigestDomain] { [.plantsync, .mongo, .metadata] }
-    public func computesInDatabase(_ domain: DigestDomain) -> Bool { digestDomains.contains(domain) }
+    static let domains: [DigestDomain] = [.plantsync, .mongo, .metadata]
+    public func digestDomains() async throws -> [DigestDomain] { Self.domains }
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { Self.domains.contains(domain) }
 
     public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         guard !ranges.isEmpty else { return [] }

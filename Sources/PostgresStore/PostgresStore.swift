@@ -3,8 +3,9 @@ import SyncModel
 
 /// The `ImageStore` over PostgreSQL (libpq).
 ///
-/// - One connection, used from one `BlockingQueue` (`PostgresSession`): libpq calls block, so they run
-///   there and never on Swift's cooperative thread pool. A broken connection is re-established on the next call.
+/// - One connection, used from one `BlockingExecutor` (`PostgresSession`): libpq calls block, so they run
+///   there and never on Swift's cooperative thread pool. A broken connection is re-established on the
+///   next call; a call that outlives `callTimeout` is interrupted and fails as a transient error.
 /// - `apply` reduces a batch to one write per key (`KeyWinners`: the greatest record version and the
 ///   greatest bytes) and sends multi-row conditional upserts (at most `maxRowsPerStatement` rows each)
 ///   in one transaction per batch — from `copyThreshold` writes with image bytes on, the writes are
@@ -14,9 +15,9 @@ import SyncModel
 ///   other connections apply at the same time.
 /// - Reads are keyset-paginated (`id >= next ORDER BY id LIMIT n`): memory is bounded by one page and
 ///   no transaction is held open between pages.
-public final class PostgresStore: ImageStore, @unchecked Sendable {
+public final class PostgresStore: ImageStore, StoreProbe, @unchecked Sendable {
     // @unchecked Sendable is safe: the only mutable state, `stagingGeneration` and `storedDigest`, is
-    // read and written solely inside blocks running on the session's serial queue; everything else is
+    // read and written solely inside blocks running on the session's serial executor; everything else is
     // immutable after `init`.
 
     public struct Configuration: Sendable {
@@ -34,13 +35,17 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         /// of a large `VALUES` list). `Int.max` turns staging off.
         public var copyThreshold: Int
         public static let defaultCopyThreshold = 100
+        /// How long one call may run before it is interrupted (a silent connection; docs/design.md §4).
+        public var callTimeout: Duration
         /// The largest `maxRowsPerStatement` the widest statement's parameters allow.
         public static let maxRowsPerStatementLimit = PostgresSchema.maxRowsPerStatement
 
         public init(
             conninfo: String, schema: String = "plantsync", maxRowsPerStatement: Int = 1000,
-            applicationName: String = "plantsync", copyThreshold: Int = Configuration.defaultCopyThreshold
+            applicationName: String = "plantsync", copyThreshold: Int = Configuration.defaultCopyThreshold,
+            callTimeout: Duration = StoreCallTimeout.batch
         ) {
+            self.callTimeout = callTimeout
             self.conninfo = conninfo
             self.schema = schema
             self.maxRowsPerStatement = maxRowsPerStatement
@@ -81,16 +86,18 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         self.configuration = configuration
         self.sql = try PostgresSchema(schema: configuration.schema)
         self.session = PostgresSession(
-            conninfo: configuration.conninfo, applicationName: configuration.applicationName, label: "plantsync.postgres-store")
+            conninfo: configuration.conninfo, applicationName: configuration.applicationName, label: "plantsync.postgres-store",
+            callTimeout: configuration.callTimeout)
     }
 
     /// Runs `body` on the store's session (its queue, with a healthy connection).
     func withConnection<T: Sendable>(
-        _ operation: String, _ body: @escaping @Sendable (PGConnection) throws(PGError) -> T
+        _ operation: String, timeout: Duration? = nil, _ body: @escaping @Sendable (PGConnection) throws(PGError) -> T
     ) async throws -> T {
-        try await session.run(operation, body)
+        try await session.run(operation, timeout: timeout, body)
     }
 
+    @available(*, noasync)
     static func transaction<T>(_ connection: PGConnection, _ body: () throws(PGError) -> T) throws(PGError) -> T {
         try PostgresSession.transaction(connection, body)
     }
@@ -101,7 +108,8 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
     /// serialised by an advisory lock, in one transaction, so concurrent starts migrate once.
     public func prepareSchema() async throws {
         let sql = self.sql
-        try await withConnection("prepare schema \(configuration.schema)") { connection throws(PGError) in
+        try await withConnection("prepare schema \(configuration.schema)", timeout: StoreCallTimeout.schema) {
+            connection throws(PGError) in
             try PostgresSession.requireDigestSupport(connection)
             try Self.transaction(connection) { () throws(PGError) in
                 for statement in sql.create { try connection.execute(statement) }
@@ -176,7 +184,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
 
     /// IBLT cells grouped in the server, in any of the store's domains.
     public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
-        try Self.require(domain, in: digestDomains)
+        try Self.require(domain, in: Self.domains)
         let sql = self.sql
         return try await withConnection("IBLT cells (\(shape)) of \(plant)") { connection throws(PGError) in
             let text = sql.cells(domain: domain, shape: shape, stored: try self.hasStoredDigest(connection))
@@ -240,6 +248,10 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
         }
     }
 
+    public func ping(timeout: Duration) async throws {
+        try await withConnection("ping", timeout: timeout) { connection throws(PGError) in _ = try connection.execute("SELECT 1") }
+    }
+
     public func count(of plant: Plant) async throws -> Int {
         let text = sql.count
         return try await withConnection("count \(plant)") { connection throws(PGError) in
@@ -258,12 +270,13 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
 
     /// PlantSync's bookkeeping, the PostgreSQL digest a foreign table computes too, and metadata for
     /// a producer of another engine — all computed in the database.
-    public var digestDomains: [DigestDomain] { [.plantsync, .postgres, .metadata] }
+    static let domains: [DigestDomain] = [.plantsync, .postgres, .metadata]
+    public func digestDomains() async throws -> [DigestDomain] { Self.domains }
     public func computesInDatabase(_ domain: DigestDomain) -> Bool { domain != .mongo }
 
     public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         guard !ranges.isEmpty else { return [] }
-        try Self.require(domain, in: digestDomains)
+        try Self.require(domain, in: Self.domains)
         let sql = self.sql
         let parameters: [PGParameter] = [
             .text(plant.rawValue), .int64Array(ranges.map(\.lower)), .int64Array(ranges.map(\.upper)),
@@ -280,7 +293,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
 
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
         let sql = self.sql
-        let supported = digestDomains
+        let supported = Self.domains
         return .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
             try Self.require(domain, in: supported)
             return try await self.withConnection("read versions of \(plant) \(range)") { connection throws(PGError) in
@@ -293,7 +306,7 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
 
     public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
         let sql = self.sql
-        let supported = digestDomains
+        let supported = Self.domains
         return .byIDs(ids, pageSize: pageSize) { slice in
             try Self.require(domain, in: supported)
             return try await self.withConnection("read versions of \(slice.count) keys of \(plant)") { connection throws(PGError) in

@@ -17,11 +17,14 @@ public enum StoreFactory {
         /// A foreign MongoDB producer's digest: `auto` (`$toHashedIndexKey` on servers from 7.0),
         /// `hashed` or `client` (metadata and byte length, computed here).
         public var mongoDigest: MongoDigestMode
+        /// How long one database call may run before it is interrupted (`--db-timeout`; docs/design.md §4).
+        public var callTimeout: Duration
 
         public init(
             schema: String? = nil, applicationName: String = "plantsync", layout: ProducerLayout = .plantsync,
-            foreign: ForeignLayout = .lims, mongoDigest: MongoDigestMode = .auto
+            foreign: ForeignLayout = .lims, mongoDigest: MongoDigestMode = .auto, callTimeout: Duration = StoreCallTimeout.batch
         ) {
+            self.callTimeout = callTimeout
             self.schema = schema
             self.applicationName = applicationName
             self.layout = layout
@@ -36,17 +39,30 @@ public enum StoreFactory {
     }
 
     public static func open(uri: String, options: Options = Options(), role: String) throws -> any ImageStore {
-        if isPostgres(uri) {
-            if options.layout == .lims {
+        if options.layout == .lims {
+            if isPostgres(uri) {
                 return try ForeignPostgresStore(
-                    .init(conninfo: uri, layout: options.foreign, applicationName: options.applicationName))
+                    .init(
+                        conninfo: uri, layout: options.foreign, applicationName: options.applicationName,
+                        callTimeout: options.callTimeout))
             }
+            if MongoStore.Configuration.accepts(uri) { return try openForeignMongo(uri: uri, options: options) }
+            throw StoreURIError(role: role, uri: StoreURI.redacted(uri))
+        }
+        return try openOwn(uri: uri, options: options, role: role)
+    }
+
+    /// PlantSync's own store (a consumer, or a producer in PlantSync's layout), which also answers a ping.
+    public static func openOwn(uri: String, options: Options = Options(), role: String) throws -> any ImageStore & StoreProbe {
+        if isPostgres(uri) {
             return try PostgresStore(
-                .init(conninfo: uri, schema: options.schema ?? "plantsync", applicationName: options.applicationName))
+                .init(
+                    conninfo: uri, schema: options.schema ?? "plantsync", applicationName: options.applicationName,
+                    callTimeout: options.callTimeout))
         }
         if MongoStore.Configuration.accepts(uri) {
-            if options.layout == .lims { return try openForeignMongo(uri: uri, options: options) }
-            return try MongoStore(MongoStore.Configuration(connectionString: uri, appName: options.applicationName))
+            return try MongoStore(
+                MongoStore.Configuration(connectionString: uri, appName: options.applicationName, callTimeout: options.callTimeout))
         }
         throw StoreURIError(role: role, uri: StoreURI.redacted(uri))
     }
@@ -57,7 +73,9 @@ extension StoreFactory {
     /// LIMS's MongoDB producer, read-only.
     static func openForeignMongo(uri: String, options: Options) throws -> any ImageStore {
         try ForeignMongoStore(
-            .init(connectionString: uri, appName: options.applicationName, layout: options.foreign, digest: options.mongoDigest))
+            .init(
+                connectionString: uri, appName: options.applicationName, layout: options.foreign, digest: options.mongoDigest,
+                callTimeout: options.callTimeout))
     }
 }
 

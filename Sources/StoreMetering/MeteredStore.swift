@@ -61,7 +61,7 @@ public final class MeteredStore: DelegatingImageStore {
         return try await base.idBounds(of: plant)
     }
 
-    public var digestDomains: [DigestDomain] { base.digestDomains }
+    public func digestDomains() async throws -> [DigestDomain] { try await base.digestDomains() }
     public func computesInDatabase(_ domain: DigestDomain) -> Bool { base.computesInDatabase(domain) }
 
     /// Counts the summaries as payload; a summary the store computes on the client from a projection

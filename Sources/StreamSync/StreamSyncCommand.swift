@@ -108,6 +108,11 @@ struct StreamSyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds start-up waits for an unreachable consumer database before exiting (0: exit at once).")
     var storeWaitSeconds: Int = Int(StreamSyncServerSettings().storeStartupWait.components.seconds)
 
+    @Option(
+        name: .long,
+        help: "Seconds one consumer-database call may take before it is interrupted and retried (a silent connection: failover, partition).")
+    var dbTimeout: Int = Int(StreamSyncServerSettings().dbTimeout.components.seconds)
+
     @Option(name: .long, help: "Purge consumer tombstones older than this, hourly (7d, 36h, 90m, 3600s).")
     var tombstoneRetention: String = StreamSyncServerSettings().tombstoneRetention.description
 
@@ -191,7 +196,7 @@ struct StreamSyncCommand: AsyncParsableCommand {
             storeURI: storeURI ?? environment["PLANTSYNC_STORE_URI"] ?? "", schema: schema, httpHost: httpHost,
             httpPort: httpPort, drainDeadline: .seconds(drainTimeout),
             tombstoneRetention: try TombstoneRetention(parsing: tombstoneRetention, field: "--tombstone-retention"),
-            storeStartupWait: .seconds(storeWaitSeconds))
+            storeStartupWait: .seconds(storeWaitSeconds), dbTimeout: .seconds(dbTimeout))
         try server.validate()
         var readAccess = ReadAccessSettings(
             rateLimit: readRateLimit, rateBurst: readRateBurst, trustForwardedFor: trustForwardedFor,

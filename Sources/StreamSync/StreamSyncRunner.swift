@@ -20,12 +20,19 @@ struct StreamSyncRunner: Sendable {
 
     func run() async throws {
         let storeURI = server.storeURI
+        // Connections by job (docs/design.md §4): the batches' own, one for the read API and readiness
+        // (a large batch never delays a probe), one for the tombstone purger.
         var stores: [any ImageStore] = []
+        let readStore: any ImageStore & StoreProbe
+        let maintenanceStore: any ImageStore
         do {
-            let options = StoreFactory.Options(schema: server.schema, applicationName: "plantsync-streamsync")
+            let options = StoreFactory.Options(
+                schema: server.schema, applicationName: "plantsync-streamsync", callTimeout: server.dbTimeout)
             for _ in 0..<max(1, settings.applyConnections) {
-                stores.append(try StoreFactory.open(uri: storeURI, options: options, role: "store"))
+                stores.append(try StoreFactory.openOwn(uri: storeURI, options: options, role: "store"))
             }
+            readStore = try StoreFactory.openOwn(uri: storeURI, options: options, role: "store")
+            maintenanceStore = try StoreFactory.openOwn(uri: storeURI, options: options, role: "store")
         } catch {
             throw StreamSyncError.configuration(field: "--store-uri", value: StoreURI.redacted(storeURI), detail: "\(error)")
         }
@@ -65,12 +72,12 @@ struct StreamSyncRunner: Sendable {
         let pipeline = StreamPipeline(
             settings: settings, events: consumer, deadLetters: producer, stores: stores,
             subscription: .subscribe(settings.topics), metrics: metrics, logger: logger)
-        let router = StreamSyncHTTP.router(store: store, metrics: metrics, access: ReadAccess(readAccess)) {
+        let router = StreamSyncHTTP.router(store: readStore, metrics: metrics, access: ReadAccess(readAccess)) {
             guard pipeline.hasAssignment else { return false }
-            return (try? await store.count(of: .potato)) != nil
+            return (try? await readStore.ping(timeout: .seconds(2))) != nil
         }
         let purger = TombstonePurger(
-            store: store, retention: server.tombstoneRetention, interval: server.purgeInterval, metrics: metrics,
+            store: maintenanceStore, retention: server.tombstoneRetention, interval: server.purgeInterval, metrics: metrics,
             logger: logger)
         let app = Application(
             router: router,

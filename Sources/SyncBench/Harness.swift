@@ -1,3 +1,4 @@
+import BlockingExecutor
 import BatchSyncCore
 import CountingProxy
 import Foundation
@@ -15,6 +16,8 @@ import SyncModel
 
 /// One harness run: set-up, the side-by-side run, drain, convergence check and report, each a step.
 struct Harness {
+    /// Where the harness's own blocking set-up calls run (libpq, the mock cluster).
+    static let blocking = BlockingExecutor(label: "syncbench.blocking")
     let command: SyncBenchCommand
     let pgURI: String
     /// The consumers' PostgreSQL (and the producer's unless `--producer-uri` names another).
@@ -92,25 +95,29 @@ struct Harness {
     func run() async throws -> BenchReport {
         try FileManager.default.createDirectory(at: outDirectory, withIntermediateDirectories: true)
         let run = Run()
-        try await prepareStores(run)
-        defer { run.cluster?.shutdown() }
-        try await loadInitialData(run)
-        try await startProxies(run)
-        try startJobs(run)
-        try await waitUntilStreamSyncIsReady(run)
-        try await runWorkload(run)
-        try await drain(run)
-        let results = try await checkConvergence(run)
-        return try await writeReport(run, results)
+        return try await withCleanup {
+            try await prepareStores(run)
+            try await loadInitialData(run)
+            try await startProxies(run)
+            try startJobs(run)
+            try await waitUntilStreamSyncIsReady(run)
+            try await runWorkload(run)
+            try await drain(run)
+            let results = try await checkConvergence(run)
+            return try await writeReport(run, results)
+        } cleanup: {
+            if let cluster = run.cluster { _ = try? await Self.blocking.run { cluster.shutdown() } }
+        }
     }
 
     /// The producer (LIMS's tables or collections, or PlantSync's store with `--producer-layout
     /// plantsync`) and one PlantSync store per approach, all empty; the embedded mock cluster unless
     /// real brokers were named.
     private func prepareStores(_ run: Run) async throws {
-        let admin = try PGConnection(conninfo: pgURI)
-        for schema in [Self.producerSchema] + run.approaches.map(Self.consumerSchema) {
-            try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        let schemas = [Self.producerSchema] + run.approaches.map(Self.consumerSchema)
+        try await Self.blocking.run { [pgURI] in
+            let admin = try PGConnection(conninfo: pgURI)
+            for schema in schemas { try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE") }
         }
         run.producer = try producerSide.makeProducer(schema: Self.producerSchema)
         progress("==> producer: \(run.producer.description)\n")
@@ -120,7 +127,7 @@ struct Harness {
             try await store.prepareSchema()
             run.consumers[name] = store
         }
-        run.cluster = command.bootstrapServers == nil ? try KafkaMockCluster(brokers: 1) : nil
+        run.cluster = command.bootstrapServers == nil ? try await Self.blocking.run { try KafkaMockCluster(brokers: 1) } : nil
         run.bootstrap = command.bootstrapServers ?? run.cluster!.bootstrapServers
         for topic in Plant.allCases.map(\.rawValue) + ["plantsync.deadletter"] { try run.cluster?.createTopic(topic, partitions: 3) }
         run.kafkaProducer = try KafkaProducer(
@@ -386,7 +393,7 @@ struct Harness {
 struct KafkaPublisher: EventPublisher {
     let producer: KafkaProducer
     func publish(topic: String, key: String, value: String) async throws {
-        try producer.send(KafkaProducerRecord(topic: topic, key: Array(key.utf8), value: Array(value.utf8)))
+        try await producer.send([KafkaProducerRecord(topic: topic, key: Array(key.utf8), value: Array(value.utf8))])
     }
 }
 

@@ -1,3 +1,4 @@
+import BlockingExecutor
 import Foundation
 import SyncBenchCore
 import SyncModel
@@ -8,7 +9,7 @@ import SyncModel
 /// last `bytes_acked`/`bytes_received` of every socket StreamSync holds to a broker port.
 actor KernelKafkaBytes {
     private var ledger: KernelSocketLedger
-    private let queue = BlockingQueue(label: "syncbench.ss")
+    private let queue = BlockingExecutor(label: "syncbench.ss")
     let match: String
     private(set) var failure: String?
     private(set) var samples = 0

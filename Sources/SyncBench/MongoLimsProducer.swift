@@ -1,3 +1,4 @@
+import BlockingExecutor
 import Foundation
 import LibMongoC
 import SyncBenchCore
@@ -16,7 +17,7 @@ final class MongoLimsProducer: LimsProducer, @unchecked Sendable {
     let uri: String
     let database: String
     let description: ProducerDescription
-    private let queue = BlockingQueue(label: "syncbench.lims-producer.mongo")
+    private let queue = BlockingExecutor(label: "syncbench.lims-producer.mongo")
     private var client: MongoClient?
 
     static let defaultDatabase = "imagedbplantproducer"

@@ -1,3 +1,4 @@
+import BlockingExecutor
 import Foundation
 import LibPQ
 import SyncBenchCore
@@ -13,7 +14,7 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
     let conninfo: String
     let schema: String
     let description: ProducerDescription
-    private let queue = BlockingQueue(label: "syncbench.lims-producer.postgres")
+    private let queue = BlockingExecutor(label: "syncbench.lims-producer.postgres")
     private var connection: PGConnection?
 
     /// Rows per INSERT statement when creating many (10 parameters each, well under libpq's 65,535).

@@ -3,9 +3,10 @@ import KafkaMock
 
 /// Runs `body` with a fresh in-process mock Kafka cluster, shut down afterwards.
 public func withMockCluster<T>(brokers: Int = 1, _ body: (KafkaMockCluster) async throws -> T) async throws -> T {
-    let cluster = try KafkaMockCluster(brokers: brokers)
-    defer { cluster.shutdown() }
-    return try await body(cluster)
+    let cluster = try await offPool("plantsync.tests.mock-cluster") { try KafkaMockCluster(brokers: brokers) }
+    return try await withCleanup { try await body(cluster) } cleanup: {
+        _ = try? await offPool("plantsync.tests.mock-cluster") { cluster.shutdown() }
+    }
 }
 
 /// A client configuration for `cluster`, in a fresh consumer group unless `group` is given; librdkafka's

@@ -1,3 +1,4 @@
+import BlockingExecutor
 import Foundation
 import LibMongoC
 import MongoStore
@@ -46,14 +47,22 @@ public func limsDocument(_ r: ImageRecord, int32Id: Bool = true, omitNullUpdated
 public struct LimsMongoProducer: Sendable {
     public let baseURI: String
     public let database: String
-    private let queue = BlockingQueue(label: "plantsync.tests.lims-mongo-producer")
+    private let queue = BlockingExecutor(label: "plantsync.tests.lims-mongo-producer")
     public var uri: String { TestSupport.uri(baseURI, withDatabase: database) }
 
-    public init(uri: String? = nil) throws {
-        baseURI = try uri ?? mongoURI()
+    private init(baseURI: String) {
+        self.baseURI = baseURI
         database = uniqueName()
-        let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
-        for plant in Plant.allCases { try client.command(["create": .string(plant.limsCollection)], database: database) }
+    }
+
+    /// A producer in a fresh database with LIMS's collections (created off Swift's cooperative pool).
+    public static func create(uri: String? = nil) async throws -> LimsMongoProducer {
+        let producer = LimsMongoProducer(baseURI: try uri ?? mongoURI())
+        try await producer.queue.run {
+            let client = try MongoClient(uri: producer.baseURI, appName: "lims-producer-test")
+            for plant in Plant.allCases { try client.command(["create": .string(plant.limsCollection)], database: producer.database) }
+        }
+        return producer
     }
 
     public func store(_ digest: ForeignMongoStore.DigestMode = .auto) throws -> ForeignMongoStore {
@@ -91,7 +100,10 @@ public struct LimsMongoProducer: Sendable {
         }
     }
 
-    public func drop() { _ = try? MongoClient(uri: baseURI, appName: "lims-producer-test").dropDatabase(database) }
+    /// Drops the database in the background (off Swift's cooperative pool; callable from a `defer`).
+    public func drop() {
+        Task { [self] in _ = try? await queue.run { try MongoClient(uri: baseURI, appName: "lims-producer-test").dropDatabase(database) } }
+    }
 }
 
 /// Runs `body` with PlantSync's own MongoDB store in a fresh database, dropped afterwards.
@@ -100,6 +112,7 @@ public func withMongoStore<T>(_ body: (MongoStore) async throws -> T) async thro
     let database = uniqueName()
     let store = try MongoStore(.init(uri: uri, database: database, appName: database))
     try await store.prepareSchema()
-    defer { _ = try? MongoClient(uri: uri, appName: "plantsync-tests").dropDatabase(database) }
-    return try await body(store)
+    return try await withCleanup { try await body(store) } cleanup: {
+        _ = try? await offPool { try MongoClient(uri: uri, appName: "plantsync-tests").dropDatabase(database) }
+    }
 }

@@ -1,3 +1,4 @@
+import BlockingExecutor
 import CountingProxy
 import Foundation
 import LibPQ
@@ -19,7 +20,7 @@ public struct LimsPostgresProducer: Sendable {
     public let shape: Shape
     public let schema: String
     public let uri: String
-    private let queue = BlockingQueue(label: "plantsync.tests.lims-postgres-producer")
+    private let queue = BlockingExecutor(label: "plantsync.tests.lims-postgres-producer")
 
     public var layout: ForeignLayout {
         switch shape {
@@ -35,10 +36,16 @@ public struct LimsPostgresProducer: Sendable {
         }
     }
 
-    /// Creates the tables in a new schema.
-    public init(shape: Shape, uri: String? = nil) throws {
+    /// Creates the tables in a new schema (off Swift's cooperative pool).
+    public static func create(shape: Shape, uri: String? = nil) async throws -> LimsPostgresProducer {
+        let uri = try uri ?? postgresURI()
+        return try await offPool("plantsync.tests.lims-postgres-producer") { try LimsPostgresProducer(shape: shape, uri: uri) }
+    }
+
+    @available(*, noasync)
+    private init(shape: Shape, uri: String) throws {
         self.shape = shape
-        self.uri = try uri ?? postgresURI()
+        self.uri = uri
         self.schema = uniqueSchema()
         let connection = try PGConnection(conninfo: self.uri)
         try connection.execute("CREATE SCHEMA \(schema)")
@@ -142,7 +149,8 @@ public struct LimsPostgresProducer: Sendable {
 
     public func write(_ record: ImageRecord) async throws { try await write([record]) }
 
-    public func drop() { try? dropSchema(schema) }
+    /// Drops the schema in the background (off Swift's cooperative pool; callable from a `defer`).
+    public func drop() { Task { [schema] in try? await dropSchema(schema) } }
 }
 
 /// A counting proxy in front of the test PostgreSQL (TCP in, the server's unix socket out) and a URI

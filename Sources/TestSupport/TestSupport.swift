@@ -1,3 +1,4 @@
+@_exported import BlockingExecutor  // offPool, withCleanup: every test target uses them
 import Foundation
 import LibPQ
 import PostgresStore
@@ -40,9 +41,19 @@ public func uniqueName(_ prefix: String = "t_") -> String {
 /// A fresh unique schema name (also used as the connection's application_name).
 public func uniqueSchema() -> String { uniqueName() }
 
+/// Runs a test's blocking setup or teardown (libpq, libmongoc, the mock cluster) on an executor of its
+/// own, never on Swift's cooperative pool: the suite runs every test in one process on as many
+/// cooperative threads as there are cores (two here), and one blocked call there stalls every other test.
+public func offPool<T: Sendable>(_ label: String = "plantsync.tests", _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await BlockingExecutor(label: label).run(body)
+}
+
 /// Drops a test schema and everything in it.
-public func dropSchema(_ schema: String) throws {
-    try PGConnection(conninfo: try postgresURI()).execute("DROP SCHEMA IF EXISTS \(PGConnection.quoteIdentifier(schema)) CASCADE")
+public func dropSchema(_ schema: String) async throws {
+    let uri = try postgresURI()
+    try await offPool {
+        _ = try PGConnection(conninfo: uri).execute("DROP SCHEMA IF EXISTS \(PGConnection.quoteIdentifier(schema)) CASCADE")
+    }
 }
 
 /// Runs `body` with a PostgreSQL store in a schema of its own, dropped afterwards.
@@ -54,8 +65,7 @@ public func withPostgresStore<T>(
     let schema = uniqueSchema()
     let store = try PostgresStore(.init(conninfo: uri, schema: schema, applicationName: schema, copyThreshold: copyThreshold))
     try await store.prepareSchema()
-    defer { try? dropSchema(schema) }
-    return try await body(store)
+    return try await withCleanup { try await body(store) } cleanup: { try? await dropSchema(schema) }
 }
 
 /// A random record; a small `tsRange` makes equal timestamps (and tiebreak decisions) common.

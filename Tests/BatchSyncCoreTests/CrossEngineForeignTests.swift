@@ -31,11 +31,11 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
     func withProducer<T>(_ kind: ForeignProducerKind, _ body: (ForeignProducer) async throws -> T) async throws -> T {
         switch kind {
         case .limsMongo:
-            let producer = try LimsMongoProducer()
+            let producer = try await LimsMongoProducer.create()
             defer { producer.drop() }
             return try await body(ForeignProducer(store: try producer.store(), write: { try await producer.write($0) }))
         case .limsPostgres:
-            let producer = try LimsPostgresProducer(shape: .limsTables)
+            let producer = try await LimsPostgresProducer.create(shape: .limsTables)
             defer { producer.drop() }
             return try await body(ForeignProducer(store: try producer.store, write: { try await producer.write($0) }))
         }
@@ -76,7 +76,7 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
                         case (.limsMongo, .mongo): .mongo
                         default: .metadata
                         }
-                    #expect(reconciler.domain == expected)
+                    #expect(try await reconciler.domain() == expected)
                     let first = try await reconciler.run()
                     #expect(first.differences > 0, "\(strategy)")
                     #expect(try await liveRecords(consumer) == divergence.producerRecords, "\(strategy)")

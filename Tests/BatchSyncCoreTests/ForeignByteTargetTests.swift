@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func convergedAndSlightlyChangedRunsMoveAFractionOfFull() async throws {
-        let tables = try LimsPostgresProducer(shape: .limsTables)
+        let tables = try await LimsPostgresProducer.create(shape: .limsTables)
         defer { tables.drop() }
         let records = Self.limsRecords()
         try await tables.write(records)
@@ -107,7 +107,7 @@ import Testing
         let cleanup: @Sendable () -> Void
         switch kind {
         case .limsMongo:
-            let lims = try LimsMongoProducer()
+            let lims = try await LimsMongoProducer.create()
             try await lims.write(records)
             guard let components = URLComponents(string: lims.uri), let host = components.host, let port = components.port else {
                 throw SetupError("cannot read host and port of \(lims.uri)")
@@ -118,7 +118,7 @@ import Testing
             write = { try await lims.write($0) }
             cleanup = { lims.drop() }
         case .limsPostgres:
-            let tables = try LimsPostgresProducer(shape: .limsTables)
+            let tables = try await LimsPostgresProducer.create(shape: .limsTables)
             try await tables.write(records)
             let (p, uri) = try await postgresThroughProxy(name: "producer")
             proxy = p

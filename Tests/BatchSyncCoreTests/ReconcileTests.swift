@@ -45,7 +45,7 @@ import Testing
             let inDatabase = try await store.cells(of: .potato, domain: domain, shape: shape)
             #expect(inDatabase == (try await store.clientCells(of: .potato, domain: domain, shape: shape)))
             #expect(inDatabase.cells.map(\.count).reduce(0, +) == 3 * 299)
-            let tables = try LimsPostgresProducer(shape: .applicationTable)
+            let tables = try await LimsPostgresProducer.create(shape: .applicationTable)
             defer { tables.drop() }
             try await tables.write(records)
             let foreign = try tables.store
@@ -73,7 +73,7 @@ import Testing
             }
             records[5].data = nil
             _ = try await store.apply(records.map { .upsert($0) })
-            let tables = try LimsPostgresProducer(shape: shape)
+            let tables = try await LimsPostgresProducer.create(shape: shape)
             defer { tables.drop() }
             try await tables.write(records)
             let foreign = try tables.store
@@ -87,8 +87,11 @@ import Testing
             #expect(try await store.cells(of: .potato, domain: .postgres, shape: .estimator)
                 == (try await foreign.cells(of: .potato, domain: .postgres, shape: .estimator)))
 
-            let connection = try PGConnection(conninfo: store.configuration.conninfo)
-            try connection.execute("ALTER TABLE \(PGConnection.quoteIdentifier(store.configuration.schema)).image_record DROP COLUMN row_digest")
+            let configuration = store.configuration
+            try await offPool {
+                _ = try PGConnection(conninfo: configuration.conninfo).execute(
+                    "ALTER TABLE \(PGConnection.quoteIdentifier(configuration.schema)).image_record DROP COLUMN row_digest")
+            }
             let earlier = try PostgresStore(store.configuration)
             #expect(try await digests(earlier) == stored)
             #expect(try await earlier.cells(of: .potato, domain: .postgres, shape: .table(cells: 90))

@@ -91,7 +91,7 @@ import Testing
 
     /// The application's own table, mapped by flags: one table with a plant column, renamed columns.
     @Test func foreignProducerTableMappedByFlags() async throws {
-        let tables = try LimsPostgresProducer(shape: .applicationTable)
+        let tables = try await LimsPostgresProducer.create(shape: .applicationTable)
         defer { tables.drop() }
         try await withPostgresStore { consumer in
             var rng = SplitMix64(seed: 2)

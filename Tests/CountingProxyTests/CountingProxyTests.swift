@@ -50,7 +50,7 @@ import Testing
         #expect(try await store.record(record.key) == record)
         #expect(proxy.counts.received - afterWrite.received >= 20_000)
         try await proxy.stop()
-        try dropSchema(schema)
+        try await dropSchema(schema)
     }
 
     func roundTrip(_ payload: [UInt8], port: Int) async throws -> [UInt8] {

@@ -15,12 +15,12 @@ import Testing
             let all = Set((0..<4).map { TopicPartition(topic: "g", partition: Int32($0)) })
 
             let a = try KafkaConsumer(configuration: config)
-            try a.subscribe(topics: ["g"])
+            try await a.subscribe(topics: ["g"])
             #expect(await waitForEvent(a) { if case .partitionsAssigned = $0 { return true } else { return false } })
             #expect(a.assignment == all)
 
             let b = try KafkaConsumer(configuration: config)
-            try b.subscribe(topics: ["g"])
+            try await b.subscribe(topics: ["g"])
             // A is asked to give partitions up, and holds on to them until it acknowledges.
             let revoked = Mutex<(partitions: [TopicPartition], lost: Bool, heldUntilAck: Bool)>(([], true, false))
             let sawRevocation = await waitForEvent(a) { event in
@@ -58,12 +58,12 @@ import Testing
             try cluster.createTopic("f", partitions: 1)
             let producer = try KafkaProducer(configuration: configuration(cluster))
             let payload = [UInt8](repeating: 7, count: 1000)
-            for i in 0..<300 { try producer.send(KafkaProducerRecord(topic: "f", partition: 0, key: bytes("\(i)"), value: payload)) }
+            try await producer.send((0..<300).map { i in KafkaProducerRecord(topic: "f", partition: 0, key: bytes("\(i)"), value: payload) })
             try await producer.flush()
             await producer.close()
 
             let consumer = try KafkaConsumer(configuration: configuration(cluster), bufferBytes: 10_000)
-            try consumer.assign([.init(topic: "f", partition: 0)], from: .beginning)
+            try await consumer.assign([.init(topic: "f", partition: 0)], from: .beginning)
             try await Task.sleep(for: .seconds(2))  // not reading: the buffer fills and fetching pauses
             #expect(consumer.events.bufferedBytes < 150_000)
             let messages = await collect(consumer, count: 300, timeout: .seconds(120))  // a safety deadline: the suite shares 2 cores

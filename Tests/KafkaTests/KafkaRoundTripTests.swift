@@ -9,19 +9,19 @@ import Testing
         try await withMockCluster { cluster in
             try cluster.createTopic("t", partitions: 2)
             let producer = try KafkaProducer(configuration: configuration(cluster))
-            for i in 0..<20 {
-                try producer.send(
+            try await producer.send(
+                (0..<20).map { i in
                     KafkaProducerRecord(
                         topic: "t", partition: Int32(i % 2), key: bytes("k\(i)"), value: i == 7 ? nil : bytes("v\(i)"),
                         headers: [KafkaHeader(name: "h", text: "x\(i)"), KafkaHeader(name: "empty", value: nil)],
-                        timestampMillis: 1_700_000_000_000 + Int64(i)))
-            }
+                        timestampMillis: 1_700_000_000_000 + Int64(i))
+                })
             try await producer.flush()
             #expect(producer.deliveries.delivered == 20)
             await producer.close()
 
             let consumer = try KafkaConsumer(configuration: configuration(cluster))
-            try consumer.assign([.init(topic: "t", partition: 0), .init(topic: "t", partition: 1)], from: .beginning)
+            try await consumer.assign([.init(topic: "t", partition: 0), .init(topic: "t", partition: 1)], from: .beginning)
             let messages = await collect(consumer, count: 20)
             await consumer.close()
             #expect(messages.count == 20)
@@ -46,14 +46,14 @@ import Testing
         try await withMockCluster { cluster in
             try cluster.createTopic("c", partitions: 1)
             let producer = try KafkaProducer(configuration: configuration(cluster))
-            for i in 0..<10 { try producer.send(KafkaProducerRecord(topic: "c", partition: 0, value: bytes("\(i)"))) }
+            try await producer.send((0..<10).map { i in KafkaProducerRecord(topic: "c", partition: 0, value: bytes("\(i)")) })
             try await producer.flush()
             await producer.close()
 
             let config = configuration(cluster, group: "resume")
             let tp = TopicPartition(topic: "c", partition: 0)
             let first = try KafkaConsumer(configuration: config)
-            try first.assign([tp])
+            try await first.assign([tp])
             let read = await collect(first, count: 10)
             #expect(read.count == 10)
             try await first.commit([tp: 6])
@@ -61,7 +61,7 @@ import Testing
             await first.close()
 
             let second = try KafkaConsumer(configuration: config)
-            try second.assign([tp])
+            try await second.assign([tp])
             let rest = await collect(second, count: 4)
             await second.close()
             #expect(rest.map(\.offset) == [6, 7, 8, 9])
@@ -72,7 +72,7 @@ import Testing
         try await withMockCluster { cluster in
             try cluster.createTopic("w", partitions: 2)
             let producer = try KafkaProducer(configuration: configuration(cluster))
-            for i in 0..<7 { try producer.send(KafkaProducerRecord(topic: "w", partition: Int32(i % 2), value: bytes("\(i)"))) }
+            try await producer.send((0..<7).map { i in KafkaProducerRecord(topic: "w", partition: Int32(i % 2), value: bytes("\(i)")) })
             try await producer.flush()
             await producer.close()
 
@@ -100,7 +100,7 @@ import Testing
         try await withMockCluster { cluster in
             try cluster.createTopic("s", partitions: 1)
             let producer = try KafkaProducer(configuration: configuration(cluster))
-            for i in 0..<50 { try producer.send(KafkaProducerRecord(topic: "s", partition: 0, value: bytes("message \(i)"))) }
+            try await producer.send((0..<50).map { i in KafkaProducerRecord(topic: "s", partition: 0, value: bytes("message \(i)")) })
             try await producer.flush()
             await producer.close()
 
@@ -108,7 +108,7 @@ import Testing
             var config = configuration(cluster)
             config.statisticsIntervalMs = 100
             let consumer = try KafkaConsumer(configuration: config, onStatistics: { seen.set($0) })
-            try consumer.assign([.init(topic: "s", partition: 0)], from: .beginning)
+            try await consumer.assign([.init(topic: "s", partition: 0)], from: .beginning)
             _ = await collect(consumer, count: 50)
             var stats: KafkaStatistics?
             for _ in 0..<100 {

@@ -26,7 +26,7 @@ import Testing
     @Test func decodesLIMSDocumentsWithInt32IdsObjectIdsAndFieldsItDoesNotKnow() async throws {
         try await withForeignFixture { fixture async throws in
             let records = limsRecords(ids: 1...30)
-            try fixture.insert(records)
+            try await fixture.insert(records)
             let store = try fixture.foreign()
             try await store.prepareSchema()
             #expect(try await store.records(of: .pepper, in: .all, pageSize: 7).collect() == records)
@@ -50,8 +50,8 @@ import Testing
             let collection = try fixture.producerCollection(.tomato)
             var doc = limsDocument(limsRecords(plant: .tomato, ids: [5])[0], int32Id: false)
             doc.append("camera_id_dup", .int32(1))
-            _ = try collection.bulkWrite([.insertOne(doc)])
-            _ = try collection.bulkWrite([
+            _ = try await collection.bulkWrite([.insertOne(doc)])
+            _ = try await collection.bulkWrite([
                 .updateOne(filter: ["id": .int64(5)], update: ["$set": ["camera_id": .double(4)]], upsert: false)
             ])
             #expect(try await store.record(RecordKey(plant: .tomato, id: 5))?.cameraId == 4)
@@ -62,8 +62,8 @@ import Testing
         try await withForeignFixture { fixture async throws in
             var doc = limsDocument(limsRecords(ids: [8])[0])
             doc.append("x", .null)
-            _ = try fixture.producerCollection(.pepper).bulkWrite([.insertOne(doc)])
-            _ = try fixture.producerCollection(.pepper).bulkWrite([
+            _ = try await fixture.producerCollection(.pepper).bulkWrite([.insertOne(doc)])
+            _ = try await fixture.producerCollection(.pepper).bulkWrite([
                 .updateOne(filter: ["id": .int32(8)], update: ["$set": ["camera_id": "three"]], upsert: false)
             ])
             let store = try fixture.foreign()
@@ -77,14 +77,14 @@ import Testing
 
     @Test func mongoAndMetadataDigestsEqualPlantSyncsOwnStoreForEverySplit() async throws {
         try await withForeignFixture { fixture async throws in
-            guard serverHashes(fixture.client) else { return try requireRealServer(fixture) }  // $toHashedIndexKey: MongoDB 7.0+
+            guard await serverHashes(fixture.client) else { return try await requireRealServer(fixture) }  // $toHashedIndexKey: MongoDB 7.0+
             let records = limsRecords(ids: (1...60).map { $0 * 3 })
-            try fixture.insert(records)
+            try await fixture.insert(records)
             #expect(try await fixture.own.apply(records.map { .upsert($0) }).applied == records.count)
             let foreign = try fixture.foreign()
-            #expect(foreign.digestDomains == [.mongo, .metadata])
-            #expect(fixture.own.digestDomains == [.plantsync, .mongo, .metadata])
-            #expect(DigestDomain.shared(producer: foreign.digestDomains, consumer: fixture.own.digestDomains) == .mongo)
+            #expect(try await foreign.digestDomains() == [.mongo, .metadata])
+            #expect(try await fixture.own.digestDomains() == [.plantsync, .mongo, .metadata])
+            #expect(DigestDomain.shared(producer: try await foreign.digestDomains(), consumer: try await fixture.own.digestDomains()) == .mongo)
             #expect(foreign.computesInDatabase(.mongo) && !foreign.computesInDatabase(.metadata))
             #expect(fixture.own.computesInDatabase(.mongo) && fixture.own.computesInDatabase(.metadata))
             let root = KeyRange(lower: 1, upper: 200)
@@ -123,9 +123,9 @@ import Testing
 
     @Test func aDifferenceShowsInExactlyOneRange() async throws {
         try await withForeignFixture { fixture async throws in
-            guard serverHashes(fixture.client) else { return try requireRealServer(fixture) }
+            guard await serverHashes(fixture.client) else { return try await requireRealServer(fixture) }
             let records = limsRecords(ids: 1...40)
-            try fixture.insert(records)
+            try await fixture.insert(records)
             _ = try await fixture.own.apply(records.map { .upsert($0) })
             let foreign = try fixture.foreign()
             let ranges = KeyRange(lower: 1, upper: 41).split(into: 8)
@@ -135,18 +135,18 @@ import Testing
                 return ranges.indices.filter { theirs[$0] != ours[$0] }
             }
             let collection = try fixture.producerCollection(.pepper)
-            func set(_ id: Int32, _ update: BSONDocument) throws {
-                _ = try collection.bulkWrite([.updateOne(filter: ["id": .int32(id)], update: ["$set": .document(update)], upsert: false)])
+            func set(_ id: Int32, _ update: BSONDocument) async throws {
+                _ = try await collection.bulkWrite([.updateOne(filter: ["id": .int32(id)], update: ["$set": .document(update)], upsert: false)])
             }
             // Below an integer: $toHashedIndexKey would truncate a raw double, the string keeps it.
-            try set(3, ["gps_coordinates": [.double(records[2].latitude + 1e-9), .double(records[2].longitude)]])
+            try await set(3, ["gps_coordinates": [.double(records[2].latitude + 1e-9), .double(records[2].longitude)]])
             #expect(try await differing(.mongo) == [0])
             #expect(try await differing(.metadata) == [0])
-            try set(3, ["gps_coordinates": [.double(records[2].latitude), .double(records[2].longitude)]])
+            try await set(3, ["gps_coordinates": [.double(records[2].latitude), .double(records[2].longitude)]])
             #expect(try await differing(.mongo) == [])
             // Other bytes of the same length: only the full-content domain sees them.
             let bytes = records[20].data!
-            try set(21, ["data": .bytes(bytes.map { $0 ^ 0x5A })])
+            try await set(21, ["data": .bytes(bytes.map { $0 ^ 0x5A })])
             #expect(try await differing(.mongo) == [4])
             #expect(try await differing(.metadata) == [])
             let key = try await foreign.versions(of: .pepper, in: KeyRange(lower: 21, upper: 22), pageSize: 5, domain: .mongo).collect()
@@ -154,20 +154,20 @@ import Testing
                 .collect()
             #expect(key.first?.version == mine.first?.version && key.first?.digest != mine.first?.digest)
             // Another length: both.
-            try set(21, ["data": .bytes(bytes + [1])])
+            try await set(21, ["data": .bytes(bytes + [1])])
             #expect(try await differing(.metadata) == [4])
         }
     }
 
     @Test func unknownBytesAndTombstonesInTheOwnStoreDiffer() async throws {
         try await withForeignFixture { fixture async throws in
-            guard serverHashes(fixture.client) else { return try requireRealServer(fixture) }
+            guard await serverHashes(fixture.client) else { return try await requireRealServer(fixture) }
             let records = limsRecords(ids: 1...12).map { r -> ImageRecord in
                 var r = r
                 if r.data == nil { r.data = [1, 2, 3] }
                 return r
             }
-            try fixture.insert(records)
+            try await fixture.insert(records)
             // Key 4 came only through a change without bytes: its bytes are not yet known.
             _ = try await fixture.own.apply(records.map { .upsert($0, keepsStoredData: $0.id == 4) })
             let foreign = try fixture.foreign()
@@ -208,13 +208,13 @@ import Testing
 
     @Test func documentsOfAnotherWriterInTheOwnStoreDigestLikeTheProducers() async throws {
         try await withForeignFixture { fixture async throws in
-            guard serverHashes(fixture.client) else { return try requireRealServer(fixture) }
+            guard await serverHashes(fixture.client) else { return try await requireRealServer(fixture) }
             let records = limsRecords(ids: 1...20)
-            try fixture.insert(records)
+            try await fixture.insert(records)
             // Half through PlantSync, half left in the consumer by another writer (no _ps).
             _ = try await fixture.own.apply(records.filter { $0.id % 2 == 0 }.map { .upsert($0) })
             let ownCollection = try fixture.client.collection(Plant.pepper.limsCollection, database: fixture.own.configuration.database)
-            _ = try ownCollection.bulkWrite(records.filter { $0.id % 2 == 1 }.map { .insertOne(limsDocument($0)) })
+            _ = try await ownCollection.bulkWrite(records.filter { $0.id % 2 == 1 }.map { .insertOne(limsDocument($0)) })
             let foreign = try fixture.foreign()
             let ranges = KeyRange(lower: 1, upper: 21).split(into: 3)
             for domain in [DigestDomain.mongo, .metadata] {
@@ -231,8 +231,8 @@ import Testing
     @Test func writesAreRefusedAndNoWriteCommandReachesTheProducer() async throws {
         try await withForeignFixture { fixture async throws in
             let records = limsRecords(ids: 1...25)
-            try fixture.insert(records)
-            let before = commandLog(fixture.client, database: fixture.producerDatabase)
+            try await fixture.insert(records)
+            let before = await commandLog(fixture.client, database: fixture.producerDatabase)
             for mode in ForeignMongoStore.DigestMode.allCases {
                 let store = try fixture.foreign(mode)
                 try await store.prepareSchema()
@@ -253,13 +253,13 @@ import Testing
                     _ = try await store.records(of: plant, ids: [1, 2, 30], pageSize: 10).collect()
                     _ = try await store.records(of: plant, changedSince: 0, pageSize: 10).collect()
                     _ = try await store.record(RecordKey(plant: plant, id: 3))
-                    for domain in store.digestDomains {
+                    for domain in try await store.digestDomains() {
                         _ = try await store.summaries(of: plant, in: KeyRange(lower: 1, upper: 30).split(into: 4), domain: domain)
                         _ = try await store.versions(of: plant, in: .all, pageSize: 10, domain: domain).collect()
                     }
                 }
             }
-            guard let before, let after = commandLog(fixture.client, database: fixture.producerDatabase) else { return }  // a real server
+            guard let before, let after = await commandLog(fixture.client, database: fixture.producerDatabase) else { return }  // a real server
             let received = after.filter { $0.value > (before[$0.key] ?? 0) }.map(\.key)
             let reads: Set = ["find", "aggregate", "getmore", "killcursors", "listcollections", "count"]
             #expect(!received.isEmpty)
@@ -269,33 +269,33 @@ import Testing
             ]
             #expect(Set(received).isDisjoint(with: writes))
             // The own store's prepareSchema, for contrast, does write (indexes): the log sees that.
-            #expect((commandLog(fixture.client, database: fixture.own.configuration.database)?["createindexes"] ?? 0) > 0)
+            #expect((await commandLog(fixture.client, database: fixture.own.configuration.database)?["createindexes"] ?? 0) > 0)
         }
     }
 
     @Test func prepareSchemaOnlyVerifiesAndNamesAMissingCollection() async throws {
         let base = try testURI()
         let database = freshDatabaseName()
-        let client = try MongoClient(uri: base, appName: "plantsync-tests")
-        defer { _ = try? client.dropDatabase(database) }
-        try client.command(["create": "imagecolplantpotato"], database: database)
+        let client = try await TestMongoClient.connect(uri: base)
+        defer { Task { try? await client.dropDatabase(database) } }
+        try await client.command(["create": "imagecolplantpotato"], database: database)
         let store = try ForeignMongoStore(.init(connectionString: uri(base, withDatabase: database)))
         let error = await #expect(throws: MongoStoreError.self) { try await store.prepareSchema() }
         #expect(error?.description.contains("imagecolplantpepper") == true, "\(String(describing: error))")
         #expect(error?.description.contains("imagecolplantpotato") == false)
-        let names = try client.command(["listCollections": .int32(1), "nameOnly": true], database: database)
+        let names = try await client.command(["listCollections": .int32(1), "nameOnly": true], database: database)
         #expect(names[path: "cursor.firstBatch"]?.arrayValue?.count == 1)  // nothing created
     }
 
     @Test func forcedClientModeComputesMetadataOnTheClient() async throws {
         try await withForeignFixture { fixture async throws in
             let records = limsRecords(ids: 1...50)
-            try fixture.insert(records)
+            try await fixture.insert(records)
             _ = try await fixture.own.apply(records.map { .upsert($0) })
             let store = try fixture.foreign(.client)
-            #expect(store.digestDomains == [.metadata])
+            #expect(try await store.digestDomains() == [.metadata])
             #expect(!store.computesInDatabase(.metadata))
-            #expect(DigestDomain.shared(producer: store.digestDomains, consumer: fixture.own.digestDomains) == .metadata)
+            #expect(DigestDomain.shared(producer: try await store.digestDomains(), consumer: try await fixture.own.digestDomains()) == .metadata)
             await #expect(throws: MongoStoreError.self) { try await store.summaries(of: .pepper, in: [.all], domain: .mongo) }
             await #expect(throws: MongoStoreError.self) { try await store.summaries(of: .pepper, in: [.all], domain: .plantsync) }
             let ranges = KeyRange(lower: 1, upper: 51).split(into: 9)
@@ -304,8 +304,8 @@ import Testing
                     == fixture.own.summaries(of: .pepper, in: ranges, domain: .metadata))
             let versions = try await store.versions(of: .pepper, in: .all, pageSize: 11, domain: .metadata).collect()
             #expect(versions.map(\.digest) == records.map(MetadataDigest.of))
-            #expect(try fixture.foreign(.hashed).digestDomains == [.mongo, .metadata])
-            if serverHashes(fixture.client) { #expect(try fixture.foreign(.auto).digestDomains == [.mongo, .metadata]) }
+            #expect(try await fixture.foreign(.hashed).digestDomains() == [.mongo, .metadata])
+            if await serverHashes(fixture.client) { #expect(try await fixture.foreign(.auto).digestDomains() == [.mongo, .metadata]) }
         }
     }
 }

@@ -28,8 +28,8 @@ func limsRecords(plant: Plant = .pepper, ids: some Sequence<Int64>, seed: UInt64
 
 /// The counts of the commands each database received, from the double's `plantsyncCommandLog`; `nil`
 /// against a real server (which has no such command).
-func commandLog(_ client: MongoClient, database: String) -> [String: Int64]? {
-    guard let reply = try? client.command(["plantsyncCommandLog": .int32(1)], database: "admin") else { return nil }
+func commandLog(_ client: TestMongoClient, database: String) async -> [String: Int64]? {
+    guard let reply = try? await client.command(["plantsyncCommandLog": .int32(1)], database: "admin") else { return nil }
     var counts: [String: Int64] = [:]
     for element in reply[path: "databases.\(database)"]?.documentValue?.elements ?? [] {
         counts[element.key] = element.value.int64Value ?? 0
@@ -40,7 +40,7 @@ func commandLog(_ client: MongoClient, database: String) -> [String: Int64]? {
 /// A producer database holding LIMS-written documents, a foreign store over it and PlantSync's own
 /// store in another database; both dropped afterwards.
 struct ForeignFixture {
-    let client: MongoClient
+    let client: TestMongoClient
     let producerDatabase: String
     let producerURI: String
     let own: MongoStore
@@ -49,16 +49,16 @@ struct ForeignFixture {
         try ForeignMongoStore(.init(connectionString: producerURI, appName: "plantsync-tests", digest: digest))
     }
 
-    func producerCollection(_ plant: Plant) throws -> MongoCollection {
-        try client.collection(plant.limsCollection, database: producerDatabase)
+    func producerCollection(_ plant: Plant) -> TestMongoCollection {
+        client.collection(plant.limsCollection, database: producerDatabase)
     }
 
     /// Inserts LIMS documents with LibMongoC directly (never through a store).
-    func insert(_ records: [ImageRecord], int32Id: Bool = true) throws {
+    func insert(_ records: [ImageRecord], int32Id: Bool = true) async throws {
         for plant in Plant.allCases {
             let docs = records.filter { $0.plant == plant }
             guard !docs.isEmpty else { continue }
-            let result = try producerCollection(plant).bulkWrite(
+            let result = try await producerCollection(plant).bulkWrite(
                 docs.enumerated().map { .insertOne(limsDocument($1, int32Id: int32Id, omitNullUpdatedAt: $0 % 2 == 0)) })
             precondition(result.writeErrors.isEmpty, "\(result.writeErrors)")
         }
@@ -69,31 +69,32 @@ func withForeignFixture<T>(_ body: (ForeignFixture) async throws -> T) async thr
     let base = try testURI()
     let producerDatabase = freshDatabaseName()
     let ownDatabase = freshDatabaseName()
-    let client = try MongoClient(uri: base, appName: "plantsync-tests")
-    defer {
-        _ = try? client.dropDatabase(producerDatabase)
-        _ = try? client.dropDatabase(ownDatabase)
+    let client = try await TestMongoClient.connect(uri: base)
+    return try await withCleanup {
+        // LIMS's producer: its collections exist (created by LIMS), PlantSync never creates them.
+        for plant in Plant.allCases {
+            try await client.command(["create": .string(plant.limsCollection)], database: producerDatabase)
+        }
+        let own = try MongoStore(.init(uri: base, database: ownDatabase, appName: ownDatabase))
+        try await own.prepareSchema()
+        return try await body(
+            ForeignFixture(
+                client: client, producerDatabase: producerDatabase, producerURI: uri(base, withDatabase: producerDatabase), own: own))
+    } cleanup: {
+        try? await client.dropDatabase(producerDatabase)
+        try? await client.dropDatabase(ownDatabase)
     }
-    // LIMS's producer: its collections exist (created by LIMS), PlantSync never creates them.
-    for plant in Plant.allCases {
-        try client.command(["create": .string(plant.limsCollection)], database: producerDatabase)
-    }
-    let own = try MongoStore(.init(uri: base, database: ownDatabase, appName: ownDatabase))
-    try await own.prepareSchema()
-    return try await body(
-        ForeignFixture(
-            client: client, producerDatabase: producerDatabase, producerURI: uri(base, withDatabase: producerDatabase), own: own))
 }
 
 /// Whether the server has `$toHashedIndexKey` (MongoDB 7.0+; the double says 7.0).
-func serverHashes(_ client: MongoClient) -> Bool {
-    guard let reply = try? client.command(["buildInfo": .int32(1)], database: "admin") else { return false }
+func serverHashes(_ client: TestMongoClient) async -> Bool {
+    guard let reply = try? await client.command(["buildInfo": .int32(1)], database: "admin") else { return false }
     return (reply["versionArray"]?.arrayValue?.first?.int64Value ?? 0) >= 7
 }
 
 /// Skipping a `$toHashedIndexKey` test is right only on a real server older than 7.0: the double says 7.0.
-func requireRealServer(_ fixture: ForeignFixture) throws {
-    if commandLog(fixture.client, database: fixture.producerDatabase) != nil {
+func requireRealServer(_ fixture: ForeignFixture) async throws {
+    if await commandLog(fixture.client, database: fixture.producerDatabase) != nil {
         throw SetupError(description: "the test double reports no MongoDB 7.0 (buildInfo): $toHashedIndexKey tests would be skipped")
     }
 }

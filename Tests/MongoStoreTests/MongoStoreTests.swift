@@ -2,6 +2,7 @@ import Foundation
 import LibMongoC
 import MongoStore
 import SyncModel
+import TestSupport
 import Testing
 
 @Suite struct MongoStoreTests {
@@ -29,7 +30,7 @@ import Testing
             try await store.prepareSchema()
             for plant in Plant.allCases {
                 let collection = try client.collection(store.configuration.collectionName(plant), database: store.configuration.database)
-                let indexes = try collection.listIndexes()
+                let indexes = try await collection.listIndexes()
                 let id = indexes.first { $0["key"]?.documentValue?.keys == ["id"] }
                 #expect(id?["unique"]?.boolValue == true, "no unique index on id in \(collection.namespace): \(indexes)")
                 #expect(indexes.contains { $0["key"]?.documentValue?.keys == ["_ps.ts"] })
@@ -48,7 +49,7 @@ import Testing
                 "id": .int64(1),
                 "$or": [.document(["_ps.ts": ["$lt": .int64(record.version.ts)]])],
             ]
-            let result = try collection.bulkWrite([.replaceOne(filter: filter, replacement: ["id": .int64(1)], upsert: true)])
+            let result = try await collection.bulkWrite([.replaceOne(filter: filter, replacement: ["id": .int64(1)], upsert: true)])
             #expect(result.writeErrors.map(\.code) == [11000])
             #expect(result.outcomes.count == 1)
             // Through the store: equal and older versions are skipped, nothing changes.
@@ -56,7 +57,7 @@ import Testing
             older.createdAt = Timestamp(microsecondsSinceEpoch: record.createdAt.microsecondsSinceEpoch - 1)
             #expect(try await store.apply([.upsert(record), .upsert(older)]) == ApplyOutcome(applied: 0, skippedStale: 2))
             #expect(try await store.record(record.key) == record)
-            #expect(try collection.countDocuments([:]) == 1)
+            #expect(try await collection.countDocuments([:]) == 1)
         }
     }
 
@@ -76,8 +77,8 @@ import Testing
             #expect(stored?.updatedAt?.microsecondsSinceEpoch == base + 401)
             #expect(stored?.createdAt.microsecondsSinceEpoch == base)
             // the raw document: BSON dates in whole milliseconds, exact microseconds beside them
-            let raw = try client.collection("imagecolplantpepper", database: store.configuration.database)
-                .find(["id": .int64(5)]).next()
+            let raw = try await client.collection("imagecolplantpepper", database: store.configuration.database)
+                .find(["id": .int64(5)]).first
             #expect(raw?["created_at"] == .datetime(base / 1000))
             #expect(raw?["updated_at"] == .datetime((base + 401) / 1000))
             #expect(raw?[path: "_ps.created_us"] == .int64(base))
@@ -92,7 +93,7 @@ import Testing
             // As LIMS's Image API writes them: int32 numbers, millisecond dates, no _ps.
             let collection = try client.collection("imagecolplanttomato", database: store.configuration.database)
             let created: Int64 = 1_696_779_589_123
-            _ = try collection.bulkWrite([
+            _ = try await collection.bulkWrite([
                 .insertOne([
                     "id": .int32(1), "camera_id": .int32(2), "data": .bytes([1, 2, 3]),
                     "gps_coordinates": [.double(1.5), .int32(2)], "disease": nil, "percentage": nil,
@@ -127,7 +128,7 @@ import Testing
     @Test func malformedDocumentsGiveAnErrorNamingFieldAndValue() async throws {
         try await withStore { store, client async throws in
             let collection = try client.collection("imagecolplantpotato", database: store.configuration.database)
-            _ = try collection.bulkWrite([
+            _ = try await collection.bulkWrite([
                 .insertOne([
                     "id": .int64(9), "camera_id": "three", "gps_coordinates": [.double(1), .double(2)],
                     "created_at": .datetime(0), "is_active": true, "is_deleted": false,
@@ -188,13 +189,15 @@ import Testing
         #expect(error?.description.contains("authentication failed") == true)
     }
 
-    @Test func serverErrorsCarryCodeAndMessage() throws {
-        let client = try MongoClient(uri: try testURI(), appName: "plantsync-tests")
-        let error = #expect(throws: MongoError.self) { try client.command(["plantsyncNoSuchCommand": .int32(1)], database: "admin") }
+    @Test func serverErrorsCarryCodeAndMessage() async throws {
+        let client = try await TestMongoClient.connect(uri: try testURI())
+        let error = await #expect(throws: MongoError.self) {
+            try await client.run { try $0.command(["plantsyncNoSuchCommand": .int32(1)], database: "admin") }
+        }
         #expect(error?.code == 59)
         #expect(error?.kind == .permanent)
         #expect(error?.description.contains("plantsyncNoSuchCommand") == true)
-        try client.ping()
+        try await client.ping()
     }
 }
 
@@ -243,7 +246,7 @@ import Testing
             let record = sampleRecord(id: 1)
             var second = sampleRecord(id: 2)
             second.data = [9, 8, 7]
-            _ = try collection.bulkWrite([
+            _ = try await collection.bulkWrite([
                 .insertOne(Self.firstReleaseDocument(record)), .insertOne(Self.firstReleaseDocument(second)),
                 .insertOne(Self.firstReleaseTombstone(id: 3, at: 5_000)),
             ])
@@ -271,7 +274,7 @@ import Testing
             let third = sampleRecord(id: 3, createdAt: 1_000)
             #expect(try await store.apply([.upsert(third)]) == ApplyOutcome(applied: 1, skippedStale: 0))
             #expect(try await store.record(third.key) == nil)
-            let written = try collection.find(["id": .int64(1)]).next()
+            let written = try await collection.find(["id": .int64(1)]).first
             #expect(written?[path: "_ps.dts"] == .int64(record.version.ts))
             #expect(written?[path: "_ps.dtb"] == .int64(record.version.storedTiebreak))
         }

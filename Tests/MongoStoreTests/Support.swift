@@ -2,6 +2,7 @@ import Foundation
 import LibMongoC
 import MongoStore
 import SyncModel
+import TestSupport
 
 struct SetupError: Error, CustomStringConvertible {
     let description: String
@@ -21,14 +22,13 @@ func freshDatabaseName() -> String {
 }
 
 /// Runs `body` with a prepared store in a fresh database (default LIMS collection names), dropped afterwards.
-func withStore<T>(_ body: (MongoStore, MongoClient) async throws -> T) async throws -> T {
+func withStore<T>(_ body: (MongoStore, TestMongoClient) async throws -> T) async throws -> T {
     let uri = try testURI()
     let database = freshDatabaseName()
     let store = try MongoStore(.init(uri: uri, database: database, appName: database))
     try await store.prepareSchema()
-    let client = try MongoClient(uri: uri, appName: "plantsync-tests")
-    defer { _ = try? client.dropDatabase(database) }
-    return try await body(store, client)
+    let client = try await TestMongoClient.connect(uri: uri)
+    return try await withCleanup { try await body(store, client) } cleanup: { try? await client.dropDatabase(database) }
 }
 
 /// `uri` with the given credentials in place of any it has.

@@ -104,52 +104,39 @@ import Testing
     @Test func aFirstReleaseDatabaseKeepsEveryRecordAndItsBytesAndMigratesOnce() async throws {
         let uri = try postgresURI()
         let schema = uniqueSchema()
-        defer { try? dropSchema(schema) }
-        let old = try PGConnection(conninfo: uri)
-        try old.execute("BEGIN")
-        for statement in Self.firstReleaseDDL(schema) { try old.execute(statement) }
-        try old.execute("COMMIT")
+        defer { Task { try? await dropSchema(schema) } }
+        let old = try await offPool { try FirstReleaseConnection(uri: uri, schema: schema) }
 
         // Filled by the first release's SQL: records with bytes, one with `data: null`, records created by
         // an event without `data` (no bytes), records updated without `data`, tombstones.
         var rng = SplitMix64(seed: 77)
         var live: [ImageRecord] = []
         var withoutBytes: Set<Int64> = []
-        func write(_ change: Change) throws {
-            if change.record == nil {
-                try old.execute(
-                    Self.firstReleaseTombstone(schema),
-                    [.text(change.key.plant.rawValue), .int(change.key.id), .int(change.version.ts), .int(change.version.storedTiebreak)])
-            } else {
-                let withData = change.carriesBytes
-                try old.execute(
-                    Self.firstReleaseUpsert(schema, withData: withData), Self.firstReleaseParameters(change, withData: withData))
-            }
-        }
+        func write(_ change: Change) async throws { try await offPool { try old.write(change) } }
         for id in 1...Int64(50) {
             var record = randomRecord(plant: .tomato, id: id, rng: &rng, tsRange: 1_000...100_000, dataBytes: 64)
             switch id % 5 {
             case 0:  // created by an event without data: no bytes
-                try write(.upsert(record, keepsStoredData: true))
+                try await write(.upsert(record, keepsStoredData: true))
                 record.data = nil
                 withoutBytes.insert(id)
                 live.append(record)
             case 1:  // deleted
-                try write(.upsert(record))
-                try write(.delete(record.key, at: Timestamp(microsecondsSinceEpoch: 1_000_000)))
+                try await write(.upsert(record))
+                try await write(.delete(record.key, at: Timestamp(microsecondsSinceEpoch: 1_000_000)))
             case 2:  // updated without data: bytes kept
-                try write(.upsert(record))
+                try await write(.upsert(record))
                 var update = record
                 update.updatedAt = Timestamp(microsecondsSinceEpoch: record.versionTimestamp.microsecondsSinceEpoch + 7)
                 update.disease = "Healthy"
-                try write(.upsert(update, keepsStoredData: true))
+                try await write(.upsert(update, keepsStoredData: true))
                 live.append(update)
             default:
                 if id == 3 {  // an image-less record: `data: null` looks like no bytes to the migration
                     record.data = nil
                     withoutBytes.insert(id)
                 }
-                try write(.upsert(record))
+                try await write(.upsert(record))
                 live.append(record)
             }
         }
@@ -211,7 +198,37 @@ import Testing
 
         // The first release's statements still work on the migrated table (a rolling upgrade).
         let straggler = randomRecord(plant: .tomato, id: 99, rng: &rng, dataBytes: 8)
-        try write(.upsert(straggler))
+        try await write(.upsert(straggler))
         #expect(try await store.record(straggler.key) == straggler)
+    }
+}
+
+/// A connection of the first release, writing its SQL (used from `offPool`: libpq blocks).
+private final class FirstReleaseConnection: @unchecked Sendable {
+    // @unchecked Sendable is safe: the test awaits each call before the next, so the connection is
+    // used by one thread at a time.
+    private let connection: PGConnection
+    private let schema: String
+
+    @available(*, noasync)
+    init(uri: String, schema: String) throws {
+        self.schema = schema
+        connection = try PGConnection(conninfo: uri)
+        try connection.execute("BEGIN")
+        for statement in FirstReleaseMigrationTests.firstReleaseDDL(schema) { try connection.execute(statement) }
+        try connection.execute("COMMIT")
+    }
+
+    @available(*, noasync)
+    func write(_ change: Change) throws {
+        typealias T = FirstReleaseMigrationTests
+        if change.record == nil {
+            try connection.execute(
+                T.firstReleaseTombstone(schema),
+                [.text(change.key.plant.rawValue), .int(change.key.id), .int(change.version.ts), .int(change.version.storedTiebreak)])
+        } else {
+            let withData = change.carriesBytes
+            try connection.execute(T.firstReleaseUpsert(schema, withData: withData), T.firstReleaseParameters(change, withData: withData))
+        }
     }
 }

@@ -72,11 +72,14 @@ import Testing
     @Test func recoversAfterTheConnectionIsKilled() async throws {
         try await withStore { store async throws in
             _ = try await store.apply([.upsert(sampleRecord(id: 1))])
-            let admin = try PGConnection(conninfo: try testConninfo())
-            let killed = try admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-                [.text(store.configuration.applicationName)])
-            #expect(killed.rowCount == 1)
+            let conninfo = try testConninfo()
+            let name = store.configuration.applicationName
+            let killed = try await offPool {
+                try PGConnection(conninfo: conninfo).execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [.text(name)]
+                ).rowCount
+            }
+            #expect(killed == 1)
             // The first call may see the dead connection (transient); the next one reconnects.
             do { _ = try await store.count(of: .pepper) } catch let error as PostgresStoreError { #expect(error.isTransient) }
             #expect(try await store.count(of: .pepper) == 1)

@@ -54,7 +54,7 @@ final class ScriptedEventSource: ChangeEventSource {
     var pending: Int { state.withLock { $0.queue.count } }
     var isClosed: Bool { state.withLock { $0.closed } }
 
-    func start(_ subscription: EventSubscription) throws { state.withLock { $0.started = subscription } }
+    func start(_ subscription: EventSubscription) async throws { state.withLock { $0.started = subscription } }
 
     func next(within timeout: Duration) async -> KafkaConsumerEvent? {
         if let event = state.withLock({ $0.queue.isEmpty ? nil : $0.queue.removeFirst() }) { return event }

@@ -18,7 +18,7 @@ import Testing
         let uri = base.replacingCharacters(in: slash, with: "/\(database)?")
         let store = try StoreFactory.open(uri: uri, role: "store")
         try await store.prepareSchema()
-        defer { _ = try? MongoClient(uri: base, appName: "plantsync-tests").dropDatabase(database) }
+        try await withCleanup {
         try await withCluster { cluster in
             try PipelineTests.createTopics(cluster)
             let history = PipelineTests.history()
@@ -28,6 +28,9 @@ import Testing
             try await running.stop()
             #expect(done)
             #expect(try await storeMatches(store, history.map { Change.upsert($0) }))
+        }
+        } cleanup: {
+            _ = try? await offPool { try MongoClient(uri: base, appName: "plantsync-tests").dropDatabase(database) }
         }
     }
 }

@@ -23,9 +23,8 @@ import Testing
                 try cluster.setBrokerDown()
                 // Produce while the broker is away: the producer queues and delivers after recovery.
                 let producer = try KafkaProducer(configuration: kafkaConfig(cluster), logger: quietLogger)
-                for (i, r) in second.enumerated() {
-                    try producer.send(KafkaProducerRecord(topic: "pepper", partition: Int32(i % 2), value: limsValue(r)))
-                }
+                try await producer.send(
+                    second.enumerated().map { i, r in KafkaProducerRecord(topic: "pepper", partition: Int32(i % 2), value: limsValue(r)) })
                 try await Task.sleep(for: .seconds(4))
                 try cluster.setBrokerUp()
                 try await producer.flush(timeout: .seconds(60))

@@ -90,19 +90,19 @@ func produce(
     _ records: [ImageRecord], cluster: KafkaMockCluster, partitions: Int32 = 2, topic: ((Plant) -> String)? = nil
 ) async throws {
     let producer = try KafkaProducer(configuration: kafkaConfig(cluster), logger: quietLogger)
-    for (i, r) in records.enumerated() {
-        try producer.send(
+    try await producer.send(
+        records.enumerated().map { i, r in
             KafkaProducerRecord(
                 topic: topic?(r.plant) ?? r.plant.rawValue, partition: Int32(i) % partitions, key: Array(String(r.id).utf8),
-                value: limsValue(r)))
-    }
+                value: limsValue(r))
+        })
     try await producer.flush()
     await producer.close()
 }
 
 func send(_ records: [KafkaProducerRecord], cluster: KafkaMockCluster) async throws {
     let producer = try KafkaProducer(configuration: kafkaConfig(cluster), logger: quietLogger)
-    for r in records { try producer.send(r) }
+    try await producer.send(records)
     try await producer.flush()
     await producer.close()
 }
@@ -121,7 +121,7 @@ func storeMatches(_ store: any ImageStore, _ changes: [Change]) async throws -> 
 /// Reads every message of `topic` (assigned manually, from the beginning).
 func readAll(_ topic: String, partitions count: Int, cluster: KafkaMockCluster, expecting: Int) async throws -> [KafkaMessage] {
     let consumer = try KafkaConsumer(configuration: kafkaConfig(cluster), logger: quietLogger)
-    try consumer.assign(partitions(topic, count), from: .beginning)
+    try await consumer.assign(partitions(topic, count), from: .beginning)
     var messages: [KafkaMessage] = []
     let deadline = ContinuousClock.now + .seconds(30)
     while messages.count < expecting, ContinuousClock.now < deadline {

@@ -15,8 +15,8 @@ import Testing
         let uri = try mongoURI()
         let database = uniqueName()
         let producer = try MongoLimsProducer(uri: uri, database: database)
-        let client = try MongoClient(uri: uri, appName: "syncbench-tests")
-        defer { _ = try? client.dropDatabase(database) }
+        let client = try await TestMongoClient.connect(uri: uri, appName: "syncbench-tests")
+        defer { Task { try? await client.dropDatabase(database) } }
         #expect(producer.description.timestampPrecision == .milliseconds)
         try await producer.prepare()
 
@@ -27,10 +27,10 @@ import Testing
             plant: .tomato, id: 3_000_000_000, cameraId: 5, data: [0xFF, 0xD8, 2], latitude: 50, longitude: 15, disease: "Healthy",
             percentage: 0.75, createdAt: created)
         try await producer.create([a, b])
-        func documents() throws -> [BSONDocument] {
-            try client.collection("imagecolplanttomato", database: database).find([:], options: ["sort": ["id": .int32(1)]]).all()
+        func documents() async throws -> [BSONDocument] {
+            try await client.collection("imagecolplanttomato", database: database).find([:], options: ["sort": ["id": .int32(1)]])
         }
-        var docs = try documents()
+        var docs = try await documents()
         #expect(docs.count == 2)
         #expect(
             docs[0].keys.sorted()
@@ -60,7 +60,7 @@ import Testing
         updated.isDeleted = true
         updated.updatedAt = Timestamp(microsecondsSinceEpoch: 1_700_000_200_000_000)
         try await producer.update(updated)
-        docs = try documents()
+        docs = try await documents()
         #expect(docs[0]["disease"] == .string("Late Blight"))
         #expect(docs[0]["percentage"] == .double(0.5))
         #expect(docs[0]["updated_at"] == .datetime(1_700_000_200_000))
@@ -70,7 +70,7 @@ import Testing
 
         // A hard delete removes the document, and only it.
         try await producer.delete(b.key, at: Timestamp(microsecondsSinceEpoch: 1_700_000_300_000_000))
-        docs = try documents()
+        docs = try await documents()
         #expect(docs.map { $0["id"] } == [.int32(1)])
         await #expect(throws: HarnessError.self) { try await producer.update(b) }
     }

@@ -11,7 +11,7 @@ import Testing
 /// Image API's create, update, soft delete and hard delete leave.
 @Suite struct PostgresLimsProducerTests {
     /// One LIMS row as read back: every column, `gps_coordinates` as PostgreSQL's text of the array.
-    struct Row: Equatable {
+    struct Row: Equatable, Sendable {
         var id: Int64
         var cameraId: Int64
         var data: [UInt8]?
@@ -24,6 +24,11 @@ import Testing
         var isDeleted: Bool
     }
 
+    static func rows(_ connection: TestPostgresConnection, _ table: String) async throws -> [Row] {
+        try await connection.run { connection in try rows(connection, table) }
+    }
+
+    @available(*, noasync)
     static func rows(_ connection: PGConnection, _ table: String) throws -> [Row] {
         let result = try connection.execute(
             "SELECT id, camera_id, data, gps_coordinates::text, disease, percentage, created_at, updated_at, is_active, is_deleted "
@@ -44,36 +49,37 @@ import Testing
     }
 
     /// A producer in a schema of its own (the harness uses `public`), dropped afterwards.
-    func withProducer(_ body: (PostgresLimsProducer, PGConnection, String) async throws -> Void) async throws {
+    func withProducer(_ body: (PostgresLimsProducer, TestPostgresConnection, String) async throws -> Void) async throws {
         let uri = try postgresURI()
         let schema = uniqueSchema()
         let producer = PostgresLimsProducer(conninfo: uri, schema: schema)
-        defer { try? dropSchema(schema) }
-        try await producer.prepare()
-        try await body(producer, try PGConnection(conninfo: uri), schema)
+        try await withCleanup {
+            try await producer.prepare()
+            try await body(producer, try await TestPostgresConnection.connect(uri), schema)
+        } cleanup: {
+            try? await dropSchema(schema)
+        }
     }
 
     @Test func createsExactlyLimsTablesWithTheWatermarkIndex() async throws {
         try await withProducer { producer, connection, schema in
             for plant in Plant.allCases {
-                let columns = try connection.execute(
+                let columns = try await connection.strings(
                     """
                     SELECT column_name, data_type, is_nullable FROM information_schema.columns
                     WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position
                     """, [.text(schema), .text("imagecolplant\(plant.rawValue)")])
-                let described = try (0..<columns.rowCount).map { r in
-                    "\(try columns.string(r, 0)!) \(try columns.string(r, 1)!) \(try columns.string(r, 2)! == "YES" ? "null" : "not null")"
-                }
+                let described = columns.map { c in "\(c[0]!) \(c[1]!) \(c[2]! == "YES" ? "null" : "not null")" }
                 #expect(
                     described == [
                         "id bigint not null", "camera_id bigint not null", "data bytea null", "gps_coordinates ARRAY not null",
                         "disease text null", "percentage double precision null", "created_at timestamp without time zone not null",
                         "updated_at timestamp without time zone null", "is_active boolean not null", "is_deleted boolean not null",
                     ])
-                let indexes = try connection.execute(
+                let definitions = try await connection.strings(
                     "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY indexname",
-                    [.text(schema), .text("imagecolplant\(plant.rawValue)")])
-                let definitions = try (0..<indexes.rowCount).map { try indexes.string($0, 0)! }
+                    [.text(schema), .text("imagecolplant\(plant.rawValue)")]
+                ).map { $0[0]! }
                 #expect(definitions.count == 2)
                 #expect(definitions.contains { $0.contains("UNIQUE") && $0.contains("(id)") })
                 #expect(definitions.contains { $0.contains("COALESCE(updated_at, created_at)") })
@@ -81,7 +87,7 @@ import Testing
             // Preparing again starts from empty tables.
             try await producer.create([record(.potato, 1)])
             try await producer.prepare()
-            #expect(try Self.rows(connection, producer.table(.potato)).isEmpty)
+            #expect(try await Self.rows(connection, producer.table(.potato)).isEmpty)
         }
     }
 
@@ -101,9 +107,9 @@ import Testing
             var many = (10...1_209).map { record(.potato, Int64($0)) }  // more than one INSERT statement
             many.append(a)
             try await producer.create([b, c] + many)
-            #expect(try Self.rows(connection, producer.table(.tomato)) == [Self.row(a, data: a.data), Self.row(b, data: b.data)])
-            #expect(try Self.rows(connection, producer.table(.pepper)) == [Self.row(c, data: c.data)])
-            #expect(try Self.rows(connection, producer.table(.potato)).count == 1_200)
+            #expect(try await Self.rows(connection, producer.table(.tomato)) == [Self.row(a, data: a.data), Self.row(b, data: b.data)])
+            #expect(try await Self.rows(connection, producer.table(.pepper)) == [Self.row(c, data: c.data)])
+            #expect(try await Self.rows(connection, producer.table(.potato)).count == 1_200)
 
             // An update (the disease recognizer's): fields and updated_at; without data the image stays.
             var updated = a
@@ -114,7 +120,7 @@ import Testing
             updated.updatedAt = Timestamp(microsecondsSinceEpoch: 1_700_000_100_000_001)
             updated.data = nil
             try await producer.update(updated)
-            #expect(try Self.rows(connection, producer.table(.tomato))[0] == Self.row(updated, data: a.data))
+            #expect(try await Self.rows(connection, producer.table(.tomato))[0] == Self.row(updated, data: a.data))
 
             // With data the image is replaced; a soft delete is an update setting is_deleted.
             var soft = updated
@@ -123,12 +129,12 @@ import Testing
             soft.updatedAt = Timestamp(microsecondsSinceEpoch: 1_700_000_200_000_000)
             soft.data = [1, 2, 3]
             try await producer.update(soft)
-            #expect(try Self.rows(connection, producer.table(.tomato)) == [Self.row(soft, data: [1, 2, 3]), Self.row(b, data: b.data)])
+            #expect(try await Self.rows(connection, producer.table(.tomato)) == [Self.row(soft, data: [1, 2, 3]), Self.row(b, data: b.data)])
 
             // A hard delete removes the row, and only that row.
             try await producer.delete(b.key, at: Timestamp(microsecondsSinceEpoch: 1_700_000_300_000_000))
-            #expect(try Self.rows(connection, producer.table(.tomato)) == [Self.row(soft, data: [1, 2, 3])])
-            #expect(try Self.rows(connection, producer.table(.pepper)).count == 1)
+            #expect(try await Self.rows(connection, producer.table(.tomato)) == [Self.row(soft, data: [1, 2, 3])])
+            #expect(try await Self.rows(connection, producer.table(.pepper)).count == 1)
 
             // Updating a record the producer does not have is an error, not a silent no-op.
             await #expect(throws: HarnessError.self) { try await producer.update(b) }

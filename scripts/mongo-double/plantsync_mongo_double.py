@@ -11,7 +11,16 @@ stages are mongomock's (PyPI), plus expressions real servers have and mongomock 
 `$mod`). `buildInfo` reports 7.0.0 (the version that has `$toHashedIndexKey`). A test-only admin command,
 `plantsyncCommandLog`, answers how many commands of each name every database received, so a test can
 prove that no write reached a read-only producer. Any authentication attempt fails with AuthenticationFailed (18), so
-clients can test that path. One thread per connection, one lock around the data.
+clients can test that path.
+
+One thread per connection. The data commands (reads, writes, cursors, catalog) run one at a time under
+one lock for all databases: the in-memory state is not per database (storage.py shares one mongomock
+scratch collection and database among all of them, cursor ids are server-wide). The handshake and
+monitoring commands (hello/isMaster, ping, buildInfo, getParameter, endSessions, the failing
+authentication commands, unknown commands, plantsyncCommandLog) touch no data and never take that lock:
+a long aggregation or bulk write of one test does not delay another connection's handshake past
+libmongoc's connectTimeoutMS, just as a real server's handshake never waits on data locks
+(test_concurrency.py checks it).
 
 Usage: plantsync_mongo_double.py --port N [--host 127.0.0.1] [--port-file F]
 """
@@ -35,10 +44,16 @@ MAX_WIRE_VERSION = 13  # MongoDB 5.0; libmongoc 1.23 accepts it
 CODEC = CodecOptions(document_class=dict, tz_aware=False)
 BATCH_BYTES = 8 * 1024 * 1024
 
+# The data (server_state, cursors, cursor_ids) is guarded by data_lock, held by DATA_COMMANDS only: one
+# lock for all databases, because the Server's state is not per database (storage.py: one mongomock
+# scratch collection and database serve every update, projection and pipeline; one catalog of
+# databases; cursor ids are server-wide). Every other command (the handshake, monitoring, errors)
+# touches no data and never waits for it. command_log has its own short lock.
 server_state = Server()
-lock = threading.Lock()
+data_lock = threading.Lock()
 cursors = {}
 cursor_ids = itertools.count(1000)
+log_lock = threading.Lock()
 command_log = {}  # database -> {lower-case command name -> count}; see plantsyncCommandLog
 request_ids = itertools.count(1)
 
@@ -47,6 +62,7 @@ COLLECTION_COMMANDS = {
     "getmore", "killcursors", "listcollections", "create", "drop", "createindexes", "listindexes", "insert",
     "update", "delete", "find", "aggregate", "count",
 }
+DATA_COMMANDS = COLLECTION_COMMANDS | {"listdatabases", "dropdatabase"}
 
 
 def error(code, code_name, message):
@@ -98,15 +114,19 @@ def write_error_entry(index, exc):
     return {"index": index, "code": exc.code, "errmsg": exc.message}
 
 
-def run_command(command, db, sequences):
-    name = next(iter(command))
-    lname = name.lower()
-    for key, docs in sequences.items():
-        command[key] = docs
+def log_command(db, lname):
+    with log_lock:
+        names = command_log.setdefault(db, {})
+        names[lname] = names.get(lname, 0) + 1
+
+
+def control_command(name, lname, command):
+    """Commands that touch no data (handshake, monitoring, authentication, unknown names): answered
+    without data_lock, so a long data command never holds them up (a real server's handshake does not
+    wait on data locks either)."""
     if lname == "plantsynccommandlog":
-        return {"databases": {d: dict(names) for d, names in command_log.items()}, "ok": 1.0}
-    names = command_log.setdefault(db, {})
-    names[lname] = names.get(lname, 0) + 1
+        with log_lock:
+            return {"databases": {d: dict(names) for d, names in command_log.items()}, "ok": 1.0}
     if lname in ("hello", "ismaster"):
         return hello_reply(command)
     if lname == "ping":
@@ -123,14 +143,17 @@ def run_command(command, db, sequences):
                      "Authentication failed. (the PlantSync MongoDB test double accepts no credentials)")
     if lname == "getparameter":
         return {"ok": 1.0}
+    return error(59, "CommandNotFound", "no such command: '%s' (PlantSync MongoDB test double)" % name)
+
+
+def data_command(name, lname, command, db):
+    """DATA_COMMANDS; the caller holds data_lock."""
     if lname == "listdatabases":
         return {"databases": [{"name": n, "sizeOnDisk": 0, "empty": False} for n in server_state.databases],
                 "ok": 1.0}
     if lname == "dropdatabase":
         server_state.drop_database(db)
         return {"ok": 1.0}
-    if lname not in COLLECTION_COMMANDS:
-        return error(59, "CommandNotFound", "no such command: '%s' (PlantSync MongoDB test double)" % name)
     coll_name = command[name]
     if lname == "getmore":
         return get_more(command)
@@ -239,18 +262,26 @@ def get_more(command):
 
 
 def execute(command, db, sequences):
-    with lock:
-        try:
-            return run_command(command, db, sequences)
-        except DuplicateKey as exc:
-            return error(exc.code, exc.code_name, exc.message)
-        except CommandError as exc:
-            return error(exc.code, exc.code_name, exc.message)
-        except NotImplementedError as exc:
-            return error(115, "CommandNotSupported", "not supported by the test double: %s" % exc)
-        except Exception as exc:  # mongomock's OperationFailure and friends: report, never crash
-            code = getattr(exc, "code", None) or 2
-            return error(int(code), "BadValue", "%s: %s" % (type(exc).__name__, exc))
+    try:
+        name = next(iter(command))
+        lname = name.lower()
+        for key, docs in sequences.items():
+            command[key] = docs
+        if lname != "plantsynccommandlog":
+            log_command(db, lname)
+        if lname not in DATA_COMMANDS:
+            return control_command(name, lname, command)
+        with data_lock:
+            return data_command(name, lname, command, db)
+    except DuplicateKey as exc:
+        return error(exc.code, exc.code_name, exc.message)
+    except CommandError as exc:
+        return error(exc.code, exc.code_name, exc.message)
+    except NotImplementedError as exc:
+        return error(115, "CommandNotSupported", "not supported by the test double: %s" % exc)
+    except Exception as exc:  # mongomock's OperationFailure and friends: report, never crash
+        code = getattr(exc, "code", None) or 2
+        return error(int(code), "BadValue", "%s: %s" % (type(exc).__name__, exc))
 
 
 def parse_op_msg(body):
@@ -338,6 +369,7 @@ class Handler(socketserver.BaseRequestHandler):
 class ThreadingServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the suite opens many connections at once; the default backlog is 5
 
 
 def main():

@@ -36,8 +36,8 @@ public struct Reconciler: Sendable {
     /// The digest domain both stores compute (docs/design.md §3): PlantSync's bookkeeping between its own
     /// stores, the engine's in-database digest against a foreign producer of the same engine, metadata
     /// and byte length across engines.
-    public var domain: DigestDomain {
-        DigestDomain.shared(producer: producer.digestDomains, consumer: consumer.digestDomains)
+    public func domain() async throws -> DigestDomain {
+        DigestDomain.shared(producer: try await producer.digestDomains(), consumer: try await consumer.digestDomains())
     }
 
     public func run() async throws -> RunReport {
@@ -46,7 +46,7 @@ public struct Reconciler: Sendable {
         let producerBefore = producer.traffic
         let consumerBefore = consumer.traffic
         var report = RunReport(strategy: options.strategy, plants: options.plants, dryRun: options.dryRun)
-        report.digestDomain = domain  // asked once a run: the steps below read it from the report
+        report.digestDomain = try await domain()  // asked once a run: the steps below read it from the report
         for plant in options.plants {
             switch options.strategy {
             case .full: try await full(plant, &report)

@@ -80,6 +80,9 @@ public struct BatchRunSettings: Sendable {
     public var foreignLayout = ForeignLayout.lims
     /// A foreign MongoDB producer's digest mode (`auto`, `hashed`, `client`).
     public var mongoDigest = MongoDigestMode.auto
+    /// How long one database call may run before it is interrupted (a silent connection); the run then
+    /// fails with an error naming it, and the next run starts afresh (docs/design.md §4).
+    public var dbTimeout = StoreCallTimeout.batch
 
     public init() {}
 
@@ -88,6 +91,7 @@ public struct BatchRunSettings: Sendable {
         if let interval, !(1...86_400).contains(interval) {
             throw BatchOptionsError("interval", interval, "must be within 1…86400 seconds")
         }
+        guard dbTimeout > .zero else { throw BatchOptionsError("db-timeout", Int(dbTimeout.components.seconds), "must be positive") }
         guard (0...65_535).contains(httpPort) else { throw BatchOptionsError("http-port", httpPort, "must be within 0…65535") }
         if httpPort != 0 && interval == nil {
             throw BatchOptionsError("http-port", httpPort, "only with --interval (a single run exits before a scrape)")

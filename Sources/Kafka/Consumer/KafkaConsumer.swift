@@ -1,3 +1,4 @@
+import BlockingExecutor
 import CRdKafka
 import Dispatch
 import Foundation
@@ -17,6 +18,8 @@ import Synchronization
 /// - Memory is bounded: when the queued messages weigh more than `bufferBytes`, the poll thread pauses
 ///   fetching of every assigned partition and resumes once the caller has drained half of it.
 /// - `close()` leaves the group and destroys the client; call it exactly once.
+/// - Calls that wait on the broker run on the consumer's own `BlockingExecutor`, each with a deadline
+///   (docs/design.md §4): commits `commitTimeout`, offset queries their `timeout`.
 public final class KafkaConsumer: @unchecked Sendable {
     // @unchecked Sendable is safe: `handle` is a librdkafka client, whose API is thread-safe for the
     // calls made off the poll thread (commit, committed, assign, subscribe); polling and all callbacks
@@ -27,7 +30,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     private let client: ClientPointer
     private var handle: OpaquePointer { client.pointer }
     private let context: ConsumerContext
-    private let control = DispatchQueue(label: "plantsync.kafka.consumer.control")
+    private let control = BlockingExecutor(label: "plantsync.kafka.consumer.control")
     private let lock = Mutex(Lifecycle())
     private let threadDone = DispatchSemaphore(value: 0)
 
@@ -71,10 +74,11 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     // MARK: Assignment
 
-    /// Joins the group and subscribes to `topics`.
-    public func subscribe(topics: [String]) throws(KafkaError) {
-        let list = PartitionList(topics.map { (TopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA), nil) })
-        try onHandle("subscribe to \(topics.joined(separator: ","))") { handle throws(KafkaError) in
+    /// Joins the group and subscribes to `topics` (on the consumer's executor: librdkafka takes locks
+    /// the poll thread may hold).
+    public func subscribe(topics: [String]) async throws(KafkaError) {
+        let list = SendableList(topics.map { (TopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA), nil) })
+        try await onControl("subscribe to \(topics.joined(separator: ","))") { handle throws(KafkaError) in
             let err = rd_kafka_subscribe(handle, list.pointer)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "subscribe", err) }
         }
@@ -82,9 +86,9 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Reads exactly these partitions, without group membership (offsets are still committed to the
     /// group). Emits `partitionsAssigned`.
-    public func assign(_ partitions: [TopicPartition], from start: KafkaStartOffset = .committed) throws(KafkaError) {
-        let list = PartitionList(partitions.map { ($0, start.raw) })
-        try onHandle("assign \(partitions.count) partitions") { handle throws(KafkaError) in
+    public func assign(_ partitions: [TopicPartition], from start: KafkaStartOffset = .committed) async throws(KafkaError) {
+        let list = SendableList(partitions.map { ($0, start.raw) })
+        try await onControl("assign \(partitions.count) partitions") { handle throws(KafkaError) in
             let err = rd_kafka_assign(handle, list.pointer)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "assign", err) }
         }
@@ -96,15 +100,34 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     // MARK: Offsets
 
-    /// Commits `offsets` (for each partition, the offset of the next message to read) synchronously.
-    public func commit(_ offsets: [TopicPartition: Int64]) async throws(KafkaError) {
+    /// How long a commit waits for the group coordinator's answer.
+    public static let defaultCommitTimeout: Duration = .seconds(30)
+
+    /// Commits `offsets` (for each partition, the offset of the next message to read) and waits for the
+    /// coordinator's answer, at most `timeout`: a commit that is not answered by then fails (the caller
+    /// commits these offsets again with its next commit; an answer arriving later is harmless).
+    public func commit(_ offsets: [TopicPartition: Int64], timeout: Duration = defaultCommitTimeout) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         let list = SendableList(offsets.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        let ms = Int32(clamping: timeout.milliseconds)
         try await onControl("commit offsets") { handle throws(KafkaError) in
-            let err = rd_kafka_commit(handle, list.pointer, 0)
+            // rd_kafka_commit would wait for the coordinator without a limit; the queue form keeps to one.
+            guard let queue = rd_kafka_queue_new(handle) else {
+                throw KafkaError(operation: "commit offsets", message: "cannot create a reply queue")
+            }
+            defer { rd_kafka_queue_destroy(queue) }
+            let err = rd_kafka_commit_queue(handle, list.pointer, queue, nil, nil)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "commit offsets", err) }
-            for (tp, _, perr) in PartitionList.entries(list.pointer) where perr != RD_KAFKA_RESP_ERR_NO_ERROR {
-                throw KafkaError(operation: "commit offset of \(tp)", perr)
+            guard let event = rd_kafka_queue_poll(queue, ms) else {
+                throw KafkaError(operation: "commit offsets", message: "no answer from the group coordinator within \(timeout)")
+            }
+            defer { rd_kafka_event_destroy(event) }
+            let eventErr = rd_kafka_event_error(event)
+            guard eventErr == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "commit offsets", eventErr) }
+            if let committed = rd_kafka_event_topic_partition_list(event) {
+                for (tp, _, perr) in PartitionList.entries(committed) where perr != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    throw KafkaError(operation: "commit offset of \(tp)", perr)
+                }
             }
         }
     }
@@ -172,42 +195,25 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
         guard first else { return }
         context.requestStop()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            control.async { [self] in
-                threadDone.wait()
-                lock.withLock { $0.closed = true }
-                rd_kafka_destroy(client.pointer)
-                continuation.resume()
-            }
+        _ = try? await control.run { [self] in
+            threadDone.wait()  // the poll thread leaves the group (rd_kafka_consumer_close) and ends
+            lock.withLock { $0.closed = true }
+            rd_kafka_destroy(client.pointer)
         }
         context.buffer.finish()
     }
 
     // MARK: Running on the handle
 
-    private func onHandle<T>(_ operation: String, _ body: (OpaquePointer) throws(KafkaError) -> T) throws(KafkaError) -> T {
-        let usable = lock.withLock { !$0.closing }
-        guard usable else { throw KafkaError(operation: operation, message: "the consumer is closed") }
-        return try body(handle)
-    }
-
     /// Runs blocking librdkafka calls off Swift's cooperative pool, serialized with `close()`.
     private func onControl<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (OpaquePointer) throws(KafkaError) -> T
     ) async throws(KafkaError) -> T {
-        let result: Result<T, KafkaError> = await withCheckedContinuation { continuation in
-            control.async { [self] in
-                guard !lock.withLock({ $0.closed }) else {
-                    continuation.resume(returning: .failure(KafkaError(operation: operation, message: "the consumer is closed")))
-                    return
-                }
-                do throws(KafkaError) {
-                    continuation.resume(returning: .success(try body(client.pointer)))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
+        try await control.runKafka(operation) { [self] () throws(KafkaError) -> T in
+            guard !lock.withLock({ $0.closed }) else {
+                throw KafkaError(operation: operation, message: "the consumer is closed")
             }
+            return try body(client.pointer)
         }
-        return try result.get()
     }
 }

@@ -1,3 +1,4 @@
+import BlockingExecutor
 import CRdKafka
 import Dispatch
 import Foundation
@@ -32,13 +33,17 @@ public struct KafkaProducerRecord: Sendable, Hashable {
 /// A Kafka producer: `send` enqueues (copying the bytes), `flush` waits until every enqueued record is
 /// acknowledged by the broker and reports whether any delivery failed since the previous flush.
 /// A dedicated thread polls for delivery reports and statistics.
+///
+/// Every wait has a deadline (docs/design.md §4): enqueueing waits at most `enqueueTimeout` while
+/// librdkafka's local queue is full, `flush` at most its `timeout`; async code sends a batch with
+/// `send(_:)` on the producer's own executor (the single-record `send` may block, so it is `noasync`).
 public final class KafkaProducer: @unchecked Sendable {
     // @unchecked Sendable is safe: the librdkafka handle is thread-safe for produce/poll/flush; it is
     // destroyed in `close()` only after the poll thread ended and flushes (on `control`) are done;
     // mutable state is in Mutexes.
     private let client: ClientPointer
     private let context: ProducerContext
-    private let control = DispatchQueue(label: "plantsync.kafka.producer.control")
+    private let control = BlockingExecutor(label: "plantsync.kafka.producer.control")
     private let threadDone = DispatchSemaphore(value: 0)
     private let closed = Mutex(false)
 
@@ -62,8 +67,22 @@ public final class KafkaProducer: @unchecked Sendable {
         thread.start()
     }
 
-    /// Enqueues a record. Waits (polling) while librdkafka's local queue is full.
-    public func send(_ record: KafkaProducerRecord) throws(KafkaError) {
+    /// How long enqueueing a record waits while librdkafka's local queue is full (the broker is away
+    /// and `queue.buffering.max.*` is reached) before it fails.
+    public static let defaultEnqueueTimeout: Duration = .seconds(30)
+
+    /// Enqueues `records` in order on the producer's executor (off Swift's cooperative pool), each
+    /// waiting at most `enqueueTimeout` for room in librdkafka's queue. `flush` then awaits delivery.
+    public func send(_ records: [KafkaProducerRecord], enqueueTimeout: Duration = defaultEnqueueTimeout) async throws(KafkaError) {
+        guard !records.isEmpty else { return }
+        try await control.runKafka("produce") { () throws(KafkaError) in
+            for record in records { try self.send(record, enqueueTimeout: enqueueTimeout) }
+        }
+    }
+
+    /// Enqueues a record. Waits (polling) while librdkafka's local queue is full, at most `enqueueTimeout`.
+    @available(*, noasync, message: "may wait for room in the queue: use send(_ records:) from async code")
+    public func send(_ record: KafkaProducerRecord, enqueueTimeout: Duration = defaultEnqueueTimeout) throws(KafkaError) {
         guard !closed.withLock({ $0 }) else { throw KafkaError(operation: "produce", message: "the producer is closed") }
         var allocations: [UnsafeMutableRawPointer] = []
         defer { allocations.forEach { free($0) } }
@@ -123,9 +142,10 @@ public final class KafkaProducer: @unchecked Sendable {
             vu.u.i64 = ts
             args.append(vu)
         }
+        let deadline = ContinuousClock.now + enqueueTimeout
         while true {
             guard let error = rd_kafka_produceva(client.pointer, &args, args.count) else { return }
-            if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+            if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL, ContinuousClock.now < deadline {
                 rd_kafka_error_destroy(error)
                 rd_kafka_poll(client.pointer, 10)
                 continue
@@ -138,23 +158,12 @@ public final class KafkaProducer: @unchecked Sendable {
     /// since the previous flush, or if records are still pending at the timeout.
     public func flush(timeout: Duration = .seconds(30)) async throws(KafkaError) {
         let ms = Int32(clamping: timeout.milliseconds)
-        let result: Result<Void, KafkaError> = await withCheckedContinuation { continuation in
-            control.async { [self] in
-                guard !closed.withLock({ $0 }) else {
-                    continuation.resume(returning: .failure(KafkaError(operation: "flush", message: "the producer is closed")))
-                    return
-                }
-                let err = rd_kafka_flush(client.pointer, ms)
-                if let failure = context.takeFailure() {
-                    continuation.resume(returning: .failure(failure))
-                } else if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    continuation.resume(returning: .failure(KafkaError(operation: "flush", err)))
-                } else {
-                    continuation.resume(returning: .success(()))
-                }
-            }
+        try await control.runKafka("flush") { [self] () throws(KafkaError) in
+            guard !closed.withLock({ $0 }) else { throw KafkaError(operation: "flush", message: "the producer is closed") }
+            let err = rd_kafka_flush(client.pointer, ms)  // returns by `timeout` (librdkafka keeps to it)
+            if let failure = context.takeFailure() { throw failure }
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(operation: "flush", err) }
         }
-        try result.get()
     }
 
     /// Records delivered and failed since the producer started.
@@ -170,12 +179,9 @@ public final class KafkaProducer: @unchecked Sendable {
             })
         else { return }
         context.requestStop()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            control.async { [client, threadDone] in
-                threadDone.wait()
-                rd_kafka_destroy(client.pointer)
-                continuation.resume()
-            }
+        _ = try? await control.run { [client, threadDone] in
+            threadDone.wait()  // the poll thread ends within one 100 ms poll
+            rd_kafka_destroy(client.pointer)
         }
     }
 }

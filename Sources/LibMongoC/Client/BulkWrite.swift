@@ -70,6 +70,7 @@ extension MongoCollection {
     /// Executes `operations` as one bulk write (libmongoc splits it into as many server round trips
     /// as the server's message limits need). Per-operation write errors (duplicate key, …) come back
     /// in the result; connection, server-selection, authentication and write-concern failures throw.
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func bulkWrite(_ operations: [WriteModel], ordered: Bool = false) throws(MongoError) -> BulkWriteResult {
         guard !operations.isEmpty else { return BulkWriteResult(reply: [:], operations: []) }
         let options: BSONDocument = ["ordered": .bool(ordered)]

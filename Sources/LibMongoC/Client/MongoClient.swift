@@ -17,17 +17,37 @@ private let mongocInitialized: Bool = {
 ///
 /// Not thread-safe (neither is `mongoc_client_t`): use it, and the collections and cursors made from
 /// it, from one thread or serial queue at a time. Creating it does not connect; the first command
-/// selects a server and reports connection or authentication problems.
+/// selects a server and reports connection or authentication problems. Every call that reaches the
+/// server is `@available(*, noasync)`: async code runs it on a `BlockingExecutor`.
+///
+/// Timeouts (docs/design.md §4): `defaultTimeouts` and the `socketTimeout` given to `init` apply unless
+/// the URI sets the option itself, so a server that stops answering is a transient error, never a hang.
 public final class MongoClient {
     let handle: OpaquePointer
     public let uri: String
     public let appName: String
 
-    /// `appName` is set once, here (libmongoc allows setting it only once per client).
-    public init(uri: String, appName: String) throws(MongoError) {
+    /// Connection and server-selection timeouts, in milliseconds, unless the URI sets them:
+    /// libmongoc's own defaults are 10 s and 30 s; a server that cannot be selected in 10 s fails the
+    /// call as transient and the caller's retry tries again.
+    public static let defaultTimeouts: [(option: String, milliseconds: Int32)] = [
+        ("connectTimeoutMS", 10_000), ("serverSelectionTimeoutMS", 10_000),
+    ]
+
+    /// `appName` is set once, here (libmongoc allows setting it only once per client). `socketTimeout`
+    /// becomes `socketTimeoutMS` (how long a call waits on a connection that sends nothing) unless the URI
+    /// sets it; libmongoc's own default is 5 minutes.
+    public init(uri: String, appName: String, socketTimeout: Duration? = nil) throws(MongoError) {
         _ = mongocInitialized
         let parsed = try Self.parse(uri)
         defer { mongoc_uri_destroy(parsed) }
+        var timeouts = Self.defaultTimeouts
+        if let socketTimeout {
+            timeouts.append(("socketTimeoutMS", Int32(clamping: socketTimeout.components.seconds * 1000 + socketTimeout.components.attoseconds / 1_000_000_000_000_000)))
+        }
+        for (option, milliseconds) in timeouts where !mongoc_uri_has_option(parsed, option) {
+            _ = mongoc_uri_set_option_as_int32(parsed, option, milliseconds)
+        }
         var error = bson_error_t()
         guard let client = mongoc_client_new_from_uri_with_error(parsed, &error) else {
             throw MongoError(error, context: "cannot create a MongoDB client")
@@ -73,6 +93,7 @@ public final class MongoClient {
     /// Runs a command on database `database` and returns the server's reply (`ok: 1`), or throws
     /// the server's (or the connection's) error.
     @discardableResult
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func command(_ command: BSONDocument, database: String) throws(MongoError) -> BSONDocument {
         guard let name = command.keys.first else { throw MongoError.wrapper("empty command") }
         var error = bson_error_t()
@@ -85,6 +106,7 @@ public final class MongoClient {
 
     /// `ping` on `admin`: selects a server and authenticates, so it reports an unreachable server or
     /// bad credentials right away.
+@available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func ping() throws(MongoError) {
         try command(["ping": .int32(1)], database: "admin")
     }
@@ -96,6 +118,7 @@ public final class MongoClient {
         return MongoCollection(client: self, handle: collection, database: database, name: name)
     }
 
+@available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func dropDatabase(_ database: String) throws(MongoError) {
         try command(["dropDatabase": .int32(1)], database: database)
     }

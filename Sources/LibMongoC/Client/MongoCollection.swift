@@ -19,6 +19,7 @@ public final class MongoCollection {
     public var namespace: String { "\(database).\(name)" }
 
     /// `find` with options (`projection`, `sort`, `limit`, `batchSize`, …) as the server spells them.
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func find(_ filter: BSONDocument, options: BSONDocument = [:]) throws(MongoError) -> MongoCursor {
         let cursor = try CBSON.with(filter) { (f: OpaquePointer) throws(MongoError) -> OpaquePointer? in
             try CBSON.with(options) { (o: OpaquePointer) throws(MongoError) -> OpaquePointer? in
@@ -30,6 +31,7 @@ public final class MongoCollection {
     }
 
     /// `aggregate` with a pipeline of stages and options (`batchSize`, `allowDiskUse`, …).
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func aggregate(_ pipeline: [BSONDocument], options: BSONDocument = [:]) throws(MongoError) -> MongoCursor {
         let wrapped: BSONDocument = ["pipeline": .array(pipeline.map(BSONValue.document))]
         let cursor = try CBSON.with(wrapped) { (p: OpaquePointer) throws(MongoError) -> OpaquePointer? in
@@ -42,6 +44,7 @@ public final class MongoCollection {
     }
 
     /// Creates indexes (`createIndexes`); existing identical indexes are left alone.
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func createIndexes(_ indexes: [IndexModel]) throws(MongoError) {
         try client.command(
             ["createIndexes": .string(name), "indexes": .array(indexes.map { .document($0.document) })],
@@ -49,17 +52,20 @@ public final class MongoCollection {
     }
 
     /// The collection's index specifications (`listIndexes`).
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func listIndexes() throws(MongoError) -> [BSONDocument] {
         let reply = try client.command(["listIndexes": .string(name)], database: database)
         return reply[path: "cursor.firstBatch"]?.arrayValue?.compactMap(\.documentValue) ?? []
     }
 
     /// Counts documents matching `filter` (an aggregation `$match` + `$count`).
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func countDocuments(_ filter: BSONDocument) throws(MongoError) -> Int {
         let cursor = try aggregate([["$match": .document(filter)], ["$count": "n"]])
         return Int(try cursor.next()?["n"]?.int64Value ?? 0)
     }
 
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func drop() throws(MongoError) {
         do {
             try client.command(["drop": .string(name)], database: database)

@@ -17,6 +17,7 @@ public final class MongoCursor {
     deinit { mongoc_cursor_destroy(handle) }
 
     /// The next document, or nil at the end; throws the cursor's error (connection, query failure).
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func next() throws(MongoError) -> BSONDocument? {
         if finished { return nil }
         var document: OpaquePointer? = nil
@@ -30,6 +31,7 @@ public final class MongoCursor {
     }
 
     /// Reads everything left (for small results).
+    @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func all() throws(MongoError) -> [BSONDocument] {
         var documents: [BSONDocument] = []
         while let document = try next() { documents.append(document) }

@@ -1,4 +1,4 @@
-import Dispatch
+import BlockingExecutor
 import Foundation
 import LibMongoC
 import SyncModel
@@ -17,7 +17,7 @@ import SyncModel
 /// - Reads are keyset-paginated aggregates: memory holds one page.
 public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
     // @unchecked Sendable is safe: the mutable state (`client`, `hashedSupport`) is read and written only
-    // inside blocks running on the serial `queue`; everything else is immutable after `init`.
+    // inside blocks running on the serial `executor`; everything else is immutable after `init`.
 
     /// Which digest the server computes.
     public typealias DigestMode = MongoDigestMode
@@ -29,11 +29,15 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
         public var appName: String
         public var layout: ForeignLayout
         public var digest: DigestMode
+        /// libmongoc's `socketTimeoutMS` unless the URI sets it: a call on a silent connection fails
+        /// (transient) after this long (docs/design.md §4).
+        public var callTimeout: Duration
 
         public init(
             connectionString: String, appName: String = "plantsync", layout: ForeignLayout = .lims,
-            digest: ForeignMongoStore.DigestMode = .auto
+            digest: ForeignMongoStore.DigestMode = .auto, callTimeout: Duration = StoreCallTimeout.batch
         ) {
+            self.callTimeout = callTimeout
             self.connectionString = connectionString
             self.appName = appName
             self.layout = layout
@@ -48,7 +52,7 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
     /// The database read, from the URI's path.
     public let database: String
     let paths: MongoFieldPaths
-    private let queue = DispatchQueue(label: "plantsync.foreign-mongo-store")
+    private let executor = BlockingExecutor(label: "plantsync.foreign-mongo-store")
     private var client: MongoClient?
     /// Whether the server computes `$toHashedIndexKey`; `nil` until asked.
     private var hashedSupport: Bool?
@@ -73,11 +77,7 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
     // MARK: Running work on the client
 
     func withClient<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (ForeignMongoStore) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            queue.async {
-                continuation.resume(with: Result { try self.mapped(operation) { try body(self) } })
-            }
-        }
+        try await executor.run { try self.mapped(operation) { try body(self) } }
     }
 
     private func mapped<T>(_ operation: String, _ body: () throws -> T) throws -> T {
@@ -88,17 +88,20 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
         }
     }
 
-    /// Must run on `queue`.
+    /// Must run on `executor`.
+    @available(*, noasync)
     func connectedClient() throws(MongoError) -> MongoClient {
         if let client { return client }
-        let client = try MongoClient(uri: configuration.connectionString, appName: configuration.appName)
+        let client = try MongoClient(
+            uri: configuration.connectionString, appName: configuration.appName, socketTimeout: configuration.callTimeout)
         self.client = client
         return client
     }
 
     func collectionName(_ plant: Plant) -> String { configuration.layout.container(for: plant) }
 
-    /// Must run on `queue`.
+    /// Must run on `executor`.
+    @available(*, noasync)
     func collection(_ plant: Plant) throws(MongoError) -> MongoCollection {
         try connectedClient().collection(collectionName(plant), database: database)
     }
@@ -119,7 +122,8 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
 
     // MARK: Digest domains
 
-    /// `$toHashedIndexKey` exists from MongoDB 7.0 on. Must run on `queue`; cached once known.
+    /// `$toHashedIndexKey` exists from MongoDB 7.0 on. Must run on `executor`; cached once known.
+    @available(*, noasync)
     func serverHashes() throws(MongoError) -> Bool {
         if let hashedSupport { return hashedSupport }
         let reply = try connectedClient().command(["buildInfo": .int32(1)], database: "admin")
@@ -135,15 +139,15 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
     }
 
     /// `.mongo` (if the server hashes, or forced) then `.metadata`. In `.auto` mode the first call asks
-    /// the server (`buildInfo`, once; a blocking round trip). If the server cannot be asked, `.mongo` is
-    /// offered without caching: it never weakens the comparison, and a server without it fails the
+    /// the server (`buildInfo`, once, on the store's executor). If the server cannot be asked, `.mongo`
+    /// is offered without caching: it never weakens the comparison, and a server without it fails the
     /// summary with the server's own message.
-    public var digestDomains: [DigestDomain] {
+    public func digestDomains() async throws -> [DigestDomain] {
         switch configuration.digest {
         case .hashed: return [.mongo, .metadata]
         case .client: return [.metadata]
         case .auto:
-            let supported = queue.sync { try? self.serverHashes() }
+            let supported = try? await withClient("ask the server version") { try $0.serverHashes() }
             return supported == false ? [.metadata] : [.mongo, .metadata]
         }
     }
@@ -176,7 +180,7 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
         guard domain == .metadata || (domain == .mongo && configuration.digest != .client) else {
             throw MongoStoreError(
                 operation: operation,
-                message: "a foreign MongoDB producer computes only \(digestDomains.map(\.rawValue).joined(separator: ", ")), not \(domain)")
+                message: "a foreign MongoDB producer with --mongo-digest \(configuration.digest.rawValue) does not compute \(domain)")
         }
     }
 
@@ -323,7 +327,7 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
         BSONDocument([("_id", .int32(0))] + paths.recordProjection + [("data", MongoFieldPaths.ref(paths.data))])
     }
 
-    /// Must run on `queue`.
+    /// Must run on `executor`.
     func readRecords(_ plant: Plant, filter: BSONDocument, limit: Int?, operation: String) throws -> [ImageRecord] {
         let cursor = try collection(plant).aggregate(
             pagePipeline(plant, filter: filter, limit: limit) + [["$project": .document(recordProjection)]],

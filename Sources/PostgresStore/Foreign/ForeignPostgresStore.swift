@@ -21,9 +21,15 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         public var conninfo: String
         public var layout: ForeignLayout
         public var applicationName: String
+        /// How long one call may run before it is interrupted (a silent connection; docs/design.md §4).
+        public var callTimeout: Duration
 
-        public init(conninfo: String, layout: ForeignLayout = .lims, applicationName: String = "plantsync") {
+        public init(
+            conninfo: String, layout: ForeignLayout = .lims, applicationName: String = "plantsync",
+            callTimeout: Duration = StoreCallTimeout.batch
+        ) {
             self.conninfo = conninfo
+            self.callTimeout = callTimeout
             self.layout = layout
             self.applicationName = applicationName
         }
@@ -41,7 +47,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         self.configuration = configuration
         self.session = PostgresSession(
             conninfo: configuration.conninfo, applicationName: configuration.applicationName, label: "plantsync.foreign-postgres",
-            setup: ["SET default_transaction_read_only = on", "SET TIME ZONE 'UTC'"])
+            callTimeout: configuration.callTimeout, setup: ["SET default_transaction_read_only = on", "SET TIME ZONE 'UTC'"])
     }
 
     private var store: String { "foreign PostgreSQL producer \(configuration.layout.container)" }
@@ -143,14 +149,15 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
 
     // MARK: Digests
 
-    public var digestDomains: [DigestDomain] { [.postgres, .metadata] }
+    static let domains: [DigestDomain] = [.postgres, .metadata]
+    public func digestDomains() async throws -> [DigestDomain] { Self.domains }
 
     /// `.postgres` in the server; `.metadata` here, from a projection without the bytes.
     public func computesInDatabase(_ domain: DigestDomain) -> Bool { domain == .postgres }
 
     public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
         guard !ranges.isEmpty else { return [] }
-        try PostgresStore.require(domain, in: digestDomains)
+        try PostgresStore.require(domain, in: Self.domains)
         let table = try await table(plant)
         if domain == .metadata { return try await projectedSummaries(table, ranges) }
         let parameters = table.leading + [.int64Array(ranges.map(\.lower)), .int64Array(ranges.map(\.upper))]
@@ -162,7 +169,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
 
     /// `.postgres` cells grouped in the server; `.metadata` built here from the projection.
     public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
-        try PostgresStore.require(domain, in: digestDomains)
+        try PostgresStore.require(domain, in: Self.domains)
         guard domain == .postgres else { return try await clientCells(of: plant, domain: domain, shape: shape) }
         let table = try await table(plant)
         return try await session.run("IBLT cells (\(shape)) of \(plant) in \(store)") { connection throws(PGError) in
@@ -193,7 +200,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
 
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
         .keyset(in: range, pageSize: pageSize, id: \.id) { lower, limit in
-            try PostgresStore.require(domain, in: self.digestDomains)
+            try PostgresStore.require(domain, in: Self.domains)
             return try await self.versionsPage(try await self.table(plant), from: lower, range: range, limit: limit, domain: domain)
         }
     }
@@ -211,7 +218,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
 
     public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
         .byIDs(ids, pageSize: pageSize) { slice in
-            try PostgresStore.require(domain, in: self.digestDomains)
+            try PostgresStore.require(domain, in: Self.domains)
             let table = try await self.table(plant)
             return try await self.session.run("read versions of \(slice.count) keys of \(plant) in \(self.store)") {
                 connection throws(PGError) in

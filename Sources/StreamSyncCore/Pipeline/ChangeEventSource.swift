@@ -23,7 +23,7 @@ public enum EventSubscription: Sendable, CustomStringConvertible {
 /// committed.
 public protocol ChangeEventSource: Sendable {
     /// Starts delivering events for `subscription`.
-    func start(_ subscription: EventSubscription) throws
+    func start(_ subscription: EventSubscription) async throws
     /// The next event, waiting at most `timeout`; `nil` on timeout or once shut down.
     func next(within timeout: Duration) async -> KafkaConsumerEvent?
     /// Commits, per partition, the next offset to read.
@@ -35,16 +35,20 @@ public protocol ChangeEventSource: Sendable {
 }
 
 extension KafkaConsumer: ChangeEventSource {
-    public func start(_ subscription: EventSubscription) throws {
+    public func start(_ subscription: EventSubscription) async throws {
         switch subscription {
-        case .subscribe(let topics): try subscribe(topics: topics)
-        case .assign(let partitions, let start): try assign(partitions, from: start)
+        case .subscribe(let topics): try await subscribe(topics: topics)
+        case .assign(let partitions, let start): try await assign(partitions, from: start)
         }
     }
 
     public func next(within timeout: Duration) async -> KafkaConsumerEvent? { await events.next(within: timeout) }
 
     public var hasAssignment: Bool { !assignment.isEmpty }
+
+    public func commit(_ offsets: [TopicPartition: Int64]) async throws {
+        try await commit(offsets, timeout: KafkaConsumer.defaultCommitTimeout)
+    }
 
     public func shutdown() async { await close() }
 }

@@ -12,7 +12,7 @@ public protocol DeadLetterSink: Sendable {
 
 extension KafkaProducer: DeadLetterSink {
     public func deliver(_ records: [KafkaProducerRecord]) async throws {
-        for record in records { try send(record) }
+        try await send(records)
         try await flush()
     }
 

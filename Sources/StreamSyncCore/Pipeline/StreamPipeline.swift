@@ -76,7 +76,7 @@ public final class StreamPipeline: Service, Sendable {
 
     public func run() async throws {
         do {
-            try events.start(subscription)
+            try await events.start(subscription)
         } catch {
             await shutdownClients()
             throw StreamSyncError.kafka("\(error)")

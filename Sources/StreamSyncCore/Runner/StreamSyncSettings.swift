@@ -105,12 +105,17 @@ public struct StreamSyncServerSettings: Sendable {
     public var purgeInterval: Duration
     /// How long start-up waits for an unreachable consumer database (transient errors) before it gives up.
     public var storeStartupWait: Duration
+    /// How long one consumer-database call may run before it is interrupted and retried as a transient
+    /// error (a connection gone silent: a failover, a partition; docs/design.md §4).
+    public var dbTimeout: Duration
 
     public init(
         storeURI: String = "", schema: String = "plantsync", httpHost: String = "0.0.0.0", httpPort: Int = 8080,
         drainDeadline: Duration = .seconds(25), tombstoneRetention: TombstoneRetention = .default,
-        purgeInterval: Duration = .seconds(3600), storeStartupWait: Duration = .seconds(120)
+        purgeInterval: Duration = .seconds(3600), storeStartupWait: Duration = .seconds(120),
+        dbTimeout: Duration = StoreCallTimeout.stream
     ) {
+        self.dbTimeout = dbTimeout
         self.storeURI = storeURI
         self.schema = schema
         self.httpHost = httpHost
@@ -133,6 +138,9 @@ public struct StreamSyncServerSettings: Sendable {
         guard storeStartupWait >= .zero else {
             throw .configuration(
                 field: "--store-wait-seconds", value: String(storeStartupWait.components.seconds), detail: "must not be negative")
+        }
+        guard dbTimeout > .zero else {
+            throw .configuration(field: "--db-timeout", value: String(dbTimeout.components.seconds), detail: "must be positive")
         }
         guard drainDeadline > .zero else {
             throw .configuration(field: "--drain-timeout", value: String(drainDeadline.components.seconds), detail: "must be positive")

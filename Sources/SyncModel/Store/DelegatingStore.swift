@@ -11,7 +11,7 @@ extension DelegatingImageStore {
     public func count(of plant: Plant) async throws -> Int { try await base.count(of: plant) }
     public func idBounds(of plant: Plant) async throws -> KeyRange? { try await base.idBounds(of: plant) }
 
-    public var digestDomains: [DigestDomain] { base.digestDomains }
+    public func digestDomains() async throws -> [DigestDomain] { try await base.digestDomains() }
     public func computesInDatabase(_ domain: DigestDomain) -> Bool { base.computesInDatabase(domain) }
 
     public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {

@@ -118,7 +118,8 @@ public protocol ImageStore: ChangeApplier {
 
     /// The digest domains this store computes, best first (docs/design.md §3). PlantSync's own stores
     /// compute every domain of their engine and `.metadata`; a foreign one its engine's and `.metadata`.
-    var digestDomains: [DigestDomain] { get }
+    /// May ask the server (a foreign MongoDB producer's version), so it is async.
+    func digestDomains() async throws -> [DigestDomain]
 
     /// Whether `summaries` in `domain` are computed inside the database (a few bytes per range), rather
     /// than by the client from a projection of every record of the ranges (no image bytes, but a row
