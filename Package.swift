@@ -132,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "Chaos",
             dependencies: [
-                "SyncBenchCore", "SyncModel", "PostgresStore", "LibPQ", "Kafka", "KafkaMock", argumentParser, logging,
+                "SyncBenchCore", "SyncModel", "PostgresStore", "LibPQ", "Kafka", "KafkaMock", "CountingProxy", argumentParser, logging,
             ],
             swiftSettings: swiftSettings),
 
