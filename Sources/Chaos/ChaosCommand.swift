@@ -64,6 +64,18 @@ struct ChaosCommand: AsyncParsableCommand {
     var brokerFreeze: Double = 0
 
     @Option(
+        name: .customLong("silent-room"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds after --pg-silent or --broker-silent within which StreamSync must commit again by itself (the stream goes on).",
+            valueName: "seconds"))
+    var silentRoom: Double = 30
+
+    @Option(
+        name: .customLong("streamsync-arg"), parsing: .unconditionalSingleValue,
+        help: ArgumentHelp("An argument added to StreamSync's command line (repeatable; may start with a dash: --streamsync-arg --some-option --streamsync-arg 5).", valueName: "arg"))
+    var streamSyncArguments: [String] = []
+
+    @Option(
         name: .customLong("drain-timeout"), parsing: .unconditional,
         help: ArgumentHelp(
             "StreamSync's --drain-timeout: every SIGTERM (during each freeze, and at the end) must end it within this (+5 s).",
@@ -142,6 +154,7 @@ struct ChaosCommand: AsyncParsableCommand {
         try require(pgFreeze.isFinite && (0...3600).contains(pgFreeze), "--pg-freeze", text(pgFreeze), "must be within 0…3600 seconds")
         try require(
             brokerFreeze.isFinite && (0...3600).contains(brokerFreeze), "--broker-freeze", text(brokerFreeze), "must be within 0…3600 seconds")
+        try require(silentRoom.isFinite && (5...3600).contains(silentRoom), "--silent-room", text(silentRoom), "must be within 5…3600 seconds")
         try require((1...600).contains(drainTimeout), "--drain-timeout", String(drainTimeout), "must be within 1…600 seconds")
         try require((1...600).contains(batchDBTimeout), "--batch-db-timeout", String(batchDBTimeout), "must be within 1…600 seconds")
         try require((1...65_536).contains(recordBytes), "--record-bytes", String(recordBytes), "must be within 1…65536")
@@ -197,7 +210,7 @@ struct ChaosCommand: AsyncParsableCommand {
         let options = ChaosOptions(
             seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, pgSilent: pgSilent,
             pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, drainTimeout: drainTimeout,
-            batchSilent: batchSilent, batchDBTimeout: batchDBTimeout,
+            silentRoom: silentRoom, streamSyncArguments: streamSyncArguments, batchSilent: batchSilent, batchDBTimeout: batchDBTimeout,
             recordBytes: recordBytes,
             partialPercent: partialPercent, rate: rate, partitionsPerTopic: partitions, convergeTimeout: convergeTimeout,
             pgURI: uri, server: try PostgresServer(dataDirectory: pgData, binDirectory: pgBinDirectory),
@@ -220,6 +233,8 @@ struct ChaosOptions: Sendable {
     var brokerSilent: Bool
     var brokerFreeze: Double
     var drainTimeout: Int
+    var silentRoom: Double
+    var streamSyncArguments: [String]
     var batchSilent: Bool
     var batchDBTimeout: Int
     var recordBytes: Int

@@ -112,7 +112,7 @@ struct ChaosReport {
             skip("broker-outage", "none requested")
         }
         for record in faults.linkFaults { addLinkFault(record, add) }
-        if !faults.linkFaults.isEmpty {
+        do {
             let r = kafkaRewrites
             add(
                 r.unparsed == 0 && r.unknownPorts.isEmpty && r.rewritten > 0, "broker-links",
@@ -216,7 +216,8 @@ struct ChaosReport {
         var ok = true
         var text: String
         if fault.sigtermAt == nil {
-            text = String(format: "at %.1f s StreamSync's %d open %@ connections went silent for good (new ones pass)", began, record.connections, link)
+            text = String(format: "at %.1f s StreamSync's %d open %@ connection%@ went silent for good (new ones pass)", began, record.connections, link,
+                record.connections == 1 ? "" : "s")
         } else {
             text = String(format: "every %@ connection (%d open) passed nothing from %.1f s for %.1f s", link, record.connections, began, ended - began)
         }
@@ -240,28 +241,32 @@ struct ChaosReport {
         let from = fault.sigtermAt == nil ? began + Self.silentSettle : ended
         let base = faults.commits.last { $0.at <= from }?.total ?? 0
         if let moved = faults.commits.first(where: { $0.at > from && $0.total > base }) {
-            let restarted = restarts.contains { $0 > began && $0 < moved.at }
+            let restart = restarts.first { $0 > began && $0 < moved.at }
             text += String(format: "; committed offsets moved again %.1f s after %@", moved.at - (fault.sigtermAt == nil ? began : ended),
                 fault.sigtermAt == nil ? "the fault" : "the thaw")
-            text += restarted ? " (after a restart)" : " (same instance)"
+            if fault.sigtermAt == nil, let restart {
+                // A silent fault is StreamSync's to notice: a restart (another fault's SIGTERM) gives it new connections.
+                ok = false
+                text += String(format: " but only after a restart at %.1f s (not by itself within --silent-room %.0f s)", restart, options.silentRoom)
+            } else {
+                text += restart == nil ? " (same instance)" : " (after a restart)"
+            }
         } else {
             ok = false
             let behind = Int64(produced.values.reduce(0, +)) - (faults.commits.last?.total ?? 0)
             text += "; committed offsets never moved again (\(fmt(Int(behind))) events uncommitted at the end)"
         }
         let window = String(format: "%.1f s", ended - began)
-        text += record.lines.isEmpty
-            ? "; StreamSync logged nothing in the \(window) after it"
-            : "; StreamSync logged \(record.lines.count) lines in the \(window) after it (first: \(Self.clip(record.lines[0])))"
+        let alarms = record.lines.filter(Self.isWarningOrWorse)
+        text += alarms.isEmpty
+            ? "; StreamSync logged no warning or error in the \(window) after it"
+            : "; StreamSync logged \(alarms.count) warning/error line\(alarms.count == 1 ? "" : "s") in the \(window) after it (first: \(Self.clip(alarms[0])))"
         add(ok, fault.name, text)
     }
 
     /// `--batch-silent`: run 1 fails by itself within its db timeout of the fault, run 2 converges.
     private func addBatch(_ batch: BatchSyncCheck.Outcome, _ add: (Bool, String, String) -> Void) {
-        if let error = batch.error {
-            add(false, "batch-silent", "the BatchSync check could not run: \(error)")
-            return
-        }
+        if let error = batch.error { add(false, "batch-check", "the BatchSync check did not complete: \(error)") }
         if let first = batch.first {
             if let at = batch.faultAt {
                 let bound = Double(options.batchDBTimeout) + Self.exitGrace.seconds
@@ -269,8 +274,8 @@ struct ChaosReport {
                 add(
                     ok, "batch-silent",
                     String(
-                        format: "BatchSync run 1: its %d open consumer connections went silent %.1f s in (%@ written); %@ %.1f s later (--db-timeout %d s, bound %.0f s): %@",
-                        batch.silenced, at, BenchReport.mb(batch.bytesBeforeFault), first.how, first.took, options.batchDBTimeout, bound,
+                        format: "BatchSync run 1: its %d open consumer connection%@ went silent %.1f s in (%@ written); %@ %.1f s later (--db-timeout %d s, bound %.0f s): %@",
+                        batch.silenced, batch.silenced == 1 ? "" : "s", at, BenchReport.mb(batch.bytesBeforeFault), first.how, first.took, options.batchDBTimeout, bound,
                         Self.clip(first.lastLine)))
             } else {
                 add(
@@ -291,6 +296,12 @@ struct ChaosReport {
                 + (exact
                     ? "\(fmt(v.exactFields)) live keys exact (fields and bytes), \(fmt(v.deletedAbsent)) hard-deleted keys absent"
                     : "\(fmt(v.wrongFields.count + v.missing.count + v.resurrected.count + v.unknown.count + v.wrongBytes.count)) keys differ (first: \(first ?? ""))"))
+    }
+
+    /// swift-log's stream handler writes `<timestamp> <level> <label>: …`.
+    private static func isWarningOrWorse(_ line: String) -> Bool {
+        let fields = line.split(separator: " ", maxSplits: 2)
+        return fields.count > 1 && ["warning", "error", "critical"].contains(fields[1])
     }
 
     private static func clip(_ line: String) -> String { line.count > 160 ? String(line.prefix(160)) + " …" : line }

@@ -31,7 +31,8 @@ struct ChaosRun {
         let plan = FaultPlan(
             seed: options.seed, events: options.events, rate: options.rate, kills: options.kills,
             pgOutage: options.pgOutage, brokerOutage: options.brokerOutage, pgSilent: options.pgSilent,
-            pgFreeze: options.pgFreeze, brokerSilent: options.brokerSilent, brokerFreeze: options.brokerFreeze)
+            pgFreeze: options.pgFreeze, brokerSilent: options.brokerSilent, brokerFreeze: options.brokerFreeze,
+            silentRoom: options.silentRoom)
         let logs = options.out.appendingPathComponent("logs", isDirectory: true)
         try? FileManager.default.removeItem(at: logs)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -101,7 +102,7 @@ struct ChaosRun {
                 // kills hit an instance that is applying and committing. Correctness does not depend
                 // on it: an expired member's uncommitted work is replayed under the version rule.
                 "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=500",
-            ],
+            ] + options.streamSyncArguments,
             logDirectory: logs, httpPort: httpPort)
         let faults = FaultRecorder(linkFaults: plan.linkFaults)
         let silent = plan.linkFaults.map { fault in
@@ -300,7 +301,7 @@ struct ChaosRun {
             actions.append((fault.start, .linkFault(i)))
             if let sigterm = fault.sigtermAt { actions.append((sigterm, .sigterm(i))) }
             if fault.kind == .silent {
-                actions.append((fault.start + FaultPlan.silentRoom, .windowEnd(i)))
+                actions.append((fault.start + plan.silentRoom, .windowEnd(i)))
             } else {
                 actions.append((fault.end, .thaw(i)))
             }

@@ -57,9 +57,6 @@ struct FaultPlan: Sendable, Equatable {
         }
     }
 
-    /// Stream time after a silent fault before the next one (StreamSync's own deadlines must notice it;
-    /// the stream goes on meanwhile, so there is work stuck behind the silent connections).
-    static let silentRoom = 20.0
     /// Stream time after a freeze's thaw before the next fault.
     static let freezeRoom = 10.0
     /// The SIGTERM of a freeze comes this long after the freeze began.
@@ -70,11 +67,16 @@ struct FaultPlan: Sendable, Equatable {
     let pgOutage: Outage?
     let brokerOutage: Outage?
     let linkFaults: [LinkFault]
+    /// Stream time after a silent fault before the next one (`--silent-room`): StreamSync's own deadlines
+    /// must notice it by then; the stream goes on meanwhile, so there is work stuck behind the silent
+    /// connections.
+    let silentRoom: Double
 
     init(
         seed: UInt64, events: Int, rate: Double, kills: Int, pgOutage: Double, brokerOutage: Double, pgSilent: Bool = false,
-        pgFreeze: Double = 0, brokerSilent: Bool = false, brokerFreeze: Double = 0
+        pgFreeze: Double = 0, brokerSilent: Bool = false, brokerFreeze: Double = 0, silentRoom: Double = 30
     ) {
+        self.silentRoom = silentRoom
         var rng = SeededGenerator(seed: seed ^ 0xC4A0_5EED)
         var needed = max(5, Double(events) / rate, Double(kills) * Self.secondsPerKill)
         if pgOutage > 0 { needed = max(needed, pgOutage / 0.7) }
@@ -96,7 +98,7 @@ struct FaultPlan: Sendable, Equatable {
         for case (let link, let kind?) in requested {
             let fault = LinkFault(link: link, kind: kind, start: slotStart + Double.random(in: 1...3, using: &rng))
             linkFaults.append(fault)
-            slotStart = fault.end + (fault.kind == .silent ? Self.silentRoom : Self.freezeRoom)
+            slotStart = fault.end + (fault.kind == .silent ? silentRoom : Self.freezeRoom)
         }
         self.linkFaults = linkFaults
         duration = slotStart
