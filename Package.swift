@@ -136,7 +136,8 @@ let package = Package(
         .executableTarget(
             name: "Chaos",
             dependencies: [
-                "SyncBenchCore", "SyncModel", "PostgresStore", "LibPQ", "Kafka", "KafkaMock", "BlockingExecutor", argumentParser, logging,
+                "SyncBenchCore", "SyncModel", "PostgresStore", "LibPQ", "Kafka", "KafkaMock", "CountingProxy", "BlockingExecutor",
+                argumentParser, logging,
             ],
             swiftSettings: swiftSettings),
 

@@ -5,18 +5,21 @@ import Logging
 /// Chaos: the reliability checks of docs/streamsync.md ("Delivery guarantee") and docs/design.md §1, §2, §4 as
 /// one reproducible run. A steady LIMS event stream goes through the real StreamSync executable into
 /// a throwaway PostgreSQL while StreamSync is SIGKILLed at random instants, PostgreSQL is stopped
-/// (immediate mode) and the Kafka brokers are down; afterwards every key must hold exactly its last
+/// (immediate mode), the Kafka brokers are down and, on request, StreamSync's connections go silent
+/// without closing (through proxies, `ChaosLinks`); afterwards every key must hold exactly its last
 /// produced state, the group's offsets must reach the end of every partition and nothing may be
 /// dead-lettered. `scripts/chaos` builds this, starts the PostgreSQL cluster and passes it in.
 @main
 struct ChaosCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "Chaos",
-        abstract: "StreamSync under SIGKILLs, a PostgreSQL outage and a Kafka outage: nothing may be lost.",
+        abstract: "StreamSync under SIGKILLs, outages and silent connections: nothing may be lost.",
         discussion: """
             Run it through scripts/chaos, which builds StreamSync and Chaos, starts a throwaway durable \
             PostgreSQL and passes --pg-uri, --pg-data and --pg-bin. Kafka is librdkafka's mock cluster, \
-            inside this process. Prints one line per check and a summary; exits 1 if any check fails.
+            inside this process. StreamSync reaches PostgreSQL and each broker through a proxy of this \
+            process, which --pg-silent, --pg-freeze, --broker-silent and --broker-freeze use. Prints one \
+            line per check and a summary; exits 1 if any check fails.
             """)
 
     // MARK: The run
@@ -39,6 +42,55 @@ struct ChaosCommand: AsyncParsableCommand {
         name: .customLong("broker-outage"), parsing: .unconditional,
         help: ArgumentHelp("Seconds every Kafka broker is down; 0: none.", valueName: "seconds"))
     var brokerOutage: Double = 30
+
+    @Flag(
+        name: .customLong("pg-silent"),
+        help: "StreamSync's PostgreSQL connections open at one instant pass nothing ever again and are never closed; new ones work (a failover).")
+    var pgSilent = false
+
+    @Option(
+        name: .customLong("pg-freeze"), parsing: .unconditional,
+        help: ArgumentHelp("Seconds every StreamSync PostgreSQL connection, open or new, passes nothing (a partition); 0: none.", valueName: "seconds"))
+    var pgFreeze: Double = 0
+
+    @Flag(
+        name: .customLong("broker-silent"),
+        help: "StreamSync's Kafka broker connections open at one instant pass nothing ever again and are never closed; new ones work.")
+    var brokerSilent = false
+
+    @Option(
+        name: .customLong("broker-freeze"), parsing: .unconditional,
+        help: ArgumentHelp("Seconds every StreamSync Kafka broker connection, open or new, passes nothing; 0: none.", valueName: "seconds"))
+    var brokerFreeze: Double = 0
+
+    @Option(
+        name: .customLong("silent-room"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds after --pg-silent or --broker-silent within which StreamSync must commit again by itself (the stream goes on).",
+            valueName: "seconds"))
+    var silentRoom: Double = 30
+
+    @Option(
+        name: .customLong("streamsync-arg"), parsing: .unconditionalSingleValue,
+        help: ArgumentHelp("An argument added to StreamSync's command line (repeatable; may start with a dash: --streamsync-arg --some-option --streamsync-arg 5).", valueName: "arg"))
+    var streamSyncArguments: [String] = []
+
+    @Option(
+        name: .customLong("drain-timeout"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "StreamSync's --drain-timeout: every SIGTERM (during each freeze, and at the end) must end it within this (+5 s).",
+            valueName: "seconds"))
+    var drainTimeout: Int = 10
+
+    @Flag(
+        name: .customLong("batch-silent"),
+        help: "After the stream: a BatchSync run whose consumer connections go silent must fail within --batch-db-timeout, the next must converge.")
+    var batchSilent = false
+
+    @Option(
+        name: .customLong("batch-db-timeout"), parsing: .unconditional,
+        help: ArgumentHelp("BatchSync's --db-timeout for --batch-silent.", valueName: "seconds"))
+    var batchDBTimeout: Int = 10
 
     @Option(
         name: .customLong("record-bytes"), parsing: .unconditional,
@@ -75,6 +127,9 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(name: .customLong("streamsync"), help: "The StreamSync executable (default: beside this one).")
     var streamSync: String?
 
+    @Option(name: .customLong("batchsync"), help: "The BatchSync executable, for --batch-silent (default: beside this one).")
+    var batchSync: String?
+
     @Option(help: "Directory for the logs of every StreamSync instance.")
     var out: String = "out/chaos"
 
@@ -96,6 +151,12 @@ struct ChaosCommand: AsyncParsableCommand {
         try require(
             brokerOutage.isFinite && (0...3600).contains(brokerOutage), "--broker-outage", text(brokerOutage),
             "must be within 0…3600 seconds")
+        try require(pgFreeze.isFinite && (0...3600).contains(pgFreeze), "--pg-freeze", text(pgFreeze), "must be within 0…3600 seconds")
+        try require(
+            brokerFreeze.isFinite && (0...3600).contains(brokerFreeze), "--broker-freeze", text(brokerFreeze), "must be within 0…3600 seconds")
+        try require(silentRoom.isFinite && (5...3600).contains(silentRoom), "--silent-room", text(silentRoom), "must be within 5…3600 seconds")
+        try require((1...600).contains(drainTimeout), "--drain-timeout", String(drainTimeout), "must be within 1…600 seconds")
+        try require((1...600).contains(batchDBTimeout), "--batch-db-timeout", String(batchDBTimeout), "must be within 1…600 seconds")
         try require((1...65_536).contains(recordBytes), "--record-bytes", String(recordBytes), "must be within 1…65536")
         try require((0...100).contains(partialPercent), "--partial-percent", String(partialPercent), "must be within 0…100")
         try require(rate.isFinite && rate >= 1 && rate <= 100_000, "--rate", text(rate), "must be within 1…100000 events per second")
@@ -115,6 +176,9 @@ struct ChaosCommand: AsyncParsableCommand {
         if let streamSync {
             try require(FileManager.default.isExecutableFile(atPath: streamSync), "--streamsync", streamSync, "not an executable file")
         }
+        if let batchSync {
+            try require(FileManager.default.isExecutableFile(atPath: batchSync), "--batchsync", batchSync, "not an executable file")
+        }
     }
 
     func run() async throws {
@@ -132,19 +196,25 @@ struct ChaosCommand: AsyncParsableCommand {
         guard let pgBinDirectory = pgBin ?? PostgresServer.defaultBinDirectory() else {
             throw ValidationError("missing --pg-bin: no /usr/lib/postgresql/*/bin/pg_ctl found")
         }
-        let streamSyncPath =
-            streamSync
-            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("StreamSync").path
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let streamSyncPath = streamSync ?? here.appendingPathComponent("StreamSync").path
         guard FileManager.default.isExecutableFile(atPath: streamSyncPath) else {
             throw ValidationError(
                 "StreamSync not found at \(streamSyncPath): build it (swift build --product StreamSync) or pass --streamsync")
         }
+        let batchSyncPath = batchSync ?? here.appendingPathComponent("BatchSync").path
+        if batchSilent, !FileManager.default.isExecutableFile(atPath: batchSyncPath) {
+            throw ValidationError(
+                "BatchSync not found at \(batchSyncPath) (--batch-silent): build it (swift build --product BatchSync) or pass --batchsync")
+        }
         let options = ChaosOptions(
-            seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, recordBytes: recordBytes,
+            seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, pgSilent: pgSilent,
+            pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, drainTimeout: drainTimeout,
+            silentRoom: silentRoom, streamSyncArguments: streamSyncArguments, batchSilent: batchSilent, batchDBTimeout: batchDBTimeout,
+            recordBytes: recordBytes,
             partialPercent: partialPercent, rate: rate, partitionsPerTopic: partitions, convergeTimeout: convergeTimeout,
             pgURI: uri, server: try PostgresServer(dataDirectory: pgData, binDirectory: pgBinDirectory),
-            streamSync: URL(fileURLWithPath: streamSyncPath), out: URL(fileURLWithPath: out, isDirectory: true))
+            streamSync: URL(fileURLWithPath: streamSyncPath), batchSync: URL(fileURLWithPath: batchSyncPath), out: URL(fileURLWithPath: out, isDirectory: true))
         let report = try await ChaosRun(options: options).run()
         print(report.text, terminator: "")
         if !report.passed { throw ExitCode(1) }
@@ -158,6 +228,15 @@ struct ChaosOptions: Sendable {
     var kills: Int
     var pgOutage: Double
     var brokerOutage: Double
+    var pgSilent: Bool
+    var pgFreeze: Double
+    var brokerSilent: Bool
+    var brokerFreeze: Double
+    var drainTimeout: Int
+    var silentRoom: Double
+    var streamSyncArguments: [String]
+    var batchSilent: Bool
+    var batchDBTimeout: Int
     var recordBytes: Int
     var partialPercent: Int
     var rate: Double
@@ -166,6 +245,7 @@ struct ChaosOptions: Sendable {
     var pgURI: String
     var server: PostgresServer
     var streamSync: URL
+    var batchSync: URL
     var out: URL
 }
 

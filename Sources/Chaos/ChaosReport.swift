@@ -29,17 +29,28 @@ struct ChaosReport {
     let unplannedExits: [Exit]
     let readyTimes: [Double]
     let instances: Int
+    /// Start of every instance after the first, in seconds after the first event.
+    let restarts: [Double]
+    let kafkaRewrites: KafkaRewriteStats.Counts
     let shutdown: (how: String, took: Double)
     let final: KafkaWatch.Snapshot
     let deadLetterPartition: TopicPartition
     let convergedAfter: Double?
     let verification: Verification
+    let batch: BatchSyncCheck.Outcome?
     let logs: URL
     let runTime: Double
 
     /// A StreamSync exit of its own while PostgreSQL is down (or within this long after it accepts
     /// connections again) is the expected crash loop of a process that cannot prepare its schema.
     static let outageGrace = 5.0
+
+    /// A SIGTERMed StreamSync must be gone this long after its drain timeout at the latest (the process
+    /// exits after the drain deadline, it does not stop at it).
+    static let exitGrace: Duration = .seconds(5)
+
+    /// After a silent fault, offsets committed this soon may belong to work finished before it.
+    static let silentSettle = 2.0
 
     struct Line {
         let status: String
@@ -100,20 +111,32 @@ struct ChaosReport {
         } else {
             skip("broker-outage", "none requested")
         }
+        for record in faults.linkFaults { addLinkFault(record, add) }
+        do {
+            let r = kafkaRewrites
+            add(
+                r.unparsed == 0 && r.unknownPorts.isEmpty && r.rewritten > 0, "broker-links",
+                "StreamSync reached the brokers only through their proxies: \(r.rewritten) Metadata/FindCoordinator responses rewritten"
+                    + (r.unparsed > 0 ? ", \(r.unparsed) not understood" : "")
+                    + (r.unknownPorts.isEmpty ? "" : ", unknown broker ports \(r.unknownPorts.sorted())"))
+        }
         if !faults.errors.isEmpty {
             add(false, "faults", "\(faults.errors.count) fault injections failed (first: \(faults.errors[0]))")
         }
-        let inOutage = unplannedExits.filter { exit in
-            guard let down = faults.pgDownAt else { return false }
-            return exit.at >= down && exit.at <= (faults.pgAcceptingAt ?? .infinity) + Self.outageGrace
+        // PostgreSQL unreachable: the outage, and every PostgreSQL freeze (a start-up then cannot reach it).
+        var pgUnreachable: [ClosedRange<Double>] = []
+        if let down = faults.pgDownAt { pgUnreachable.append(down...((faults.pgAcceptingAt ?? .infinity) + Self.outageGrace)) }
+        for record in faults.linkFaults where record.fault.link == .postgres && record.fault.sigtermAt != nil {
+            if let began = record.began { pgUnreachable.append(began...((record.ended ?? .infinity) + Self.outageGrace)) }
         }
+        let inOutage = unplannedExits.filter { exit in pgUnreachable.contains { $0.contains(exit.at) } }
         let outside = unplannedExits.filter { exit in !inOutage.contains { $0.instance == exit.instance } }
         if unplannedExits.isEmpty {
             add(true, "exits", "StreamSync never exited by itself")
         } else if outside.isEmpty {
             add(
                 true, "exits",
-                "\(inOutage.count) exits of its own, all while PostgreSQL was down, each restarted (first: instance \(inOutage[0].instance), \(inOutage[0].how): \(inOutage[0].lastLine))"
+                "\(inOutage.count) exits of its own, all while PostgreSQL was down or frozen, each restarted (first: instance \(inOutage[0].instance), \(inOutage[0].how): \(inOutage[0].lastLine))"
             )
         } else {
             add(
@@ -173,11 +196,115 @@ struct ChaosReport {
                 "\(fmt(v.wrongBytes.count)) keys with wrong bytes: \(fmt(v.wrongBytesNull)) null, \(fmt(v.wrongBytesEarlier)) an earlier "
                     + "revision of the image, \(fmt(v.wrongBytesOther)) other (first: \(v.wrongBytes.examples.joined(separator: "; ")))")
         }
+        if let batch { addBatch(batch, add) }
         add(
             shutdown.how == "exit 0", "shutdown",
-            String(format: "SIGTERM → %@ in %.1f s", shutdown.how, shutdown.took))
+            String(format: "SIGTERM → %@ in %.1f s", shutdown.how, shutdown.took)
+                + (shutdown.how == "signal 9" ? " (SIGKILLed: not gone within the drain timeout \(options.drainTimeout) s + 5 s)" : ""))
         return lines
     }
+
+    /// One line per link fault: what was done, whether a SIGTERM during it ended StreamSync within its
+    /// drain timeout, how soon the group committed again, and what StreamSync logged meanwhile.
+    private func addLinkFault(_ record: FaultRecorder.LinkFaultRecord, _ add: (Bool, String, String) -> Void) {
+        let fault = record.fault
+        let link = fault.link == .postgres ? "PostgreSQL" : "Kafka broker"
+        guard let began = record.began, let ended = record.ended else {
+            add(false, fault.name, "not carried out (see faults)")
+            return
+        }
+        var ok = true
+        var text: String
+        if fault.sigtermAt == nil {
+            text = String(format: "at %.1f s StreamSync's %d open %@ connection%@ went silent for good (new ones pass)", began, record.connections, link,
+                record.connections == 1 ? "" : "s")
+        } else {
+            text = String(format: "every %@ connection (%d open) passed nothing from %.1f s for %.1f s", link, record.connections, began, ended - began)
+        }
+        if fault.sigtermAt != nil {
+            if let sigterm = record.sigterm {
+                let inTime = sigterm.how != "signal 9" && sigterm.took <= Double(options.drainTimeout) + Self.exitGrace.seconds
+                ok = ok && inTime
+                text += String(format: "; SIGTERM %.1f s in → %@ in %.1f s", sigterm.at - began, sigterm.how, sigterm.took)
+                text += inTime ? "" : " (drain timeout \(options.drainTimeout) s: SIGKILLed)"
+                // A freeze shorter than the drain deadline lets a stuck drain finish at the thaw.
+                if ended < sigterm.at + Double(options.drainTimeout) + Self.exitGrace.seconds {
+                    text += " (the freeze ended before the drain deadline: make it longer than \(secs(FaultPlan.sigtermIntoFreeze + Double(options.drainTimeout) + Self.exitGrace.seconds)) to test draining under it)"
+                }
+            } else {
+                ok = false
+                text += "; the SIGTERM was not sent"
+            }
+        }
+        // Moving again: the committed total grows past what it was when the link was back for new work
+        // (the thaw), or, for a silent fault, shortly after it (commits already under way do not count).
+        let from = fault.sigtermAt == nil ? began + Self.silentSettle : ended
+        let base = faults.commits.last { $0.at <= from }?.total ?? 0
+        if let moved = faults.commits.first(where: { $0.at > from && $0.total > base }) {
+            let restart = restarts.first { $0 > began && $0 < moved.at }
+            text += String(format: "; committed offsets moved again %.1f s after %@", moved.at - (fault.sigtermAt == nil ? began : ended),
+                fault.sigtermAt == nil ? "the fault" : "the thaw")
+            if fault.sigtermAt == nil, let restart {
+                // A silent fault is StreamSync's to notice: a restart (another fault's SIGTERM) gives it new connections.
+                ok = false
+                text += String(format: " but only after a restart at %.1f s (not by itself within --silent-room %.0f s)", restart, options.silentRoom)
+            } else {
+                text += restart == nil ? " (same instance)" : " (after a restart)"
+            }
+        } else {
+            ok = false
+            let behind = Int64(produced.values.reduce(0, +)) - (faults.commits.last?.total ?? 0)
+            text += "; committed offsets never moved again (\(fmt(Int(behind))) events uncommitted at the end)"
+        }
+        let window = String(format: "%.1f s", ended - began)
+        let alarms = record.lines.filter(Self.isWarningOrWorse)
+        text += alarms.isEmpty
+            ? "; StreamSync logged no warning or error in the \(window) after it"
+            : "; StreamSync logged \(alarms.count) warning/error line\(alarms.count == 1 ? "" : "s") in the \(window) after it (first: \(Self.clip(alarms[0])))"
+        add(ok, fault.name, text)
+    }
+
+    /// `--batch-silent`: run 1 fails by itself within its db timeout of the fault, run 2 converges.
+    private func addBatch(_ batch: BatchSyncCheck.Outcome, _ add: (Bool, String, String) -> Void) {
+        if let error = batch.error { add(false, "batch-check", "the BatchSync check did not complete: \(error)") }
+        if let first = batch.first {
+            if let at = batch.faultAt {
+                let bound = Double(options.batchDBTimeout) + Self.exitGrace.seconds
+                let ok = first.how != "exit 0" && first.how != "signal 9" && first.took <= bound
+                add(
+                    ok, "batch-silent",
+                    String(
+                        format: "BatchSync run 1: its %d open consumer connection%@ went silent %.1f s in (%@ written); %@ %.1f s later (--db-timeout %d s, bound %.0f s): %@",
+                        batch.silenced, batch.silenced == 1 ? "" : "s", at, BenchReport.mb(batch.bytesBeforeFault), first.how, first.took, options.batchDBTimeout, bound,
+                        Self.clip(first.lastLine)))
+            } else {
+                add(
+                    false, "batch-silent",
+                    "BatchSync run 1 ended (\(first.how)) before writing \(BatchSyncCheck.triggerBytes >> 10) kB to the consumer: no fault (\(Self.clip(first.lastLine)))")
+            }
+        }
+        guard let second = batch.second else { return }
+        guard second.how == "exit 0", let v = batch.verification else {
+            add(false, "batch-converge", "BatchSync run 2: \(second.how) after \(secs(second.took)): \(Self.clip(second.lastLine))")
+            return
+        }
+        let exact = v.wrongFields.count == 0 && v.missing.count == 0 && v.resurrected.count == 0 && v.unknown.count == 0 && v.wrongBytes.count == 0
+        let first = [v.wrongFields, v.missing, v.resurrected, v.unknown, v.wrongBytes].first { $0.count > 0 }?.examples.first
+        add(
+            exact, "batch-converge",
+            "BatchSync run 2: exit 0 in \(secs(second.took)); \(BatchSyncCheck.consumerSchema): "
+                + (exact
+                    ? "\(fmt(v.exactFields)) live keys exact (fields and bytes), \(fmt(v.deletedAbsent)) hard-deleted keys absent"
+                    : "\(fmt(v.wrongFields.count + v.missing.count + v.resurrected.count + v.unknown.count + v.wrongBytes.count)) keys differ (first: \(first ?? ""))"))
+    }
+
+    /// swift-log's stream handler writes `<timestamp> <level> <label>: …`.
+    private static func isWarningOrWorse(_ line: String) -> Bool {
+        let fields = line.split(separator: " ", maxSplits: 2)
+        return fields.count > 1 && ["warning", "error", "critical"].contains(fields[1])
+    }
+
+    private static func clip(_ line: String) -> String { line.count > 160 ? String(line.prefix(160)) + " …" : line }
 
     var passed: Bool { !lines.contains { $0.failed } }
 
@@ -196,7 +323,11 @@ struct ChaosReport {
         out += stalled > 0.05 ? ", held back \(secs(stalled)) for the mock's retention)" : ")"
         out += " over \(partitions.count) partitions\n"
         out +=
-            "         \(kills) SIGKILLs, \(instances) StreamSync instances, \(unplannedExits.count) exits of its own; PostgreSQL down \(pg); brokers down \(broker)\n"
+            "         \(kills) SIGKILLs, \(instances) StreamSync instances, \(unplannedExits.count) exits of its own; PostgreSQL down \(pg); brokers down \(broker)"
+        for record in faults.linkFaults {
+            out += "; \(record.fault.name)" + (record.fault.sigtermAt != nil ? " \(secs(record.fault.end - record.fault.start))" : "")
+        }
+        out += "\n"
         out += "         converged \(convergedAfter.map(secs) ?? "never") after the last event; \(fmt(keys)) keys checked "
         out +=
             "(\(fmt(verification.liveKeys)) live, \(fmt(verification.deletedKeys)) hard-deleted); run \(secs(runTime)); logs in \(logs.path)\n"

@@ -1,4 +1,5 @@
 import BlockingExecutor
+import CountingProxy
 import Foundation
 import Kafka
 import KafkaMock
@@ -13,6 +14,8 @@ import Synchronization
 
 /// One chaos run: set-up, the stream under faults, convergence, the checks and the report.
 struct ChaosRun {
+    /// Where the run's own blocking calls go (libpq set-up, pg_ctl, the mock cluster's start and stop).
+    static let blocking = BlockingExecutor(label: "plantsync.chaos.blocking")
     let options: ChaosOptions
 
     static let schema = "chaos"
@@ -30,17 +33,21 @@ struct ChaosRun {
         let runStart = ContinuousClock.now
         let plan = FaultPlan(
             seed: options.seed, events: options.events, rate: options.rate, kills: options.kills,
-            pgOutage: options.pgOutage, brokerOutage: options.brokerOutage)
+            pgOutage: options.pgOutage, brokerOutage: options.brokerOutage, pgSilent: options.pgSilent,
+            pgFreeze: options.pgFreeze, brokerSilent: options.brokerSilent, brokerFreeze: options.brokerFreeze,
+            silentRoom: options.silentRoom)
         let logs = options.out.appendingPathComponent("logs", isDirectory: true)
         try? FileManager.default.removeItem(at: logs)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
 
         // 1. The consumer database: a fresh schema (StreamSync creates its table on start).
-        let blocking = BlockingExecutor(label: "plantsync.chaos.blocking")
+        let blocking = Self.blocking
         do {
             let uri = options.pgURI
             try await blocking.run {
-                _ = try PGConnection(conninfo: uri).execute("DROP SCHEMA IF EXISTS \(Self.schema) CASCADE")
+                let admin = try PGConnection(conninfo: uri)
+                try admin.execute("DROP SCHEMA IF EXISTS \(Self.schema) CASCADE")
+                try admin.execute("DROP SCHEMA IF EXISTS \(BatchSyncCheck.consumerSchema) CASCADE")
             }
         } catch {
             throw ChaosError("cannot reach the consumer database: \(error)")
@@ -71,14 +78,30 @@ struct ChaosRun {
                     properties: ["log_level": "0"])),
             partitions: partitions + [deadLetterPartition])
 
-        // 3. StreamSync, the real executable, as a supervised child process.
+        // 3. StreamSync, the real executable, as a supervised child process, reaching PostgreSQL and the
+        // brokers through the fault proxies.
+        let links = try await ChaosLinks.start(pgURI: options.pgURI, cluster: cluster)
+        do {
+            return try await run(plan: plan, logs: logs, cluster: cluster, producer: producer, watch: watch, links: links,
+                partitions: partitions, deadLetterPartition: deadLetterPartition, timeoutMs: timeoutMs, runStart: runStart)
+        } catch {
+            await links.stop()
+            throw error
+        }
+    }
+
+    private func run(
+        plan: FaultPlan, logs: URL, cluster: KafkaMockCluster, producer: KafkaProducer, watch: KafkaWatch, links: ChaosLinks,
+        partitions: [TopicPartition], deadLetterPartition: TopicPartition, timeoutMs: Int, runStart: ContinuousClock.Instant
+    ) async throws -> ChaosReport {
         let httpPort = try await FreePort.find()
         let supervisor = StreamSyncSupervisor(
             executable: options.streamSync,
             arguments: [
-                "--bootstrap-servers", cluster.bootstrapServers, "--group-id", Self.group,
-                "--store-uri", options.pgURI, "--schema", Self.schema, "--dead-letter-topic", Self.deadLetterTopic,
+                "--bootstrap-servers", links.bootstrapServers, "--group-id", Self.group,
+                "--store-uri", links.postgresURI, "--schema", Self.schema, "--dead-letter-topic", Self.deadLetterTopic,
                 "--http-host", "127.0.0.1", "--http-port", String(httpPort), "--stats-interval-ms", "0",
+                "--drain-timeout", String(options.drainTimeout),
                 // A SIGKILLed member stays in the group until its session expires, and the group waits for
                 // it before handing its partitions to the restarted instance: 45 s by default. 3 s here
                 // (a real broker refuses less than 6 s unless configured; the mock accepts it), so that
@@ -86,12 +109,16 @@ struct ChaosRun {
                 // kills hit an instance that is applying and committing. Correctness does not depend
                 // on it: an expired member's uncommitted work is replayed under the version rule.
                 "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=500",
-            ],
+            ] + options.streamSyncArguments,
             logDirectory: logs, httpPort: httpPort)
-        let faults = FaultRecorder()
+        let faults = FaultRecorder(linkFaults: plan.linkFaults)
+        let silent = plan.linkFaults.map { fault in
+            fault.name + (fault.sigtermAt != nil ? " \(secs(fault.end - fault.start))" : "")
+        }
         progress(
             "==> chaos: seed \(options.seed), \(fmt(options.events)) events over ≥ \(String(format: "%.0f", plan.duration)) s, "
                 + "\(options.kills) kills, PostgreSQL down \(secs(options.pgOutage)), brokers down \(secs(options.brokerOutage)), "
+                + (silent.isEmpty ? "" : "\(silent.joined(separator: ", ")), ")
                 + "\(options.partialPercent) % partial updates; logs in \(logs.path)\n")
         try await supervisor.start()
         // From here on every exit path stops StreamSync: an error must not leave it running.
@@ -123,10 +150,22 @@ struct ChaosRun {
             let streamStart = ContinuousClock.now
             let faultTask = Task {
                 await Self.inject(
-                    plan, from: streamStart, supervisor: supervisor, cluster: cluster, server: options.server, recorder: faults,
+                    plan, from: streamStart, supervisor: supervisor, cluster: cluster, server: options.server, links: links,
+                    drainTimeout: .seconds(options.drainTimeout) + ChaosReport.exitGrace, recorder: faults,
                     log: logs.appendingPathComponent("pg_ctl.log"))
             }
-            defer { faultTask.cancel() }
+            // The group's committed total over time, for how long StreamSync took to move again after a link fault.
+            let commitTracker = Task {
+                while !Task.isCancelled {
+                    let total = watch.snapshot.committed.filter { $0.key.topic != Self.deadLetterTopic }.values.reduce(0, +)
+                    faults.committed(total, at: (ContinuousClock.now - streamStart).seconds)
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            defer {
+                faultTask.cancel()
+                commitTracker.cancel()
+            }
             var stream = LimsStream(
                 seed: options.seed, recordBytes: options.recordBytes, partialPercent: options.partialPercent,
                 partitions: options.partitionsPerTopic)
@@ -211,9 +250,11 @@ struct ChaosRun {
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }
+            commitTracker.cancel()
             monitor.cancel()
             _ = await monitor.value
-            let shutdown = await supervisor.stop(timeout: .seconds(30))
+            let shutdown = await supervisor.stop(timeout: .seconds(options.drainTimeout) + ChaosReport.exitGrace)
+            await links.stop()
             watcher.cancel()
             _ = await watcher.value
             await watch.sample(timeout: .seconds(10))
@@ -225,6 +266,13 @@ struct ChaosRun {
             progress("==> comparing \(fmt(stream.truth.count)) keys with the consumer database\n")
             let store = try PostgresStore(.init(conninfo: options.pgURI, schema: Self.schema, applicationName: "chaos-verify"))
             let verification = try await Verification.run(store: store, stream: stream)
+            var batch: BatchSyncCheck.Outcome?
+            if options.batchSilent {
+                batch = try await BatchSyncCheck(
+                    executable: options.batchSync, dbTimeout: options.batchDBTimeout, producerURI: options.pgURI,
+                    listener: links.listener, logs: logs
+                ).run(stream: stream, progress: progress)
+            }
 
             return ChaosReport(
                 options: options, plan: plan, stream: stream, partitions: partitions, produced: produced,
@@ -237,8 +285,9 @@ struct ChaosRun {
                         instance: exit.instance, at: (exit.at - streamStart).seconds, how: exit.how, lastLine: exit.lastLine)
                 },
                 readyTimes: await supervisor.readyTimes, instances: await supervisor.instances.count,
+                restarts: await supervisor.restartTimes.map { ($0 - streamStart).seconds }, kafkaRewrites: links.kafkaRewrites.snapshot,
                 shutdown: (shutdown.how, shutdown.took.seconds), final: final, deadLetterPartition: deadLetterPartition,
-                convergedAfter: convergedAfter?.seconds, verification: verification, logs: logs,
+                convergedAfter: convergedAfter?.seconds, verification: verification, batch: batch, logs: logs,
                 runTime: (ContinuousClock.now - runStart).seconds)
         } catch {
             await supervisor.stop(timeout: .seconds(10))
@@ -246,16 +295,30 @@ struct ChaosRun {
         }
     }
 
-    /// Carries out the plan: kills, the PostgreSQL outage, the broker outage, each at its instant.
+    /// Carries out the plan: kills, the PostgreSQL outage, the broker outage, the link faults, each at its instant.
+    /// A SIGTERM runs beside the schedule (its drain may take up to `drainTimeout`); all have ended on return.
     static func inject(
         _ plan: FaultPlan, from start: ContinuousClock.Instant, supervisor: StreamSyncSupervisor, cluster: KafkaMockCluster,
-        server: PostgresServer, recorder: FaultRecorder, log: URL
+        server: PostgresServer, links: ChaosLinks, drainTimeout: Duration, recorder: FaultRecorder, log: URL
     ) async {
-        enum Action { case kill, pgDown, pgUp, brokerDown, brokerUp }
+        enum Action { case kill, pgDown, pgUp, brokerDown, brokerUp, linkFault(Int), thaw(Int), sigterm(Int), windowEnd(Int) }
         var actions: [(at: Double, action: Action)] = plan.kills.map { ($0, .kill) }
         if let pg = plan.pgOutage { actions += [(pg.start, .pgDown), (pg.end, .pgUp)] }
         if let broker = plan.brokerOutage { actions += [(broker.start, .brokerDown), (broker.end, .brokerUp)] }
+        for (i, fault) in plan.linkFaults.enumerated() {
+            actions.append((fault.start, .linkFault(i)))
+            if let sigterm = fault.sigtermAt { actions.append((sigterm, .sigterm(i))) }
+            if fault.kind == .silent {
+                actions.append((fault.start + plan.silentRoom, .windowEnd(i)))
+            } else {
+                actions.append((fault.end, .thaw(i)))
+            }
+        }
         actions.sort { $0.at < $1.at }
+        var sigterms: [Task<Void, Never>] = []
+        defer {
+            for task in sigterms { task.cancel() }
+        }
         var index = 0
         while index < actions.count, !Task.isCancelled {
             let (at, action) = actions[index]
@@ -278,10 +341,10 @@ struct ChaosRun {
                     // From the moment the stop is issued: a start-up that fails while the server is
                     // shutting down already belongs to the outage.
                     recorder.pg(down: elapsed)
-                    try server.stopImmediately(output: log)
+                    try await Self.blocking.run { try server.stopImmediately(output: log) }
                 case .pgUp:
                     let began = ContinuousClock.now
-                    try server.start(output: log)
+                    try await Self.blocking.run { try server.start(output: log) }
                     recorder.pg(up: (began - start).seconds, accepting: (ContinuousClock.now - start).seconds)
                 case .brokerDown:
                     try cluster.setBrokerDown()
@@ -289,17 +352,63 @@ struct ChaosRun {
                 case .brokerUp:
                     try cluster.setBrokerUp()
                     recorder.broker(up: elapsed)
+                case .linkFault(let i):
+                    let fault = plan.linkFaults[i]
+                    let mark = await supervisor.logMark()
+                    let connections =
+                        fault.kind == .silent ? await links.silenceExisting(fault.link) : await links.freeze(fault.link)
+                    recorder.linkFault(i, began: elapsed, connections: connections, log: mark)
+                case .thaw(let i):
+                    await links.thaw(plan.linkFaults[i].link)
+                    recorder.linkFault(i, ended: elapsed, log: await supervisor.logMark())
+                case .windowEnd(let i):
+                    recorder.linkFault(i, ended: elapsed, log: await supervisor.logMark())
+                case .sigterm(let i):
+                    sigterms.append(
+                        Task {
+                            do {
+                                if let (how, took) = try await supervisor.terminateAndRestart(timeout: drainTimeout) {
+                                    recorder.linkFault(i, sigtermAt: elapsed, how: how, took: took.seconds)
+                                } else {
+                                    recorder.fail("SIGTERM during \(plan.linkFaults[i].name): no StreamSync instance was running")
+                                }
+                            } catch {
+                                recorder.fail("SIGTERM during \(plan.linkFaults[i].name): \(error)")
+                            }
+                        })
                 }
             } catch {
                 recorder.fail("\(action): \(error)")
             }
             index += 1
         }
+        for task in sigterms { await task.value }
+        // Lines logged since each link fault's window began are read once it has ended.
+        for (i, record) in recorder.snapshot.linkFaults.enumerated() {
+            if let from = record.logFrom, let to = record.logTo {
+                recorder.linkFault(i, lines: await supervisor.lines(from: from, to: to))
+            }
+        }
     }
 }
 
 /// What the fault injection did, and when (seconds after the first event).
 final class FaultRecorder: Sendable {
+    /// What happened to one planned link fault (times in seconds after the first event).
+    struct LinkFaultRecord: Sendable {
+        let fault: FaultPlan.LinkFault
+        var began: Double?
+        /// Connections open at the fault instant (silenced, or frozen).
+        var connections = 0
+        /// The thaw of a freeze; for a silent fault, the end of its slot (where its log window ends).
+        var ended: Double?
+        var sigterm: (at: Double, how: String, took: Double)?
+        var logFrom: LogMark?
+        var logTo: LogMark?
+        /// What StreamSync logged from the fault instant to `ended`.
+        var lines: [String] = []
+    }
+
     struct Snapshot: Sendable {
         var killTimes: [Double] = []
         var pgDownAt: Double?
@@ -308,9 +417,16 @@ final class FaultRecorder: Sendable {
         var brokerDownAt: Double?
         var brokerUpAt: Double?
         var errors: [String] = []
+        var linkFaults: [LinkFaultRecord] = []
+        /// (seconds, committed total over the plant partitions), each time the total changed.
+        var commits: [(at: Double, total: Int64)] = []
     }
 
-    private let state = Mutex(Snapshot())
+    private let state: Mutex<Snapshot>
+
+    init(linkFaults: [FaultPlan.LinkFault] = []) {
+        state = Mutex(Snapshot(linkFaults: linkFaults.map { LinkFaultRecord(fault: $0) }))
+    }
     var snapshot: Snapshot { state.withLock { $0 } }
 
     func killed(at t: Double) { state.withLock { $0.killTimes.append(t) } }
@@ -324,6 +440,28 @@ final class FaultRecorder: Sendable {
     func broker(down t: Double) { state.withLock { $0.brokerDownAt = t } }
     func broker(up t: Double) { state.withLock { $0.brokerUpAt = t } }
     func fail(_ text: String) { state.withLock { $0.errors.append(text) } }
+    func linkFault(_ i: Int, began t: Double, connections: Int, log: LogMark) {
+        state.withLock {
+            $0.linkFaults[i].began = t
+            $0.linkFaults[i].connections = connections
+            $0.linkFaults[i].logFrom = log
+        }
+    }
+    func linkFault(_ i: Int, ended t: Double, log: LogMark) {
+        state.withLock {
+            $0.linkFaults[i].ended = t
+            $0.linkFaults[i].logTo = log
+        }
+    }
+    func linkFault(_ i: Int, sigtermAt t: Double, how: String, took: Double) {
+        state.withLock { $0.linkFaults[i].sigterm = (t, how, took) }
+    }
+    func linkFault(_ i: Int, lines: [String]) { state.withLock { $0.linkFaults[i].lines = lines } }
+    func committed(_ total: Int64, at t: Double) {
+        state.withLock {
+            if $0.commits.last?.total != total { $0.commits.append((t, total)) }
+        }
+    }
 
     /// ", PostgreSQL down" etc. for the progress line.
     var activeNote: String {
@@ -331,6 +469,7 @@ final class FaultRecorder: Sendable {
         var note = ""
         if s.pgDownAt != nil && s.pgUpAt == nil { note += ", PostgreSQL down" }
         if s.brokerDownAt != nil && s.brokerUpAt == nil { note += ", brokers down" }
+        for record in s.linkFaults where record.began != nil && record.ended == nil { note += ", \(record.fault.name)" }
         return note
     }
 }

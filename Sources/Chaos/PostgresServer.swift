@@ -35,6 +35,7 @@ struct PostgresServer: Sendable {
     /// `pg_ctl stop -m immediate`: the postmaster and every backend quit at once, without a checkpoint —
     /// what a crash looks like to clients; the next start runs crash recovery. pg_ctl's output is
     /// appended to `output`.
+    @available(*, noasync, message: "waits for pg_ctl: run it on a BlockingExecutor")
     func stopImmediately(output: URL) throws(ChaosError) {
         try pgctl(["-D", dataDirectory, "-m", "immediate", "-w", "stop"], output: output)
     }
@@ -42,6 +43,7 @@ struct PostgresServer: Sendable {
     /// Starts the stopped server again with the options it was started with: `pg_ctl restart` re-reads
     /// them from `postmaster.opts` (pg.sh passes them on the command line only) and, with the server
     /// already down, just starts it. `-w`: returns once it accepts connections.
+    @available(*, noasync, message: "waits for pg_ctl: run it on a BlockingExecutor")
     func start(output: URL) throws(ChaosError) {
         try pgctl(["-D", dataDirectory, "-l", logFile, "-w", "-t", "120", "restart"], output: output)
     }
@@ -54,6 +56,7 @@ struct PostgresServer: Sendable {
     /// of pg_ctl would never be noticed and `waitUntilExit()` would hang
     /// (swiftlang/swift-corelibs-foundation#4795). A bash in between keeps the socket itself and runs
     /// pg_ctl with every inherited socket closed, so the socket closes when bash exits.
+    @available(*, noasync)
     private func pgctl(_ arguments: [String], output: URL) throws(ChaosError) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")

@@ -78,6 +78,43 @@ actor StreamSyncSupervisor {
         return true
     }
 
+    /// SIGTERMs the running instance (a rolling restart), waits up to `timeout` for it to drain and exit,
+    /// SIGKILLs it past that, and starts the next one. Returns how it ended and how long that took; nil
+    /// while no instance runs.
+    func terminateAndRestart(timeout: Duration) async throws -> (how: String, took: Duration)? {
+        guard !stopping, let index = instances.indices.last, instances[index].job.isRunning else { return nil }
+        instances[index].killed = true
+        let job = instances[index].job
+        let began = ContinuousClock.now
+        _ = await job.stop(timeout: timeout)
+        let took = ContinuousClock.now - began
+        if !stopping { try start() }
+        return (job.exitDescription ?? "unknown", took)
+    }
+
+    /// Where the logs are now: the current instance and the length of its log.
+    func logMark() -> LogMark {
+        guard let last = instances.last else { return LogMark(instance: 0, offset: 0) }
+        let size = (try? FileManager.default.attributesOfItem(atPath: last.job.logFile.path)[.size] as? Int) ?? 0
+        return LogMark(instance: last.number, offset: size)
+    }
+
+    /// The lines every instance logged between two marks.
+    func lines(from start: LogMark, to end: LogMark) -> [String] {
+        var lines: [String] = []
+        for instance in instances where instance.number >= start.instance && instance.number <= end.instance {
+            guard let data = try? Data(contentsOf: instance.job.logFile) else { continue }
+            let from = instance.number == start.instance ? min(start.offset, data.count) : 0
+            let to = instance.number == end.instance ? min(end.offset, data.count) : data.count
+            guard from < to else { continue }
+            lines += String(decoding: data[from..<to], as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        return lines
+    }
+
+    /// Start instants of the instances after the first.
+    var restartTimes: [ContinuousClock.Instant] { instances.dropFirst().map(\.startedAt) }
+
     /// Notices an instance that ended by itself, records it and restarts it after `crashRestartDelay`.
     func watch() throws {
         guard !stopping, let last = instances.last else { return }
@@ -122,13 +159,19 @@ actor StreamSyncSupervisor {
         instances.compactMap { instance in instance.readyAt.map { ($0 - instance.startedAt).seconds } }
     }
 
-    /// The `error: …` line StreamSync prints before exiting non-zero, else its last line.
-    private static func lastLine(of file: URL) -> String {
+    /// The `error: …` line StreamSync (or BatchSync) prints before exiting non-zero, else its last line.
+    static func lastLine(of file: URL) -> String {
         guard let text = try? String(contentsOf: file, encoding: .utf8) else { return "" }
         let lines = text.split(separator: "\n")
         let line = (lines.last { $0.hasPrefix("error:") } ?? lines.last).map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         return line.count > 200 ? String(line.prefix(110)) + " … " + String(line.suffix(80)) : line
     }
+}
+
+/// A place in the StreamSync logs: an instance and a byte offset in its log.
+struct LogMark: Sendable {
+    let instance: Int
+    let offset: Int
 }
 
 extension Duration {
