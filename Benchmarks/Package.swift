@@ -22,14 +22,16 @@ let package = Package(
         // PostgresStore apply throughput per batch size and record size.
         .executableTarget(
             name: "StoreBench",
-            dependencies: [plantsync("SyncModel"), plantsync("PostgresStore"), plantsync("LibPQ"), argumentParser],
+            dependencies: [
+                plantsync("SyncModel"), plantsync("PostgresStore"), plantsync("LibPQ"), plantsync("BlockingExecutor"), argumentParser,
+            ],
             swiftSettings: swiftSettings),
         // StreamSync end to end on the mock Kafka cluster into a durable PostgreSQL.
         .executableTarget(
             name: "StreamBench",
             dependencies: [
                 plantsync("StreamSyncCore"), plantsync("Kafka"), plantsync("KafkaMock"), plantsync("SyncModel"),
-                plantsync("PostgresStore"), plantsync("LibPQ"), plantsync("Observability"), argumentParser,
+                plantsync("PostgresStore"), plantsync("LibPQ"), plantsync("BlockingExecutor"), plantsync("Observability"), argumentParser,
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -38,7 +40,7 @@ let package = Package(
             name: "BatchBench",
             dependencies: [
                 plantsync("SyncModel"), plantsync("PostgresStore"), plantsync("LibPQ"), plantsync("BatchSyncCore"),
-                argumentParser,
+                plantsync("BlockingExecutor"), argumentParser,
             ],
             swiftSettings: swiftSettings),
     ],

@@ -13,9 +13,12 @@ import Synchronization
 /// - **Deadlines**: with a `timeout`, a call still running when it expires is *interrupted*: the
 ///   caller's `interrupt` closure runs once, on another thread (a libpq connection shuts its socket
 ///   down, which makes the blocked call return at once), and a call that then fails ends with
-///   `BlockingCallTimeout` (one that returned a result despite it keeps its result).
+///   `BlockingCallTimeout` (one that returned a result despite it keeps its result). A call that
+///   cannot be interrupted (no `interrupt`) is *abandoned* at its deadline: the caller gets
+///   `BlockingCallTimeout` at once, and the call keeps the executor until it returns by itself.
 /// - **Cancellation**: a cancelled task's call that has not started is skipped (`CancellationError`);
-///   one that is running is interrupted the same way, so a SIGTERM drain never waits on a silent peer.
+///   one that is running is interrupted, or abandoned, the same way: a SIGTERM drain that runs out of
+///   time never waits on a silent peer.
 public final class BlockingExecutor: Sendable {
     public let label: String
     private let queue: DispatchQueue
@@ -34,26 +37,36 @@ public final class BlockingExecutor: Sendable {
     /// - Parameters:
     ///   - timeout: how long `body` may run (the wait for earlier calls is not counted); nil: no limit.
     ///   - interrupt: makes a running `body` return early (called at most once, from another thread,
-    ///     on timeout or cancellation). Without it a timed-out call is still waited for.
-    /// - Throws: what `body` throws; `BlockingCallTimeout` when it was interrupted by the deadline;
+    ///     on timeout or cancellation). Without it, a call past its deadline or cancelled while it runs
+    ///     is abandoned: the caller stops waiting, the call finishes on the executor and its result is
+    ///     dropped.
+    /// - Throws: what `body` throws; `BlockingCallTimeout` when the deadline interrupted or abandoned it;
     ///   `CancellationError` when the task was cancelled before `body` started or while it ran.
     public func run<T: Sendable>(
         timeout: Duration? = nil, interrupt: (@Sendable () -> Void)? = nil,
         _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
-        let call = Call()
+        let call = Call<T>()
         let label = self.label
+        let abandon: @Sendable (Call<T>.Interruption) -> Void = { reason in
+            switch reason {
+            case .deadline: call.resume(throwing: BlockingCallTimeout(executor: label, timeout: timeout ?? .zero, cause: nil))
+            case .cancellation: call.resume(throwing: CancellationError())
+            }
+        }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                call.setContinuation(continuation)
                 queue.async {
                     guard call.start() else {
-                        continuation.resume(throwing: CancellationError())
+                        call.resume(throwing: CancellationError())
                         return
                     }
                     var timer: DispatchWorkItem?
-                    if let timeout, let interrupt {
+                    if let timeout {
                         let item = DispatchWorkItem {
-                            if call.interrupt(.deadline) { interrupt() }
+                            guard call.interrupt(.deadline) else { return }
+                            if let interrupt { interrupt() } else { abandon(.deadline) }
                         }
                         Self.watchdog.asyncAfter(deadline: .now() + timeout.dispatchInterval, execute: item)
                         timer = item
@@ -62,22 +75,29 @@ public final class BlockingExecutor: Sendable {
                     timer?.cancel()
                     let interruption = call.finish()
                     if case .success = result {
-                        continuation.resume(with: result)  // it finished after all: its result stands
+                        call.resume(with: result)  // it finished after all: its result stands (unless abandoned)
                         return
                     }
                     switch interruption {
                     case .deadline?:
-                        continuation.resume(
+                        call.resume(
                             throwing: BlockingCallTimeout(executor: label, timeout: timeout ?? .zero, cause: result.failureDescription))
                     case .cancellation?:
-                        continuation.resume(throwing: CancellationError())
+                        call.resume(throwing: CancellationError())
                     case nil:
-                        continuation.resume(with: result)
+                        call.resume(with: result)
                     }
                 }
             }
         } onCancel: {
-            if call.interrupt(.cancellation) { interrupt?() }
+            switch call.cancel() {
+            case .interruptRunning:
+                if let interrupt { interrupt() } else { abandon(.cancellation) }
+            case .skipWhenStarted:
+                call.resume(throwing: CancellationError())  // no need to wait for the calls before it
+            case .nothing:
+                break
+            }
         }
     }
 }
@@ -95,16 +115,52 @@ public struct BlockingCallTimeout: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// The life of one call: pending → running → finished, with at most one interruption.
-private final class Call: Sendable {
+/// The life of one call: pending → running → finished, with at most one interruption, and the caller
+/// resumed exactly once (by the result, or earlier by an abandonment).
+private final class Call<T: Sendable>: Sendable {
     enum Interruption: Sendable { case deadline, cancellation }
+    enum Cancellation { case interruptRunning, skipWhenStarted, nothing }
     private struct State {
         var started = false
         var finished = false
         var cancelledBeforeStart = false
         var interruption: Interruption?
+        var continuation: CheckedContinuation<T, any Error>?
+        var resumed = false
+        var pending: Result<T, any Error>?
     }
     private let state = Mutex(State())
+
+    /// Hands the caller's continuation over; resumes it at once if the call was settled before (a task
+    /// cancelled before it got here).
+    func setContinuation(_ continuation: CheckedContinuation<T, any Error>) {
+        let settled = state.withLock { s -> Result<T, any Error>? in
+            guard let pending = s.pending else {
+                s.continuation = continuation
+                return nil
+            }
+            s.pending = nil
+            return pending
+        }
+        if let settled { continuation.resume(with: settled) }
+    }
+
+    /// Resumes the caller unless it was resumed already (kept for `setContinuation` if it has not come yet).
+    func resume(with result: Result<T, any Error>) {
+        let continuation = state.withLock { s -> CheckedContinuation<T, any Error>? in
+            guard !s.resumed else { return nil }
+            s.resumed = true
+            guard let continuation = s.continuation else {
+                s.pending = result
+                return nil
+            }
+            s.continuation = nil
+            return continuation
+        }
+        continuation?.resume(with: result)
+    }
+
+    func resume(throwing error: any Error) { resume(with: .failure(error)) }
 
     /// True if the call may start (it was not cancelled before).
     func start() -> Bool {
@@ -114,16 +170,25 @@ private final class Call: Sendable {
         }
     }
 
-    /// True if `interrupt` should run now: the call is running and was not interrupted yet.
+    /// True if the deadline may interrupt now: the call is running and was not interrupted yet.
     func interrupt(_ reason: Interruption) -> Bool {
         state.withLock { s in
-            guard !s.finished, s.interruption == nil else { return false }
-            guard s.started else {
-                if reason == .cancellation { s.cancelledBeforeStart = true }
-                return false
-            }
+            guard s.started, !s.finished, s.interruption == nil else { return false }
             s.interruption = reason
             return true
+        }
+    }
+
+    /// The caller's task was cancelled: what to do about the call.
+    func cancel() -> Cancellation {
+        state.withLock { s in
+            guard !s.finished, s.interruption == nil else { return .nothing }
+            guard s.started else {
+                s.cancelledBeforeStart = true
+                return .skipWhenStarted
+            }
+            s.interruption = .cancellation
+            return .interruptRunning
         }
     }
 

@@ -143,4 +143,57 @@ import Testing
         await #expect(throws: CancellationError.self) { try await queued.value }
         #expect(try await executor.run { ran.withLock { $0 } } == false)
     }
+
+    @Test func aCallThatCannotBeInterruptedIsAbandonedAtItsDeadline() async throws {
+        let executor = BlockingExecutor(label: "test.abandon")
+        let peer = SilentPeer()
+        // The caller is released at the deadline although the call still blocks.
+        await #expect(throws: BlockingCallTimeout.self) {
+            try await executor.run(timeout: .milliseconds(200)) { () throws -> String in
+                do { return try peer.block() } catch { return "late" }
+            }
+        }
+        #expect(!peer.wasReleased)
+        // The call keeps the executor until it returns by itself; then the next call runs.
+        peer.release()
+        #expect(try await executor.run { "next" } == "next")
+    }
+
+    @Test func cancellingTheCallerOfACallThatCannotBeInterruptedReleasesIt() async throws {
+        let executor = BlockingExecutor(label: "test.abandon-cancel")
+        let peer = SilentPeer()
+        let started = DispatchSemaphore(value: 0)
+        let task = Task {
+            try await executor.run { () throws -> String in
+                started.signal()
+                do { return try peer.block() } catch { return "late" }
+            }
+        }
+        await Self.wait(for: started)
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        peer.release()
+        #expect(try await executor.run { 1 } == 1)
+    }
+
+    @Test func aTaskCancelledBeforeItCallsGetsCancellationWithoutWaiting() async throws {
+        let executor = BlockingExecutor(label: "test.cancelled-first")
+        let gate = DispatchSemaphore(value: 0)
+        let started = DispatchSemaphore(value: 0)
+        let first = Task {
+            try await executor.run {
+                started.signal()
+                gate.wait()
+            }
+        }
+        await Self.wait(for: started)
+        // The executor is busy; a cancelled caller learns it at once, not when the executor is free.
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await executor.run { 5 }
+        }
+        await #expect(throws: CancellationError.self) { try await task.value }
+        gate.signal()
+        try await first.value
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlockingExecutor
 import BatchSyncCore
 import Foundation
 import LibPQ
@@ -39,10 +40,7 @@ struct BatchBench: AsyncParsableCommand {
             guard records > 0, recordBytes >= 0, (0...100).contains(diffPercent) else {
                 throw ValidationError("--records > 0, --record-bytes >= 0 and --diff-percent within 0…100")
             }
-            let admin = try PGConnection(conninfo: conninfo)
-            for schema in ["bench_base", "bench_producer", "bench_consumer"] {
-                try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
-            }
+            try await execute(conninfo, ["bench_base", "bench_producer", "bench_consumer"].map { "DROP SCHEMA IF EXISTS \($0) CASCADE" })
             let base = try PostgresStore(.init(conninfo: conninfo, schema: "bench_base"))
             try await base.prepareSchema()
             var rng = SystemRandomNumberGenerator()
@@ -58,7 +56,7 @@ struct BatchBench: AsyncParsableCommand {
                     loaded += batch.count
                 }
             }
-            try await copy(admin, conninfo, from: "bench_base", to: "bench_producer")
+            try await copy(conninfo, from: "bench_base", to: "bench_producer")
             // The producer moves on: updates (newer versions), deletes and creates.
             let producer = try PostgresStore(.init(conninfo: conninfo, schema: "bench_producer"))
             let differing = Int((Double(records) * diffPercent / 100).rounded())
@@ -99,15 +97,20 @@ struct BatchBench: AsyncParsableCommand {
 
         func run() async throws {
             let conninfo = try common.conninfo()
-            let admin = try PGConnection(conninfo: conninfo)
-            try await copy(admin, conninfo, from: "bench_base", to: "bench_consumer")
+            try await copy(conninfo, from: "bench_base", to: "bench_consumer")
             // As if a previous watermark run had synced the base: its high-water mark per plant.
             let consumer = try PostgresStore(.init(conninfo: conninfo, schema: "bench_consumer"))
-            let marks = try admin.execute("SELECT plant, max(version_ts) FROM bench_base.image_record GROUP BY plant")
-            for row in 0..<marks.rowCount {
-                guard let name = try marks.string(row, 0), let plant = Plant(rawValue: name), let mark = try marks.int64(row, 1) else {
-                    continue
+            let marks = try await blocking.run {
+                let admin = try PGConnection(conninfo: conninfo)
+                let marks = try admin.execute("SELECT plant, max(version_ts) FROM bench_base.image_record GROUP BY plant")
+                return try (0..<marks.rowCount).compactMap { row -> (Plant, Int64)? in
+                    guard let name = try marks.string(row, 0), let plant = Plant(rawValue: name), let mark = try marks.int64(row, 1) else {
+                        return nil
+                    }
+                    return (plant, mark)
                 }
+            }
+            for (plant, mark) in marks {
                 try await consumer.setSyncState(Reconciler.watermarkName(plant), to: mark)
             }
         }
@@ -115,10 +118,21 @@ struct BatchBench: AsyncParsableCommand {
 }
 
 /// Replaces schema `to` with an exact copy of `from` (rows and version columns), in SQL.
-func copy(_ admin: PGConnection, _ conninfo: String, from: String, to: String) async throws {
-    try admin.execute("DROP SCHEMA IF EXISTS \(to) CASCADE")
+func copy(_ conninfo: String, from: String, to: String) async throws {
+    try await execute(conninfo, ["DROP SCHEMA IF EXISTS \(to) CASCADE"])
     let copy = try PostgresStore(.init(conninfo: conninfo, schema: to))
     try await copy.prepareSchema()
     try await copy.copyRows(fromSchema: from)
-    try admin.execute("ANALYZE \(to).image_record")
+    try await execute(conninfo, ["ANALYZE \(to).image_record"])
+}
+
+/// Where the benchmark's own libpq calls run (they block): never on Swift's cooperative pool.
+let blocking = BlockingExecutor(label: "batchbench.blocking")
+
+/// Runs `statements` in order on a connection of their own, on `blocking`.
+func execute(_ conninfo: String, _ statements: [String]) async throws {
+    try await blocking.run {
+        let admin = try PGConnection(conninfo: conninfo)
+        for sql in statements { _ = try admin.execute(sql) }
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlockingExecutor
 import Dispatch
 import Foundation
 import LibPQ
@@ -42,8 +43,7 @@ struct StoreBench: AsyncParsableCommand {
             for batch in batches {
                 let count = batch == 1 ? singleRows : rows
                 let schema = "bench_\(size)_\(batch)"
-                let admin = try PGConnection(conninfo: conninfo)
-                try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+                try await Self.execute(conninfo, "DROP SCHEMA IF EXISTS \(schema) CASCADE")
                 let store = try PostgresStore(.init(conninfo: conninfo, schema: schema))
                 try await store.prepareSchema()
                 let changes = Self.changes(count: count, bytes: size)
@@ -56,8 +56,19 @@ struct StoreBench: AsyncParsableCommand {
                 print(
                     Self.pad(size, 12), Self.pad(batch, 6), Self.pad(count, 7),
                     String(format: "%8.2f  %8.0f  %6.1f", seconds, rate, rate * Double(size) / 1e6))
-                try admin.execute("DROP SCHEMA \(schema) CASCADE")
+                try await Self.execute(conninfo, "DROP SCHEMA \(schema) CASCADE")
             }
+        }
+    }
+
+    /// Where the benchmark's own libpq calls run (they block): never on Swift's cooperative pool.
+    static let blocking = BlockingExecutor(label: "storebench.blocking")
+
+    /// Runs `statements` on a connection of their own, on `blocking`.
+    static func execute(_ conninfo: String, _ statements: String...) async throws {
+        try await blocking.run {
+            let admin = try PGConnection(conninfo: conninfo)
+            for sql in statements { _ = try admin.execute(sql) }
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlockingExecutor
 import Foundation
 import Kafka
 import KafkaMock
@@ -116,24 +117,45 @@ struct StreamBench: AsyncParsableCommand {
     /// What one mock partition holds safely (its log is trimmed beyond ~5 MB).
     static let partitionBytes = 4_000_000
 
+    /// Where the benchmark's own blocking calls run (libpq, the mock cluster's start and shutdown): never
+    /// on Swift's cooperative pool, which the measured pipeline needs.
+    static let blocking = BlockingExecutor(label: "streambench.blocking")
+
+    /// Runs `statements` on a connection of their own, on `blocking`.
+    static func execute(_ conninfo: String, _ statements: String...) async throws {
+        try await blocking.run {
+            let admin = try PGConnection(conninfo: conninfo)
+            for sql in statements { _ = try admin.execute(sql) }
+        }
+    }
+
     /// Pre-fills a mock topic, then times StreamSync from the first read to the last commit.
     func measureStream(
         values: [[UInt8]], partitions: Int, conninfo: String, logger: Logger, discard: Bool = false
     ) async throws -> Double {
-        let cluster = try KafkaMockCluster(brokers: 1)
-        defer { cluster.shutdown() }
+        let cluster = try await Self.blocking.run { try KafkaMockCluster(brokers: 1) }
+        return try await withCleanup {
+            try await measureStream(
+                values: values, partitions: partitions, on: cluster, conninfo: conninfo, logger: logger, discard: discard)
+        } cleanup: {
+            _ = try? await Self.blocking.run { cluster.shutdown() }
+        }
+    }
+
+    /// `measureStream` on a running mock cluster.
+    private func measureStream(
+        values: [[UInt8]], partitions: Int, on cluster: KafkaMockCluster, conninfo: String, logger: Logger, discard: Bool
+    ) async throws -> Double {
         try cluster.createTopic("potato", partitions: partitions)
         let config = KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, groupId: "streambench", clientId: "streambench")
         let producer = try KafkaProducer(configuration: config, logger: logger)
-        for (i, value) in values.enumerated() {
-            try producer.send(KafkaProducerRecord(topic: "potato", partition: Int32(i % partitions), value: value))
-        }
+        try await producer.send(
+            values.enumerated().map { i, value in KafkaProducerRecord(topic: "potato", partition: Int32(i % partitions), value: value) })
         try await producer.flush(timeout: .seconds(300))
         await producer.close()
 
         let schema = "bench_stream"
-        let admin = try PGConnection(conninfo: conninfo)
-        try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        try await Self.execute(conninfo, "DROP SCHEMA IF EXISTS \(schema) CASCADE")
         let postgres = try PostgresStore(.init(conninfo: conninfo, schema: schema, copyThreshold: storeCopyThreshold))
         try await postgres.prepareSchema()
         let store: any ImageStore = discard ? DiscardingStore(base: postgres) : postgres
@@ -168,7 +190,7 @@ struct StreamBench: AsyncParsableCommand {
                 "stream run stored \(count) rows, expected \(values.count) (read \(progress.messages), applied \(progress.applied), "
                     + "stale \(progress.skippedStale), dead-lettered \(progress.deadLettered))")
         }
-        try admin.execute("DROP SCHEMA \(schema) CASCADE")
+        try await Self.execute(conninfo, "DROP SCHEMA \(schema) CASCADE")
         return seconds(elapsed)
     }
 
@@ -181,8 +203,7 @@ struct StreamBench: AsyncParsableCommand {
         for value in values { changes.append(try decoder.decode(IncomingMessage(topic: "potato", value: value))) }
         let decoded = ContinuousClock.now
         let schema = "bench_apply"
-        let admin = try PGConnection(conninfo: conninfo)
-        try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        try await Self.execute(conninfo, "DROP SCHEMA IF EXISTS \(schema) CASCADE")
         let store = try PostgresStore(.init(conninfo: conninfo, schema: schema, copyThreshold: storeCopyThreshold))
         try await store.prepareSchema()
         let applyStart = ContinuousClock.now
@@ -190,26 +211,28 @@ struct StreamBench: AsyncParsableCommand {
             _ = try await store.apply(Array(changes[offset..<min(offset + batchSize, changes.count)]))
         }
         let applied = ContinuousClock.now
-        try admin.execute("DROP SCHEMA \(schema) CASCADE")
+        try await Self.execute(conninfo, "DROP SCHEMA \(schema) CASCADE")
         return (seconds(decoded - start), seconds(applied - applyStart))
     }
 
     /// COPY of the same rows into the same table layout.
     func measureCopy(records: [ImageRecord], conninfo: String) async throws -> Double {
         let schema = "bench_copy"
-        let admin = try PGConnection(conninfo: conninfo)
-        try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+        try await Self.execute(conninfo, "DROP SCHEMA IF EXISTS \(schema) CASCADE")
         let setup = try PostgresStore(.init(conninfo: conninfo, schema: schema))
         try await setup.prepareSchema()
-        let connection = try PGConnection(conninfo: conninfo)
         let sql = PostgresCopyRows.copyCommand(into: "\(schema).image_record")
         // Rows are encoded before the clock starts: the COPY figure is the database's limit.
         let chunks = PostgresCopyRows.chunks(records.map { Change.upsert($0) })
-        let start = ContinuousClock.now
-        let rows = try connection.copyIn(sql, chunks: chunks)
-        let elapsed = ContinuousClock.now - start
+        // The clock runs on the executor, around `copyIn` alone (not the hop to the executor and back).
+        let (rows, elapsed) = try await Self.blocking.run {
+            let connection = try PGConnection(conninfo: conninfo)
+            let start = ContinuousClock.now
+            let rows = try connection.copyIn(sql, chunks: chunks)
+            return (rows, ContinuousClock.now - start)
+        }
         guard rows == records.count else { throw ValidationError("COPY stored \(rows) rows, expected \(records.count)") }
-        try admin.execute("DROP SCHEMA \(schema) CASCADE")
+        try await Self.execute(conninfo, "DROP SCHEMA \(schema) CASCADE")
         return seconds(elapsed)
     }
 }

@@ -187,15 +187,17 @@ public final class KafkaConsumer: @unchecked Sendable {
     // MARK: Closing
 
     /// Stops polling, leaves the group (revocations during close are not waited for: the caller has
-    /// already flushed), destroys the client and ends `events`. Commits nothing.
-    public func close() async {
+    /// already flushed), destroys the client and ends `events`. Commits nothing. Waits at most `timeout`
+    /// (leaving the group needs the coordinator): past it, or when the caller is cancelled, the client is
+    /// released in the background once librdkafka lets go.
+    public func close(timeout: Duration = .seconds(10)) async {
         let first = lock.withLock { s -> Bool in
             defer { s.closing = true }
             return !s.closing
         }
         guard first else { return }
         context.requestStop()
-        _ = try? await control.run { [self] in
+        _ = try? await control.run(timeout: timeout) { [self] in
             threadDone.wait()  // the poll thread leaves the group (rd_kafka_consumer_close) and ends
             lock.withLock { $0.closed = true }
             rd_kafka_destroy(client.pointer)
