@@ -157,7 +157,8 @@ let package = Package(
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", prometheus], swiftSettings: swiftSettings),
         .testTarget(name: "LibPQTests", dependencies: ["LibPQ"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "PostgresStoreTests", dependencies: ["PostgresStore", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport"],
+            name: "PostgresStoreTests",
+            dependencies: ["PostgresStore", "SyncModel", "SyncBenchCore", "LibPQ", "TestSupport", "CountingProxy"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "BatchSyncCoreTests",
@@ -182,7 +183,7 @@ let package = Package(
             dependencies: ["PostgresStore", "MongoStore", "SyncModel", "SyncBenchCore", "LibMongoC", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC", "TestSupport"], swiftSettings: swiftSettings),
+            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC", "TestSupport", "CountingProxy"], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock", "TestSupport"], swiftSettings: swiftSettings),
         // The harness's pieces: the ss parser (SyncBenchCore) and the LIMS-shaped producer writers (SyncBench).
         .testTarget(

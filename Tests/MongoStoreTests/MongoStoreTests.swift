@@ -1,3 +1,4 @@
+import CountingProxy
 import Foundation
 import LibMongoC
 import MongoStore
@@ -277,6 +278,33 @@ import Testing
             let written = try await collection.find(["id": .int64(1)]).first
             #expect(written?[path: "_ps.dts"] == .int64(record.version.ts))
             #expect(written?[path: "_ps.dtb"] == .int64(record.version.storedTiebreak))
+        }
+    }
+}
+
+/// docs/design.md §4, "Timeouts": a connection to MongoDB that goes silent is a transient error within
+/// the store's call timeout (libmongoc's `socketTimeoutMS`), and the next call connects afresh.
+@Suite struct MongoSilentConnectionTests {
+    @Test func aCallOnASilentConnectionFailsAsTransientAndTheNextReconnects() async throws {
+        let base = try testURI()
+        guard let components = URLComponents(string: base), let host = components.host, let port = components.port else {
+            throw SetupError(description: "PLANTSYNC_MONGO_URI has no host:port: \(base)")
+        }
+        let proxy = try await CountingProxy.start(name: "silent-mongo", upstream: .tcp(host: host, port: port))
+        let database = freshDatabaseName()
+        let store = try MongoStore(
+            .init(uri: "mongodb://127.0.0.1:\(proxy.port)/?directConnection=true", database: database, appName: database, callTimeout: .seconds(2)))
+        try await withCleanup {
+            try await store.prepareSchema()
+            #expect(try await store.apply([.upsert(sampleRecord(id: 1))]).applied == 1)
+            #expect(await proxy.silenceExisting() >= 1)
+            let error = await #expect(throws: MongoStoreError.self) { try await store.apply([.upsert(sampleRecord(id: 2))]) }
+            #expect(error?.isTransient == true, "\(String(describing: error))")
+            #expect(try await store.apply([.upsert(sampleRecord(id: 2))]).applied == 1)
+            #expect(try await store.count(of: .pepper) == 2)
+        } cleanup: {
+            try? await proxy.stop()
+            if let client = try? await TestMongoClient.connect(uri: base) { try? await client.dropDatabase(database) }
         }
     }
 }

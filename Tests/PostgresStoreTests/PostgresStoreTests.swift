@@ -1,3 +1,4 @@
+import CountingProxy
 import Foundation
 import LibPQ
 import PostgresStore
@@ -83,6 +84,48 @@ import Testing
             // The first call may see the dead connection (transient); the next one reconnects.
             do { _ = try await store.count(of: .pepper) } catch let error as PostgresStoreError { #expect(error.isTransient) }
             #expect(try await store.count(of: .pepper) == 1)
+        }
+    }
+}
+
+/// docs/design.md §4, "Timeouts": a connection that goes silent (a failover, a partition) is a transient
+/// error within the call timeout, and the next call connects afresh; a ping answers on its own connection.
+@Suite struct SilentConnectionTests {
+    @Test func aCallOnASilentConnectionFailsAsTransientAndTheNextReconnects() async throws {
+        let (proxy, uri) = try await postgresThroughProxy(name: "silent-pg")
+        let schema = uniqueSchema()
+        let store = try PostgresStore(.init(conninfo: uri, schema: schema, applicationName: schema, callTimeout: .seconds(2)))
+        try await withCleanup {
+            try await store.prepareSchema()
+            #expect(try await store.apply([.upsert(sampleRecord(id: 1))]).applied == 1)
+            // The store's open connection stops passing bytes for good; new connections work.
+            #expect(await proxy.silenceExisting() == 1)
+            let error = await #expect(throws: PostgresStoreError.self) { try await store.apply([.upsert(sampleRecord(id: 2))]) }
+            #expect(error?.isTransient == true)
+            #expect(error?.description.contains("no answer from PostgreSQL within 2") == true, "\(String(describing: error))")
+            // The retry reconnects (a new connection through the proxy) and applies.
+            #expect(try await store.apply([.upsert(sampleRecord(id: 2))]).applied == 1)
+            #expect(try await store.count(of: .pepper) == 2)
+            try await store.ping(timeout: .seconds(2))
+        } cleanup: {
+            try? await dropSchema(schema)
+            try? await proxy.stop()
+        }
+    }
+
+    @Test func aPingOnASilentConnectionFailsWithinItsTimeout() async throws {
+        let (proxy, uri) = try await postgresThroughProxy(name: "silent-ping")
+        let store = try PostgresStore(.init(conninfo: uri, schema: uniqueSchema(), callTimeout: .seconds(600)))
+        try await withCleanup {
+            try await store.ping(timeout: .seconds(2))
+            await proxy.freeze()
+            // The ping's own deadline, not the store's ten-minute call timeout, ends the wait.
+            let error = await #expect(throws: PostgresStoreError.self) { try await store.ping(timeout: .seconds(1)) }
+            #expect(error?.isTransient == true)
+            await proxy.thaw()
+            try await store.ping(timeout: .seconds(5))
+        } cleanup: {
+            try? await proxy.stop()
         }
     }
 }
