@@ -108,6 +108,10 @@ public struct LimsMongoProducer: Sendable {
 
 /// Runs `body` with PlantSync's own MongoDB store in a fresh database, dropped afterwards.
 public func withMongoStore<T>(_ body: (MongoStore) async throws -> T) async throws -> T {
+    try await withMongoDouble { try await withMongoStoreNow(body) }
+}
+
+private func withMongoStoreNow<T>(_ body: (MongoStore) async throws -> T) async throws -> T {
     let uri = try mongoURI()
     let database = uniqueName()
     let store = try MongoStore(.init(uri: uri, database: database, appName: database))

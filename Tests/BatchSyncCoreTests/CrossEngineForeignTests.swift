@@ -31,9 +31,11 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
     func withProducer<T>(_ kind: ForeignProducerKind, _ body: (ForeignProducer) async throws -> T) async throws -> T {
         switch kind {
         case .limsMongo:
-            let producer = try await LimsMongoProducer.create()
-            defer { producer.drop() }
-            return try await body(ForeignProducer(store: try producer.store(), write: { try await producer.write($0) }))
+            return try await withMongoDouble {
+                let producer = try await LimsMongoProducer.create()
+                defer { producer.drop() }
+                return try await body(ForeignProducer(store: try producer.store(), write: { try await producer.write($0) }))
+            }
         case .limsPostgres:
             let producer = try await LimsPostgresProducer.create(shape: .limsTables)
             defer { producer.drop() }

@@ -66,6 +66,10 @@ struct ForeignFixture {
 }
 
 func withForeignFixture<T>(_ body: (ForeignFixture) async throws -> T) async throws -> T {
+    try await withMongoDouble { try await withForeignFixtureNow(body) }
+}
+
+private func withForeignFixtureNow<T>(_ body: (ForeignFixture) async throws -> T) async throws -> T {
     let base = try testURI()
     let producerDatabase = freshDatabaseName()
     let ownDatabase = freshDatabaseName()

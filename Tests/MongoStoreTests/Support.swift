@@ -23,6 +23,10 @@ func freshDatabaseName() -> String {
 
 /// Runs `body` with a prepared store in a fresh database (default LIMS collection names), dropped afterwards.
 func withStore<T>(_ body: (MongoStore, TestMongoClient) async throws -> T) async throws -> T {
+    try await withMongoDouble { try await withStoreNow(body) }
+}
+
+private func withStoreNow<T>(_ body: (MongoStore, TestMongoClient) async throws -> T) async throws -> T {
     let uri = try testURI()
     let database = freshDatabaseName()
     let store = try MongoStore(.init(uri: uri, database: database, appName: database))

@@ -38,9 +38,11 @@ enum StoreEngine: String, CaseIterable, CustomStringConvertible, Sendable {
             }
             let database = "t_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
             let stores = try (0..<max(1, count)).map { _ in try MongoStore(.init(uri: uri, database: database, appName: database)) }
-            try await stores[0].prepareSchema()
-            return try await withCleanup { try await body(stores) } cleanup: {
-                _ = try? await offPool { try MongoClient(uri: uri, appName: "plantsync-tests").dropDatabase(database) }
+            return try await withMongoDouble {
+                try await stores[0].prepareSchema()
+                return try await withCleanup { try await body(stores) } cleanup: {
+                    _ = try? await offPool { try MongoClient(uri: uri, appName: "plantsync-tests").dropDatabase(database) }
+                }
             }
         }
     }

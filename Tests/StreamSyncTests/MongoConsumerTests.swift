@@ -11,6 +11,10 @@ import Testing
 /// executable opens its `--store-uri` (the MongoDB test double, or a real server via PLANTSYNC_MONGO_URI).
 @Suite struct MongoConsumerTests {
     @Test func limsEventsEndInTheExpectedStateInMongoDB() async throws {
+        try await withMongoDouble { try await limsEventsEndInTheExpectedState() }
+    }
+
+    func limsEventsEndInTheExpectedState() async throws {
         guard let base = ProcessInfo.processInfo.environment["PLANTSYNC_MONGO_URI"], let slash = base.range(of: "/?") else {
             throw SetupError("PLANTSYNC_MONGO_URI is not set (or has no '/?'): run the tests through scripts/test")
         }

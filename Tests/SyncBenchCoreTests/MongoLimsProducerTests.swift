@@ -12,6 +12,10 @@ import Testing
 /// delete and hard delete leave.
 @Suite struct MongoLimsProducerTests {
     @Test func createUpdateSoftAndHardDeleteLeaveLimsDocuments() async throws {
+        try await withMongoDouble { try await createUpdateSoftAndHardDelete() }
+    }
+
+    func createUpdateSoftAndHardDelete() async throws {
         let uri = try mongoURI()
         let database = uniqueName()
         let producer = try MongoLimsProducer(uri: uri, database: database)

@@ -53,6 +53,8 @@ plantsync_mongo_start() {
     done
     port=$(cat "$PLANTSYNC_MONGO_DIR/port" 2>/dev/null) || { echo "error: the MongoDB test double did not start" >&2; return 1; }
     export PLANTSYNC_MONGO_URI="mongodb://127.0.0.1:$port/?directConnection=true&serverSelectionTimeoutMS=5000"
+    # Tests bound how many of them use the double at once (TestSupport's MongoDoubleSlots).
+    export PLANTSYNC_MONGO_DOUBLE=1
     echo "==> MongoDB TEST DOUBLE (mongomock, not a real server) listening on 127.0.0.1:$port"
 }
 

@@ -329,16 +329,21 @@ def message(op_code, response_to, payload):
     return header + payload
 
 
+def recv_exact(sock, n):
+    """Exactly `n` bytes from `sock` (ConnectionError if the peer closes first)."""
+    chunks, remaining = [], n
+    while remaining:
+        chunk = sock.recv(remaining)
+        if not chunk:
+            raise ConnectionError("closed")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
 class Handler(socketserver.BaseRequestHandler):
     def recv_exact(self, n):
-        chunks, remaining = [], n
-        while remaining:
-            chunk = self.request.recv(remaining)
-            if not chunk:
-                raise ConnectionError("closed")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+        return recv_exact(self.request, n)
 
     def handle(self):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -36,6 +36,9 @@ import time
 import bson
 from bson.codec_options import CodecOptions
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plantsync_mongo_double import recv_exact  # noqa: E402  (the double's own framing helper)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOUBLE = os.path.join(HERE, "plantsync_mongo_double.py")
 OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
@@ -89,14 +92,7 @@ class Connection:
         return self.reply()
 
     def _recv(self, n):
-        chunks = []
-        while n:
-            chunk = self.sock.recv(n)
-            if not chunk:
-                raise ConnectionError("the double closed the connection")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+        return recv_exact(self.sock, n)
 
 
 def start_double(tmp):
