@@ -115,7 +115,7 @@ public final class StreamPipeline: Service, Sendable {
         mutating func cancel() async {
             let tasks = batches.map(\.task)
             batches = []
-            await commit?.value
+            await StreamPipeline.wait(for: commit)
             commit = nil
             for task in tasks { task.cancel() }
             for task in tasks { _ = try? await task.value }
@@ -218,14 +218,16 @@ public final class StreamPipeline: Service, Sendable {
     /// Completes every batch in flight, in order.
     private func drain(_ inFlight: inout InFlight) async throws {
         while !inFlight.isEmpty { try await completeOldest(&inFlight) }
-        await inFlight.commit?.value
+        await Self.wait(for: inFlight.commit)
         inFlight.commit = nil
     }
 
     /// Waits for the oldest batch in flight; then records its offsets and commits.
     private func completeOldest(_ inFlight: inout InFlight) async throws {
         let (current, task) = inFlight.batches.removeFirst()
-        let outcome = try await task.value
+        // The apply runs in a task of its own: a cancelled loop (a drain out of time) cancels it, which
+        // interrupts its database call instead of waiting for it.
+        let outcome = try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
         let nowMillis = Int64((clockNow() * 1000).rounded())
         for ts in current.timestamps { metrics.freshness.record(Double(max(0, nowMillis - ts)) / 1000) }
         if let afterApply { try await afterApply() }
@@ -240,7 +242,7 @@ public final class StreamPipeline: Service, Sendable {
         metrics.batches.increment()
         // One commit at a time, each covering everything durable so far; a failed one is retried with
         // the next (see `commitPending`).
-        await inFlight.commit?.value
+        await Self.wait(for: inFlight.commit)
         inFlight.commit = Task { try? await self.commitPending(attempts: 1) }
     }
 
@@ -262,6 +264,13 @@ public final class StreamPipeline: Service, Sendable {
         metrics.consumerRowsWritten.increment(by: Int64(current.changes.count))
         metrics.consumerBytesWritten.increment(by: Int64(current.changeBytes))
         return ApplyOutcome(applied: applied, skippedStale: skipped)
+    }
+
+    /// Waits for the offset commit in flight (a task of its own); a cancelled waiter cancels it, so a
+    /// drain out of time never waits on a group coordinator that stopped answering.
+    static func wait(for commit: Task<Void, Never>?) async {
+        guard let commit else { return }
+        await withTaskCancellationHandler { await commit.value } onCancel: { commit.cancel() }
     }
 
     /// Commits every offset made durable so far. A failed commit is not fatal: the offsets stay
