@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SyncModel
 
 /// Chaos: the reliability checks of docs/streamsync.md ("Delivery guarantee") and docs/design.md §1, §2, §4 as
 /// one reproducible run. A steady LIMS event stream goes through the real StreamSync executable into
@@ -53,6 +54,9 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Target events per second (the run lasts longer when the faults need more time).")
     var rate: Double = 1000
 
+    @Option(help: "Comma-separated plants of the stream, each a topic of its own (named after it).")
+    var plants = Plant.lims.map(\.rawValue).joined(separator: ",")
+
     @Option(parsing: .unconditional, help: "Partitions per plant topic.")
     var partitions: Int = 8
 
@@ -100,6 +104,11 @@ struct ChaosCommand: AsyncParsableCommand {
         try require((0...100).contains(partialPercent), "--partial-percent", String(partialPercent), "must be within 0…100")
         try require(rate.isFinite && rate >= 1 && rate <= 100_000, "--rate", text(rate), "must be within 1…100000 events per second")
         try require((1...64).contains(partitions), "--partitions", String(partitions), "must be within 1…64")
+        do {
+            _ = try Plant.list(plants, field: "--plants")
+        } catch {
+            throw ValidationError("invalid \(error)")
+        }
         try require(
             convergeTimeout.isFinite && (10...36_000).contains(convergeTimeout), "--converge-timeout", text(convergeTimeout),
             "must be within 10…36000 seconds")
@@ -142,7 +151,8 @@ struct ChaosCommand: AsyncParsableCommand {
         }
         let options = ChaosOptions(
             seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, recordBytes: recordBytes,
-            partialPercent: partialPercent, rate: rate, partitionsPerTopic: partitions, convergeTimeout: convergeTimeout,
+            partialPercent: partialPercent, rate: rate, plants: try Plant.list(plants, field: "--plants"), partitionsPerTopic: partitions,
+            convergeTimeout: convergeTimeout,
             pgURI: uri, server: try PostgresServer(dataDirectory: pgData, binDirectory: pgBinDirectory),
             streamSync: URL(fileURLWithPath: streamSyncPath), out: URL(fileURLWithPath: out, isDirectory: true))
         let report = try await ChaosRun(options: options).run()
@@ -161,6 +171,7 @@ struct ChaosOptions: Sendable {
     var recordBytes: Int
     var partialPercent: Int
     var rate: Double
+    var plants: [Plant]
     var partitionsPerTopic: Int
     var convergeTimeout: Double
     var pgURI: String

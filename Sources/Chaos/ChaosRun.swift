@@ -46,7 +46,7 @@ struct ChaosRun {
         let cluster = try KafkaMockCluster(brokers: 1)
         defer { cluster.shutdown() }
         var partitions: [TopicPartition] = []
-        for plant in Plant.allCases {
+        for plant in options.plants {
             try cluster.createTopic(plant.rawValue, partitions: options.partitionsPerTopic)
             partitions += (0..<options.partitionsPerTopic).map { TopicPartition(topic: plant.rawValue, partition: Int32($0)) }
         }
@@ -74,6 +74,7 @@ struct ChaosRun {
             arguments: [
                 "--bootstrap-servers", cluster.bootstrapServers, "--group-id", Self.group,
                 "--store-uri", options.pgURI, "--schema", Self.schema, "--dead-letter-topic", Self.deadLetterTopic,
+                "--topics", options.plants.map(\.rawValue).joined(separator: ","),
                 "--http-host", "127.0.0.1", "--http-port", String(httpPort), "--stats-interval-ms", "0",
                 // A SIGKILLed member stays in the group until its session expires, and the group waits for
                 // it before handing its partitions to the restarted instance: 45 s by default. 3 s here
@@ -125,7 +126,7 @@ struct ChaosRun {
             defer { faultTask.cancel() }
             var stream = LimsStream(
                 seed: options.seed, recordBytes: options.recordBytes, partialPercent: options.partialPercent,
-                partitions: options.partitionsPerTopic)
+                partitions: options.partitionsPerTopic, plants: options.plants)
             var produced: [TopicPartition: Int] = [:]
             /// Per partition, the stored bytes of every message so far (prefix sums): the backlog past the
             /// committed offset.

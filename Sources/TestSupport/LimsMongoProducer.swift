@@ -53,7 +53,7 @@ public struct LimsMongoProducer: Sendable {
         baseURI = try uri ?? mongoURI()
         database = uniqueName()
         let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
-        for plant in Plant.allCases { try client.command(["create": .string(plant.limsCollection)], database: database) }
+        for plant in Plant.lims { try client.command(["create": .string(plant.limsCollection)], database: database) }
     }
 
     public func store(_ digest: ForeignMongoStore.DigestMode = .auto) throws -> ForeignMongoStore {
@@ -68,7 +68,7 @@ public struct LimsMongoProducer: Sendable {
 
     private func writeNow(_ records: [ImageRecord]) throws {
         let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
-        for plant in Plant.allCases {
+        for plant in Plant.lims {
             let docs = records.filter { $0.plant == plant }
             guard !docs.isEmpty else { continue }
             let result = try client.collection(plant.limsCollection, database: database).bulkWrite(

@@ -44,7 +44,7 @@ public struct LimsPostgresProducer: Sendable {
         try connection.execute("CREATE SCHEMA \(schema)")
         switch shape {
         case .limsTables:
-            for plant in Plant.allCases {
+            for plant in Plant.lims {
                 try connection.execute(
                     """
                     CREATE TABLE \(schema).imagecolplant\(plant) (

@@ -85,6 +85,6 @@ public func snapshot(_ store: any ImageStore, _ plant: Plant) async throws -> (r
 /// Live records of every plant, in key order.
 public func liveRecords(_ store: any ImageStore) async throws -> [ImageRecord] {
     var all: [ImageRecord] = []
-    for plant in Plant.allCases { all += try await store.records(of: plant, in: .all, pageSize: 1000).collect() }
+    for plant in Plant.lims { all += try await store.records(of: plant, in: .all, pageSize: 1000).collect() }
     return all
 }

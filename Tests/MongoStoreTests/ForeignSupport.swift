@@ -55,7 +55,7 @@ struct ForeignFixture {
 
     /// Inserts LIMS documents with LibMongoC directly (never through a store).
     func insert(_ records: [ImageRecord], int32Id: Bool = true) throws {
-        for plant in Plant.allCases {
+        for plant in Plant.lims {
             let docs = records.filter { $0.plant == plant }
             guard !docs.isEmpty else { continue }
             let result = try producerCollection(plant).bulkWrite(
@@ -75,7 +75,7 @@ func withForeignFixture<T>(_ body: (ForeignFixture) async throws -> T) async thr
         _ = try? client.dropDatabase(ownDatabase)
     }
     // LIMS's producer: its collections exist (created by LIMS), PlantSync never creates them.
-    for plant in Plant.allCases {
+    for plant in Plant.lims {
         try client.command(["create": .string(plant.limsCollection)], database: producerDatabase)
     }
     let own = try MongoStore(.init(uri: base, database: ownDatabase, appName: ownDatabase))

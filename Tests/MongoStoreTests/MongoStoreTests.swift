@@ -8,8 +8,8 @@ import Testing
     @Test func defaultsAreLIMSNames() throws {
         let configuration = MongoStore.Configuration(uri: "mongodb://mongodb-consumer:27017")
         #expect(configuration.database == "imagedbplantconsumer")
-        #expect(Plant.allCases.map(configuration.collectionName) == ["imagecolplantpotato", "imagecolplanttomato", "imagecolplantpepper"])
-        #expect(Plant.allCases.map(configuration.collectionName) == Plant.allCases.map(\.limsCollection))
+        #expect(Plant.lims.map(configuration.collectionName) == ["imagecolplantpotato", "imagecolplanttomato", "imagecolplantpepper"])
+        #expect(Plant.lims.map(configuration.collectionName) == Plant.lims.map(\.limsCollection))
     }
 
     @Test func configurationFromOneConnectionString() throws {
@@ -27,7 +27,7 @@ import Testing
     @Test func prepareSchemaCreatesAUniqueIndexOnIdPerPlantAndIsIdempotent() async throws {
         try await withStore { store, client async throws in
             try await store.prepareSchema()
-            for plant in Plant.allCases {
+            for plant in Plant.lims {
                 let collection = try client.collection(store.configuration.collectionName(plant), database: store.configuration.database)
                 let indexes = try collection.listIndexes()
                 let id = indexes.first { $0["key"]?.documentValue?.keys == ["id"] }

@@ -251,11 +251,9 @@ public final class StreamPipeline: Service, Sendable {
         for change in current.changes { byPlant[change.key.plant, default: []].append(change) }
         var applied = 0
         var skipped = 0
-        for plant in Plant.allCases {
-            guard let changes = byPlant[plant] else { continue }
+        for (plant, changes) in byPlant.sorted(by: { $0.key < $1.key }) {
             let outcome = try await applyRetrying(changes, to: store)
-            metrics.applied[plant]?.increment(by: Int64(outcome.applied))
-            metrics.skippedStale[plant]?.increment(by: Int64(outcome.skippedStale))
+            metrics.applied(outcome, plant: plant)
             applied += outcome.applied
             skipped += outcome.skippedStale
         }

@@ -49,6 +49,20 @@ public struct ForeignLayout: Sendable, Hashable, CustomStringConvertible {
         container.replacingOccurrences(of: Self.plantPlaceholder, with: plant.rawValue)
     }
 
+    /// The plant a table or collection called `name` holds under `template` (a name with `{plant}`):
+    /// `{plant}` matches a valid plant name (`Plant`) and nothing else, so other tables or collections
+    /// beside a producer's are no plants. `nil` when `name` has not the template's form.
+    public static func plant(named name: String, in template: String) -> Plant? {
+        guard let placeholder = template.range(of: plantPlaceholder) else { return nil }
+        let prefix = template[..<placeholder.lowerBound]
+        let suffix = template[placeholder.upperBound...]
+        guard name.count > prefix.count + suffix.count, name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+        guard let plant = Plant(rawValue: String(name.dropFirst(prefix.count).dropLast(suffix.count))),
+            template.replacingOccurrences(of: plantPlaceholder, with: plant.rawValue) == name
+        else { return nil }
+        return plant
+    }
+
     /// GPS coordinates in two columns (both mapped) rather than one array.
     public var splitsCoordinates: Bool { renamed[.latitude] != nil && renamed[.longitude] != nil }
 
