@@ -49,11 +49,12 @@ public struct LimsMongoProducer: Sendable {
     private let queue = BlockingQueue(label: "plantsync.tests.lims-mongo-producer")
     public var uri: String { TestSupport.uri(baseURI, withDatabase: database) }
 
-    public init(uri: String? = nil) throws {
+    /// Creates the collections of `plants` in a new database.
+    public init(uri: String? = nil, plants: [Plant] = Plant.lims) throws {
         baseURI = try uri ?? mongoURI()
         database = uniqueName()
         let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
-        for plant in Plant.lims { try client.command(["create": .string(plant.limsCollection)], database: database) }
+        for plant in plants { try client.command(["create": .string(plant.limsCollection)], database: database) }
     }
 
     public func store(_ digest: ForeignMongoStore.DigestMode = .auto) throws -> ForeignMongoStore {
@@ -68,9 +69,7 @@ public struct LimsMongoProducer: Sendable {
 
     private func writeNow(_ records: [ImageRecord]) throws {
         let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
-        for plant in Plant.lims {
-            let docs = records.filter { $0.plant == plant }
-            guard !docs.isEmpty else { continue }
+        for (plant, docs) in Dictionary(grouping: records, by: \.plant) {
             let result = try client.collection(plant.limsCollection, database: database).bulkWrite(
                 docs.map { .replaceOne(filter: ["id": .int64($0.id)], replacement: limsDocument($0), upsert: true) })
             guard result.writeErrors.isEmpty else { throw SetupError("LIMS producer write failed: \(result.writeErrors)") }

@@ -35,8 +35,8 @@ public struct LimsPostgresProducer: Sendable {
         }
     }
 
-    /// Creates the tables in a new schema.
-    public init(shape: Shape, uri: String? = nil) throws {
+    /// Creates the tables in a new schema (`limsTables`: one per plant of `plants`).
+    public init(shape: Shape, uri: String? = nil, plants: [Plant] = Plant.lims) throws {
         self.shape = shape
         self.uri = try uri ?? postgresURI()
         self.schema = uniqueSchema()
@@ -44,7 +44,7 @@ public struct LimsPostgresProducer: Sendable {
         try connection.execute("CREATE SCHEMA \(schema)")
         switch shape {
         case .limsTables:
-            for plant in Plant.lims {
+            for plant in plants {
                 try connection.execute(
                     """
                     CREATE TABLE \(schema).imagecolplant\(plant) (

@@ -24,10 +24,18 @@ import Testing
         #expect(error?.description.contains("secret") == false)
     }
 
-    @Test func prepareSchemaCreatesAUniqueIndexOnIdPerPlantAndIsIdempotent() async throws {
+    /// Every plant's collection has the unique index on id before its first document: `prepareSchema`
+    /// indexes the plant collections that exist (idempotent); a plant nobody named gets its collection
+    /// and indexes from its first write.
+    @Test func everyPlantCollectionHasAUniqueIndexOnIdBeforeItsFirstDocument() async throws {
         try await withStore { store, client async throws in
+            try client.command(["create": "imagecolplanttomato"], database: store.configuration.database)
             try await store.prepareSchema()
-            for plant in Plant.lims {
+            try await store.prepareSchema()
+            let cucumber = try Plant(validating: "cucumber", field: "test")
+            _ = try await store.apply([.upsert(sampleRecord(plant: cucumber, id: 1))])
+            #expect(try await store.plants() == [cucumber, .tomato])
+            for plant in [Plant.tomato, cucumber] {
                 let collection = try client.collection(store.configuration.collectionName(plant), database: store.configuration.database)
                 let indexes = try collection.listIndexes()
                 let id = indexes.first { $0["key"]?.documentValue?.keys == ["id"] }

@@ -213,5 +213,16 @@ import Testing
         let straggler = randomRecord(plant: .tomato, id: 99, rng: &rng, dataBytes: 8)
         try write(.upsert(straggler))
         #expect(try await store.record(straggler.key) == straggler)
+
+        // The first release's check listed LIMS's three plants: the migrated table takes any plant, and
+        // still refuses a value that is no plant name.
+        let cucumber = try Plant(validating: "cucumber", field: "test")
+        let newPlant = randomRecord(plant: cucumber, id: 1, rng: &rng, dataBytes: 8)
+        #expect(try await store.apply([.upsert(newPlant)]).applied == 1)
+        #expect(try await store.record(newPlant.key) == newPlant)
+        #expect(try await store.plants() == [cucumber, .tomato])
+        var invalid = Self.firstReleaseParameters(.upsert(straggler), withData: true)
+        invalid[0] = .text("Cucumber")
+        #expect(throws: PGError.self) { try old.execute(Self.firstReleaseUpsert(schema, withData: true), invalid) }
     }
 }

@@ -65,7 +65,16 @@ public final class StreamMetrics: Sendable {
 
     /// Counts a plant's applied and skipped-stale changes (`plant` label, children made on first use).
     func applied(_ outcome: ApplyOutcome, plant: Plant) {
-        let counters = perPlant.withLock { counters in
+        let counters = counters(of: plant)
+        counters.applied.increment(by: Int64(outcome.applied))
+        counters.skippedStale.increment(by: Int64(outcome.skippedStale))
+    }
+
+    /// Shows a plant's counters at 0 before its first change (the plants the subscribed topics name).
+    func expect(_ plant: Plant) { _ = counters(of: plant) }
+
+    private func counters(of plant: Plant) -> (applied: Counter, skippedStale: Counter) {
+        perPlant.withLock { counters in
             if let known = counters[plant] { return known }
             let made = (
                 applied: registry.counter(
@@ -77,8 +86,6 @@ public final class StreamMetrics: Sendable {
             counters[plant] = made
             return made
         }
-        counters.applied.increment(by: Int64(outcome.applied))
-        counters.skippedStale.increment(by: Int64(outcome.skippedStale))
     }
 
     func readRejected(_ reason: ReadAccess.Rejection) { readRejections[reason]?.increment() }

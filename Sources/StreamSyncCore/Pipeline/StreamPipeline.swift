@@ -57,6 +57,8 @@ public final class StreamPipeline: Service, Sendable {
         self.logger = logger
         self.decoder = settings.decoder
         self.backoff = settings.backoff
+        // The plants of the named topics at 0 from the start; a pattern's show from their first change.
+        for topic in settings.topics { if let plant = try? decoder.plant(forTopic: topic) { metrics.expect(plant) } }
         self.afterApply = afterApply
     }
 

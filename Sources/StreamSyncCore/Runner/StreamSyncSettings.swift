@@ -83,6 +83,17 @@ public struct StreamSyncSettings: Sendable {
         if let bad = topics.first(where: { $0.hasPrefix("^") }) {
             throw .configuration(field: "--topics", value: bad, detail: "a pattern goes in --topic-pattern")
         }
+        // A LIMS event names its plant by its topic alone: a topic that names none would dead-letter
+        // every message. (A Debezium event may name it by its source collection or table instead.)
+        if format == .lims {
+            for topic in topics {
+                do throws(EventDecodingError) {
+                    _ = try decoder.plant(forTopic: topic)
+                } catch {
+                    throw .configuration(field: "--topics", value: topic, detail: error.detail)
+                }
+            }
+        }
         var pattern: KafkaTopicPattern?
         if let topicPattern {
             do throws(KafkaTopicPattern.Invalid) {

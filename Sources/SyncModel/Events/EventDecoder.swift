@@ -189,7 +189,9 @@ public struct EventDecoder: Sendable {
         return .delete(RecordKey(plant: plant, id: id), at: at)
     }
 
-    func plant(forTopic topic: String, sourceName: String?) throws(EventDecodingError) -> Plant {
+    /// The plant of a topic's messages: its mapping, else its last dot-separated segment, else (a
+    /// Debezium event) its source collection or table.
+    public func plant(forTopic topic: String, sourceName: String? = nil) throws(EventDecodingError) -> Plant {
         if let plant = topicPlants[topic] { return plant }
         let segment = topic.split(separator: ".", omittingEmptySubsequences: false).last.map(String.init) ?? topic
         do {
