@@ -70,7 +70,12 @@ import Testing
                 let metrics = StreamMetrics()
                 let running = try startPipeline(
                     cluster: cluster, store: store, source: .subscribe(settings.subscription), settings: settings, metrics: metrics,
-                    properties: ["topic.metadata.refresh.interval.ms": "500", "auto.offset.reset": "earliest"])
+                    // A topic found by the pattern is a rebalance; the mock broker can stall one until the
+                    // session times out (docs/streamsync.md, "Known limits"): a short session, as the rebalance tests use.
+                    properties: [
+                        "topic.metadata.refresh.interval.ms": "500", "auto.offset.reset": "earliest", "session.timeout.ms": "6000",
+                        "heartbeat.interval.ms": "500",
+                    ])
                 defer { running.pipeline.stop() }
                 try await produce([record(.potato, 1)], cluster: cluster, partitions: 1)
                 #expect(await eventually { running.pipeline.progress.applied == 1 }, "the pattern subscribed the existing topic")
