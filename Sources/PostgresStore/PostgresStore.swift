@@ -259,7 +259,8 @@ public final class PostgresStore: ImageStore, @unchecked Sendable {
             return try (0..<result.rowCount).map { row throws(PGError) in
                 let name = try result.string(row, 0) ?? ""
                 guard let plant = Plant(rawValue: name) else {
-                    throw PGError(sqlState: nil, message: "\(table): column 'plant' holds '\(name)', not a valid plant name", isTransient: false)
+                    throw PGError(
+                        sqlState: nil, message: "\(table): column 'plant' holds '\(name)', not a valid plant name", isTransient: false)
                 }
                 return plant
             }

@@ -193,7 +193,8 @@ struct StreamSyncCommand: AsyncParsableCommand {
             topics.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             ?? (topicPattern == nil ? StreamSyncSettings().topics : [])
         let settings = StreamSyncSettings(
-            topics: subscribed, topicPattern: topicPattern, format: format, topicPlants: try topicPlant.map(parseTopicPlants) ?? [:], batchMaxSize: batchSize, batchMaxWait: .milliseconds(batchWaitMs),
+            topics: subscribed, topicPattern: topicPattern, format: format, topicPlants: try topicPlant.map(parseTopicPlants) ?? [:],
+            batchMaxSize: batchSize, batchMaxWait: .milliseconds(batchWaitMs),
             deadLetterTopic: deadLetterTopic, retryMaxDelay: .milliseconds(retryMaxMs), applyConnections: applyConnections,
             debeziumUnavailablePlaceholder: try parseUnavailablePlaceholder(debeziumUnavailablePlaceholder),
             timestampPrecision: timestampPrecision)

@@ -303,7 +303,9 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
     public func plants() async throws -> [Plant] {
         let layout = configuration.layout
         let operation = "list the plants of \(database) (layout \(layout))"
-        let names = try await withClient(operation) { store in try MongoStore.collectionNames(try store.connectedClient(), database: store.database) }
+        let names = try await withClient(operation) { store in
+            try MongoStore.collectionNames(try store.connectedClient(), database: store.database)
+        }
         if layout.isPerPlant { return Set(names.compactMap { ForeignLayout.plant(named: $0, in: layout.container) }).sorted() }
         guard names.contains(layout.container), let field = layout.plantColumn else { return [] }
         let values = try await withClient(operation) { store in
@@ -319,7 +321,8 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
                 throw MongoStoreError(
                     operation: operation, message: "field '\(field)' (--producer-plant-column) holds \(value), not a plant name (a string)")
             }
-            plants.append(try Plant(validating: text, field: "\(database).\(layout.container) field \(field) (--producer-plant-column)", collectionNames: false))
+            let named = "\(database).\(layout.container) field \(field) (--producer-plant-column)"
+            plants.append(try Plant(validating: text, field: named, collectionNames: false))
         }
         return plants.sorted()
     }

@@ -131,7 +131,8 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
                 WITH RECURSIVE p(v) AS (
                     (SELECT s.\(column) FROM \(name) s WHERE s.\(column) IS NOT NULL ORDER BY s.\(column) LIMIT 1)
                     UNION ALL
-                    SELECT (SELECT s.\(column) FROM \(name) s WHERE s.\(column) > p.v ORDER BY s.\(column) LIMIT 1) FROM p WHERE p.v IS NOT NULL
+                    SELECT (SELECT s.\(column) FROM \(name) s WHERE s.\(column) > p.v ORDER BY s.\(column) LIMIT 1)
+                    FROM p WHERE p.v IS NOT NULL
                 )
                 SELECT v::text FROM p WHERE v IS NOT NULL
                 """
@@ -139,13 +140,13 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
                 let result = try connection.execute(text)
                 return try (0..<result.rowCount).map { row throws(PGError) in try result.string(row, 0) ?? "" }
             }
-            return try values.map { value throws(PlantNameError) in
-                try Plant(validating: value, field: "\(layout.container) column \(layout.plantColumn ?? "") (--producer-plant-column)", collectionNames: false)
-            }
+            let field = "\(layout.container) column \(layout.plantColumn ?? "") (--producer-plant-column)"
+            return try values.map { value throws(PlantNameError) in try Plant(validating: value, field: field, collectionNames: false) }
         }
         guard !(schema ?? "").contains(ForeignLayout.plantPlaceholder) else {
             throw ForeignLayoutError(
-                flag: "producer-table", value: layout.container, reason: "{plant} must be in the table's name, not its schema, to list the plants")
+                flag: "producer-table", value: layout.container,
+                reason: "{plant} must be in the table's name, not its schema, to list the plants")
         }
         let prefix = String(template[..<template.firstRange(of: ForeignLayout.plantPlaceholder)!.lowerBound])
         let names = try await session.run("list the tables of \(store)") { connection throws(PGError) in

@@ -31,7 +31,10 @@ public struct ForeignLayout: Sendable, Hashable, CustomStringConvertible {
     /// Field names that differ from LIMS's.
     public var renamed: [Field: String]
 
-    public init(container: String = "imagecolplant{plant}", plantColumn: String? = nil, renamed: [Field: String] = [:]) {
+    public init(
+        container: String = Plant.limsCollectionPrefix + ForeignLayout.plantPlaceholder, plantColumn: String? = nil,
+        renamed: [Field: String] = [:]
+    ) {
         self.container = container
         self.plantColumn = plantColumn
         self.renamed = renamed
