@@ -58,7 +58,7 @@ import Testing
             try await withConsumer(consumerKind) { consumer in
                 let sameEngine = (kind == .limsMongo) == (consumerKind == .mongo)
                 let divergence = Divergence(
-                    seed: 83, perPlant: 60, tick: 1000, sameLengthBytes: sameEngine, plants: [Self.cucumber, .potato])
+                    seed: 83, perPlant: 30, tick: 1000, sameLengthBytes: sameEngine, plants: [Self.cucumber, .potato])
                 try await producer.write(divergence.producerRecords)
                 _ = try await consumer.apply(divergence.consumer)
                 // Kale: in the consumer only (LIMS stopped imaging it and dropped its collection).

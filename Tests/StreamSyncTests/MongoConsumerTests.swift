@@ -24,7 +24,9 @@ import Testing
             let history = PipelineTests.history()
             try await produce(history + history.reversed(), cluster: cluster)
             let running = try startPipeline(cluster: cluster, store: store, source: .assign(PipelineTests.topics(), from: .committed))
-            let done = await eventually { running.pipeline.progress.messages == history.count * 2 }
+            // A safety deadline only: under the whole suite the MongoDB test double (which serializes every
+            // command of every test) can take over a minute.
+            let done = await eventually(timeout: .seconds(120)) { running.pipeline.progress.messages == history.count * 2 }
             try await running.stop()
             #expect(done)
             #expect(try await storeMatches(store, history.map { Change.upsert($0) }))

@@ -78,7 +78,7 @@ import Testing
                     ])
                 defer { running.pipeline.stop() }
                 try await produce([record(.potato, 1)], cluster: cluster, partitions: 1)
-                #expect(await eventually { running.pipeline.progress.applied == 1 }, "the pattern subscribed the existing topic")
+                #expect(await eventually(timeout: .seconds(120)) { running.pipeline.progress.applied == 1 }, "the pattern subscribed the existing topic")
 
                 // LIMS starts imaging cucumbers: a new topic, nothing else changes.
                 let cucumber = try #require(Plant(rawValue: "cucumber"))
@@ -87,7 +87,7 @@ import Testing
                 let records = (Int64(1)...20).map { record(cucumber, $0) }
                 try await produce(records, cluster: cluster)
                 try await send([KafkaProducerRecord(topic: "Kale", partition: 0, key: Array("1".utf8), value: limsValue(record(.potato, 2)))], cluster: cluster)
-                let arrived = await eventually {
+                let arrived = await eventually(timeout: .seconds(120)) {
                     running.pipeline.progress.applied == 21 && running.pipeline.progress.deadLettered == 1
                 }
                 try await running.stop()
