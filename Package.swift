@@ -175,6 +175,7 @@ let package = Package(
             name: "CLITests",
             dependencies: [
                 "TestSupport", "StoreFactory", "SyncModel", "SyncBenchCore", "PostgresStore", "BatchSyncCore", "Observability",
+                "Kafka", "KafkaMock", "MongoStore",
             ],
             swiftSettings: swiftSettings),
         // The store contract (docs/design.md §1, §3), shared by every store implementation.

@@ -59,8 +59,11 @@ struct BatchSyncCommand: AsyncParsableCommand {
     @Option(help: "merkle (default), reconcile, watermark or full.")
     var strategy: SyncStrategy = BatchOptions().strategy
 
-    @Option(help: "Comma-separated plants to sync.")
-    var plants = BatchOptions().plants.map(\.rawValue).joined(separator: ",")
+    @Option(
+        help:
+            "Comma-separated plants to sync, or all: every plant the producer has (its tables or collections matching --producer-table, or the values of --producer-plant-column) and every plant the consumer holds."
+    )
+    var plants = BatchOptions().plants.description
 
     @Flag(help: "Report the differences without writing.")
     var dryRun = false
@@ -140,7 +143,7 @@ struct BatchSyncCommand: AsyncParsableCommand {
     func options() throws -> BatchOptions {
         var options = BatchOptions()
         options.strategy = strategy
-        options.plants = try Plant.list(plants, field: "--plants")
+        options.plants = try PlantSelection.parse(plants, field: "--plants")
         options.dryRun = dryRun
         options.deletes = deletes
         options.fanout = fanout

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SyncModel
 
 /// Chaos: the reliability checks of docs/streamsync.md ("Delivery guarantee") and docs/design.md §1, §2, §4 as
 /// one reproducible run. A steady LIMS event stream goes through the real StreamSync executable into
@@ -105,6 +106,9 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Target events per second (the run lasts longer when the faults need more time).")
     var rate: Double = 1000
 
+    @Option(help: "Comma-separated plants of the stream, each a topic of its own (named after it).")
+    var plants = Plant.lims.map(\.rawValue).joined(separator: ",")
+
     @Option(parsing: .unconditional, help: "Partitions per plant topic.")
     var partitions: Int = 8
 
@@ -161,6 +165,11 @@ struct ChaosCommand: AsyncParsableCommand {
         try require((0...100).contains(partialPercent), "--partial-percent", String(partialPercent), "must be within 0…100")
         try require(rate.isFinite && rate >= 1 && rate <= 100_000, "--rate", text(rate), "must be within 1…100000 events per second")
         try require((1...64).contains(partitions), "--partitions", String(partitions), "must be within 1…64")
+        do {
+            _ = try Plant.list(plants, field: "--plants")
+        } catch {
+            throw ValidationError("invalid \(error)")
+        }
         try require(
             convergeTimeout.isFinite && (10...36_000).contains(convergeTimeout), "--converge-timeout", text(convergeTimeout),
             "must be within 10…36000 seconds")
@@ -212,7 +221,7 @@ struct ChaosCommand: AsyncParsableCommand {
             pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, drainTimeout: drainTimeout,
             silentRoom: silentRoom, streamSyncArguments: streamSyncArguments, batchSilent: batchSilent, batchDBTimeout: batchDBTimeout,
             recordBytes: recordBytes,
-            partialPercent: partialPercent, rate: rate, partitionsPerTopic: partitions, convergeTimeout: convergeTimeout,
+            partialPercent: partialPercent, rate: rate, plants: try Plant.list(plants, field: "--plants"), partitionsPerTopic: partitions, convergeTimeout: convergeTimeout,
             pgURI: uri, server: try PostgresServer(dataDirectory: pgData, binDirectory: pgBinDirectory),
             streamSync: URL(fileURLWithPath: streamSyncPath), batchSync: URL(fileURLWithPath: batchSyncPath), out: URL(fileURLWithPath: out, isDirectory: true))
         let report = try await ChaosRun(options: options).run()
@@ -240,6 +249,7 @@ struct ChaosOptions: Sendable {
     var recordBytes: Int
     var partialPercent: Int
     var rate: Double
+    var plants: [Plant]
     var partitionsPerTopic: Int
     var convergeTimeout: Double
     var pgURI: String

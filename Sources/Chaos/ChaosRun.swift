@@ -57,7 +57,7 @@ struct ChaosRun {
         let cluster = try await blocking.run { try KafkaMockCluster(brokers: 1) }
         defer { Task { [blocking] in try? await blocking.run { cluster.shutdown() } } }
         var partitions: [TopicPartition] = []
-        for plant in Plant.allCases {
+        for plant in options.plants {
             try cluster.createTopic(plant.rawValue, partitions: options.partitionsPerTopic)
             partitions += (0..<options.partitionsPerTopic).map { TopicPartition(topic: plant.rawValue, partition: Int32($0)) }
         }
@@ -100,6 +100,7 @@ struct ChaosRun {
             arguments: [
                 "--bootstrap-servers", links.bootstrapServers, "--group-id", Self.group,
                 "--store-uri", links.postgresURI, "--schema", Self.schema, "--dead-letter-topic", Self.deadLetterTopic,
+                "--topics", options.plants.map(\.rawValue).joined(separator: ","),
                 "--http-host", "127.0.0.1", "--http-port", String(httpPort), "--stats-interval-ms", "0",
                 "--drain-timeout", String(options.drainTimeout),
                 // A SIGKILLed member stays in the group until its session expires, and the group waits for
@@ -168,7 +169,7 @@ struct ChaosRun {
             }
             var stream = LimsStream(
                 seed: options.seed, recordBytes: options.recordBytes, partialPercent: options.partialPercent,
-                partitions: options.partitionsPerTopic)
+                partitions: options.partitionsPerTopic, plants: options.plants)
             var produced: [TopicPartition: Int] = [:]
             /// Per partition, the stored bytes of every message so far (prefix sums): the backlog past the
             /// committed offset.

@@ -55,6 +55,8 @@ struct LimsStream {
     let recordBytes: Int
     let partialPercent: Int
     let partitions: Int
+    /// The plants events are made for (a topic each).
+    let plants: [Plant]
     private var rng: SeededGenerator
     private(set) var truth: [RecordKey: KeyTruth] = [:]
     private(set) var counts: [EventKind: Int] = [:]
@@ -68,7 +70,9 @@ struct LimsStream {
     static let diseases = ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot", "Leaf Mold"]
     static let recentWindow = 256
 
-    init(seed: UInt64, recordBytes: Int, partialPercent: Int, partitions: Int) {
+    init(seed: UInt64, recordBytes: Int, partialPercent: Int, partitions: Int, plants: [Plant] = Plant.lims) {
+        precondition(!plants.isEmpty, "a stream needs a plant")
+        self.plants = plants
         self.seed = seed
         self.recordBytes = recordBytes
         self.partialPercent = partialPercent
@@ -103,7 +107,7 @@ struct LimsStream {
         let now = tick()
         switch kind {
         case .create:
-            let plant = Plant.allCases.randomElement(using: &rng)!
+            let plant = plants.randomElement(using: &rng)!
             let id = nextID[plant, default: 1]
             nextID[plant] = id + 1
             let record = ImageRecord(

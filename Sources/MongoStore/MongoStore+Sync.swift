@@ -21,10 +21,10 @@ extension MongoStore {
     /// matching the key only while its stored version equals the expected one: per key, the greatest
     /// change's record part with the greatest bytes.
     public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
-        let reduced = Change.reduce(changes).values.filter { expected[$0.key] != nil }.sorted { $0.key < $1.key }
+        let reduced = Dictionary(grouping: Change.reduce(changes).values.filter { expected[$0.key] != nil }, by: \.key.plant)
         var applied = 0
-        for plant in Plant.allCases {
-            let models: [WriteModel] = reduced.filter { $0.key.plant == plant }.map { winners in
+        for (plant, unsorted) in reduced.sorted(by: { $0.key < $1.key }) {
+            let models: [WriteModel] = unsorted.sorted { $0.key < $1.key }.map { winners in
                 let newest = [winners.record, winners.keepingFields].compactMap { $0 }.max { $0.version < $1.version }!
                 return MongoWrite.replace(newest, bytes: winners.bytes, expecting: expected[winners.key]!)
             }

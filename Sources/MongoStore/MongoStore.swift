@@ -17,7 +17,7 @@ import SyncModel
 ///   rejects: E11000 = skipped-stale). See `MongoWrite`.
 /// - Reads are keyset-paginated through cursors: memory is bounded by one page.
 public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
-    // @unchecked Sendable is safe: the mutable state (`client`, `collections`) is read and written
+    // @unchecked Sendable is safe: the mutable state (`client`, `collections`, `indexed`) is read and written
     // only inside blocks running on the serial `executor`; everything else is immutable
     // after `init`.
 
@@ -26,7 +26,8 @@ public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
         public var uri: String
         /// LIMS's consumer database by default; `imagedbplantproducer` is LIMS's producer.
         public var database: String
-        /// Collections are `<prefix><plant>`: LIMS's `imagecolplantpotato|tomato|pepper` by default.
+        /// Collections are `<prefix><plant>`: LIMS's `imagecolplant<plant>` by default, one per plant,
+        /// created by the first write of a plant.
         public var collectionPrefix: String
         /// The client's app name (set once), as the server's logs and `currentOp` show it.
         public var appName: String
@@ -35,7 +36,7 @@ public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
         public var callTimeout: Duration
 
         public init(
-            uri: String, database: String = "imagedbplantconsumer", collectionPrefix: String = "imagecolplant",
+            uri: String, database: String = "imagedbplantconsumer", collectionPrefix: String = Plant.limsCollectionPrefix,
             appName: String = "plantsync", callTimeout: Duration = StoreCallTimeout.batch
         ) {
             self.callTimeout = callTimeout
@@ -47,12 +48,17 @@ public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
 
         public func collectionName(_ plant: Plant) -> String { collectionPrefix + plant.rawValue }
 
+        /// The plant a collection of the database holds, `nil` for any other collection.
+        public func plant(ofCollection name: String) -> Plant? {
+            ForeignLayout.plant(named: name, in: collectionPrefix + ForeignLayout.plantPlaceholder)
+        }
+
         /// A configuration from one connection string, as the jobs take it: the database is the URI's
         /// path (`mongodb://mongodb-producer:27017/imagedbplantproducer`), LIMS's consumer database if
         /// the path is empty. (MongoDB also authenticates against that database unless the URI says
         /// `authSource=…`.)
         public init(
-            connectionString: String, collectionPrefix: String = "imagecolplant", appName: String = "plantsync",
+            connectionString: String, collectionPrefix: String = Plant.limsCollectionPrefix, appName: String = "plantsync",
             callTimeout: Duration = StoreCallTimeout.batch
         ) throws(MongoStoreError) {
             let database = try MongoStore.database(inURI: connectionString, operation: "configure")
@@ -71,6 +77,8 @@ public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
     private let executor = BlockingExecutor(label: "plantsync.mongo-store")
     private var client: MongoClient?
     private var collections: [Plant: MongoCollection] = [:]
+    /// Plants whose collection this store has given its indexes (`prepareSchema`, or its first write).
+    private var indexed: Set<Plant> = []
 
     public init(_ configuration: Configuration) throws(MongoStoreError) {
         try Self.validate(configuration)
@@ -159,21 +167,49 @@ public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
     static let idIndex = IndexModel(keys: ["id": .int32(1)], name: "id_1", unique: true)
     static let versionIndex = IndexModel(keys: ["_ps.ts": .int32(1)], name: "plantsync_version_ts")
 
+    /// Gives every plant collection the database holds its indexes (idempotent); a plant's collection
+    /// made later gets them from its first write (`indexedCollection`), before any document.
     public func prepareSchema() async throws {
-        for plant in Plant.allCases {
-            let name = describe(plant)
-            try await withClient("prepare indexes of \(name)") { store in
-                do {
-                    try store.collection(plant).createIndexes([Self.idIndex, Self.versionIndex])
-                } catch let error as MongoError where [85, 86, 11000].contains(error.code) {
-                    throw MongoStoreError(
-                        operation: "prepare indexes of \(name)", domain: error.domain, code: error.code,
-                        message:
-                            "cannot create the unique index on 'id' (\(error.message)); an index on 'id' with other options, or two documents with the same id, exist: fix them first"
-                    )
-                }
-            }
+        for plant in try await plants() {
+            try await withClient("prepare indexes of \(describe(plant))") { store in _ = try store.indexedCollection(plant) }
         }
+    }
+
+    /// The plant's collection with its indexes, created (with the collection) on first use in this
+    /// process: the unique index on `id` must exist before the first conditional upsert (`MongoWrite`).
+    /// Must run on `queue`.
+    func indexedCollection(_ plant: Plant) throws -> MongoCollection {
+        let handle = try self.collection(plant)
+        guard !indexed.contains(plant) else { return handle }
+        do throws(MongoError) {
+            try handle.createIndexes([Self.idIndex, Self.versionIndex])
+        } catch {
+            guard [85, 86, 11000].contains(error.code) else { throw error }
+            throw MongoStoreError(
+                operation: "prepare indexes of \(describe(plant))", domain: error.domain, code: error.code,
+                message:
+                    "cannot create the unique index on 'id' (\(error.message)); an index on 'id' with other options, or two documents with the same id, exist: fix them first"
+            )
+        }
+        indexed.insert(plant)
+        return handle
+    }
+
+    /// Every `<prefix><plant>` collection of the database, tombstones-only ones too.
+    public func plants() async throws -> [Plant] {
+        try await withClient("list the plant collections of \(configuration.database)") { store in
+            let names = try Self.collectionNames(try store.connectedClient(), database: store.configuration.database)
+            let configuration = store.configuration
+            return names.compactMap { configuration.plant(ofCollection: $0) }.sorted()
+        }
+    }
+
+    /// The names of a database's collections (`listCollections`, names only).
+    static func collectionNames(_ client: MongoClient, database: String) throws(MongoError) -> [String] {
+        let reply = try client.command(
+            ["listCollections": .int32(1), "nameOnly": true, "authorizedCollections": true, "cursor": ["batchSize": .int32(100_000)]],
+            database: database)
+        return (reply[path: "cursor.firstBatch"]?.arrayValue ?? []).compactMap { $0.documentValue?["name"]?.stringValue }
     }
 
     // MARK: Apply
@@ -185,17 +221,16 @@ public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
         }
         // One write per key: the greatest record version with the greatest bytes (the other changes
         // would lose anyway: skipped-stale); then, where one is newer, the field-keeping upsert.
-        let reduced = Change.reduce(changes).values.sorted { $0.key < $1.key }
+        let reduced = Dictionary(grouping: Change.reduce(changes).values, by: \.key.plant)
         var applied = 0
-        for plant in Plant.allCases {
-            let keys = reduced.filter { $0.key.plant == plant }
-            guard !keys.isEmpty else { continue }
+        for (plant, unsorted) in reduced.sorted(by: { $0.key < $1.key }) {
+            let keys = unsorted.sorted { $0.key < $1.key }
             let writes = keys.compactMap { winners in winners.record.map { MongoApply.KeyWrite(winners, record: $0) } }
             let keeping = keys.compactMap { winners in
                 winners.keepingFieldsAfterRecord.map { MongoWrite.keepingFields($0, bytes: winners.record == nil ? winners.bytes : nil) }
             }
             applied += try await withClient("apply \(keys.count) changes to \(describe(plant))") { store in
-                try MongoApply.run(writes, keeping: keeping, on: store.collection(plant))
+                try MongoApply.run(writes, keeping: keeping, on: store.indexedCollection(plant))
             }
         }
         return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
@@ -323,7 +358,7 @@ public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
         }
         let old: BSONDocument = ["_ps.tombstone": true, "_ps.ts": ["$lt": .int64(cutoff.microsecondsSinceEpoch)]]
         var purged = 0
-        for plant in Plant.allCases {
+        for plant in try await plants() {
             while true {
                 let (found, deleted) = try await withClient("purge tombstones of \(describe(plant))") { store in
                     let collection = try store.collection(plant)

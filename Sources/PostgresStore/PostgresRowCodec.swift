@@ -12,7 +12,7 @@ enum PostgresRowCodec {
     static let tombstoneTiebreak = Version.delete(ts: 0).storedTiebreak
 
     static let columns: [PostgresColumn] = [
-        .init(name: "plant", type: "text", constraint: " NOT NULL CHECK (plant IN ('potato', 'tomato', 'pepper'))", role: .key) {
+        .init(name: "plant", type: "text", constraint: " NOT NULL CONSTRAINT \(PostgresSchema.plantCheck)", role: .key) {
             .text($0.key.plant.rawValue)
         },
         .init(name: "id", type: "bigint", constraint: " NOT NULL CHECK (id > 0)", role: .key) { .int64($0.key.id) },

@@ -83,6 +83,36 @@ struct PostgresSchema: Sendable {
         ]
     }
 
+    /// The plant column's check: the characters and length of a plant name (`Plant.namePattern`; the
+    /// parser checks the rest before any value is bound). Any plant, none listed (docs/design.md §1).
+    static let plantCheck = "image_record_plant_name CHECK (plant ~ '\(Plant.namePattern)')"
+
+    /// Whether the table still has an earlier release's check listing LIMS's three plants ($1 the
+    /// table): `PostgreSQL` named it `image_record_plant_check`.
+    var hasPlantListCheck: String {
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass($1) AND conname = 'image_record_plant_check'"
+    }
+
+    /// Replaces that check by `plantCheck`, `NOT VALID`: every existing row passed the stricter list, so
+    /// the table is not scanned under the lock (new rows are checked all the same).
+    var replacePlantListCheck: String {
+        "ALTER TABLE \(table) DROP CONSTRAINT image_record_plant_check, ADD CONSTRAINT \(Self.plantCheck) NOT VALID"
+    }
+
+    /// The plants the table holds (tombstones too), each once, in order: a skip scan of the primary key
+    /// `(plant, id)`, one index probe per plant however many rows there are (a `DISTINCT` would read
+    /// every index entry: PostgreSQL has no skip scan of its own before 18).
+    var plants: String {
+        """
+        WITH RECURSIVE p(plant) AS (
+            (SELECT plant FROM \(table) ORDER BY plant LIMIT 1)
+            UNION ALL
+            SELECT (SELECT t.plant FROM \(table) t WHERE t.plant > p.plant ORDER BY t.plant LIMIT 1) FROM p WHERE p.plant IS NOT NULL
+        )
+        SELECT plant FROM p WHERE plant IS NOT NULL
+        """
+    }
+
     /// How many of the bytes register's version columns the table has ($1 schema, then the names):
     /// fewer than all means a table of the first release, to migrate.
     var registerColumnCount: String {

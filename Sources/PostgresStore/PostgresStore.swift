@@ -104,8 +104,9 @@ public final class PostgresStore: ImageStore, StoreProbe, @unchecked Sendable {
 
     // MARK: ImageStore
 
-    /// Creates the schema, or migrates a first-release one in place (docs/design.md §1, bytes register):
-    /// serialised by an advisory lock, in one transaction, so concurrent starts migrate once.
+    /// Creates the schema, or migrates an earlier release's in place (docs/design.md §1: the bytes
+    /// register; any plant instead of LIMS's three): serialised by an advisory lock, in one transaction,
+    /// so concurrent starts migrate once.
     public func prepareSchema() async throws {
         let sql = self.sql
         try await withConnection("prepare schema \(configuration.schema)", timeout: StoreCallTimeout.schema) {
@@ -123,6 +124,9 @@ public final class PostgresStore: ImageStore, StoreProbe, @unchecked Sendable {
                     try connection.execute(statements[0])
                     try connection.execute(statements[1])
                     try connection.execute(statements[2], [.int(Int64(bitPattern: ImageRecord.unknownDataHash))])
+                }
+                if (try connection.execute(sql.hasPlantListCheck, [.text(sql.table)]).int64(0, 0) ?? 0) > 0 {
+                    try connection.execute(sql.replacePlantListCheck)
                 }
                 self.storedDigest = nil
                 if try !self.hasStoredDigest(connection) { try connection.execute(sql.addRowDigest) }
@@ -256,6 +260,22 @@ public final class PostgresStore: ImageStore, StoreProbe, @unchecked Sendable {
         let text = sql.count
         return try await withConnection("count \(plant)") { connection throws(PGError) in
             Int(try connection.execute(text, [.text(plant.rawValue)]).int64(0, 0) ?? 0)
+        }
+    }
+
+    public func plants() async throws -> [Plant] {
+        let text = sql.plants
+        let table = sql.table
+        return try await withConnection("list the plants of \(table)") { connection throws(PGError) in
+            let result = try connection.execute(text)
+            return try (0..<result.rowCount).map { row throws(PGError) in
+                let name = try result.string(row, 0) ?? ""
+                guard let plant = Plant(rawValue: name) else {
+                    throw PGError(
+                        sqlState: nil, message: "\(table): column 'plant' holds '\(name)', not a valid plant name", isTransient: false)
+                }
+                return plant
+            }
         }
     }
 

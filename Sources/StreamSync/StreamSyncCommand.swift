@@ -51,13 +51,24 @@ struct StreamSyncCommand: AsyncParsableCommand {
 
     // MARK: Pipeline
 
-    @Option(name: .long, help: "Topics to subscribe to, comma-separated.")
-    var topics: String = StreamSyncSettings().topics.joined(separator: ",")
+    @Option(
+        name: .long,
+        help: "Topics to subscribe to, comma-separated (default: \(StreamSyncSettings().topics.joined(separator: ",")); none with --topic-pattern).")
+    var topics: String?
+
+    @Option(
+        name: .long,
+        help:
+            "Also subscribe to every topic matching this POSIX regex, '^' first (librdkafka): a new plant's topic is read without a restart, from the next metadata refresh (topic.metadata.refresh.interval.ms)."
+    )
+    var topicPattern: String?
 
     @Option(name: .long, help: "Event format: auto, lims or debezium.")
     var format: EventDecoder.Format = StreamSyncSettings().format
 
-    @Option(name: .long, help: "Extra topic→plant mappings, e.g. cdc.potatoes=potato,cdc.tomatoes=tomato.")
+    @Option(
+        name: .long,
+        help: "Topic→plant mappings for topics not named after their plant (default: the topic's last '.' segment), e.g. cdc.potatoes=potato.")
     var topicPlant: String?
 
     @Option(
@@ -183,11 +194,12 @@ struct StreamSyncCommand: AsyncParsableCommand {
         if let autoOffsetReset { try kafka.set("auto.offset.reset", autoOffsetReset) }
         for property in rdkafka { try kafka.set(passthrough: property) }
 
-        var plants = EventDecoder.defaultTopicPlants
-        if let topicPlant { plants.merge(try parseTopicPlants(topicPlant)) { $1 } }
+        let subscribed =
+            topics.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            ?? (topicPattern == nil ? StreamSyncSettings().topics : [])
         let settings = StreamSyncSettings(
-            topics: topics.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
-            format: format, topicPlants: plants, batchMaxSize: batchSize, batchMaxWait: .milliseconds(batchWaitMs),
+            topics: subscribed, topicPattern: topicPattern, format: format, topicPlants: try topicPlant.map(parseTopicPlants) ?? [:],
+            batchMaxSize: batchSize, batchMaxWait: .milliseconds(batchWaitMs),
             deadLetterTopic: deadLetterTopic, retryMaxDelay: .milliseconds(retryMaxMs), applyConnections: applyConnections,
             debeziumUnavailablePlaceholder: try parseUnavailablePlaceholder(debeziumUnavailablePlaceholder),
             timestampPrecision: timestampPrecision)

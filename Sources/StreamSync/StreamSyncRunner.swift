@@ -71,7 +71,7 @@ struct StreamSyncRunner: Sendable {
         }
         let pipeline = StreamPipeline(
             settings: settings, events: consumer, deadLetters: producer, stores: stores,
-            subscription: .subscribe(settings.topics), metrics: metrics, logger: logger)
+            subscription: .subscribe(settings.subscription), metrics: metrics, logger: logger)
         let router = StreamSyncHTTP.router(store: readStore, metrics: metrics, access: ReadAccess(readAccess)) {
             guard pipeline.hasAssignment else { return false }
             return (try? await readStore.ping(timeout: .seconds(2))) != nil
@@ -94,7 +94,7 @@ struct StreamSyncRunner: Sendable {
         logger.info(
             "StreamSync starting",
             metadata: [
-                "topics": "\(settings.topics.joined(separator: ","))", "bootstrap": "\(kafka.bootstrapServers)",
+                "topics": "\(settings.subscription.joined(separator: ","))", "bootstrap": "\(kafka.bootstrapServers)",
                 "group": "\(kafka.groupId)", "store": "\(StoreURI.redacted(storeURI))", "schema": "\(server.schema)",
                 "http.port": "\(server.httpPort)", "read.token": "\(readAccess.token == nil ? "off" : "required")",
                 "read.rate_limit": "\(readAccess.rateLimit > 0 ? "\(readAccess.rateLimit)/s burst \(readAccess.rateBurst)" : "off")",

@@ -23,6 +23,8 @@ struct Harness {
     /// The consumers' PostgreSQL (and the producer's unless `--producer-uri` names another).
     let endpoint: PostgresEndpoint
     let producerSide: ProducerSide
+    /// `--plants`: the workload's topics and the producer's tables or collections.
+    let plants: [Plant]
     let outDirectory: URL
     let binDirectory: URL
     static let strategies: [SyncStrategy] = [.full, .watermark, .merkle, .reconcile]
@@ -34,6 +36,7 @@ struct Harness {
         self.pgURI = pgURI
         endpoint = try PostgresEndpoint(uri: pgURI)
         producerSide = try ProducerSide(layout: command.producerLayout, uri: command.producerURI ?? pgURI)
+        plants = try command.plantList()
         outDirectory = URL(fileURLWithPath: command.out, isDirectory: true)
         binDirectory =
             command.binDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
@@ -119,7 +122,7 @@ struct Harness {
             let admin = try PGConnection(conninfo: pgURI)
             for schema in schemas { try admin.execute("DROP SCHEMA IF EXISTS \(schema) CASCADE") }
         }
-        run.producer = try producerSide.makeProducer(schema: Self.producerSchema)
+        run.producer = try producerSide.makeProducer(schema: Self.producerSchema, plants: plants)
         progress("==> producer: \(run.producer.description)\n")
         try await run.producer.prepare()
         for name in run.approaches {
@@ -129,12 +132,12 @@ struct Harness {
         }
         run.cluster = command.bootstrapServers == nil ? try await Self.blocking.run { try KafkaMockCluster(brokers: 1) } : nil
         run.bootstrap = command.bootstrapServers ?? run.cluster!.bootstrapServers
-        for topic in Plant.allCases.map(\.rawValue) + ["plantsync.deadletter"] { try run.cluster?.createTopic(topic, partitions: 3) }
+        for topic in plants.map(\.rawValue) + ["plantsync.deadletter"] { try run.cluster?.createTopic(topic, partitions: 3) }
         run.kafkaProducer = try KafkaProducer(
             configuration: KafkaConfiguration(bootstrapServers: run.bootstrap, clientId: "syncbench-image-api"))
         run.workload = Workload(
             producer: run.producer, publisher: KafkaPublisher(producer: run.kafkaProducer), seed: command.seed,
-            imageBytes: command.imageBytes, perPlant: command.recordsPerPlant)
+            imageBytes: command.imageBytes, perPlant: command.recordsPerPlant, plants: plants)
     }
 
     /// The initial data set goes into the producer (not published), and every consumer starts as a copy
@@ -142,7 +145,7 @@ struct Harness {
     /// measured: the workload applies each batch to the stream's consumer too, which the others are
     /// copied from; the watermark consumer remembers the copy as its last run.
     private func loadInitialData(_ run: Run) async throws {
-        progress("==> loading \(command.recordsPerPlant * 3) records of \(command.imageBytes) B into the producer\n")
+        progress("==> loading \(command.recordsPerPlant * plants.count) records of \(command.imageBytes) B into the producer\n")
         let marks = try await run.workload.loadInitialData(createdBefore: Date(), mirror: run.consumers["stream"]!)
         for name in run.approaches where name != "stream" {
             try await run.consumers[name]!.copyRows(fromSchema: Self.consumerSchema("stream"))
@@ -172,7 +175,7 @@ struct Harness {
             arguments: [
                 "--bootstrap-servers", run.bootstrap, "--group-id", "syncbench-\(command.seed)", "--stats-interval-ms", "1000",
                 "--store-uri", endpoint.uri(throughPort: proxies["stream/consumer"]!.port),
-                "--schema", Self.consumerSchema("stream"),
+                "--schema", Self.consumerSchema("stream"), "--topics", plants.map(\.rawValue).joined(separator: ","),
                 "--http-host", "127.0.0.1", "--http-port", String(run.httpPort), "--batch-wait-ms", "50",
             ], logDirectory: run.logs)
         for strategy in Self.strategies {
@@ -198,6 +201,7 @@ struct Harness {
             "--producer-uri", producerURI,
         ] + producerSide.batchSyncArguments(schema: Self.producerSchema) + [
             "--consumer-uri", consumerURI, "--consumer-schema", Self.consumerSchema(name),
+            "--plants", plants.map(\.rawValue).joined(separator: ","),
         ]
     }
 

@@ -16,6 +16,8 @@ final class MongoLimsProducer: LimsProducer, @unchecked Sendable {
     // @unchecked Sendable is safe: `client` is only touched inside blocks run on `queue`.
     let uri: String
     let database: String
+    /// The plants it has a collection of.
+    let plants: [Plant]
     let description: ProducerDescription
     private let queue = BlockingExecutor(label: "syncbench.lims-producer.mongo")
     private var client: MongoClient?
@@ -23,15 +25,16 @@ final class MongoLimsProducer: LimsProducer, @unchecked Sendable {
     static let defaultDatabase = "imagedbplantproducer"
 
     /// `database` overrides the URI's (tests use a throwaway one).
-    init(uri: String, database: String? = nil) throws {
+    init(uri: String, database: String? = nil, plants: [Plant] = Plant.lims) throws {
         self.uri = uri
+        self.plants = plants
         let named = try MongoClient.database(inURI: uri)
         self.database = database ?? named.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDatabase
         description = ProducerDescription(
             layout: .lims, engine: "mongodb", location: "\(self.database).imagecolplant{plant}", timestampPrecision: .milliseconds)
     }
 
-    static func collectionName(_ plant: Plant) -> String { "imagecolplant" + plant.rawValue }
+    static func collectionName(_ plant: Plant) -> String { plant.limsCollection }
 
     private func run<T: Sendable>(_ body: @escaping @Sendable (MongoClient, String) throws -> T) async throws -> T {
         try await queue.run { [self] in
@@ -45,7 +48,7 @@ final class MongoLimsProducer: LimsProducer, @unchecked Sendable {
     func prepare() async throws {
         try await run { client, database in
             try client.ping()
-            for plant in Plant.allCases {
+            for plant in self.plants {
                 let collection = try client.collection(Self.collectionName(plant), database: database)
                 try collection.drop()
                 try collection.createIndexes([IndexModel(keys: ["id": .int32(1)], name: "id_1", unique: true)])

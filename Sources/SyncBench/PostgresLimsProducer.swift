@@ -13,6 +13,8 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
     // @unchecked Sendable is safe: `connection` is only touched inside blocks run on `queue`.
     let conninfo: String
     let schema: String
+    /// The plants it has a table of.
+    let plants: [Plant]
     let description: ProducerDescription
     private let queue = BlockingExecutor(label: "syncbench.lims-producer.postgres")
     private var connection: PGConnection?
@@ -20,16 +22,17 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
     /// Rows per INSERT statement when creating many (10 parameters each, well under libpq's 65,535).
     static let rowsPerInsert = 500
 
-    init(conninfo: String, schema: String = "public") {
+    init(conninfo: String, schema: String = "public", plants: [Plant] = Plant.lims) {
         self.conninfo = conninfo
         self.schema = schema
+        self.plants = plants
         description = ProducerDescription(
             layout: .lims, engine: "postgresql", location: "\(schema).imagecolplant{plant}", timestampPrecision: .microseconds)
     }
 
     /// `schema.imagecolplant<plant>`, quoted.
     func table(_ plant: Plant) -> String {
-        PGConnection.quoteIdentifier(schema) + "." + PGConnection.quoteIdentifier("imagecolplant" + plant.rawValue)
+        PGConnection.quoteIdentifier(schema) + "." + PGConnection.quoteIdentifier(plant.limsCollection)
     }
 
     private func run<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
@@ -40,7 +43,7 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
     }
 
     func prepare() async throws {
-        let tables = Plant.allCases.map(table)
+        let tables = plants.map(table)
         let schema = PGConnection.quoteIdentifier(schema)
         try await run { connection in
             try connection.execute("CREATE SCHEMA IF NOT EXISTS \(schema)")
@@ -85,8 +88,7 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
     func create(_ records: [ImageRecord]) async throws {
         let groups = Dictionary(grouping: records, by: \.plant)
         var statements: [(String, [PGParameter])] = []
-        for plant in Plant.allCases {
-            guard let rows = groups[plant] else { continue }
+        for (plant, rows) in groups.sorted(by: { $0.key < $1.key }) {
             var start = 0
             while start < rows.count {
                 let chunk = rows[start..<min(rows.count, start + Self.rowsPerInsert)]

@@ -51,12 +51,12 @@ struct ProducerSide {
     }
 
     /// The writer: LIMS's tables in `public`, LIMS's collections, or PlantSync's store in `schema`.
-    func makeProducer(schema: String) throws -> any LimsProducer {
+    func makeProducer(schema: String, plants: [Plant]) throws -> any LimsProducer {
         switch (layout, engine) {
         case (.lims, .postgres):
-            return PostgresLimsProducer(conninfo: directURI, schema: "public")
+            return PostgresLimsProducer(conninfo: directURI, schema: "public", plants: plants)
         case (.lims, .mongo):
-            return try MongoLimsProducer(uri: directURI)
+            return try MongoLimsProducer(uri: directURI, plants: plants)
         case (.plantsync, _):
             let store = try PostgresStore(.init(conninfo: directURI, schema: schema, applicationName: "syncbench"))
             return PlantSyncStoreProducer(store: store, location: "\(schema).image_record")

@@ -56,6 +56,9 @@ struct SyncBenchCommand: AsyncParsableCommand {
     @Option(help: "steady profile: changes per second.")
     var rate: Double = 5
 
+    @Option(help: "Comma-separated plants the workload writes: a topic, and a table or collection, each.")
+    var plants = Plant.lims.map(\.rawValue).joined(separator: ",")
+
     @Option(help: "Initial records per plant (LIMS had ~2,200).")
     var recordsPerPlant = 2200
 
@@ -90,6 +93,11 @@ struct SyncBenchCommand: AsyncParsableCommand {
         }
         guard (0...16_000_000).contains(imageBytes) else { throw ValidationError("--image-bytes \(imageBytes): must be within 0…16000000") }
         guard batchInterval > 0 else { throw ValidationError("--batch-interval \(batchInterval): must be positive") }
+        do throws(PlantNameError) {
+            _ = try plantList()
+        } catch {
+            throw ValidationError(error.description)
+        }
         if chartFrom == nil {
             do {
                 _ = try ProducerSide(layout: producerLayout, uri: producerURI ?? "postgresql:///postgres")
@@ -98,6 +106,9 @@ struct SyncBenchCommand: AsyncParsableCommand {
             }
         }
     }
+
+    /// `--plants`, parsed.
+    func plantList() throws(PlantNameError) -> [Plant] { try Plant.list(plants, field: "--plants") }
 
     var workloadProfile: WorkloadProfile { profile == "lims" ? .lims(speed: speed) : .steady(perSecond: rate) }
 

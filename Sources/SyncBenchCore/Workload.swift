@@ -63,12 +63,19 @@ public final class Workload: Sendable {
     public let seed: UInt64
     public let imageBytes: Int
     public let perPlant: Int
+    /// The plants it writes (topics and tables or collections of their own), LIMS's three by default.
+    public let plants: [Plant]
 
     /// The current metadata of every record (no image bytes), and the next id per plant.
     private let state: LockedState
 
-    public init(producer: any LimsProducer, publisher: any EventPublisher, seed: UInt64, imageBytes: Int, perPlant: Int) {
+    public init(
+        producer: any LimsProducer, publisher: any EventPublisher, seed: UInt64, imageBytes: Int, perPlant: Int,
+        plants: [Plant] = Plant.lims
+    ) {
+        precondition(!plants.isEmpty, "a workload needs a plant")
         self.producer = producer
+        self.plants = plants
         self.publisher = publisher
         self.seed = seed
         self.imageBytes = imageBytes
@@ -82,7 +89,7 @@ public final class Workload: Sendable {
     /// `count` pseudo-random bytes, the same for the same key and seed in every process, starting with
     /// JPEG's start-of-image marker (so nothing has to keep generated images in memory).
     public static func imageData(_ key: RecordKey, seed: UInt64, count: Int) -> [UInt8] {
-        var rng = SeededGenerator(seed: seed ^ UInt64(bitPattern: key.id) &* 0x9e37_79b9 ^ UInt64(key.plant.hashValueStable))
+        var rng = SeededGenerator(seed: seed ^ UInt64(bitPattern: key.id) &* 0x9e37_79b9 ^ key.plant.stableHash)
         var data = [UInt8](repeating: 0, count: max(0, count))
         var i = 0
         while i < data.count {
@@ -113,7 +120,7 @@ public final class Workload: Sendable {
         var rng = SeededGenerator(seed: seed)
         let start = timestamp(now.addingTimeInterval(-86_400)).microsecondsSinceEpoch
         var marks: [Plant: Int64] = [:]
-        for plant in Plant.allCases {
+        for plant in plants {
             var batch: [ImageRecord] = []
             for id in 1...Int64(perPlant) {
                 let record = ImageRecord(
@@ -144,7 +151,7 @@ public final class Workload: Sendable {
     /// Makes one change of `kind`: producer first, then the event. Returns what it did, or nil when
     /// there is nothing to change (e.g. no unclassified image left for the recognizer).
     public func make(_ kind: ChangeKind, rng: inout SeededGenerator) async throws -> WorkloadChange? {
-        let plant = Plant.allCases.randomElement(using: &rng)!
+        let plant = plants.randomElement(using: &rng)!
         let micros = timestamp(Date())
         var record: ImageRecord
         switch kind {
@@ -244,12 +251,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 }
 
 extension Plant {
-    /// A hash that is the same in every process (Swift's `hashValue` is seeded per process).
-    var hashValueStable: Int {
-        switch self {
-        case .potato: return 1
-        case .tomato: return 2
-        case .pepper: return 3
-        }
+    /// A hash that is the same in every process (Swift's `hashValue` is seeded per process): 1, 2, 3
+    /// for LIMS's plants (what the published runs' images were drawn with), FNV-1a of the name for any other.
+    var stableHash: UInt64 {
+        if let index = Plant.lims.firstIndex(of: self) { return UInt64(index + 1) }
+        return rawValue.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
 }

@@ -55,12 +55,12 @@ public struct LimsMongoProducer: Sendable {
         database = uniqueName()
     }
 
-    /// A producer in a fresh database with LIMS's collections (created off Swift's cooperative pool).
-    public static func create(uri: String? = nil) async throws -> LimsMongoProducer {
+    /// A producer in a fresh database with the collections of `plants` (created off Swift's cooperative pool).
+    public static func create(uri: String? = nil, plants: [Plant] = Plant.lims) async throws -> LimsMongoProducer {
         let producer = LimsMongoProducer(baseURI: try uri ?? mongoURI())
         try await producer.queue.run {
             let client = try MongoClient(uri: producer.baseURI, appName: "lims-producer-test")
-            for plant in Plant.allCases { try client.command(["create": .string(plant.limsCollection)], database: producer.database) }
+            for plant in plants { try client.command(["create": .string(plant.limsCollection)], database: producer.database) }
         }
         return producer
     }
@@ -77,9 +77,7 @@ public struct LimsMongoProducer: Sendable {
 
     private func writeNow(_ records: [ImageRecord]) throws {
         let client = try MongoClient(uri: baseURI, appName: "lims-producer-test")
-        for plant in Plant.allCases {
-            let docs = records.filter { $0.plant == plant }
-            guard !docs.isEmpty else { continue }
+        for (plant, docs) in Dictionary(grouping: records, by: \.plant) {
             let result = try client.collection(plant.limsCollection, database: database).bulkWrite(
                 docs.map { .replaceOne(filter: ["id": .int64($0.id)], replacement: limsDocument($0), upsert: true) })
             guard result.writeErrors.isEmpty else { throw SetupError("LIMS producer write failed: \(result.writeErrors)") }

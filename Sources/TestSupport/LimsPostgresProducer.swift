@@ -36,14 +36,14 @@ public struct LimsPostgresProducer: Sendable {
         }
     }
 
-    /// Creates the tables in a new schema (off Swift's cooperative pool).
-    public static func create(shape: Shape, uri: String? = nil) async throws -> LimsPostgresProducer {
+    /// Creates the tables in a new schema (`limsTables`: one per plant of `plants`; off Swift's cooperative pool).
+    public static func create(shape: Shape, uri: String? = nil, plants: [Plant] = Plant.lims) async throws -> LimsPostgresProducer {
         let uri = try uri ?? postgresURI()
-        return try await offPool("plantsync.tests.lims-postgres-producer") { try LimsPostgresProducer(shape: shape, uri: uri) }
+        return try await offPool("plantsync.tests.lims-postgres-producer") { try LimsPostgresProducer(shape: shape, uri: uri, plants: plants) }
     }
 
     @available(*, noasync)
-    private init(shape: Shape, uri: String) throws {
+    private init(shape: Shape, uri: String, plants: [Plant]) throws {
         self.shape = shape
         self.uri = uri
         self.schema = uniqueSchema()
@@ -51,7 +51,7 @@ public struct LimsPostgresProducer: Sendable {
         try connection.execute("CREATE SCHEMA \(schema)")
         switch shape {
         case .limsTables:
-            for plant in Plant.allCases {
+            for plant in plants {
                 try connection.execute(
                     """
                     CREATE TABLE \(schema).imagecolplant\(plant) (

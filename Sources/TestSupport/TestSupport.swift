@@ -92,9 +92,9 @@ public func snapshot(_ store: any ImageStore, _ plant: Plant) async throws -> (r
     return (records, versions)
 }
 
-/// Live records of every plant, in key order.
-public func liveRecords(_ store: any ImageStore) async throws -> [ImageRecord] {
+/// Live records of every plant of `plants` (LIMS's three by default), in key order.
+public func liveRecords(_ store: any ImageStore, plants: [Plant] = Plant.lims) async throws -> [ImageRecord] {
     var all: [ImageRecord] = []
-    for plant in Plant.allCases { all += try await store.records(of: plant, in: .all, pageSize: 1000).collect() }
+    for plant in plants { all += try await store.records(of: plant, in: .all, pageSize: 1000).collect() }
     return all
 }

@@ -11,14 +11,17 @@ struct Divergence {
     var consumer: [Change] = []
     /// Keys hard-deleted from the producer (tombstoned there, or removed outright).
     var hardDeleted: [RecordKey] = []
+    /// The plants it writes, in order.
+    let plants: [Plant]
 
     /// `tick`: the timestamp unit in microseconds — 1000 for a producer that keeps milliseconds
     /// (MongoDB's BSON dates), so that every version the divergence makes survives the producer.
     /// `sameLengthBytes`: the changed image bytes keep their length. A cross-engine pair compares
     /// metadata and byte length only (docs/design.md §3), so it cannot see that one.
-    init(seed: UInt64, perPlant: Int = 120, tick: Int64 = 1, sameLengthBytes: Bool = true) {
+    init(seed: UInt64, perPlant: Int = 120, tick: Int64 = 1, sameLengthBytes: Bool = true, plants: [Plant] = Plant.lims) {
+        self.plants = plants
         var rng = SplitMix64(seed: seed)
-        for plant in Plant.allCases {
+        for plant in plants {
             for id in 1...Int64(perPlant) {
                 var base = randomRecord(plant: plant, id: id, rng: &rng, tsRange: 1_000_000...2_000_000, dataBytes: 24)
                 base.createdAt = Timestamp(microsecondsSinceEpoch: base.createdAt.microsecondsSinceEpoch * tick)
@@ -73,7 +76,7 @@ struct Divergence {
     var producerRecords: [ImageRecord] {
         var winners: [RecordKey: Change] = [:]
         for change in producer where winners[change.key].map({ $0.version < change.version }) ?? true { winners[change.key] = change }
-        let order = Dictionary(uniqueKeysWithValues: Plant.allCases.enumerated().map { ($1, $0) })
+        let order = Dictionary(uniqueKeysWithValues: plants.enumerated().map { ($1, $0) })
         return winners.values.compactMap(\.record).sorted { (order[$0.plant]!, $0.id) < (order[$1.plant]!, $1.id) }
     }
 

@@ -27,7 +27,10 @@ import Testing
 
     @Test(arguments: [
         (["--strategy", "rsync"], "rsync"),
-        (["--plants", "potato,cucumber"], "cucumber"),
+        (["--plants", "potato,Cucumber"], "--plants: 'Cucumber' is not a valid plant name: a plant name starts with a lower-case letter"),
+        (["--plants", "potato,,tomato"], "--plants: '' is not a valid plant name: a plant name must not be empty"),
+        (["--plants", ""], "--plants: '' is not a valid plant name"),
+        (["--plants", "all,bell-pepper"], "'bell-pepper' is not a valid plant name"),
         (["--fanout", "1"], "--fanout 1"),
         (["--interval", "0"], "--interval 0"),
         (["--deletes", "maybe"], "maybe"),

@@ -40,6 +40,11 @@ import Testing
         (["--read-rate-burst", "0"], "--read-rate-burst \"0\""),
         (["--forwarded-for-entries", "0"], "--forwarded-for-entries \"0\""),
         (["--timestamp-precision", "nanoseconds"], "nanoseconds"),
+        (["--topic-plant", "cdc.leaves=Cucumber"], "invalid --topic-plant \"cdc.leaves=Cucumber\": 'Cucumber': a plant name starts with"),
+        (["--topic-pattern", "cucumber"], "invalid --topic-pattern \"cucumber\": must start with '^'"),
+        (["--topic-pattern", "^(cu"], "invalid --topic-pattern \"^(cu\": not a POSIX extended regular expression"),
+        (["--topic-pattern", "^[a-z]"], "matches the dead-letter topic 'plantsync.deadletter'"),
+        (["--format", "lims", "--topics", "potato,Cucumber"], "invalid --topics \"Cucumber\""),
     ])
     func badAccessFlagsAreAClearError(arguments: [String], mentions: String) throws {
         let result = try streamSync.run(arguments, environment: environment)

@@ -15,6 +15,7 @@ import Testing
         let result = try Executable(name: "SyncBench").run([
             "--pg-uri", try postgresURI(), "--duration", "15", "--records-per-plant", "120", "--image-bytes", "4000",
             "--speed", "300", "--seed", "7", "--out", Self.out.path, "--bin-dir", Executable.productsDirectory.path,
+            "--plants", "potato,cucumber",
         ])
         #expect(result.status == 0, "\(result.stderr.suffix(2000))")
         #expect(result.stdout.contains("| approach |"))
@@ -77,5 +78,21 @@ import Testing
             process.waitUntilExit()
             #expect(process.terminationStatus == 0, "promtool on \(name): \(said)")
         }
+    }
+}
+
+/// The workload generators' `--plants`: bad names are a clear error naming the flag and value, exit 64.
+@Suite struct WorkloadPlantsFlagTests {
+    @Test(arguments: [["SyncBench", "--plants", "potato,Kale"], ["Chaos", "--check-options", "--plants", "potato,Kale"]])
+    func badPlantNamesAreAClearError(command: [String]) throws {
+        let result = try Executable(name: command[0]).run(Array(command.dropFirst()))
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains("--plants: 'Kale' is not a valid plant name: a plant name starts with a lower-case letter"), "\(result.stderr)")
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test func chaosAcceptsAnyValidPlants() throws {
+        let result = try Executable(name: "Chaos").run(["--check-options", "--plants", "potato,cucumber"])
+        #expect(result.status == 0, "\(result.stderr)")
     }
 }

@@ -236,6 +236,7 @@ import Testing
             for mode in ForeignMongoStore.DigestMode.allCases {
                 let store = try fixture.foreign(mode)
                 try await store.prepareSchema()
+                #expect(try await store.plants() == Plant.lims.sorted())
                 await #expect(throws: ReadOnlyStoreError.self) { try await store.apply([.upsert(records[0])]) }
                 await #expect(throws: ReadOnlyStoreError.self) {
                     try await store.replace([.upsert(records[0])], expecting: [records[0].key: records[0].version])
@@ -246,7 +247,7 @@ import Testing
                 }
                 #expect(try await store.syncState("batchsync.watermark.pepper") == nil)
                 // Every read.
-                for plant in Plant.allCases {
+                for plant in Plant.lims {
                     _ = try await store.count(of: plant)
                     _ = try await store.idBounds(of: plant)
                     _ = try await store.records(of: plant, in: .all, pageSize: 10).collect()
@@ -268,23 +269,53 @@ import Testing
                 "insert", "update", "delete", "findandmodify", "createindexes", "create", "drop", "dropdatabase", "dropindexes",
             ]
             #expect(Set(received).isDisjoint(with: writes))
-            // The own store's prepareSchema, for contrast, does write (indexes): the log sees that.
+            // The own store, for contrast, does write (a plant's indexes before its first document): the log sees that.
+            _ = try await fixture.own.apply([.upsert(records[0])])
             #expect((await commandLog(fixture.client, database: fixture.own.configuration.database)?["createindexes"] ?? 0) > 0)
         }
     }
 
-    @Test func prepareSchemaOnlyVerifiesAndNamesAMissingCollection() async throws {
+    /// `prepareSchema` writes nothing and needs a plant of the layout: the database's `imagecolplant<plant>`
+    /// collections are the producer's plants (`plants()`), whatever they are; other collections are not.
+    @Test func prepareSchemaOnlyVerifiesAndTheLayoutsCollectionsAreThePlants() async throws {
         let base = try testURI()
         let database = freshDatabaseName()
         let client = try await TestMongoClient.connect(uri: base)
         defer { Task { try? await client.dropDatabase(database) } }
-        try await client.command(["create": "imagecolplantpotato"], database: database)
+        try await client.command(["create": "unrelated"], database: database)
+        try await client.command(["create": "imagecolplantBad-Name"], database: database)
         let store = try ForeignMongoStore(.init(connectionString: uri(base, withDatabase: database)))
         let error = await #expect(throws: MongoStoreError.self) { try await store.prepareSchema() }
-        #expect(error?.description.contains("imagecolplantpepper") == true, "\(String(describing: error))")
-        #expect(error?.description.contains("imagecolplantpotato") == false)
+        #expect(error?.description.contains("no collection of layout imagecolplant{plant}") == true, "\(String(describing: error))")
+        #expect(try await store.plants() == [])
+        try await client.command(["create": "imagecolplantcucumber"], database: database)
+        try await client.command(["create": "imagecolplantpotato"], database: database)
+        try await store.prepareSchema()
+        #expect(try await store.plants().map(\.rawValue) == ["cucumber", "potato"])
         let names = try await client.command(["listCollections": .int32(1), "nameOnly": true], database: database)
-        #expect(names[path: "cursor.firstBatch"]?.arrayValue?.count == 1)  // nothing created
+        #expect(names[path: "cursor.firstBatch"]?.arrayValue?.count == 4)  // nothing created
+    }
+
+    /// One collection for every plant, told apart by a field: its values are the plants, each a valid name.
+    @Test func aSharedCollectionsPlantFieldValuesAreThePlants() async throws {
+        let base = try testURI()
+        let database = freshDatabaseName()
+        let client = try await TestMongoClient.connect(uri: base)
+        defer { Task { try? await client.dropDatabase(database) } }
+        let leaves = try client.collection("leaves", database: database)
+        let cucumber = try Plant(validating: "cucumber", field: "test")
+        var docs = limsRecords(plant: cucumber, ids: 1...3).map { limsDocument($0) } + limsRecords(plant: .potato, ids: 4...5).map { limsDocument($0) }
+        for i in docs.indices { docs[i].append("kind", .string(i < 3 ? "cucumber" : "potato")) }
+        _ = try await leaves.bulkWrite(docs.map { .insertOne($0) })
+        let layout = ForeignLayout(container: "leaves", plantColumn: "kind")
+        let store = try ForeignMongoStore(.init(connectionString: uri(base, withDatabase: database), layout: layout))
+        #expect(try await store.plants() == [cucumber, .potato])
+        #expect(try await store.count(of: cucumber) == 3)
+        var bad = limsDocument(limsRecords(plant: .potato, ids: 6...6)[0])
+        bad.append("kind", "Bad Kale")
+        _ = try await leaves.bulkWrite([.insertOne(bad)])
+        let error = await #expect(throws: PlantNameError.self) { try await store.plants() }
+        #expect(error?.description.contains("leaves field kind (--producer-plant-column): 'Bad Kale' is not a valid plant name") == true)
     }
 
     @Test func forcedClientModeComputesMetadataOnTheClient() async throws {

@@ -55,7 +55,7 @@ struct ForeignFixture {
 
     /// Inserts LIMS documents with LibMongoC directly (never through a store).
     func insert(_ records: [ImageRecord], int32Id: Bool = true) async throws {
-        for plant in Plant.allCases {
+        for plant in Plant.lims {
             let docs = records.filter { $0.plant == plant }
             guard !docs.isEmpty else { continue }
             let result = try await producerCollection(plant).bulkWrite(
@@ -76,7 +76,7 @@ private func withForeignFixtureNow<T>(_ body: (ForeignFixture) async throws -> T
     let client = try await TestMongoClient.connect(uri: base)
     return try await withCleanup {
         // LIMS's producer: its collections exist (created by LIMS), PlantSync never creates them.
-        for plant in Plant.allCases {
+        for plant in Plant.lims {
             try await client.command(["create": .string(plant.limsCollection)], database: producerDatabase)
         }
         let own = try MongoStore(.init(uri: base, database: ownDatabase, appName: ownDatabase))

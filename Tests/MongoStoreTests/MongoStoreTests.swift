@@ -10,8 +10,8 @@ import Testing
     @Test func defaultsAreLIMSNames() throws {
         let configuration = MongoStore.Configuration(uri: "mongodb://mongodb-consumer:27017")
         #expect(configuration.database == "imagedbplantconsumer")
-        #expect(Plant.allCases.map(configuration.collectionName) == ["imagecolplantpotato", "imagecolplanttomato", "imagecolplantpepper"])
-        #expect(Plant.allCases.map(configuration.collectionName) == Plant.allCases.map(\.limsCollection))
+        #expect(Plant.lims.map(configuration.collectionName) == ["imagecolplantpotato", "imagecolplanttomato", "imagecolplantpepper"])
+        #expect(Plant.lims.map(configuration.collectionName) == Plant.lims.map(\.limsCollection))
     }
 
     @Test func configurationFromOneConnectionString() throws {
@@ -26,11 +26,19 @@ import Testing
         #expect(error?.description.contains("secret") == false)
     }
 
-    @Test func prepareSchemaCreatesAUniqueIndexOnIdPerPlantAndIsIdempotent() async throws {
+    /// Every plant's collection has the unique index on id before its first document: `prepareSchema`
+    /// indexes the plant collections that exist (idempotent); a plant nobody named gets its collection
+    /// and indexes from its first write.
+    @Test func everyPlantCollectionHasAUniqueIndexOnIdBeforeItsFirstDocument() async throws {
         try await withStore { store, client async throws in
+            try await client.command(["create": "imagecolplanttomato"], database: store.configuration.database)
             try await store.prepareSchema()
-            for plant in Plant.allCases {
-                let collection = try client.collection(store.configuration.collectionName(plant), database: store.configuration.database)
+            try await store.prepareSchema()
+            let cucumber = try Plant(validating: "cucumber", field: "test")
+            _ = try await store.apply([.upsert(sampleRecord(plant: cucumber, id: 1))])
+            #expect(try await store.plants() == [cucumber, .tomato])
+            for plant in [Plant.tomato, cucumber] {
+                let collection = client.collection(store.configuration.collectionName(plant), database: store.configuration.database)
                 let indexes = try await collection.listIndexes()
                 let id = indexes.first { $0["key"]?.documentValue?.keys == ["id"] }
                 #expect(id?["unique"]?.boolValue == true, "no unique index on id in \(collection.namespace): \(indexes)")

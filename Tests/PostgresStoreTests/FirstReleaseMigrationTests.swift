@@ -200,6 +200,18 @@ import Testing
         let straggler = randomRecord(plant: .tomato, id: 99, rng: &rng, dataBytes: 8)
         try await write(.upsert(straggler))
         #expect(try await store.record(straggler.key) == straggler)
+
+        // The first release's check listed LIMS's three plants: the migrated table takes any plant, and
+        // still refuses a value that is no plant name.
+        let cucumber = try Plant(validating: "cucumber", field: "test")
+        let newPlant = randomRecord(plant: cucumber, id: 1, rng: &rng, dataBytes: 8)
+        #expect(try await store.apply([.upsert(newPlant)]).applied == 1)
+        #expect(try await store.record(newPlant.key) == newPlant)
+        #expect(try await store.plants() == [cucumber, .tomato])
+        var invalid = Self.firstReleaseParameters(.upsert(straggler), withData: true)
+        invalid[0] = .text("Cucumber")
+        let statement = Self.firstReleaseUpsert(schema, withData: true)
+        await #expect(throws: PGError.self) { try await offPool { [invalid] in try old.execute(statement, invalid) } }
     }
 }
 
@@ -218,6 +230,10 @@ private final class FirstReleaseConnection: @unchecked Sendable {
         for statement in FirstReleaseMigrationTests.firstReleaseDDL(schema) { try connection.execute(statement) }
         try connection.execute("COMMIT")
     }
+
+    /// One statement of the first release's, as it sends it.
+    @available(*, noasync)
+    func execute(_ statement: String, _ parameters: [PGParameter]) throws { try connection.execute(statement, parameters) }
 
     @available(*, noasync)
     func write(_ change: Change) throws {

@@ -12,7 +12,7 @@ import Testing
         try await withStore { store in
             try await withCluster { cluster in
                 try cluster.createTopic("potato", partitions: 1)
-                try cluster.createTopic("cabbage", partitions: 1)
+                try cluster.createTopic("Cabbage", partitions: 1)
                 try cluster.createTopic("plantsync.deadletter", partitions: 1)
                 let good = (Int64(1)...5).map { record(.potato, $0) }
                 let valid = RecordJSON.encode(record(.potato, 9))
@@ -21,7 +21,7 @@ import Testing
                     ("potato", valid.replacingOccurrences(of: #""camera_id":2,"#, with: ""), .missingField),
                     ("potato", valid.replacingOccurrences(of: #""is_active":true"#, with: #""is_active":"yes""#), .wrongType),
                     ("potato", valid.replacingOccurrences(of: #""id":9,"#, with: #""id":0,"#), .invalidValue),
-                    ("cabbage", valid, .unknownPlant),
+                    ("Cabbage", valid, .invalidPlant),
                     ("potato", #"{"op": "u", "after": null}"#, .unsupported),
                     ("potato", String(repeating: " ", count: 70_000) + valid, .oversized),
                 ]
@@ -41,12 +41,12 @@ import Testing
                 }
                 try await send(records, cluster: cluster)
 
-                var settings = StreamSyncSettings(topics: ["potato", "cabbage"], batchMaxSize: 4, batchMaxWait: .milliseconds(50))
+                var settings = StreamSyncSettings(topics: ["potato", "Cabbage"], batchMaxSize: 4, batchMaxWait: .milliseconds(50))
                 settings.maxValueBytes = 64 << 10
                 let metrics = StreamMetrics()
                 let running = try startPipeline(
                     cluster: cluster, store: store,
-                    source: .assign(partitions("potato", 1) + partitions("cabbage", 1), from: .committed), settings: settings,
+                    source: .assign(partitions("potato", 1) + partitions("Cabbage", 1), from: .committed), settings: settings,
                     metrics: metrics)
                 let done = await eventually { running.pipeline.progress.messages == records.count }
                 try await running.stop()
@@ -60,7 +60,7 @@ import Testing
                 #expect(kinds == Set(poison.map(\.2.rawValue)))
                 for m in dead {
                     let h = Dictionary(m.headers.map { ($0.name, $0.text ?? "") }, uniquingKeysWith: { a, _ in a })
-                    #expect(h[DeadLetter.topicHeader] == "potato" || h[DeadLetter.topicHeader] == "cabbage")
+                    #expect(h[DeadLetter.topicHeader] == "potato" || h[DeadLetter.topicHeader] == "Cabbage")
                     #expect(h[DeadLetter.partitionHeader] == "0")
                     #expect(Int(h[DeadLetter.offsetHeader] ?? "") != nil)
                     #expect(!(h[DeadLetter.detailHeader] ?? "").isEmpty)

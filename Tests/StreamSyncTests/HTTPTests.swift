@@ -52,7 +52,7 @@ import Testing
 
                 let metricsReply = try await get("/metrics")
                 #expect(metricsReply.status == .ok)
-                #expect(metricsReply.body.contains("plantsync_changes_applied_total"))
+                #expect(metricsReply.body.contains("plantsync_batches_total"))
                 #expect(metricsReply.contentType?.hasPrefix("text/plain") == true)
 
                 let one = try await get("/image-plant/potato/7")
@@ -73,9 +73,25 @@ import Testing
                     #expect(missing.status == .notFound, "\(path)")
                     #expect(missing.body == #"{"detail":"Image not found"}"#, "\(path)")
                 }
-                let badPlant = try await get("/image-plant/cabbage/7")
-                #expect(badPlant.status == .badRequest)
-                #expect((badPlant.json as? [String: Any])?["detail"] as? String != nil)
+                // Any valid plant is served, as LIMS's API would answer for a plant it has: one nobody
+                // wrote has no id and 0 images; a name that is no plant is a 400 saying why.
+                let cabbage = try #require(Plant(rawValue: "cabbage"))
+                _ = try await store.apply([.upsert(record(cabbage, 3))])
+                #expect(try await get("/image-plant/cabbage/3").status == .ok)
+                #expect(try await get("/image-plant/kale/7").body == #"{"detail":"Image not found"}"#)
+                #expect(try await get("/image-plant/kale/7").status == .notFound)
+                for (path, reason) in [
+                    ("/image-plant/Cabbage/7", "'Cabbage': a plant name starts with a lower-case letter"),
+                    ("/image-plant/imagecolplantpotato/7", "'imagecolplantpotato': a plant name does not start with 'imagecolplant'"),
+                    ("/image-plant/cab-bage/total/", "'cab-bage': a plant name holds only lower-case letters"),
+                    ("/image-plant/\(String(repeating: "k", count: 41))/7", "at most 40 characters"),
+                ] {
+                    let badPlant = try await get(path)
+                    #expect(badPlant.status == .badRequest, "\(path)")
+                    let detail = (badPlant.json as? [String: Any])?["detail"] as? String ?? ""
+                    #expect(detail.hasPrefix("invalid plant '"), "\(path): \(detail)")
+                    #expect(detail.contains(reason), "\(path): \(detail)")
+                }
                 #expect(try await get("/image-plant/potato/abc").status == .badRequest)
                 #expect(try await get("/image-plant/potato/-1").status == .badRequest)
 
@@ -84,7 +100,11 @@ import Testing
                     #expect(total.status == .ok)
                     #expect((total.json as? [String: Any])?["total_images"] as? Int == 2)
                 }
-                #expect(try await get("/image-plant/cabbage/total/").status == .badRequest)
+                let none = try await get("/image-plant/kale/total/")
+                #expect(none.status == .ok)
+                #expect((none.json as? [String: Any])?["total_images"] as? Int == 0)
+                #expect((try await get("/image-plant/cabbage/total/").json as? [String: Any])?["total_images"] as? Int == 1)
+                #expect(try await get("/image-plant/Kale/total/").status == .badRequest)
             }
         }
     }

@@ -13,7 +13,7 @@ import Testing
     /// 3 plants × 40 ids, each created then updated once or twice, some soft-deleted.
     static func history() -> [ImageRecord] {
         var records: [ImageRecord] = []
-        for plant in Plant.allCases {
+        for plant in Plant.lims {
             for id in Int64(1)...40 {
                 records.append(record(plant, id))
                 records.append(record(plant, id, revision: 1))
@@ -28,11 +28,11 @@ import Testing
     }
 
     static func topics() -> [TopicPartition] {
-        Plant.allCases.flatMap { partitions($0.rawValue, 2) }
+        Plant.lims.flatMap { partitions($0.rawValue, 2) }
     }
 
     static func createTopics(_ cluster: KafkaMockCluster) throws {
-        for plant in Plant.allCases { try cluster.createTopic(plant.rawValue, partitions: 2) }
+        for plant in Plant.lims { try cluster.createTopic(plant.rawValue, partitions: 2) }
         try cluster.createTopic("plantsync.deadletter", partitions: 1)
     }
 

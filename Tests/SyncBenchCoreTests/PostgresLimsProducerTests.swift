@@ -63,7 +63,7 @@ import Testing
 
     @Test func createsExactlyLimsTablesWithTheWatermarkIndex() async throws {
         try await withProducer { producer, connection, schema in
-            for plant in Plant.allCases {
+            for plant in Plant.lims {
                 let columns = try await connection.strings(
                     """
                     SELECT column_name, data_type, is_nullable FROM information_schema.columns

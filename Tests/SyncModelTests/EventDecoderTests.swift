@@ -47,9 +47,37 @@ import Testing
     @Test func topicMappingIsConfigurable() throws {
         let custom = EventDecoder(format: .lims, topicPlants: ["lims-tomatoes": .tomato])
         #expect(try custom.decode(message("lims-tomatoes", limsExampleJSON)).key.plant == .tomato)
-        let error = #expect(throws: EventDecodingError.self) { try custom.decode(message("cucumber", limsExampleJSON)) }
-        #expect(error?.kind == .unknownPlant)
-        #expect(error?.value == "\"cucumber\"")
+        let error = #expect(throws: EventDecodingError.self) { try custom.decode(message("lims-cucumbers", limsExampleJSON)) }
+        #expect(error?.kind == .invalidPlant)
+        #expect(error?.field == "topic")
+        #expect(error?.value == "\"lims-cucumbers\"")
+        #expect(error?.detail.contains("'lims-cucumbers' is not a valid plant name") == true, "\(String(describing: error))")
+        #expect(error?.detail.contains("--topic-plant") == true)
+    }
+
+    /// A plant LIMS adds needs no mapping: its topic names it (docs/design.md §1, §2).
+    @Test func anyTopicNamingAValidPlantIsThatPlant() throws {
+        let cucumber = try #require(Plant(rawValue: "cucumber"))
+        #expect(try decoder.decode(message("cucumber", limsExampleJSON)) == .upsert(sampleRecord(plant: cucumber)))
+        #expect(try decoder.decode(message("lims.imagedbplantproducer.imagecolplantcucumber", limsExampleJSON)).key.plant == cucumber)
+        let deleted = try decoder.decode(message("bell_pepper2", nil, key: "5"))
+        #expect(deleted.key == RecordKey(plant: try #require(Plant(rawValue: "bell_pepper2")), id: 5))
+        // A Debezium topic whose last segment names no plant takes the plant of its source collection.
+        let value = #"{"before": null, "after": \#(Self.after), "op": "c", "source": {"collection": "imagecolplantcucumber"}}"#
+        #expect(try decoder.decode(message("cdc.Leaves-2024", value)).key.plant == cucumber)
+    }
+
+    /// Topics that name no valid plant are poison messages of kind invalid-plant, saying why.
+    @Test(arguments: [
+        ("Cucumber", "lower-case letter"), ("lims.1cucumber", "lower-case letter"), ("cu-cumber", "only lower-case letters"),
+        ("lims.", "must not be empty"), (String(repeating: "k", count: 41), "at most 40"),
+        ("imagecolplantimagecolplantx", "does not start with 'imagecolplant'"),
+    ])
+    func topicsNamingNoValidPlantAreRefused(topic: String, reason: String) throws {
+        let error = #expect(throws: EventDecodingError.self) { try decoder.decode(message(topic, limsExampleJSON)) }
+        #expect(error?.kind == .invalidPlant)
+        #expect(error?.value == "\"\(topic)\"")
+        #expect(error?.detail.contains(reason) == true, "\(String(describing: error))")
     }
 
     @Test func tombstoneDeletesByKeyAtTheKafkaTimestamp() throws {

@@ -12,7 +12,7 @@ import Testing
         var rng = SplitMix64(seed: seed)
         var changes: [Change] = []
         for _ in 0..<count {
-            var r = sampleRecord(plant: Plant.allCases.randomElement(using: &rng)!, id: Int64.random(in: 1...10, using: &rng))
+            var r = sampleRecord(plant: Plant.lims.randomElement(using: &rng)!, id: Int64.random(in: 1...10, using: &rng))
             r.updatedAt = Timestamp(microsecondsSinceEpoch: Int64.random(in: 0...20, using: &rng))
             r.cameraId = Int64.random(in: 0...3, using: &rng)
             r.data = [UInt8(truncatingIfNeeded: r.id), UInt8(truncatingIfNeeded: r.cameraId), UInt8(r.updatedAt!.microsecondsSinceEpoch)]

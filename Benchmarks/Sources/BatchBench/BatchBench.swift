@@ -47,7 +47,7 @@ struct BatchBench: AsyncParsableCommand {
             let payload = (0..<recordBytes).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let perPlant = (records + 2) / 3
             var loaded = 0
-            for plant in Plant.allCases {
+            for plant in Plant.lims {
                 for start in stride(from: 1, through: perPlant, by: 2000) {
                     let ids = start...min(start + 1999, perPlant)
                     guard loaded < records else { break }
@@ -62,7 +62,7 @@ struct BatchBench: AsyncParsableCommand {
             let differing = Int((Double(records) * diffPercent / 100).rounded())
             var changes: [Change] = []
             for n in 0..<differing {
-                let plant = Plant.allCases[n % 3]
+                let plant = Plant.lims[n % 3]
                 let id = Int64(1 + (n / 3 * 7919) % perPlant)
                 switch n % 10 {
                 case 0:

@@ -79,7 +79,7 @@ struct StoreBench: AsyncParsableCommand {
             var data = base
             if !data.isEmpty { data[0] = UInt8(truncatingIfNeeded: i) }
             let record = ImageRecord(
-                plant: Plant.allCases[i % 3], id: Int64(i), cameraId: Int64(i % 7), data: data,
+                plant: Plant.lims[i % 3], id: Int64(i), cameraId: Int64(i % 7), data: data,
                 latitude: 50.0 + Double(i % 100) / 100, longitude: 20.0, disease: i % 2 == 0 ? "Healthy" : nil,
                 percentage: i % 2 == 0 ? 0.93 : nil, createdAt: Timestamp(microsecondsSinceEpoch: 1_700_000_000_000_000 + Int64(i)))
             return .upsert(record)

@@ -45,20 +45,41 @@ public struct Reconciler: Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         let producerBefore = producer.traffic
         let consumerBefore = consumer.traffic
-        var report = RunReport(strategy: options.strategy, plants: options.plants, dryRun: options.dryRun)
+        let (plants, lost) = try await selectedPlants()
+        var report = RunReport(strategy: options.strategy, plants: plants, dryRun: options.dryRun)
         report.digestDomain = try await domain()  // asked once a run: the steps below read it from the report
-        for plant in options.plants {
+        // A plant only the consumer holds is diffed against a producer that has none of its records.
+        let emptyProducer = Reconciler(producer: EmptyProducer(base: producer), consumer: consumer, options: options, now: now)
+        for plant in plants {
+            let reconciler = lost.contains(plant) ? emptyProducer : self
             switch options.strategy {
-            case .full: try await full(plant, &report)
-            case .watermark: try await watermark(plant, &report)
-            case .merkle: try await merkle(plant, &report)
-            case .reconcile: try await reconcile(plant, &report)
+            case .full: try await reconciler.full(plant, &report)
+            case .watermark: try await reconciler.watermark(plant, &report)
+            case .merkle: try await reconciler.merkle(plant, &report)
+            case .reconcile: try await reconciler.reconcile(plant, &report)
             }
         }
         report.producer = producer.traffic.minus(producerBefore)
         report.consumer = consumer.traffic.minus(consumerBefore)
         report.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return report
+    }
+
+    /// The run's plants, sorted for `all`, and those of them the producer no longer has. `all` is the
+    /// producer's plants united with the consumer's: a plant only the consumer holds was removed from
+    /// the producer, and its records are reconciled as any the producer lost (tombstoned with
+    /// `--deletes propagate`). A producer that has no plant at all is an error, not a reason to
+    /// tombstone every consumer plant (a wrong URI, schema or table pattern looks just like that).
+    func selectedPlants() async throws -> (plants: [Plant], lost: Set<Plant>) {
+        guard case .all = options.plants else { return (options.plants.listed, []) }
+        let held = try await producer.plants()
+        guard !held.isEmpty else {
+            throw BatchOptionsError(
+                "plants", "all",
+                "the producer has no plant (no table or collection matches its layout, or its plant column is empty): check --producer-uri and --producer-table; the consumer's plants are left alone")
+        }
+        let consumerPlants = try await consumer.plants()
+        return (Set(held + consumerPlants).sorted(), Set(consumerPlants).subtracting(held))
     }
 
     // MARK: full — the LIMS baseline

@@ -34,7 +34,8 @@ public struct BatchJob: Sendable {
             return report
         } catch {
             metrics.record(
-                RunReport(strategy: reconciler.options.strategy, plants: reconciler.options.plants, dryRun: reconciler.options.dryRun),
+                RunReport(
+                    strategy: reconciler.options.strategy, plants: reconciler.options.plants.listed, dryRun: reconciler.options.dryRun),
                 succeeded: false)
             try? await push()
             logger.error("batch run failed", metadata: ["error": "\(error)"])

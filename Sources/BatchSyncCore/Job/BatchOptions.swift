@@ -1,3 +1,4 @@
+import Foundation
 import SyncModel
 
 /// How BatchSync finds differences.
@@ -23,9 +24,37 @@ public enum DeletePolicy: String, Sendable, CaseIterable, Codable {
     case ignore
 }
 
+/// The plants a run syncs (`--plants`): a list, LIMS's three by default, or `all` — the plants the
+/// producer has united with those the consumer holds (`ImageStore.plants()`), asked at every run, so a
+/// plant LIMS adds is synced with no change here and one the producer lost is reconciled too.
+public enum PlantSelection: Sendable, Hashable, CustomStringConvertible, ExpressibleByArrayLiteral {
+    case listed([Plant])
+    case all
+
+    public init(arrayLiteral plants: Plant...) { self = .listed(plants) }
+
+    /// `all`, or a comma-separated list of plant names (`Plant.list`); errors name `field`.
+    public static func parse(_ text: String, field: String) throws(PlantNameError) -> PlantSelection {
+        text.trimmingCharacters(in: .whitespaces) == "all" ? .all : .listed(try Plant.list(text, field: field))
+    }
+
+    /// The plants listed (none for `all`, whose plants are known only when a run asks the stores).
+    public var listed: [Plant] {
+        if case .listed(let plants) = self { return plants }
+        return []
+    }
+
+    public var description: String {
+        switch self {
+        case .all: return "all"
+        case .listed(let plants): return plants.map(\.rawValue).joined(separator: ",")
+        }
+    }
+}
+
 public struct BatchOptions: Sendable {
     public var strategy: SyncStrategy = .merkle
-    public var plants: [Plant] = Plant.allCases
+    public var plants: PlantSelection = .listed(Plant.lims)
     public var dryRun = false
     public var deletes: DeletePolicy = .propagate
     /// Children per mismatching range (merkle).
@@ -55,7 +84,7 @@ public struct BatchOptions: Sendable {
         guard (0...86_400).contains(watermarkOverlapSeconds) else {
             throw BatchOptionsError("watermark-overlap", watermarkOverlapSeconds, "must be within 0…86400 seconds")
         }
-        guard !plants.isEmpty else { throw BatchOptionsError("plants", 0, "name at least one plant") }
+        guard plants != .listed([]) else { throw BatchOptionsError("plants", "", "name at least one plant, or all") }
         if let ibltCells, !(3...10_000_000).contains(ibltCells) {
             throw BatchOptionsError("iblt-cells", ibltCells, "must be within 3…10000000")
         }

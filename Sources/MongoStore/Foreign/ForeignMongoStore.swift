@@ -287,30 +287,48 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
 
     // MARK: Schema: verify only
 
-    /// Verifies, without writing anything: the server answers `ping`, and the database holds the
-    /// layout's collections (`listCollections`). Creates no collection and no index (docs/mongodb.md
-    /// lists the indexes LIMS's producer should have).
+    /// Verifies, without writing anything: the server answers `ping`, and the database holds a plant
+    /// of the layout (`plants()`: a collection per plant, or the one collection). Creates no collection
+    /// and no index (docs/mongodb.md lists the indexes LIMS's producer should have).
     public func prepareSchema() async throws {
-        let names = Array(Set(Plant.allCases.map(collectionName))).sorted()
-        try await withClient("verify the foreign producer \(database)") { store in
-            let client = try store.connectedClient()
-            try client.ping()
-            let reply = try client.command(
-                [
-                    "listCollections": .int32(1), "nameOnly": true,
-                    "filter": ["name": ["$in": .array(names.map(BSONValue.string))]],
-                ], database: store.database)
-            let found = Set(
-                (reply[path: "cursor.firstBatch"]?.arrayValue ?? []).compactMap { $0.documentValue?["name"]?.stringValue })
-            let missing = names.filter { !found.contains($0) }
-            guard missing.isEmpty else {
-                throw MongoStoreError(
-                    operation: "verify the foreign producer \(store.database)",
-                    message:
-                        "collection\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) not found in database '\(store.database)' (layout \(store.configuration.layout)); is the URI's database LIMS's producer?"
-                )
-            }
+        try await withClient("verify the foreign producer \(database)") { store in try store.connectedClient().ping() }
+        guard try await !plants().isEmpty else {
+            throw MongoStoreError(
+                operation: "verify the foreign producer \(database)",
+                message:
+                    "no collection of layout \(configuration.layout) in database '\(database)' ({plant} stands for a plant name); is the URI's database LIMS's producer?"
+            )
         }
+    }
+
+    /// Per-plant collections: every collection whose name is the layout's with a valid plant name for
+    /// `{plant}` (`listCollections`). One collection with a plant field: its distinct values (`$group`),
+    /// each a valid plant name, else an error naming it.
+    public func plants() async throws -> [Plant] {
+        let layout = configuration.layout
+        let operation = "list the plants of \(database) (layout \(layout))"
+        let names = try await withClient(operation) { store in
+            try MongoStore.collectionNames(try store.connectedClient(), database: store.database)
+        }
+        if layout.isPerPlant { return Set(names.compactMap { ForeignLayout.plant(named: $0, in: layout.container) }).sorted() }
+        guard names.contains(layout.container), let field = layout.plantColumn else { return [] }
+        let values = try await withClient(operation) { store in
+            let cursor = try store.connectedClient().collection(layout.container, database: store.database).aggregate(
+                [["$group": ["_id": MongoFieldPaths.ref(field)]]])
+            var values: [BSONValue] = []
+            while let doc = try cursor.next() { values.append(doc["_id"] ?? .null) }
+            return values
+        }
+        var plants: [Plant] = []
+        for value in values {
+            guard let text = value.stringValue else {
+                throw MongoStoreError(
+                    operation: operation, message: "field '\(field)' (--producer-plant-column) holds \(value), not a plant name (a string)")
+            }
+            let named = "\(database).\(layout.container) field \(field) (--producer-plant-column)"
+            plants.append(try Plant(validating: text, field: named, collectionNames: false))
+        }
+        return plants.sorted()
     }
 
     // MARK: Reads

@@ -60,8 +60,16 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
     /// table or column is an error naming it.
     func table(_ plant: Plant) async throws -> ForeignPostgresTable {
         if let known = tables.withLock({ $0[plant] }) { return known }
+        let zoned = try await checkColumns(of: configuration.layout.container(for: plant))
+        let table = ForeignPostgresTable(layout: configuration.layout, plant: plant, zoned: zoned)
+        tables.withLock { $0[plant] = table }
+        return table
+    }
+
+    /// Checks that `container` exists with every mapped column; returns whether its timestamps are
+    /// `timestamptz`.
+    private func checkColumns(of container: String) async throws -> Bool {
         let layout = configuration.layout
-        let container = layout.container(for: plant)
         let wanted = Self.mappedColumns(layout)
         let types = try await session.run("describe \(container)") { connection throws(PGError) -> [String: String] in
             try PostgresSession.requireDigestSupport(connection)
@@ -86,10 +94,7 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
                     "table '\(container)' has no column '\(missing.column)' for field \(missing.field) (map it with --producer-field \(missing.field)=COLUMN)",
                 isTransient: false)
         }
-        let zoned = types[layout.name(.createdAt)]?.hasPrefix("timestamp with time zone") ?? false
-        let table = ForeignPostgresTable(layout: layout, plant: plant, zoned: zoned)
-        tables.withLock { $0[plant] = table }
-        return table
+        return types[layout.name(.createdAt)]?.hasPrefix("timestamp with time zone") ?? false
     }
 
     /// The columns a layout reads, with the field each stands for.
@@ -103,9 +108,63 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
 
     // MARK: ImageStore: schema and writes
 
-    /// Checks every plant's table and columns; creates nothing.
+    /// Checks the tables and columns of every plant the producer has (`plants()`: at least one);
+    /// creates nothing.
     public func prepareSchema() async throws {
-        for plant in Plant.allCases { _ = try await table(plant) }
+        let plants = try await plants()
+        guard !plants.isEmpty else {
+            throw PostgresStoreError(
+                operation: "check \(store)", sqlState: "42P01",
+                message: "no table matches --producer-table '\(configuration.layout.container)' ({plant} stands for a plant name)",
+                isTransient: false)
+        }
+        for plant in plants { _ = try await table(plant) }
+    }
+
+    /// Per-plant tables: every table (or view) whose name is the layout's with a valid plant name for
+    /// `{plant}`, in the layout's schema or, without one, visible on the search path. One table with a
+    /// plant column: its distinct values — a skip scan, one probe per plant, quick with the index on
+    /// `(plant column, id)` that every plant's reads want too — each a valid plant name, else an error.
+    public func plants() async throws -> [Plant] {
+        let layout = configuration.layout
+        let parts = layout.container.split(separator: ".", maxSplits: 1).map(String.init)
+        let (schema, template) = parts.count == 2 ? (parts[0], parts[1]) : (nil, parts[0])
+        guard layout.isPerPlant else {
+            _ = try await checkColumns(of: layout.container)
+            let name = ForeignPostgresTable.quotedName(layout.container)
+            let column = PGConnection.quoteIdentifier(layout.plantColumn ?? "")
+            let text = """
+                WITH RECURSIVE p(v) AS (
+                    (SELECT s.\(column) FROM \(name) s WHERE s.\(column) IS NOT NULL ORDER BY s.\(column) LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT s.\(column) FROM \(name) s WHERE s.\(column) > p.v ORDER BY s.\(column) LIMIT 1)
+                    FROM p WHERE p.v IS NOT NULL
+                )
+                SELECT v::text FROM p WHERE v IS NOT NULL
+                """
+            let values = try await session.run("list the plants of \(store)") { connection throws(PGError) in
+                let result = try connection.execute(text)
+                return try (0..<result.rowCount).map { row throws(PGError) in try result.string(row, 0) ?? "" }
+            }
+            let field = "\(layout.container) column \(layout.plantColumn ?? "") (--producer-plant-column)"
+            return try values.map { value throws(PlantNameError) in try Plant(validating: value, field: field, collectionNames: false) }
+        }
+        guard !(schema ?? "").contains(ForeignLayout.plantPlaceholder) else {
+            throw ForeignLayoutError(
+                flag: "producer-table", value: layout.container,
+                reason: "{plant} must be in the table's name, not its schema, to list the plants")
+        }
+        let prefix = String(template[..<template.firstRange(of: ForeignLayout.plantPlaceholder)!.lowerBound])
+        let names = try await session.run("list the tables of \(store)") { connection throws(PGError) in
+            let result = try connection.execute(
+                """
+                SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND left(c.relname, length($2)) = $2
+                  AND CASE WHEN $1::text IS NULL THEN pg_table_is_visible(c.oid) ELSE n.nspname = $1 END
+                """, [schema.map(PGParameter.text) ?? .null, .text(prefix)])
+            return try (0..<result.rowCount).map { row throws(PGError) in try result.string(row, 0) ?? "" }
+        }
+        return Set(names.compactMap { ForeignLayout.plant(named: $0, in: template) }).sorted()
     }
 
     public func apply(_ changes: [Change]) async throws -> ApplyOutcome { throw refuse("apply \(changes.count) changes") }

@@ -26,13 +26,16 @@ public enum StreamSyncHTTP {
         HTTPProbes.add(to: router, exposition: { metrics.exposition() })
         let images = router.group("/image-plant")
             .add(middleware: ReadAccessMiddleware(access: access, rejected: { metrics.readRejected($0) }))
+        // Any valid plant name is served (a plant nobody wrote has 0 images and no id); an invalid one is a 400.
         images.get(":plant/total") { _, context in
-            guard let plant = plant(context) else { return unknownPlant(context) }
+            let plant: Plant
+            do throws(PlantNameError) { plant = try Self.plant(context) } catch { return invalidPlant(error) }
             let total = try await store.count(of: plant)
             return json(.ok, "{\"total_images\":\(total)}")
         }
         images.get(":plant/:id") { _, context in
-            guard let plant = plant(context) else { return unknownPlant(context) }
+            let plant: Plant
+            do throws(PlantNameError) { plant = try Self.plant(context) } catch { return invalidPlant(error) }
             let text = context.parameters.get("id") ?? ""
             guard let id = Int64(text), id > 0 else {
                 return detail(.badRequest, "invalid id \(quoted(text)): must be a positive integer")
@@ -46,12 +49,13 @@ public enum StreamSyncHTTP {
         return router
     }
 
-    private static func plant(_ context: StreamSyncRequestContext) -> Plant? {
-        context.parameters.get("plant").flatMap { Plant(rawValue: $0) }
+    /// The plant a path names: exactly a valid name (no collection prefix stripped: a URL has one spelling).
+    private static func plant(_ context: StreamSyncRequestContext) throws(PlantNameError) -> Plant {
+        try Plant(validating: context.parameters.get("plant") ?? "", field: "plant", collectionNames: false)
     }
 
-    private static func unknownPlant(_ context: StreamSyncRequestContext) -> Response {
-        detail(.badRequest, "unknown plant \(quoted(context.parameters.get("plant") ?? "")): expected potato, tomato or pepper")
+    private static func invalidPlant(_ error: PlantNameError) -> Response {
+        detail(.badRequest, "invalid plant \(quoted(error.value)): \(error.reason)")
     }
 
     private static func quoted(_ text: String) -> String {

@@ -7,8 +7,6 @@ import Synchronization
 /// The StreamSync metrics of docs/design.md §6 (job label `streamsync`, added by `SyncMetrics`).
 public final class StreamMetrics: Sendable {
     public let registry: SyncMetrics
-    let applied: [Plant: Counter]
-    let skippedStale: [Plant: Counter]
     let kafkaRowsRead: Counter
     let kafkaBytesRead: Counter
     let kafkaRowsWritten: Counter
@@ -23,23 +21,14 @@ public final class StreamMetrics: Sendable {
     let freshness: ValueHistogram
     let readRejections: [ReadAccess.Rejection: Counter]
     private let deadLettered = Mutex<[String: Counter]>([:])
+    /// Per plant, created at its first batch: any plant the topics name, none listed here.
+    private let perPlant = Mutex<[Plant: (applied: Counter, skippedStale: Counter)]>([:])
     private let lag = Mutex<[TopicPartition: Gauge]>([:])
     /// librdkafka's byte totals per client, to turn them into counter increments.
     private let lastTotals = Mutex<[String: (rx: Int64, tx: Int64)]>([:])
 
     public init(_ registry: SyncMetrics = SyncMetrics(job: "streamsync")) {
         self.registry = registry
-        var applied: [Plant: Counter] = [:]
-        var skipped: [Plant: Counter] = [:]
-        for plant in Plant.allCases {
-            applied[plant] = registry.counter(
-                "changes_applied_total", help: "Changes that took effect in the store.", labels: [("plant", plant.rawValue)])
-            skipped[plant] = registry.counter(
-                "changes_skipped_stale_total", help: "Changes not newer than the stored version (duplicates, replays, reorderings).",
-                labels: [("plant", plant.rawValue)])
-        }
-        self.applied = applied
-        self.skippedStale = skipped
         kafkaRowsRead = registry.counter("rows_read_total", help: "Rows read per peer.", labels: [("peer", "kafka")])
         kafkaBytesRead = registry.counter("bytes_read_total", help: "Bytes read per peer.", labels: [("peer", "kafka")])
         kafkaRowsWritten = registry.counter("rows_written_total", help: "Rows written per peer.", labels: [("peer", "kafka")])
@@ -73,6 +62,31 @@ public final class StreamMetrics: Sendable {
     }
 
     func deadLettered(_ reason: String) { deadLetterCounter(reason).increment() }
+
+    /// Counts a plant's applied and skipped-stale changes (`plant` label, children made on first use).
+    func applied(_ outcome: ApplyOutcome, plant: Plant) {
+        let counters = counters(of: plant)
+        counters.applied.increment(by: Int64(outcome.applied))
+        counters.skippedStale.increment(by: Int64(outcome.skippedStale))
+    }
+
+    /// Shows a plant's counters at 0 before its first change (the plants the subscribed topics name).
+    func expect(_ plant: Plant) { _ = counters(of: plant) }
+
+    private func counters(of plant: Plant) -> (applied: Counter, skippedStale: Counter) {
+        perPlant.withLock { counters in
+            if let known = counters[plant] { return known }
+            let made = (
+                applied: registry.counter(
+                    "changes_applied_total", help: "Changes that took effect in the store.", labels: [("plant", plant.rawValue)]),
+                skippedStale: registry.counter(
+                    "changes_skipped_stale_total", help: "Changes not newer than the stored version (duplicates, replays, reorderings).",
+                    labels: [("plant", plant.rawValue)])
+            )
+            counters[plant] = made
+            return made
+        }
+    }
 
     func readRejected(_ reason: ReadAccess.Rejection) { readRejections[reason]?.increment() }
 

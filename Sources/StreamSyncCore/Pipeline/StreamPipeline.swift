@@ -57,6 +57,8 @@ public final class StreamPipeline: Service, Sendable {
         self.logger = logger
         self.decoder = settings.decoder
         self.backoff = settings.backoff
+        // The plants of the named topics at 0 from the start; a pattern's show from their first change.
+        for topic in settings.topics { if let plant = try? decoder.plant(forTopic: topic) { metrics.expect(plant) } }
         self.afterApply = afterApply
     }
 
@@ -253,11 +255,9 @@ public final class StreamPipeline: Service, Sendable {
         for change in current.changes { byPlant[change.key.plant, default: []].append(change) }
         var applied = 0
         var skipped = 0
-        for plant in Plant.allCases {
-            guard let changes = byPlant[plant] else { continue }
+        for (plant, changes) in byPlant.sorted(by: { $0.key < $1.key }) {
             let outcome = try await applyRetrying(changes, to: store)
-            metrics.applied[plant]?.increment(by: Int64(outcome.applied))
-            metrics.skippedStale[plant]?.increment(by: Int64(outcome.skippedStale))
+            metrics.applied(outcome, plant: plant)
             applied += outcome.applied
             skipped += outcome.skippedStale
         }

@@ -4,10 +4,15 @@ import SyncModel
 /// Everything the pipeline needs to know besides its collaborators. The defaults here are the
 /// documented ones; the command line reads its defaults from this type.
 public struct StreamSyncSettings: Sendable {
-    /// Topics to subscribe to.
+    /// Topics to subscribe to (LIMS's: one per plant, named after it).
     public var topics: [String]
+    /// A regex subscription besides `topics` (librdkafka's `^…`, `KafkaTopicPattern`): topics created
+    /// later that match it — a plant LIMS adds — are read without a restart, from the next metadata
+    /// refresh (`topic.metadata.refresh.interval.ms`).
+    public var topicPattern: String?
     public var format: EventDecoder.Format
-    /// Topic → plant; topics not listed fall back to their last dot-separated segment.
+    /// Topic → plant for topics not named after their plant; any other topic's plant is its last
+    /// dot-separated segment (`EventDecoder.topicPlants`).
     public var topicPlants: [String: Plant]
     /// A batch is applied when it holds this many messages…
     public var batchMaxSize: Int
@@ -33,8 +38,8 @@ public struct StreamSyncSettings: Sendable {
     public var timestampPrecision: TimestampPrecision
 
     public init(
-        topics: [String] = ["potato", "tomato", "pepper"], format: EventDecoder.Format = .auto,
-        topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, batchMaxSize: Int = 2000,
+        topics: [String] = Plant.lims.map(\.rawValue), topicPattern: String? = nil, format: EventDecoder.Format = .auto,
+        topicPlants: [String: Plant] = [:], batchMaxSize: Int = 2000,
         batchMaxWait: Duration = .milliseconds(200), batchMaxBytes: Int = 32 << 20,
         deadLetterTopic: String = "plantsync.deadletter", retryInitialDelay: Duration = .milliseconds(100),
         retryMaxDelay: Duration = .seconds(10), maxValueBytes: Int = 4 << 20, applyConnections: Int = 2,
@@ -42,6 +47,7 @@ public struct StreamSyncSettings: Sendable {
         timestampPrecision: TimestampPrecision = .microseconds
     ) {
         self.topics = topics
+        self.topicPattern = topicPattern
         self.format = format
         self.topicPlants = topicPlants
         self.batchMaxSize = batchMaxSize
@@ -65,10 +71,36 @@ public struct StreamSyncSettings: Sendable {
             unavailablePlaceholder: debeziumUnavailablePlaceholder, timestampPrecision: timestampPrecision)
     }
 
+    /// What the consumer subscribes to: the topics, then the pattern.
+    public var subscription: [String] { topics + (topicPattern.map { [$0] } ?? []) }
+
     /// Checks every value; the error names the command-line flag that sets it.
     public func validate() throws(StreamSyncError) {
-        guard !topics.isEmpty, !topics.contains(where: \.isEmpty) else {
-            throw .configuration(field: "--topics", value: topics.joined(separator: ","), detail: "name at least one topic")
+        guard !topics.contains(where: \.isEmpty), !topics.isEmpty || topicPattern != nil else {
+            throw .configuration(
+                field: "--topics", value: topics.joined(separator: ","), detail: "name at least one topic (or a --topic-pattern)")
+        }
+        if let bad = topics.first(where: { $0.hasPrefix("^") }) {
+            throw .configuration(field: "--topics", value: bad, detail: "a pattern goes in --topic-pattern")
+        }
+        // A LIMS event names its plant by its topic alone: a topic that names none would dead-letter
+        // every message. (A Debezium event may name it by its source collection or table instead.)
+        if format == .lims {
+            for topic in topics {
+                do throws(EventDecodingError) {
+                    _ = try decoder.plant(forTopic: topic)
+                } catch {
+                    throw .configuration(field: "--topics", value: topic, detail: error.detail)
+                }
+            }
+        }
+        var pattern: KafkaTopicPattern?
+        if let topicPattern {
+            do throws(KafkaTopicPattern.Invalid) {
+                pattern = try KafkaTopicPattern(topicPattern)
+            } catch {
+                throw .configuration(field: "--topic-pattern", value: topicPattern, detail: error.reason)
+            }
         }
         guard (1...100_000).contains(batchMaxSize) else {
             throw .configuration(field: "--batch-size", value: String(batchMaxSize), detail: "must be within 1…100000")
@@ -85,6 +117,12 @@ public struct StreamSyncSettings: Sendable {
         guard !deadLetterTopic.isEmpty, !topics.contains(deadLetterTopic) else {
             throw .configuration(
                 field: "--dead-letter-topic", value: deadLetterTopic, detail: "must be a topic that is not consumed")
+        }
+        // Consuming its own dead letters would send each back to the dead-letter topic, forever.
+        if let pattern, pattern.matches(deadLetterTopic) {
+            throw .configuration(
+                field: "--topic-pattern", value: pattern.text,
+                detail: "matches the dead-letter topic '\(deadLetterTopic)' (anchor it, e.g. '^[a-z][a-z0-9_]*$')")
         }
     }
 }
@@ -166,11 +204,11 @@ public func parseTopicPlants(_ text: String) throws(StreamSyncError) -> [String:
         guard parts.count == 2, !parts[0].isEmpty else {
             throw StreamSyncError.configuration(field: "--topic-plant", value: String(item), detail: "expected topic=plant")
         }
-        guard let plant = Plant(name: parts[1]) else {
-            throw StreamSyncError.configuration(
-                field: "--topic-plant", value: String(item), detail: "unknown plant '\(parts[1])' (potato, tomato or pepper)")
+        do throws(PlantNameError) {
+            result[parts[0]] = try Plant(validating: parts[1], field: "--topic-plant")
+        } catch {
+            throw StreamSyncError.configuration(field: "--topic-plant", value: String(item), detail: "'\(parts[1])': \(error.reason)")
         }
-        result[parts[0]] = plant
     }
     return result
 }

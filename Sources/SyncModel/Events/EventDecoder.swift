@@ -16,8 +16,10 @@ public struct EventDecoder: Sendable {
     public enum Format: String, Sendable, CaseIterable { case auto, lims, debezium }
 
     public var format: Format
-    /// Topic name → plant. Unmapped topics fall back to the plant named by the topic's last
-    /// dot-separated segment (`lims.imagedbplantproducer.imagecolplantpotato` → potato).
+    /// Topic name → plant, for topics not named after their plant. Any other topic's plant is named by
+    /// its last dot-separated segment (`cucumber` → cucumber, `lims.imagedbplantproducer.imagecolplantpotato`
+    /// → potato), or else by a Debezium event's `source.collection`/`source.table`; a segment that is no
+    /// valid plant name (`Plant`) makes the message a poison message (`invalidPlant`).
     public var topicPlants: [String: Plant]
     /// Largest accepted message value, in bytes.
     public var maxValueBytes: Int
@@ -27,14 +29,10 @@ public struct EventDecoder: Sendable {
     /// The producer's timestamp precision: upserts' `created_at`/`updated_at` are truncated to it.
     public var timestampPrecision: TimestampPrecision
 
-    public static let defaultTopicPlants: [String: Plant] = [
-        "potato": .potato, "tomato": .tomato, "pepper": .pepper,
-    ]
-
     public static let defaultUnavailablePlaceholder = UnavailableValuePlaceholder(UnavailableValuePlaceholder.debeziumDefault)!
 
     public init(
-        format: Format = .auto, topicPlants: [String: Plant] = EventDecoder.defaultTopicPlants, maxValueBytes: Int = 4 << 20,
+        format: Format = .auto, topicPlants: [String: Plant] = [:], maxValueBytes: Int = 4 << 20,
         unavailablePlaceholder: UnavailableValuePlaceholder = EventDecoder.defaultUnavailablePlaceholder,
         timestampPrecision: TimestampPrecision = .microseconds
     ) {
@@ -191,13 +189,21 @@ public struct EventDecoder: Sendable {
         return .delete(RecordKey(plant: plant, id: id), at: at)
     }
 
-    func plant(forTopic topic: String, sourceName: String?) throws(EventDecodingError) -> Plant {
+    /// The plant of a topic's messages: its mapping, else its last dot-separated segment, else (a
+    /// Debezium event) its source collection or table.
+    public func plant(forTopic topic: String, sourceName: String? = nil) throws(EventDecodingError) -> Plant {
         if let plant = topicPlants[topic] { return plant }
-        if let last = topic.split(separator: ".").last, let plant = Plant(name: String(last)) { return plant }
-        if let sourceName, let plant = Plant(name: sourceName) { return plant }
-        throw EventDecodingError(
-            .unknownPlant, field: "topic", value: "\"\(topic)\"",
-            detail: "no plant is mapped to this topic (known: \(topicPlants.keys.sorted().joined(separator: ", ")))")
+        let segment = topic.split(separator: ".", omittingEmptySubsequences: false).last.map(String.init) ?? topic
+        do {
+            return try Plant(validating: segment, field: "topic")
+        } catch {
+            if let sourceName, let plant = try? Plant(validating: sourceName, field: "source") { return plant }
+            throw EventDecodingError(
+                .invalidPlant, field: "topic", value: "\"\(topic)\"",
+                detail:
+                    "the topic names no plant: its last segment '\(segment)' is not a valid plant name (\(error.reason)); map the topic with --topic-plant"
+            )
+        }
     }
 
     static func endOfMillisecond(_ millis: Int64) -> Timestamp {

@@ -5,7 +5,8 @@ public struct EventDecodingError: Error, Sendable, Hashable, CustomStringConvert
         case missingField = "missing-field"
         case wrongType = "wrong-type"
         case invalidValue = "invalid-value"
-        case unknownPlant = "unknown-plant"
+        /// The topic names no valid plant (and no `--topic-plant` mapping or Debezium source does).
+        case invalidPlant = "invalid-plant"
         case oversized
         case unsupported
     }

@@ -9,6 +9,7 @@ extension DelegatingImageStore {
     public func apply(_ changes: [Change]) async throws -> ApplyOutcome { try await base.apply(changes) }
     public func record(_ key: RecordKey) async throws -> ImageRecord? { try await base.record(key) }
     public func count(of plant: Plant) async throws -> Int { try await base.count(of: plant) }
+    public func plants() async throws -> [Plant] { try await base.plants() }
     public func idBounds(of plant: Plant) async throws -> KeyRange? { try await base.idBounds(of: plant) }
 
     public func digestDomains() async throws -> [DigestDomain] { try await base.digestDomains() }

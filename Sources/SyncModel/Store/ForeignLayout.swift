@@ -31,7 +31,10 @@ public struct ForeignLayout: Sendable, Hashable, CustomStringConvertible {
     /// Field names that differ from LIMS's.
     public var renamed: [Field: String]
 
-    public init(container: String = "imagecolplant{plant}", plantColumn: String? = nil, renamed: [Field: String] = [:]) {
+    public init(
+        container: String = Plant.limsCollectionPrefix + ForeignLayout.plantPlaceholder, plantColumn: String? = nil,
+        renamed: [Field: String] = [:]
+    ) {
         self.container = container
         self.plantColumn = plantColumn
         self.renamed = renamed
@@ -47,6 +50,20 @@ public struct ForeignLayout: Sendable, Hashable, CustomStringConvertible {
 
     public func container(for plant: Plant) -> String {
         container.replacingOccurrences(of: Self.plantPlaceholder, with: plant.rawValue)
+    }
+
+    /// The plant a table or collection called `name` holds under `template` (a name with `{plant}`):
+    /// `{plant}` matches a valid plant name (`Plant`) and nothing else, so other tables or collections
+    /// beside a producer's are no plants. `nil` when `name` has not the template's form.
+    public static func plant(named name: String, in template: String) -> Plant? {
+        guard let placeholder = template.range(of: plantPlaceholder) else { return nil }
+        let prefix = template[..<placeholder.lowerBound]
+        let suffix = template[placeholder.upperBound...]
+        guard name.count > prefix.count + suffix.count, name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+        guard let plant = Plant(rawValue: String(name.dropFirst(prefix.count).dropLast(suffix.count))),
+            template.replacingOccurrences(of: plantPlaceholder, with: plant.rawValue) == name
+        else { return nil }
+        return plant
     }
 
     /// GPS coordinates in two columns (both mapped) rather than one array.

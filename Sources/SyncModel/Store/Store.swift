@@ -113,6 +113,13 @@ public protocol ImageStore: ChangeApplier {
     /// Live records of a plant (soft-deleted ones included: `is_deleted` is an ordinary field).
     func count(of plant: Plant) async throws -> Int
 
+    /// The plants the store holds, sorted (BatchSync's `--plants all`): PlantSync's stores every plant
+    /// with a row or document, tombstones included (PostgreSQL: the plant column, read by a skip scan
+    /// of the primary key; MongoDB: its `<prefix><plant>` collections); a foreign store what its layout
+    /// finds (`ForeignLayout`: the tables or collections its `{plant}` name matches, or the values of
+    /// its plant column). A name there that is no valid plant (`Plant`) is an error naming it.
+    func plants() async throws -> [Plant]
+
     /// Smallest and largest id held for a plant, tombstones included, as `[min, max + 1)`.
     func idBounds(of plant: Plant) async throws -> KeyRange?
 
