@@ -166,13 +166,13 @@ struct BatchSyncCommand: AsyncParsableCommand {
         LogSetup.bootstrap(level: Logger.Level(name: logLevel)!)
         let logger = Logger(label: "batchsync")
         let settings = try runSettings()
-        let producer = try StoreFactory.open(
+        let producer = try StoreFactory.openProducer(
             uri: try uri(producerURI, env: "PLANTSYNC_PRODUCER_URI", option: "producer-uri"),
             options: .init(
                 schema: producerSchema, applicationName: "plantsync-batchsync", layout: settings.producerLayout,
                 foreign: settings.foreignLayout, mongoDigest: settings.mongoDigest, callTimeout: settings.dbTimeout),
             role: "producer")
-        let consumer = try StoreFactory.open(
+        let consumer = try StoreFactory.openConsumer(
             uri: try uri(consumerURI, env: "PLANTSYNC_CONSUMER_URI", option: "consumer-uri"),
             options: .init(schema: consumerSchema, applicationName: "plantsync-batchsync", callTimeout: settings.dbTimeout),
             role: "consumer")

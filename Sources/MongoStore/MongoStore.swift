@@ -3,7 +3,7 @@ import Foundation
 import LibMongoC
 import SyncModel
 
-/// The `ImageStore` over MongoDB (libmongoc), in LIMS's own layout: one collection per plant
+/// The `ConsumerStore` over MongoDB (libmongoc), in LIMS's own layout: one collection per plant
 /// (`imagecolplant<plant>` in `imagedbplantconsumer` by default), LIMS's field names and types, and
 /// PlantSync's bookkeeping in a `_ps` subdocument (docs/mongodb.md).
 ///
@@ -16,7 +16,7 @@ import SyncModel
 ///   database enforces both (both stale turns the upsert into an insert that the unique index on `id`
 ///   rejects: E11000 = skipped-stale). See `MongoWrite`.
 /// - Reads are keyset-paginated through cursors: memory is bounded by one page.
-public final class MongoStore: ImageStore, StoreProbe, @unchecked Sendable {
+public final class MongoStore: ConsumerStore, StoreProbe, @unchecked Sendable {
     // @unchecked Sendable is safe: the mutable state (`client`, `collections`, `indexed`) is read and written
     // only inside blocks running on the serial `executor`; everything else is immutable
     // after `init`.

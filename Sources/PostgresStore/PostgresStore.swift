@@ -1,7 +1,7 @@
 import LibPQ
 import SyncModel
 
-/// The `ImageStore` over PostgreSQL (libpq).
+/// The `ConsumerStore` over PostgreSQL (libpq).
 ///
 /// - One connection, used from one `BlockingExecutor` (`PostgresSession`): libpq calls block, so they run
 ///   there and never on Swift's cooperative thread pool. A broken connection is re-established on the
@@ -15,7 +15,7 @@ import SyncModel
 ///   other connections apply at the same time.
 /// - Reads are keyset-paginated (`id >= next ORDER BY id LIMIT n`): memory is bounded by one page and
 ///   no transaction is held open between pages.
-public final class PostgresStore: ImageStore, StoreProbe, @unchecked Sendable {
+public final class PostgresStore: ConsumerStore, StoreProbe, @unchecked Sendable {
     // @unchecked Sendable is safe: the only mutable state, `stagingGeneration` and `storedDigest`, is
     // read and written solely inside blocks running on the session's serial executor; everything else is
     // immutable after `init`.
@@ -102,7 +102,7 @@ public final class PostgresStore: ImageStore, StoreProbe, @unchecked Sendable {
         try PostgresSession.transaction(connection, body)
     }
 
-    // MARK: ImageStore
+    // MARK: ConsumerStore
 
     /// Creates the schema, or migrates an earlier release's in place (docs/design.md §1: the bytes
     /// register; any plant instead of LIMS's three): serialised by an advisory lock, in one transaction,

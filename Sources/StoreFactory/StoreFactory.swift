@@ -38,22 +38,20 @@ public enum StoreFactory {
         return lowered.hasPrefix("postgresql://") || lowered.hasPrefix("postgres://") || (uri.contains("=") && !uri.contains("://"))
     }
 
-    public static func open(uri: String, options: Options = Options(), role: String) throws -> any ImageStore {
-        if options.layout == .lims {
-            if isPostgres(uri) {
-                return try ForeignPostgresStore(
-                    .init(
-                        conninfo: uri, layout: options.foreign, applicationName: options.applicationName,
-                        callTimeout: options.callTimeout))
-            }
-            if MongoStore.Configuration.accepts(uri) { return try openForeignMongo(uri: uri, options: options) }
-            throw StoreURIError(role: role, uri: StoreURI.redacted(uri))
+    /// A diff's producer: a foreign (read-only) producer in `options.foreign`'s layout, or PlantSync's
+    /// own store when `options.layout` is `.plantsync` (a producer that is itself a PlantSync consumer).
+    public static func openProducer(uri: String, options: Options = Options(), role: String) throws -> any DiffSource {
+        guard options.layout == .lims else { return try openConsumer(uri: uri, options: options, role: role) }
+        if isPostgres(uri) {
+            return try ForeignPostgresStore(
+                .init(conninfo: uri, layout: options.foreign, applicationName: options.applicationName, callTimeout: options.callTimeout))
         }
-        return try openOwn(uri: uri, options: options, role: role)
+        if MongoStore.Configuration.accepts(uri) { return try openForeignMongo(uri: uri, options: options) }
+        throw StoreURIError(role: role, uri: StoreURI.redacted(uri))
     }
 
     /// PlantSync's own store (a consumer, or a producer in PlantSync's layout), which also answers a ping.
-    public static func openOwn(uri: String, options: Options = Options(), role: String) throws -> any ImageStore & StoreProbe {
+    public static func openConsumer(uri: String, options: Options = Options(), role: String) throws -> any ConsumerStore & StoreProbe {
         if isPostgres(uri) {
             return try PostgresStore(
                 .init(
@@ -66,12 +64,11 @@ public enum StoreFactory {
         }
         throw StoreURIError(role: role, uri: StoreURI.redacted(uri))
     }
-
 }
 
 extension StoreFactory {
     /// LIMS's MongoDB producer, read-only.
-    static func openForeignMongo(uri: String, options: Options) throws -> any ImageStore {
+    static func openForeignMongo(uri: String, options: Options) throws -> any DiffSource {
         try ForeignMongoStore(
             .init(
                 connectionString: uri, appName: options.applicationName, layout: options.foreign, digest: options.mongoDigest,

@@ -22,17 +22,17 @@ struct StreamSyncRunner: Sendable {
         let storeURI = server.storeURI
         // Connections by job (docs/design.md §4): the batches' own, one for the read API and readiness
         // (a large batch never delays a probe), one for the tombstone purger.
-        var stores: [any ImageStore] = []
-        let readStore: any ImageStore & StoreProbe
-        let maintenanceStore: any ImageStore
+        var stores: [any ConsumerStore] = []
+        let readStore: any RecordReader & StoreProbe
+        let maintenanceStore: any TombstonePurging
         do {
             let options = StoreFactory.Options(
                 schema: server.schema, applicationName: "plantsync-streamsync", callTimeout: server.dbTimeout)
             for _ in 0..<max(1, settings.applyConnections) {
-                stores.append(try StoreFactory.openOwn(uri: storeURI, options: options, role: "store"))
+                stores.append(try StoreFactory.openConsumer(uri: storeURI, options: options, role: "store"))
             }
-            readStore = try StoreFactory.openOwn(uri: storeURI, options: options, role: "store")
-            maintenanceStore = try StoreFactory.openOwn(uri: storeURI, options: options, role: "store")
+            readStore = try StoreFactory.openConsumer(uri: storeURI, options: options, role: "store")
+            maintenanceStore = try StoreFactory.openConsumer(uri: storeURI, options: options, role: "store")
         } catch {
             throw StreamSyncError.configuration(field: "--store-uri", value: StoreURI.redacted(storeURI), detail: "\(error)")
         }

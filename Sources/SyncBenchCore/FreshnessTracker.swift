@@ -11,11 +11,11 @@ public actor FreshnessTracker {
         let committedAt: Date
     }
 
-    private let consumers: [String: any ImageStore]
+    private let consumers: [String: any DiffSource]
     private var pending: [String: [Pending]] = [:]
     private var samples: [String: [Double]] = [:]
 
-    public init(consumers: [String: any ImageStore]) {
+    public init(consumers: [String: any DiffSource]) {
         self.consumers = consumers
         for name in consumers.keys {
             pending[name] = []

@@ -53,10 +53,10 @@ public struct ProducerDescription: Sendable, Codable, Equatable, CustomStringCon
 /// The producer as PlantSync's own store (`image_record` with version bookkeeping): the shape earlier
 /// SyncBench runs wrote, kept so that they can be compared (`--producer-layout plantsync`).
 public struct PlantSyncStoreProducer: LimsProducer {
-    public let store: any ImageStore
+    public let store: any ConsumerStore
     public let description: ProducerDescription
 
-    public init(store: any ImageStore, location: String) {
+    public init(store: any ConsumerStore, location: String) {
         self.store = store
         description = ProducerDescription(layout: .plantsync, engine: "postgresql", location: location, timestampPrecision: .microseconds)
     }

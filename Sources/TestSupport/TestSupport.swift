@@ -86,14 +86,14 @@ public func randomRecord(
 }
 
 /// Everything a store holds for a plant: live records and the versions of every key (tombstones too).
-public func snapshot(_ store: any ImageStore, _ plant: Plant) async throws -> (records: [ImageRecord], versions: [KeyVersion]) {
+public func snapshot(_ store: any DiffSource, _ plant: Plant) async throws -> (records: [ImageRecord], versions: [KeyVersion]) {
     let records = try await store.records(of: plant, in: .all, pageSize: 7).collect()
     let versions = try await store.versions(of: plant, in: .all, pageSize: 5).collect()
     return (records, versions)
 }
 
 /// Live records of every plant of `plants` (LIMS's three by default), in key order.
-public func liveRecords(_ store: any ImageStore, plants: [Plant] = Plant.lims) async throws -> [ImageRecord] {
+public func liveRecords(_ store: any DiffSource, plants: [Plant] = Plant.lims) async throws -> [ImageRecord] {
     var all: [ImageRecord] = []
     for plant in plants { all += try await store.records(of: plant, in: .all, pageSize: 1000).collect() }
     return all

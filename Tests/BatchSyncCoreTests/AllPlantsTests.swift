@@ -24,7 +24,7 @@ import Testing
     }
 
     struct ForeignProducer: Sendable {
-        let store: any ImageStore
+        let store: any DiffSource
         let write: @Sendable ([ImageRecord]) async throws -> Void
     }
 
@@ -45,7 +45,7 @@ import Testing
         }
     }
 
-    func withConsumer<T>(_ kind: ConsumerKind, _ body: (any ImageStore) async throws -> T) async throws -> T {
+    func withConsumer<T>(_ kind: ConsumerKind, _ body: (any ConsumerStore) async throws -> T) async throws -> T {
         switch kind {
         case .postgres: return try await withPostgresStore { try await body($0) }
         case .mongo: return try await withMongoStore { try await body($0) }
@@ -134,7 +134,7 @@ import Testing
             }
             #expect(error?.description.hasPrefix("--plants all: the producer has no plant") == true, "\(String(describing: error))")
             #expect(try await consumer.count(of: .potato) == 5)
-            await #expect(throws: PostgresStoreError.self) { try await wrong.prepareSchema() }
+            await #expect(throws: PostgresStoreError.self) { try await wrong.verifyLayout() }
         }
     }
 }

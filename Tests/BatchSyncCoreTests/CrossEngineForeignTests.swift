@@ -24,7 +24,7 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
 @Suite struct CrossEngineForeignTests {
     /// A foreign producer with `records` written as its application writes them.
     struct ForeignProducer: Sendable {
-        let store: any ImageStore
+        let store: any DiffSource
         let write: @Sendable ([ImageRecord]) async throws -> Void
     }
 
@@ -43,7 +43,7 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
         }
     }
 
-    func withConsumer<T>(_ kind: ConsumerKind, _ body: (any ImageStore) async throws -> T) async throws -> T {
+    func withConsumer<T>(_ kind: ConsumerKind, _ body: (any ConsumerStore) async throws -> T) async throws -> T {
         switch kind {
         case .postgres: return try await withPostgresStore { try await body($0) }
         case .mongo: return try await withMongoStore { try await body($0) }

@@ -81,7 +81,7 @@ struct Divergence {
     }
 
     /// Loads a foreign producer (its final records, written as the application does) and a consumer.
-    func load(into producerTables: LimsPostgresProducer, _ consumerStore: any ImageStore) async throws {
+    func load(into producerTables: LimsPostgresProducer, _ consumerStore: any ConsumerStore) async throws {
         try await producerTables.write(producerRecords)
         _ = try await consumerStore.apply(consumer)
     }

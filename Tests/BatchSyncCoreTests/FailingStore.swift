@@ -5,12 +5,12 @@ import Synchronization
 struct InjectedFailure: Error {}
 
 /// A consumer store that fails every write after the first `failAfterWrites`: a run killed halfway.
-final class FailingStore: DelegatingImageStore {
-    let base: any ImageStore
+final class FailingStore: DelegatingConsumerStore {
+    let base: any ConsumerStore
     let failAfterWrites: Int
     private let count = Mutex(0)
 
-    init(_ base: any ImageStore, failAfterWrites: Int) {
+    init(_ base: any ConsumerStore, failAfterWrites: Int) {
         self.base = base
         self.failAfterWrites = failAfterWrites
     }

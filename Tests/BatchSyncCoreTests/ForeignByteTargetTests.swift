@@ -31,7 +31,7 @@ import Testing
 
     /// One run of `strategy` on potato, and the bytes the proxy counted on the producer link (both ways).
     static func measure(
-        _ strategy: SyncStrategy, _ producer: any ImageStore, _ consumer: any ImageStore, _ proxy: CountingProxy
+        _ strategy: SyncStrategy, _ producer: any DiffSource, _ consumer: any ConsumerStore, _ proxy: CountingProxy
     ) async throws -> (report: RunReport, bytes: Int) {
         var options = BatchOptions()
         options.strategy = strategy
@@ -106,7 +106,7 @@ import Testing
         // Millisecond timestamps: what a BSON date keeps.
         records = records.map { TimestampPrecision.milliseconds.truncate($0) }
         let proxy: CountingProxy
-        let producer: any ImageStore
+        let producer: any DiffSource
         let write: @Sendable ([ImageRecord]) async throws -> Void
         let cleanup: @Sendable () -> Void
         switch kind {
@@ -134,10 +134,10 @@ import Testing
             cleanup()
             Task { try? await proxy.stop() }
         }
-        func run(_ strategy: SyncStrategy, into consumer: any ImageStore) async throws -> (report: RunReport, bytes: Int) {
+        func run(_ strategy: SyncStrategy, into consumer: any ConsumerStore) async throws -> (report: RunReport, bytes: Int) {
             try await Self.measure(strategy, producer, consumer, proxy)
         }
-        func check(_ consumer: any ImageStore) async throws {
+        func check(_ consumer: any ConsumerStore) async throws {
             let full = try await run(.full, into: consumer)
             #expect(full.report.rowsWritten == records.count)
             let converged = try await run(.merkle, into: consumer)

@@ -104,16 +104,13 @@ import Testing
                 try await divergence.load(into: tables, consumer)
                 let readOnly = try ForeignPostgresStore(
                     .init(conninfo: tables.uri.replacingUser(with: role), layout: tables.layout))
-                try await readOnly.prepareSchema()
+                try await readOnly.verifyLayout()
                 for strategy in SyncStrategy.allCases {
                     _ = try await Reconciler(producer: readOnly, consumer: consumer, options: options(strategy)).run()
                     #expect(try await liveRecords(consumer) == divergence.producerRecords, "\(strategy)")
                 }
-                let record = divergence.producerRecords[0]
-                await #expect(throws: ReadOnlyStoreError.self) { try await readOnly.apply([.upsert(record)]) }
-                await #expect(throws: ReadOnlyStoreError.self) { try await readOnly.setSyncState("x", to: 1) }
-                await #expect(throws: ReadOnlyStoreError.self) { try await readOnly.replace([.upsert(record)], expecting: [:]) }
-                #expect(try await readOnly.syncState(Reconciler.watermarkName(.potato)) == nil)
+                // Read-only by type: a foreign producer offers no write at all (docs/design.md §3).
+                #expect(!((readOnly as Any) is any ChangeApplier) && !((readOnly as Any) is any SyncStateStore))
             }
         }
     }
@@ -164,7 +161,7 @@ import Testing
             }
             let absent = try ForeignPostgresStore(
                 .init(conninfo: tables.uri, layout: ForeignLayout(container: "\(tables.schema).nothing_{plant}")))
-            await #expect(throws: PostgresStoreError.self) { try await absent.prepareSchema() }
+            await #expect(throws: PostgresStoreError.self) { try await absent.verifyLayout() }
         }
     }
 }

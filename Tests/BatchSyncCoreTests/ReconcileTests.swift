@@ -77,7 +77,7 @@ import Testing
             defer { tables.drop() }
             try await tables.write(records)
             let foreign = try tables.store
-            func digests(_ store: some ImageStore) async throws -> [Int64: Int64] {
+            func digests(_ store: some DiffSource) async throws -> [Int64: Int64] {
                 let versions = try await store.versions(of: .potato, in: .all, pageSize: 50, domain: .postgres).collect()
                 return Dictionary(uniqueKeysWithValues: versions.map { ($0.id, $0.digest) })
             }
@@ -212,12 +212,12 @@ import Testing
 }
 
 /// A producer whose IBLT cells also count elements it does not hold (a stand-in for a decoding error).
-struct CellInjectingStore: DelegatingImageStore {
-    let base: any ImageStore
+struct CellInjectingStore: DelegatingDiffSource {
+    let source: any DiffSource
     let extra: [(key: Int64, digest: Int64)]
 
     func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
-        var cells = try await base.cells(of: plant, domain: domain, shape: shape)
+        var cells = try await source.cells(of: plant, domain: domain, shape: shape)
         cells.add(extra)
         return cells
     }

@@ -39,7 +39,7 @@ import Testing
     struct Producer {
         let uri: String
         let arguments: [String]
-        let store: any ImageStore
+        let store: any DiffSource
         let write: @Sendable ([ImageRecord]) async throws -> Void
         let delete: @Sendable ([RecordKey]) async throws -> Void
     }
@@ -67,7 +67,7 @@ import Testing
     }
 
     /// PlantSync's consumer of the engine (empty, dropped afterwards) and the flags that name it.
-    func withConsumer<T>(_ engine: Engine, _ body: (any ImageStore, _ uri: String, _ schema: [String]) async throws -> T) async throws -> T {
+    func withConsumer<T>(_ engine: Engine, _ body: (any ConsumerStore, _ uri: String, _ schema: [String]) async throws -> T) async throws -> T {
         switch engine {
         case .postgres:
             return try await withPostgresStore { store in

@@ -28,7 +28,7 @@ import Testing
             let records = limsRecords(ids: 1...30)
             try await fixture.insert(records)
             let store = try fixture.foreign()
-            try await store.prepareSchema()
+            try await store.verifyLayout()
             #expect(try await store.records(of: .pepper, in: .all, pageSize: 7).collect() == records)
             #expect(try await store.count(of: .pepper) == 30)
             #expect(try await store.count(of: .potato) == 0)
@@ -235,17 +235,10 @@ import Testing
             let before = await commandLog(fixture.client, database: fixture.producerDatabase)
             for mode in ForeignMongoStore.DigestMode.allCases {
                 let store = try fixture.foreign(mode)
-                try await store.prepareSchema()
+                try await store.verifyLayout()
                 #expect(try await store.plants() == Plant.lims.sorted())
-                await #expect(throws: ReadOnlyStoreError.self) { try await store.apply([.upsert(records[0])]) }
-                await #expect(throws: ReadOnlyStoreError.self) {
-                    try await store.replace([.upsert(records[0])], expecting: [records[0].key: records[0].version])
-                }
-                await #expect(throws: ReadOnlyStoreError.self) { try await store.setSyncState("batchsync.watermark.pepper", to: 1) }
-                await #expect(throws: ReadOnlyStoreError.self) {
-                    try await store.purgeTombstones(olderThan: Timestamp(microsecondsSinceEpoch: 0))
-                }
-                #expect(try await store.syncState("batchsync.watermark.pepper") == nil)
+                // Read-only by type: no write, purge or bookkeeping method exists on a foreign producer.
+                #expect(!((store as Any) is any ChangeApplier) && !((store as Any) is any TombstonePurging))
                 // Every read.
                 for plant in Plant.lims {
                     _ = try await store.count(of: plant)
@@ -275,9 +268,9 @@ import Testing
         }
     }
 
-    /// `prepareSchema` writes nothing and needs a plant of the layout: the database's `imagecolplant<plant>`
+    /// `verifyLayout` writes nothing and needs a plant of the layout: the database's `imagecolplant<plant>`
     /// collections are the producer's plants (`plants()`), whatever they are; other collections are not.
-    @Test func prepareSchemaOnlyVerifiesAndTheLayoutsCollectionsAreThePlants() async throws {
+    @Test func verifyLayoutWritesNothingAndTheLayoutsCollectionsAreThePlants() async throws {
         let base = try testURI()
         let database = freshDatabaseName()
         let client = try await TestMongoClient.connect(uri: base)
@@ -285,12 +278,12 @@ import Testing
         try await client.command(["create": "unrelated"], database: database)
         try await client.command(["create": "imagecolplantBad-Name"], database: database)
         let store = try ForeignMongoStore(.init(connectionString: uri(base, withDatabase: database)))
-        let error = await #expect(throws: MongoStoreError.self) { try await store.prepareSchema() }
+        let error = await #expect(throws: MongoStoreError.self) { try await store.verifyLayout() }
         #expect(error?.description.contains("no collection of layout imagecolplant{plant}") == true, "\(String(describing: error))")
         #expect(try await store.plants() == [])
         try await client.command(["create": "imagecolplantcucumber"], database: database)
         try await client.command(["create": "imagecolplantpotato"], database: database)
-        try await store.prepareSchema()
+        try await store.verifyLayout()
         #expect(try await store.plants().map(\.rawValue) == ["cucumber", "potato"])
         let names = try await client.command(["listCollections": .int32(1), "nameOnly": true], database: database)
         #expect(names[path: "cursor.firstBatch"]?.arrayValue?.count == 4)  // nothing created

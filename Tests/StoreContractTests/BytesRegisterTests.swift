@@ -10,7 +10,7 @@ import Testing
 @Suite struct BytesRegisterTests {
     /// Applies `batch`, retrying transient errors (what StreamSync does: two transactions on one key can
     /// deadlock in PostgreSQL, and the one aborted is applied again).
-    static func apply(_ batch: [Change], to store: any ImageStore) async throws {
+    static func apply(_ batch: [Change], to store: any ConsumerStore) async throws {
         var attempt = 0
         while true {
             do {

@@ -18,18 +18,18 @@ enum StoreEngine: String, CaseIterable, CustomStringConvertible, Sendable {
     var description: String { rawValue }
 
     /// Runs `body` with a fresh, empty store of this engine, removed afterwards.
-    func withStore<T>(_ body: (any ImageStore) async throws -> T) async throws -> T {
+    func withStore<T>(_ body: (any ConsumerStore) async throws -> T) async throws -> T {
         try await withStores(1) { try await body($0[0]) }
     }
 
     /// Runs `body` with `count` store instances on one fresh, empty database (each its own
     /// connection: what StreamSync's apply connections are), removed afterwards.
-    func withStores<T>(_ count: Int, _ body: ([any ImageStore]) async throws -> T) async throws -> T {
+    func withStores<T>(_ count: Int, _ body: ([any ConsumerStore]) async throws -> T) async throws -> T {
         switch self {
         case .postgres, .postgresCopy:
             let threshold = self == .postgresCopy ? 1 : PostgresStore.Configuration.defaultCopyThreshold
             return try await withPostgresStore(copyThreshold: threshold) { store in
-                let others: [any ImageStore] = try (1..<max(1, count)).map { _ in try PostgresStore(store.configuration) }
+                let others: [any ConsumerStore] = try (1..<max(1, count)).map { _ in try PostgresStore(store.configuration) }
                 return try await body([store] + others)
             }
         case .mongo:

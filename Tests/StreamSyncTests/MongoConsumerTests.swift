@@ -20,7 +20,7 @@ import Testing
         }
         let database = uniqueName("s_")
         let uri = base.replacingCharacters(in: slash, with: "/\(database)?")
-        let store = try StoreFactory.open(uri: uri, role: "store")
+        let store = try StoreFactory.openConsumer(uri: uri, role: "store")
         try await store.prepareSchema()
         try await withCleanup {
         try await withCluster { cluster in

@@ -317,12 +317,11 @@ enum ClientAddressRuleTests {
 }
 
 /// A store whose reads fail with an error that names the database (what must not reach a client).
-struct FailingReadStore: DelegatingImageStore {
+struct FailingReadStore: RecordReader {
     struct Leak: Error, CustomStringConvertible {
         var description: String { "cannot reach postgresql://user:pw@db:5432/plantsync schema secret-schema" }
     }
 
-    let base: any ImageStore
     func record(_ key: RecordKey) async throws -> ImageRecord? { throw Leak() }
     func count(of plant: Plant) async throws -> Int { throw Leak() }
 }

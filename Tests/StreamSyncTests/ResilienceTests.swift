@@ -130,17 +130,17 @@ import Testing
 }
 
 /// A store whose first `failures` applies fail (transient or permanent), then delegates.
-final class FlakyStore: DelegatingImageStore, Sendable {
+final class FlakyStore: DelegatingConsumerStore, Sendable {
     struct Injected: StoreError {
         let isTransient: Bool
         var description: String { "injected \(isTransient ? "transient" : "permanent") failure" }
     }
 
-    let base: any ImageStore
+    let base: any ConsumerStore
     let transient: Bool
     private let state: Mutex<(failures: Int, calls: Int)>
 
-    init(_ base: any ImageStore, failures: Int, transient: Bool) {
+    init(_ base: any ConsumerStore, failures: Int, transient: Bool) {
         self.base = base
         self.transient = transient
         self.state = Mutex((failures, 0))

@@ -38,7 +38,7 @@ struct RunningPipeline {
 }
 
 func startPipeline(
-    cluster: KafkaMockCluster, store: any ImageStore, additionalStores: [any ImageStore] = [], source: EventSubscription,
+    cluster: KafkaMockCluster, store: any ChangeApplier, additionalStores: [any ChangeApplier] = [], source: EventSubscription,
     group: String = uniqueName("g-"),
     settings: StreamSyncSettings = StreamSyncSettings(batchMaxSize: 50, batchMaxWait: .milliseconds(50)),
     metrics: StreamMetrics = StreamMetrics(), properties: [String: String] = [:],
@@ -109,7 +109,7 @@ func send(_ records: [KafkaProducerRecord], cluster: KafkaMockCluster) async thr
 
 /// True when the store holds exactly what `changes` come to (`KeyWinners.resultingRecord`: the record
 /// of the greatest version with the bytes of the greatest version that carried bytes; deletes absent).
-func storeMatches(_ store: any ImageStore, _ changes: [Change]) async throws -> Bool {
+func storeMatches(_ store: any RecordReader, _ changes: [Change]) async throws -> Bool {
     let reduced = Change.reduce(changes)
     for (key, winners) in reduced where try await store.record(key) != winners.resultingRecord { return false }
     var live: [Plant: Int] = [:]

@@ -66,7 +66,7 @@ import Testing
 }
 
 /// A layout's `{plant}` matches plant names only, so tables or collections beside a producer's plants
-/// are not plants (`ImageStore.plants()` of the foreign stores).
+/// are not plants (`DiffSource.plants()` of the foreign stores).
 @Suite struct ForeignLayoutPlantTests {
     @Test func thePlaceholderMatchesValidPlantNamesOnly() {
         #expect(ForeignLayout.plant(named: "images_cucumber_v1", in: "images_{plant}_v1")?.rawValue == "cucumber")

@@ -158,11 +158,11 @@ struct StreamBench: AsyncParsableCommand {
         try await Self.execute(conninfo, "DROP SCHEMA IF EXISTS \(schema) CASCADE")
         let postgres = try PostgresStore(.init(conninfo: conninfo, schema: schema, copyThreshold: storeCopyThreshold))
         try await postgres.prepareSchema()
-        let store: any ImageStore = discard ? DiscardingStore(base: postgres) : postgres
-        var additionalStores: [any ImageStore] = []
+        let store: any ChangeApplier = discard ? DiscardingStore() : postgres
+        var additionalStores: [any ChangeApplier] = []
         for _ in 1..<applyConnections {
             let another = try PostgresStore(.init(conninfo: conninfo, schema: schema, copyThreshold: storeCopyThreshold))
-            additionalStores.append(discard ? DiscardingStore(base: another) : another)
+            additionalStores.append(discard ? DiscardingStore() : another)
         }
 
         let consumer = try KafkaConsumer(configuration: config, logger: logger)
@@ -250,8 +250,6 @@ func fmt(_ x: Double, _ width: Int, _ decimals: Int) -> String {
 }
 
 /// Accepts every batch without writing it: the stream path's cost without the database.
-struct DiscardingStore: DelegatingImageStore {
-    let base: any ImageStore
-
+struct DiscardingStore: ChangeApplier {
     func apply(_ changes: [Change]) async throws -> ApplyOutcome { ApplyOutcome(applied: changes.count, skippedStale: 0) }
 }

@@ -3,11 +3,10 @@ import SyncModel
 /// The producer as seen for a plant it no longer has (`--plants all`, a plant only the consumer holds):
 /// every read is empty — whatever the producer's layout would answer for a table or collection that
 /// is gone — so the diff finds every consumer record of the plant missing from the producer. Digest
-/// domains are the real producer's; writes go to it and are refused there as ever.
-struct EmptyProducer: DelegatingImageStore {
-    let base: any ImageStore
+/// domains are the real producer's.
+struct EmptyProducer: DelegatingDiffSource {
+    let source: any DiffSource
 
-    func record(_ key: RecordKey) async throws -> ImageRecord? { nil }
     func count(of plant: Plant) async throws -> Int { 0 }
     func idBounds(of plant: Plant) async throws -> KeyRange? { nil }
 

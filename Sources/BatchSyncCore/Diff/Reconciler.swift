@@ -11,18 +11,18 @@ import SyncModel
 /// only if the consumer still holds the version seen, so a concurrent write wins. A run that dies
 /// halfway has only made the consumer closer to the producer; the next run finishes the job.
 public struct Reconciler: Sendable {
-    public let producer: MeteredStore
-    public let consumer: MeteredStore
+    public let producer: MeteredDiffSource
+    public let consumer: MeteredConsumerStore
     public let options: BatchOptions
     /// The time a missing key is observed missing (the delete's `ts`).
     public let now: @Sendable () -> Timestamp
 
     public init(
-        producer: any ImageStore, consumer: any ImageStore, options: BatchOptions,
+        producer: any DiffSource, consumer: any ConsumerStore, options: BatchOptions,
         now: @escaping @Sendable () -> Timestamp = Reconciler.wallClock
     ) {
-        self.producer = producer as? MeteredStore ?? MeteredStore(producer)
-        self.consumer = consumer as? MeteredStore ?? MeteredStore(consumer)
+        self.producer = producer as? MeteredDiffSource ?? MeteredDiffSource(producer)
+        self.consumer = consumer as? MeteredConsumerStore ?? MeteredConsumerStore(consumer)
         self.options = options
         self.now = now
     }
@@ -49,7 +49,7 @@ public struct Reconciler: Sendable {
         var report = RunReport(strategy: options.strategy, plants: plants, dryRun: options.dryRun)
         report.digestDomain = try await domain()  // asked once a run: the steps below read it from the report
         // A plant only the consumer holds is diffed against a producer that has none of its records.
-        let emptyProducer = Reconciler(producer: EmptyProducer(base: producer), consumer: consumer, options: options, now: now)
+        let emptyProducer = Reconciler(producer: EmptyProducer(source: producer), consumer: consumer, options: options, now: now)
         for plant in plants {
             let reconciler = lost.contains(plant) ? emptyProducer : self
             switch options.strategy {

@@ -25,7 +25,7 @@ public enum DeletePolicy: String, Sendable, CaseIterable, Codable {
 }
 
 /// The plants a run syncs (`--plants`): a list, LIMS's three by default, or `all` — the plants the
-/// producer has united with those the consumer holds (`ImageStore.plants()`), asked at every run, so a
+/// producer has united with those the consumer holds (`DiffSource.plants()`), asked at every run, so a
 /// plant LIMS adds is synced with no change here and one the producer lost is reconciled too.
 public enum PlantSelection: Sendable, Hashable, CustomStringConvertible, ExpressibleByArrayLiteral {
     case listed([Plant])

@@ -5,8 +5,8 @@ import SyncModel
 
 /// A MongoDB producer written by LIMS's own Image API (docs/mongodb.md, "A foreign producer"): plain
 /// documents in `imagecolplant<plant>` (or the collections and field names of a `ForeignLayout`), no
-/// PlantSync bookkeeping. READ-ONLY: every write is refused with `ReadOnlyStoreError`, and no command it
-/// sends writes (not even `createIndexes`).
+/// PlantSync bookkeeping. READ-ONLY: it is a `DiffSource` and a `RecordReader`, with no write method at
+/// all, and no command it sends writes (not even `createIndexes`).
 ///
 /// - A record's version is that of the decoded record (`ImageRecord.version`: `ts` = `updated_at ??
 ///   created_at` in whole milliseconds × 1000, the precision BSON dates keep; tiebreak = its content hash,
@@ -15,7 +15,7 @@ import SyncModel
 ///   first use) and `.metadata` on the client from a projection without the bytes (their length from
 ///   `$binarySize`), so a diff never reads the image bytes of an unchanged record.
 /// - Reads are keyset-paginated aggregates: memory holds one page.
-public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
+public final class ForeignMongoStore: DiffSource, RecordReader, @unchecked Sendable {
     // @unchecked Sendable is safe: the mutable state (`client`, `hashedSupport`) is read and written only
     // inside blocks running on the serial `executor`; everything else is immutable after `init`.
 
@@ -72,7 +72,6 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
         self.paths = MongoFieldPaths(layout: configuration.layout)
     }
 
-    var storeName: String { "MongoDB producer \(database) (\(StoreURI.redacted(configuration.connectionString)))" }
 
     // MARK: Running work on the client
 
@@ -290,7 +289,7 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
     /// Verifies, without writing anything: the server answers `ping`, and the database holds a plant
     /// of the layout (`plants()`: a collection per plant, or the one collection). Creates no collection
     /// and no index (docs/mongodb.md lists the indexes LIMS's producer should have).
-    public func prepareSchema() async throws {
+    public func verifyLayout() async throws {
         try await withClient("verify the foreign producer \(database)") { store in try store.connectedClient().ping() }
         guard try await !plants().isEmpty else {
             throw MongoStoreError(
@@ -437,26 +436,5 @@ public final class ForeignMongoStore: ImageStore, @unchecked Sendable {
                 return try store.readRecords(plant, filter: filter, limit: limit, operation: operation)
             }
         }
-    }
-
-    // MARK: Read-only
-
-    public func apply(_ changes: [Change]) async throws -> ApplyOutcome {
-        throw ReadOnlyStoreError(store: storeName, operation: "apply \(changes.count) changes")
-    }
-
-    public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
-        throw ReadOnlyStoreError(store: storeName, operation: "replace \(changes.count) records")
-    }
-
-    public func purgeTombstones(olderThan cutoff: Timestamp, batchSize: Int) async throws -> Int {
-        throw ReadOnlyStoreError(store: storeName, operation: "purge tombstones")
-    }
-
-    /// A foreign producer keeps no PlantSync state.
-    public func syncState(_ name: String) async throws -> Int64? { nil }
-
-    public func setSyncState(_ name: String, to value: Int64) async throws {
-        throw ReadOnlyStoreError(store: storeName, operation: "write sync state \(name)")
     }
 }

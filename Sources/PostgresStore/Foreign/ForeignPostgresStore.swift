@@ -5,17 +5,16 @@ import Synchronization
 /// A foreign PostgreSQL producer (docs/design.md §3): the application's own tables in `ForeignLayout`
 /// — one per plant or one with a plant column, LIMS's field names by default — read-only.
 ///
-/// - Never written: every session runs with `default_transaction_read_only = on`, and `apply`,
-///   `replace`, `setSyncState` and `purgeTombstones` throw `ReadOnlyStoreError` before reaching the
-///   server; `prepareSchema` only checks that every mapped column exists. A role with `SELECT` alone
-///   suffices.
+/// - Never written: it is a `DiffSource` and a `RecordReader`, with no write method at all, and every
+///   session runs with `default_transaction_read_only = on`; `verifyLayout` only checks that every
+///   mapped column exists. A role with `SELECT` alone suffices.
 /// - A record's version is derived from its own fields (`updated_at ?? created_at`, microseconds;
 ///   tiebreak from the content), the same function StreamSync applies to the record's events.
 /// - Digests: `.postgres` computed in the server from the row's columns (image bytes digested there,
 ///   never sent) — what PlantSync's PostgreSQL consumer computes from its own columns; `.metadata`
 ///   for a consumer of another engine, computed here from a projection of every field but the bytes
 ///   plus their `octet_length` (a row per record, no image bytes).
-public final class ForeignPostgresStore: ImageStore, Sendable {
+public final class ForeignPostgresStore: DiffSource, RecordReader, Sendable {
     public struct Configuration: Sendable {
         /// A libpq connection URI or conninfo string.
         public var conninfo: String
@@ -52,7 +51,6 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
 
     private var store: String { "foreign PostgreSQL producer \(configuration.layout.container)" }
 
-    private func refuse(_ operation: String) -> ReadOnlyStoreError { ReadOnlyStoreError(store: store, operation: operation) }
 
     // MARK: Tables
 
@@ -106,11 +104,11 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         return fields
     }
 
-    // MARK: ImageStore: schema and writes
+    // MARK: Layout
 
     /// Checks the tables and columns of every plant the producer has (`plants()`: at least one);
     /// creates nothing.
-    public func prepareSchema() async throws {
+    public func verifyLayout() async throws {
         let plants = try await plants()
         guard !plants.isEmpty else {
             throw PostgresStoreError(
@@ -167,20 +165,8 @@ public final class ForeignPostgresStore: ImageStore, Sendable {
         return Set(names.compactMap { ForeignLayout.plant(named: $0, in: template) }).sorted()
     }
 
-    public func apply(_ changes: [Change]) async throws -> ApplyOutcome { throw refuse("apply \(changes.count) changes") }
+    // MARK: Reads
 
-    public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
-        throw refuse("replace \(changes.count) records")
-    }
-
-    public func purgeTombstones(olderThan cutoff: Timestamp, batchSize: Int) async throws -> Int { throw refuse("purge tombstones") }
-
-    /// A foreign producer keeps no PlantSync state.
-    public func syncState(_ name: String) async throws -> Int64? { nil }
-
-    public func setSyncState(_ name: String, to value: Int64) async throws { throw refuse("write sync state \(name)") }
-
-    // MARK: ImageStore: reads
 
     public func record(_ key: RecordKey) async throws -> ImageRecord? {
         let table = try await table(key.plant)

@@ -15,7 +15,7 @@ public enum StreamSyncHTTP {
 
     /// Builds the router. `ready` answers /readyz (store reachable and partitions assigned).
     public static func router(
-        store: any ImageStore, metrics: StreamMetrics, access: ReadAccess = ReadAccess(),
+        store: any RecordReader, metrics: StreamMetrics, access: ReadAccess = ReadAccess(),
         ready: @escaping @Sendable () async -> Bool
     ) -> Router<StreamSyncRequestContext> {
         let router = Router(context: StreamSyncRequestContext.self)

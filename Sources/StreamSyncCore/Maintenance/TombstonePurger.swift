@@ -8,14 +8,14 @@ import SyncModel
 /// `interval`, until graceful shutdown. The store deletes in small batches, so a purge never holds long
 /// locks. A failed purge is logged and tried again at the next tick: the tombstones only wait longer.
 public struct TombstonePurger: Service {
-    public let store: any ImageStore
+    public let store: any TombstonePurging
     public let retention: TombstoneRetention
     public let interval: Duration
     public let metrics: StreamMetrics?
     public let logger: Logger
 
     public init(
-        store: any ImageStore, retention: TombstoneRetention, interval: Duration = .seconds(3600),
+        store: any TombstonePurging, retention: TombstoneRetention, interval: Duration = .seconds(3600),
         metrics: StreamMetrics? = nil, logger: Logger
     ) {
         self.store = store

@@ -1,47 +1,61 @@
-/// A store that wraps another and forwards every operation it does not implement itself: the base of
-/// decorators (metering, fault injection in tests) that change one or two operations.
-public protocol DelegatingImageStore: ImageStore {
-    var base: any ImageStore { get }
+/// A diff source that wraps another and forwards every read it does not implement itself: the base of
+/// decorators (metering, the empty producer of a lost plant, fault injection in tests) that change one
+/// or two operations.
+public protocol DelegatingDiffSource: DiffSource {
+    /// The wrapped source.
+    var source: any DiffSource { get }
 }
 
-extension DelegatingImageStore {
-    public func prepareSchema() async throws { try await base.prepareSchema() }
-    public func apply(_ changes: [Change]) async throws -> ApplyOutcome { try await base.apply(changes) }
-    public func record(_ key: RecordKey) async throws -> ImageRecord? { try await base.record(key) }
-    public func count(of plant: Plant) async throws -> Int { try await base.count(of: plant) }
-    public func plants() async throws -> [Plant] { try await base.plants() }
-    public func idBounds(of plant: Plant) async throws -> KeyRange? { try await base.idBounds(of: plant) }
+extension DelegatingDiffSource {
+    public func count(of plant: Plant) async throws -> Int { try await source.count(of: plant) }
+    public func plants() async throws -> [Plant] { try await source.plants() }
+    public func idBounds(of plant: Plant) async throws -> KeyRange? { try await source.idBounds(of: plant) }
 
-    public func digestDomains() async throws -> [DigestDomain] { try await base.digestDomains() }
-    public func computesInDatabase(_ domain: DigestDomain) -> Bool { base.computesInDatabase(domain) }
+    public func digestDomains() async throws -> [DigestDomain] { try await source.digestDomains() }
+    public func computesInDatabase(_ domain: DigestDomain) -> Bool { source.computesInDatabase(domain) }
 
     public func summaries(of plant: Plant, in ranges: [KeyRange], domain: DigestDomain) async throws -> [RangeSummary] {
-        try await base.summaries(of: plant, in: ranges, domain: domain)
+        try await source.summaries(of: plant, in: ranges, domain: domain)
     }
 
     public func cells(of plant: Plant, domain: DigestDomain, shape: IBLT.Shape) async throws -> IBLT.Table {
-        try await base.cells(of: plant, domain: domain, shape: shape)
+        try await source.cells(of: plant, domain: domain, shape: shape)
     }
 
     public func versions(of plant: Plant, in range: KeyRange, pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
-        base.versions(of: plant, in: range, pageSize: pageSize, domain: domain)
+        source.versions(of: plant, in: range, pageSize: pageSize, domain: domain)
     }
 
     public func versions(of plant: Plant, ids: [Int64], pageSize: Int, domain: DigestDomain) -> PagedSequence<KeyVersion> {
-        base.versions(of: plant, ids: ids, pageSize: pageSize, domain: domain)
+        source.versions(of: plant, ids: ids, pageSize: pageSize, domain: domain)
     }
 
     public func records(of plant: Plant, ids: [Int64], pageSize: Int) -> PagedSequence<ImageRecord> {
-        base.records(of: plant, ids: ids, pageSize: pageSize)
+        source.records(of: plant, ids: ids, pageSize: pageSize)
     }
 
     public func records(of plant: Plant, in range: KeyRange, pageSize: Int) -> PagedSequence<ImageRecord> {
-        base.records(of: plant, in: range, pageSize: pageSize)
+        source.records(of: plant, in: range, pageSize: pageSize)
     }
 
     public func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord> {
-        base.records(of: plant, changedSince: since, pageSize: pageSize)
+        source.records(of: plant, changedSince: since, pageSize: pageSize)
     }
+}
+
+/// A consumer store that wraps another and forwards every operation it does not implement itself
+/// (its reads through `DelegatingDiffSource`).
+public protocol DelegatingConsumerStore: ConsumerStore, DelegatingDiffSource {
+    /// The wrapped store.
+    var base: any ConsumerStore { get }
+}
+
+extension DelegatingConsumerStore {
+    public var source: any DiffSource { base }
+
+    public func record(_ key: RecordKey) async throws -> ImageRecord? { try await base.record(key) }
+    public func prepareSchema() async throws { try await base.prepareSchema() }
+    public func apply(_ changes: [Change]) async throws -> ApplyOutcome { try await base.apply(changes) }
 
     public func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome {
         try await base.replace(changes, expecting: expected)

@@ -62,17 +62,3 @@ public enum MetadataDigest {
     }
 }
 
-/// A write, or a read of bookkeeping, reached a store that is read-only: a foreign producer
-/// (docs/design.md §3). PlantSync never writes to a user's system of record.
-public struct ReadOnlyStoreError: StoreError {
-    public let store: String
-    public let operation: String
-
-    public init(store: String, operation: String) {
-        self.store = store
-        self.operation = operation
-    }
-
-    public var isTransient: Bool { false }
-    public var description: String { "\(store) is a foreign producer and read-only: refusing to \(operation)" }
-}

@@ -96,20 +96,19 @@ public protocol StoreError: Error, CustomStringConvertible {
     var isTransient: Bool { get }
 }
 
-/// The one interface the sync jobs use to reach a database (docs/design.md §3).
-///
-/// Every implementation enforces the version rule of docs/design.md §1 inside the database: a change is
-/// applied only if its version is greater than the stored one, deletes leave tombstones that hide the
-/// row from every read, the image bytes are a register of their own (the bytes of the greatest version
-/// that carried bytes), and applying any multiset of changes in any order and batching, on any number
-/// of connections at once, yields that state per key.
-public protocol ImageStore: ChangeApplier {
-    /// Creates tables/collections and indexes if missing; safe to call on every start.
-    func prepareSchema() async throws
-
+/// The read API's needs (StreamSync's `/image-plant/…` routes, SyncBench's freshness probe): one
+/// record, one count.
+public protocol RecordReader: Sendable {
     /// The live record for a key; `nil` if absent or tombstoned.
     func record(_ key: RecordKey) async throws -> ImageRecord?
 
+    /// Live records of a plant (soft-deleted ones included: `is_deleted` is an ordinary field).
+    func count(of plant: Plant) async throws -> Int
+}
+
+/// What either side of a diff offers (BatchSync's `Reconciler`): reads only. A foreign producer is a
+/// `DiffSource` (and a `RecordReader`) and nothing more: it has no write to refuse.
+public protocol DiffSource: Sendable {
     /// Live records of a plant (soft-deleted ones included: `is_deleted` is an ordinary field).
     func count(of plant: Plant) async throws -> Int
 
@@ -158,25 +157,44 @@ public protocol ImageStore: ChangeApplier {
     /// Live records whose version `ts` is at least `since`, in id order, fetched page by page
     /// (incremental reads by high-water mark).
     func records(of plant: Plant, changedSince since: Int64, pageSize: Int) -> PagedSequence<ImageRecord>
+}
 
-    /// Compare-and-set repair: writes each change only where the stored version still equals the one
-    /// given in `expected` for its key (a tombstone's version included), whatever the order of the two.
-    /// For a producer-authoritative repair of a row the consumer holds with a version the producer
-    /// does not have; a concurrent write in between changes the stored version and wins.
-    func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome
-
+/// The tombstone purger's need (StreamSync's maintenance connection, BatchSync after a run).
+public protocol TombstonePurging: Sendable {
     /// Removes tombstones whose delete time is before `cutoff`, at most `batchSize` per statement (and
     /// transaction), repeating until none is left, so that no lock is held long; returns how many went.
     func purgeTombstones(olderThan cutoff: Timestamp, batchSize: Int) async throws -> Int
+}
 
-    /// A named 64-bit value kept in the store (BatchSync's high-water marks); `nil` if never set.
+/// Named 64-bit values kept in the consumer (BatchSync's high-water marks and IBLT sizes).
+public protocol SyncStateStore: Sendable {
+    /// A named value; `nil` if never set.
     func syncState(_ name: String) async throws -> Int64?
 
     /// Sets a named value (upsert).
     func setSyncState(_ name: String, to value: Int64) async throws
 }
 
-extension ImageStore {
+/// PlantSync's own consumer database (docs/design.md §3): what StreamSync's writer and BatchSync's
+/// repairs write through, under the version rule, and what they read back to diff.
+///
+/// Every implementation enforces the version rule of docs/design.md §1 inside the database: a change is
+/// applied only if its version is greater than the stored one, deletes leave tombstones that hide the
+/// row from every read, the image bytes are a register of their own (the bytes of the greatest version
+/// that carried bytes), and applying any multiset of changes in any order and batching, on any number
+/// of connections at once, yields that state per key.
+public protocol ConsumerStore: ChangeApplier, DiffSource, RecordReader, TombstonePurging, SyncStateStore {
+    /// Creates tables/collections and indexes if missing; safe to call on every start.
+    func prepareSchema() async throws
+
+    /// Compare-and-set repair: writes each change only where the stored version still equals the one
+    /// given in `expected` for its key (a tombstone's version included), whatever the order of the two.
+    /// For a producer-authoritative repair of a row the consumer holds with a version the producer
+    /// does not have; a concurrent write in between changes the stored version and wins.
+    func replace(_ changes: [Change], expecting expected: [RecordKey: Version]) async throws -> ApplyOutcome
+}
+
+extension DiffSource {
     /// Summaries in `.plantsync`, PlantSync's own bookkeeping.
     public func summaries(of plant: Plant, in ranges: [KeyRange]) async throws -> [RangeSummary] {
         try await summaries(of: plant, in: ranges, domain: .plantsync)
@@ -217,6 +235,9 @@ extension ImageStore {
         try await summaries(of: plant, in: [range], domain: domain)[0]
     }
 
+}
+
+extension TombstonePurging {
     /// Removes tombstones older than `cutoff` in batches of `TombstoneRetention.purgeBatchSize`.
     public func purgeTombstones(olderThan cutoff: Timestamp) async throws -> Int {
         try await purgeTombstones(olderThan: cutoff, batchSize: TombstoneRetention.purgeBatchSize)
