@@ -198,7 +198,7 @@ import Testing
     @Test func decodedKeysAreVerifiedBeforeAnyWrite() async throws {
         try await withPair(.potato, count: 400, seed: 89, consumerHolds: { $0.id != 5 }) { producer, consumer, _ in
             // Claims the consumer lacks key 123 (which both hold alike) and holds a key 9999 nobody has.
-            let lying = CellInjectingStore(base: producer, extra: [(123, 42), (9999, 7)])
+            let lying = CellInjectingStore(source: producer, extra: [(123, 42), (9999, 7)])
             var options = options { $0.plants = [.potato] }
             options.pageSize = 50
             let report = try await Reconciler(producer: lying, consumer: consumer, options: options).run()

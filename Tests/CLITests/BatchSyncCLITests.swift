@@ -127,7 +127,7 @@ import Testing
         try await withPostgresStore { postgres in
             var rng = SplitMix64(seed: 77)
             let records = (1...60).map { randomRecord(plant: .tomato, id: $0, rng: &rng, dataBytes: 300) }
-            let mongoStore = try StoreFactory.openProducer(uri: mongoURI, role: "producer")
+            let mongoStore = try StoreFactory.openConsumer(uri: mongoURI, role: "producer")
             _ = try await mongoStore.apply(records.map { .upsert($0) })
             // MongoDB → PostgreSQL
             let forward = try batchSync.run([

@@ -282,7 +282,7 @@ import Testing
 
     @Test func storeErrorsAnswer500WithoutDetails() async throws {
         try await withStore { store in
-            let failing = FailingReadStore(base: store)
+            let failing = FailingReadStore()
             let router = StreamSyncHTTP.router(store: failing, metrics: StreamMetrics()) { true }
             try await Application(router: router).test(.router) { client in
                 for uri in ["/image-plant/potato/7", "/image-plant/potato/total"] {
