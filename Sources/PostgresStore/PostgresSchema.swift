@@ -49,6 +49,43 @@ struct PostgresSchema: Sendable {
 
     var stateTable: String { PGConnection.quoteIdentifier(schema) + ".sync_state" }
 
+    var gapTable: String { PGConnection.quoteIdentifier(schema) + ".stream_gap" }
+
+    var positionTable: String { PGConnection.quoteIdentifier(schema) + ".stream_position" }
+
+    // MARK: The gap ledger
+
+    /// One gap ($1…$9); a gap already recorded is left as it is.
+    var recordGap: String {
+        """
+        INSERT INTO \(gapTable) (gap_id, plant, topic, kafka_partition, first_offset, end_offset, record_id, reason, detected_us)
+        VALUES ($1, $2, $3, $4::integer, $5::bigint, $6::bigint, $7::bigint, $8, $9::bigint) ON CONFLICT (gap_id) DO NOTHING
+        """
+    }
+
+    var openGaps: String {
+        """
+        SELECT gap_id, plant, topic, kafka_partition, first_offset, end_offset, record_id, reason, detected_us
+        FROM \(gapTable) WHERE closed_us IS NULL ORDER BY detected_us, gap_id
+        """
+    }
+
+    /// Closes the open gaps among $1 (text[]) at $2 by $3.
+    var closeGaps: String {
+        "UPDATE \(gapTable) SET closed_us = $2::bigint, closed_by = $3 WHERE gap_id = ANY($1::text[]) AND closed_us IS NULL"
+    }
+
+    var readPositions: String { "SELECT topic, kafka_partition, next_offset FROM \(positionTable) WHERE group_id = $1" }
+
+    /// Every partition's position at once: $1 group, $2 topics (text[]), $3 partitions, $4 offsets (bigint[]).
+    var writePositions: String {
+        """
+        INSERT INTO \(positionTable) (group_id, topic, kafka_partition, next_offset)
+        SELECT $1, t, p::integer, o FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(t, p, o)
+        ON CONFLICT (group_id, topic, kafka_partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
+        """
+    }
+
     var live: String { "version_tb <> \(Self.tombstoneTiebreak)" }
 
     // MARK: Schema and migration
@@ -71,6 +108,33 @@ struct PostgresSchema: Sendable {
                 name        text PRIMARY KEY,
                 value       bigint NOT NULL,
                 updated_at  timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            // The gap ledger (docs/design.md §5): what StreamSync will never read, until healed.
+            """
+            CREATE TABLE IF NOT EXISTS \(gapTable) (
+                gap_id          text PRIMARY KEY,
+                plant           text NOT NULL,
+                topic           text NOT NULL,
+                kafka_partition integer NOT NULL,
+                first_offset    bigint NOT NULL,
+                end_offset      bigint,
+                record_id       bigint,
+                reason          text NOT NULL,
+                detected_us     bigint NOT NULL,
+                closed_us       bigint,
+                closed_by       text
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS stream_gap_open_idx ON \(gapTable) (detected_us) WHERE closed_us IS NULL",
+            """
+            CREATE TABLE IF NOT EXISTS \(positionTable) (
+                group_id        text NOT NULL,
+                topic           text NOT NULL,
+                kafka_partition integer NOT NULL,
+                next_offset     bigint NOT NULL,
+                updated_at      timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (group_id, topic, kafka_partition)
             )
             """,
             // JPEG bytes are already compressed: store them out of line without a futile pglz attempt.

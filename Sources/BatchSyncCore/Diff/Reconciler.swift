@@ -28,7 +28,7 @@ public struct Reconciler: Sendable {
     }
 
     public static let wallClock: @Sendable () -> Timestamp = {
-        Timestamp(microsecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
+        Timestamp.now
     }
 
     public static func watermarkName(_ plant: Plant) -> String { "batchsync.watermark.\(plant)" }

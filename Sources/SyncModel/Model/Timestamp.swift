@@ -1,8 +1,19 @@
+import Foundation
+
 /// A point in time with microsecond precision, UTC, as LIMS writes it: `2023-10-08T15:39:49.123123`.
 public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let microsecondsSinceEpoch: Int64
 
     public init(microsecondsSinceEpoch: Int64) { self.microsecondsSinceEpoch = microsecondsSinceEpoch }
+
+    /// The wall clock's time, to the microsecond.
+    public init(_ date: Date) { self.init(microsecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1_000_000).rounded())) }
+
+    /// Now, by the wall clock.
+    public static var now: Timestamp { Timestamp(Date()) }
+
+    /// Seconds since the Unix epoch.
+    public var secondsSinceEpoch: Double { Double(microsecondsSinceEpoch) / 1_000_000 }
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
         lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch

@@ -66,4 +66,15 @@ extension DelegatingConsumerStore {
     }
     public func syncState(_ name: String) async throws -> Int64? { try await base.syncState(name) }
     public func setSyncState(_ name: String, to value: Int64) async throws { try await base.setSyncState(name, to: value) }
+
+    public func recordGaps(_ gaps: [StreamGap]) async throws { try await base.recordGaps(gaps) }
+    public func openGaps() async throws -> [StreamGap] { try await base.openGaps() }
+    @discardableResult
+    public func closeGaps(_ ids: [String], at: Timestamp, by closedBy: String) async throws -> Int {
+        try await base.closeGaps(ids, at: at, by: closedBy)
+    }
+    public func streamPositions(group: String) async throws -> [StreamPartition: Int64] { try await base.streamPositions(group: group) }
+    public func recordStreamPositions(_ positions: [StreamPartition: Int64], group: String) async throws {
+        try await base.recordStreamPositions(positions, group: group)
+    }
 }
