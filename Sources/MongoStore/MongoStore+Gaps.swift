@@ -75,12 +75,11 @@ extension MongoStore: GapLedger {
     public func recordStreamPositions(_ positions: [StreamPartition: Int64], group: String) async throws {
         guard !positions.isEmpty else { return }
         let models: [WriteModel] = positions.sorted { $0.key < $1.key }.map { partition, offset in
-            let id = "\(group)/\(partition.topic)/\(partition.partition)"
-            return .replaceOne(
-                filter: ["_id": .string(id)],
-                replacement: [
-                    "_id": .string(id), "group": .string(group), "topic": .string(partition.topic),
-                    "partition": .int32(partition.partition), "next_offset": .int64(offset),
+            .updateOne(
+                filter: ["_id": .string("\(group)/\(partition.topic)/\(partition.partition)")],
+                update: [
+                    "$set": ["group": .string(group), "topic": .string(partition.topic), "partition": .int32(partition.partition)],
+                    "$max": ["next_offset": .int64(offset)],
                 ], upsert: true)
         }
         try await withClient("record the stream positions of group \(group)") { store in

@@ -77,12 +77,13 @@ struct PostgresSchema: Sendable {
 
     var readPositions: String { "SELECT topic, kafka_partition, next_offset FROM \(positionTable) WHERE group_id = $1" }
 
-    /// Every partition's position at once: $1 group, $2 topics (text[]), $3 partitions, $4 offsets (bigint[]).
+    /// Every partition's position at once, never moved back (see `GapLedger.recordStreamPositions`): $1 group, $2 topics (text[]), $3 partitions, $4 offsets (bigint[]).
     var writePositions: String {
         """
         INSERT INTO \(positionTable) (group_id, topic, kafka_partition, next_offset)
         SELECT $1, t, p::integer, o FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(t, p, o)
-        ON CONFLICT (group_id, topic, kafka_partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
+        ON CONFLICT (group_id, topic, kafka_partition)
+        DO UPDATE SET next_offset = GREATEST(\(positionTable).next_offset, EXCLUDED.next_offset), updated_at = now()
         """
     }
 

@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test(arguments: StoreEngine.allCases)
-    func positionsArePerGroupAndOverwritten(engine: StoreEngine) async throws {
+    func positionsArePerGroupAndNeverMoveBack(engine: StoreEngine) async throws {
         try await engine.withStore { store async throws in
             let a = StreamPartition(topic: "potato", partition: 0)
             let b = StreamPartition(topic: "NULL", partition: 1)  // a topic name that means something to array syntax
@@ -45,6 +45,7 @@ import Testing
             try await store.recordStreamPositions([a: 5, b: 7], group: "g1")
             try await store.recordStreamPositions([a: 9, c: 1], group: "g1")
             try await store.recordStreamPositions([a: 100], group: "g2")
+            try await store.recordStreamPositions([a: 3, b: 7], group: "g1")  // a late writer: a stays at 9
             #expect(try await store.streamPositions(group: "g1") == [a: 9, b: 7, c: 1])
             #expect(try await store.streamPositions(group: "g2") == [a: 100])
         }

@@ -11,9 +11,15 @@ enum SeamEvent: Equatable, CustomStringConvertible {
     case applied(connection: Int, keys: [RecordKey])
     case committed([TopicPartition: Int64])
     case deadLettered(Int)
+    case sought([TopicPartition: Int64])
+    case gapsRecorded([StreamGap])
+    case positionsRecorded([StreamPartition: Int64])
 
     var description: String {
         switch self {
+        case .sought(let offsets): return "sought(\(offsets))"
+        case .gapsRecorded(let gaps): return "gapsRecorded(\(gaps.count))"
+        case .positionsRecorded(let positions): return "positionsRecorded(\(positions.values.reduce(0, +)))"
         case .applied(let connection, let keys): return "applied#\(connection)(\(keys.count))"
         case .committed(let offsets): return "committed(\(offsets.values.reduce(0, +)))"
         case .deadLettered(let n): return "deadLettered(\(n))"
@@ -25,6 +31,7 @@ final class SeamLog: Sendable {
     private let events = Mutex<[SeamEvent]>([])
     func append(_ event: SeamEvent) { events.withLock { $0.append(event) } }
     var all: [SeamEvent] { events.withLock { $0 } }
+    var gaps: [StreamGap] { all.flatMap { if case .gapsRecorded(let gaps) = $0 { return gaps } else { return [] } } }
     var commits: [[TopicPartition: Int64]] {
         all.compactMap { if case .committed(let offsets) = $0 { return offsets } else { return nil } }
     }
@@ -38,6 +45,9 @@ final class ScriptedEventSource: ChangeEventSource {
         var started: EventSubscription?
         var commitFailures = 0
         var closed = false
+        var committed: [TopicPartition: Int64] = [:]
+        var watermarks: [TopicPartition: KafkaWatermarks] = [:]
+        var seeks: [[TopicPartition: Int64]] = []
     }
     private let state = Mutex(State())
     let log: SeamLog
@@ -74,6 +84,28 @@ final class ScriptedEventSource: ChangeEventSource {
 
     var hasAssignment: Bool { state.withLock { $0.started != nil } }
     func shutdown() async { state.withLock { $0.closed = true } }
+
+    /// What the group has committed and the partitions' logs span, as the broker would answer.
+    func setBroker(committed: [TopicPartition: Int64] = [:], watermarks: [TopicPartition: KafkaWatermarks]) {
+        state.withLock {
+            $0.committed = committed
+            $0.watermarks = watermarks
+        }
+    }
+    var seeks: [[TopicPartition: Int64]] { state.withLock { $0.seeks } }
+
+    func seek(_ offsets: [TopicPartition: Int64]) async throws {
+        state.withLock { $0.seeks.append(offsets) }
+        log.append(.sought(offsets))
+    }
+
+    func committedOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        state.withLock { s in s.committed.filter { partitions.contains($0.key) } }
+    }
+
+    func watermarks(of partitions: [TopicPartition]) async throws -> [TopicPartition: KafkaWatermarks] {
+        state.withLock { s in s.watermarks.filter { partitions.contains($0.key) } }
+    }
 }
 
 /// Records dead letters; the first `failures` deliveries fail.
@@ -197,5 +229,64 @@ final class Gate: Sendable {
             return s.waiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// The gap ledger in memory; every write is logged, so tests see it before the commit it must precede.
+final class InMemoryGapLedger: GapLedger {
+    private struct State {
+        var gaps: [String: (gap: StreamGap, closed: Bool)] = [:]
+        var positions: [String: [StreamPartition: Int64]] = [:]
+        var failures = 0
+    }
+    private let state = Mutex(State())
+    let log: SeamLog
+
+    init(log: SeamLog, positions: [String: [StreamPartition: Int64]] = [:], failures: Int = 0) {
+        self.log = log
+        state.withLock {
+            $0.positions = positions
+            $0.failures = failures
+        }
+    }
+
+    private func failIfAsked() throws {
+        let fail = state.withLock { s -> Bool in
+            guard s.failures > 0 else { return false }
+            s.failures -= 1
+            return true
+        }
+        if fail { throw InjectedStoreError(isTransient: true) }
+    }
+
+    func recordGaps(_ gaps: [StreamGap]) async throws {
+        try failIfAsked()
+        state.withLock { s in for gap in gaps where s.gaps[gap.id] == nil { s.gaps[gap.id] = (gap, false) } }
+        log.append(.gapsRecorded(gaps))
+    }
+
+    func openGaps() async throws -> [StreamGap] {
+        state.withLock { s in s.gaps.values.filter { !$0.closed }.map(\.gap).sorted { ($0.detectedAt, $0.id) < ($1.detectedAt, $1.id) } }
+    }
+
+    func closeGaps(_ ids: [String], at: Timestamp, by closedBy: String) async throws -> Int {
+        state.withLock { s in
+            var closed = 0
+            for id in ids where s.gaps[id]?.closed == false {
+                s.gaps[id]?.closed = true
+                closed += 1
+            }
+            return closed
+        }
+    }
+
+    func streamPositions(group: String) async throws -> [StreamPartition: Int64] { state.withLock { $0.positions[group] ?? [:] } }
+
+    func recordStreamPositions(_ positions: [StreamPartition: Int64], group: String) async throws {
+        try failIfAsked()
+        state.withLock { s in
+            for (partition, offset) in positions { s.positions[group, default: [:]][partition] = max(s.positions[group]?[partition] ?? 0, offset) }
+        }
+        log.append(.positionsRecorded(positions))
     }
 }

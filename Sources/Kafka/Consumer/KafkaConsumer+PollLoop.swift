@@ -32,6 +32,14 @@ extension KafkaConsumer {
                     let consumed = KafkaMessage(message)
                     positions[consumed.topicPartition] = consumed.offset + 1
                     context.buffer.push(.message(consumed), wake: false)
+                } else if err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET, let topic = message.pointee.rkt {
+                    // `auto.offset.reset=error`: the caller decides where to go, and what was lost.
+                    let tp = TopicPartition(topic: cString(rd_kafka_topic_name(topic)), partition: message.pointee.partition)
+                    let offset = message.pointee.offset
+                    positions[tp] = nil
+                    context.buffer.push(
+                        .offsetOutOfRange(tp, offset: offset >= 0 ? offset : nil, detail: cString(rd_kafka_message_errstr(message))),
+                        wake: false)
                 } else if err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
                     context.reportConsumeError(err, detail: cString(rd_kafka_message_errstr(message)))
                 }

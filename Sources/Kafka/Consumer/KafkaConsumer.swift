@@ -132,6 +132,19 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Moves the fetch position of assigned partitions (to resume one stopped by `offsetOutOfRange`).
+    public func seek(_ offsets: [TopicPartition: Int64], timeout: Duration = .seconds(10)) async throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = SendableList(offsets.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        let ms = Int32(clamping: timeout.milliseconds)
+        try await onControl("seek") { handle throws(KafkaError) in
+            if let error = rd_kafka_seek_partitions(handle, list.pointer, ms) { throw KafkaError(operation: "seek", consuming: error) }
+            for (tp, _, perr) in PartitionList.entries(list.pointer) where perr != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError(operation: "seek \(tp)", perr)
+            }
+        }
+    }
+
     /// The group's committed offsets (next offset to read) of `partitions`; absent when none.
     public func committed(_ partitions: [TopicPartition], timeout: Duration = .seconds(10)) async throws(KafkaError) -> [TopicPartition:
         Int64]

@@ -9,6 +9,11 @@ public enum KafkaConsumerEvent: Sendable {
     /// Partitions are about to be taken away: flush and commit what was read from them, then call
     /// `acknowledge()`; librdkafka lets go of them only after that (or after the revoke timeout).
     case partitionsRevoked(KafkaRevocation)
+    /// The partition's fetch offset is outside its log (librdkafka's `auto.offset.reset=error`): the
+    /// committed offset is below the log start (retention, compaction) or past its end (a recreated
+    /// topic), or the group has no committed offset (`offset` is nil). Fetching of the partition stops
+    /// until the caller `seek`s it.
+    case offsetOutOfRange(TopicPartition, offset: Int64?, detail: String)
 }
 
 /// A pending revocation. Every message of these partitions that will ever reach this consumer came

@@ -20,6 +20,7 @@ public final class StreamMetrics: Sendable {
     let debeziumPlaceholders: [String: Counter]
     let freshness: ValueHistogram
     let readRejections: [ReadAccess.Rejection: Counter]
+    let gaps: GapMetrics
     private let deadLettered = Mutex<[String: Counter]>([:])
     /// Per plant, created at its first batch: any plant the topics name, none listed here.
     private let perPlant = Mutex<[Plant: (applied: Counter, skippedStale: Counter)]>([:])
@@ -57,11 +58,14 @@ public final class StreamMetrics: Sendable {
                 labels: [("reason", reason.rawValue)])
         }
         readRejections = rejections
+        gaps = GapMetrics(registry)
         // Every decoding error kind from the start, at 0, so dashboards and alerts see the series.
         for kind in EventDecodingError.Kind.allCases { _ = deadLetterCounter(kind.rawValue) }
     }
 
     func deadLettered(_ reason: String) { deadLetterCounter(reason).increment() }
+
+    func gapDetected(_ gap: StreamGap) { gaps.detected(gap) }
 
     /// Counts a plant's applied and skipped-stale changes (`plant` label, children made on first use).
     func applied(_ outcome: ApplyOutcome, plant: Plant) {

@@ -30,6 +30,12 @@ public protocol ChangeEventSource: Sendable {
     func commit(_ offsets: [TopicPartition: Int64]) async throws
     /// Some partitions are assigned (readiness).
     var hasAssignment: Bool { get }
+    /// Moves the fetch position of assigned partitions (after `offsetOutOfRange`).
+    func seek(_ offsets: [TopicPartition: Int64]) async throws
+    /// The group's committed offsets of `partitions`; absent where none.
+    func committedOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64]
+    /// The log start and end offsets of `partitions`.
+    func watermarks(of partitions: [TopicPartition]) async throws -> [TopicPartition: KafkaWatermarks]
     /// Leaves the group and releases the client; events end.
     func shutdown() async
 }
@@ -51,4 +57,14 @@ extension KafkaConsumer: ChangeEventSource {
     }
 
     public func shutdown() async { await close() }
+
+    public func seek(_ offsets: [TopicPartition: Int64]) async throws { try await seek(offsets, timeout: .seconds(10)) }
+
+    public func committedOffsets(_ partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        try await committed(partitions)
+    }
+
+    public func watermarks(of partitions: [TopicPartition]) async throws -> [TopicPartition: KafkaWatermarks] {
+        try await watermarks(partitions)
+    }
 }

@@ -9,6 +9,8 @@ struct PendingBatch {
     /// Kafka record timestamps (ms) of the changes, for the freshness histogram.
     var timestamps: [Int64] = []
     var deadLetters: [KafkaProducerRecord] = []
+    /// The gaps the dead letters leave (docs/design.md §5), recorded before the batch is committed.
+    var gaps: [StreamGap] = []
     /// Per partition, the offset after the last message of the batch: what to commit once applied.
     var nextOffsets: [TopicPartition: Int64] = [:]
     var messageCount = 0
@@ -17,7 +19,9 @@ struct PendingBatch {
 
     var isEmpty: Bool { messageCount == 0 }
 
-    mutating func add(_ message: KafkaMessage, outcome: Result<Change, EventDecodingError>, deadLetterTopic: String) {
+    mutating func add(
+        _ message: KafkaMessage, outcome: Result<Change, EventDecodingError>, deadLetterTopic: String, gap: StreamGap? = nil
+    ) {
         if openedAt == nil { openedAt = .now }
         messageCount += 1
         valueBytes += message.value?.count ?? 0
@@ -29,6 +33,7 @@ struct PendingBatch {
             if let ts = message.timestampMillis { timestamps.append(ts) }
         case .failure(let error):
             deadLetters.append(DeadLetter.record(for: message, error: error, topic: deadLetterTopic))
+            if let gap { gaps.append(gap) }
         }
     }
 }

@@ -33,6 +33,8 @@ public final class StreamPipeline: Service, Sendable {
     let backoff: Backoff
     /// Test hook: runs after a batch is applied and before its offsets are committed.
     let afterApply: (@Sendable () async throws -> Void)?
+    /// Gap detection (docs/design.md §5); `nil`: none (benchmarks, tests of other things).
+    let gaps: GapTracker?
     private let state = Mutex(State())
 
     struct State {
@@ -41,11 +43,15 @@ public final class StreamPipeline: Service, Sendable {
         var progress = StreamProgress()
     }
 
-    /// - Parameter stores: one or more appliers on separate connections (at least one).
+    /// - Parameters:
+    ///   - stores: one or more appliers on separate connections (at least one).
+    ///   - gapDetection: where gaps are recorded, and what `--auto-offset-reset` asked for (the event
+    ///     source must then run with `auto.offset.reset=error`).
     public init(
         settings: StreamSyncSettings, events: any ChangeEventSource, deadLetters: any DeadLetterSink,
         stores: [any ChangeApplier], subscription: EventSubscription, metrics: StreamMetrics,
-        logger: Logger = Logger(label: "plantsync.streamsync"), afterApply: (@Sendable () async throws -> Void)? = nil
+        logger: Logger = Logger(label: "plantsync.streamsync"), gapDetection: GapDetection? = nil,
+        afterApply: (@Sendable () async throws -> Void)? = nil
     ) {
         precondition(!stores.isEmpty, "StreamPipeline needs at least one store")
         self.settings = settings
@@ -60,6 +66,9 @@ public final class StreamPipeline: Service, Sendable {
         // The plants of the named topics at 0 from the start; a pattern's show from their first change.
         for topic in settings.topics { if let plant = try? decoder.plant(forTopic: topic) { metrics.expect(plant) } }
         self.afterApply = afterApply
+        gaps = gapDetection.map {
+            GapTracker(detection: $0, decoder: settings.decoder, metrics: metrics, logger: logger, backoff: settings.backoff)
+        }
     }
 
     // MARK: Observing
@@ -178,13 +187,22 @@ public final class StreamPipeline: Service, Sendable {
                             ])
                     }
                 }
-                batch.add(message, outcome: outcome, deadLetterTopic: settings.deadLetterTopic)
+                var gap: StreamGap? = nil
+                if case .failure = outcome { gap = gaps?.deadLetterGap(message, at: .now) }
+                batch.add(message, outcome: outcome, deadLetterTopic: settings.deadLetterTopic, gap: gap)
                 metrics.kafkaRowsRead.increment()
                 if batch.messageCount >= settings.batchMaxSize || batch.valueBytes >= settings.batchMaxBytes {
                     try await flush(&batch, &inFlight)
                 }
-            case .partitionsAssigned:
-                break
+            case .partitionsAssigned(let partitions):
+                // Before any message of these partitions is read: their messages wait in the buffer.
+                try await gaps?.assigned(partitions, events: events)
+            case .offsetOutOfRange(let tp, let offset, let detail):
+                if let gaps {
+                    try await gaps.outOfRange(tp, failed: offset, detail: detail, events: events)
+                } else {
+                    logger.warning("Partition offset out of range", metadata: ["partition": "\(tp)", "detail": "\(detail)"])
+                }
             case .partitionsRevoked(let revocation):
                 // Everything read from these partitions is in `batch`: make it durable and commit it
                 // before librdkafka lets them go.
@@ -251,6 +269,8 @@ public final class StreamPipeline: Service, Sendable {
     /// Delivers the batch's dead letters, then applies its changes (one store call per plant).
     private func apply(_ current: PendingBatch, to store: any ChangeApplier) async throws -> ApplyOutcome {
         if !current.deadLetters.isEmpty { try await deliverDeadLetters(current.deadLetters) }
+        // What the dead letters leave unapplied is recorded before this batch's offsets are committed.
+        try await gaps?.record(current.gaps)
         var byPlant: [Plant: [Change]] = [:]
         for change in current.changes { byPlant[change.key.plant, default: []].append(change) }
         var applied = 0
@@ -281,6 +301,8 @@ public final class StreamPipeline: Service, Sendable {
             try await backoff.retry(maxAttempts: attempts) {
                 let pending = state.withLock { $0.progress.uncommitted }
                 guard !pending.isEmpty else { return }
+                // The positions first: a committed offset beyond them can then only be someone else's reset.
+                try await gaps?.recordPositions(pending)
                 try await events.commit(pending)
                 state.withLock { s in
                     for (tp, offset) in pending {

@@ -166,6 +166,26 @@ public struct EventDecoder: Sendable {
         return try delete(plant: plant, id: id, field: "key", at: Self.endOfMillisecond(millis))
     }
 
+    /// The key of a message that did not decode (a dead letter), as far as it can be told: the plant of
+    /// its topic, and the id of its message key or of its value's `id` (`after.id`, `before.id`, under
+    /// `payload` too); `nil` when either is missing (docs/design.md §5: such a gap heals its whole plant).
+    public func bestEffortKey(_ message: some EventMessage) -> RecordKey? {
+        guard let plant = try? plant(forTopic: message.topic) else { return nil }
+        var id = (try? keyID(message)) ?? nil
+        if id == nil, let value = message.value, let json = try? JSONValue.parse(value) {
+            let root = json["payload"] ?? json
+            for candidate in [root["id"], root["after"]?["id"], root["before"]?["id"]] {
+                guard let candidate else { continue }
+                if case .integer(let found) = RecordJSON.unwrapNumber(candidate) {
+                    id = found
+                    break
+                }
+            }
+        }
+        guard let id, id > 0 else { return nil }
+        return RecordKey(plant: plant, id: id)
+    }
+
     /// The business id from a message key: `5`, `"5"`, `{"id": 5}` or `{"payload": {"id": 5}}`.
     func keyID(_ message: some EventMessage) throws(EventDecodingError) -> Int64? {
         guard let key = message.key, !key.isEmpty else { return nil }

@@ -92,7 +92,9 @@ public protocol GapLedger: Sendable {
     func streamPositions(group: String) async throws -> [StreamPartition: Int64]
 
     /// Records the next offset per partition, before the same offsets are committed to Kafka, so that a
-    /// committed offset beyond it can only be someone else's reset (one transaction).
+    /// committed offset beyond it can only be someone else's reset (one transaction). A position never
+    /// moves back: a member that lost its partitions (a session timeout) and records late cannot make
+    /// the next member's own commits look like a reset.
     func recordStreamPositions(_ positions: [StreamPartition: Int64], group: String) async throws
 }
 
