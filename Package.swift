@@ -86,7 +86,7 @@ let package = Package(
         .target(name: "MongoStore", dependencies: ["SyncModel", "LibMongoC", "BlockingExecutor"], swiftSettings: swiftSettings),
         .target(name: "StoreMetering", dependencies: ["SyncModel"], swiftSettings: swiftSettings),
         .target(
-            name: "StoreFactory", dependencies: ["SyncModel", "PostgresStore", "MongoStore"],
+            name: "StoreFactory", dependencies: ["SyncModel", "PostgresStore", "MongoStore", argumentParser],
             swiftSettings: swiftSettings),
 
         // MARK: Job logic (libraries, tested directly) and the executables that wire them
@@ -111,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "StreamSync",
             dependencies: [
-                "StreamSyncCore", "SyncModel", "Kafka", "StoreFactory", "Observability", argumentParser, logging,
+                "StreamSyncCore", "BatchSyncCore", "SyncModel", "Kafka", "StoreFactory", "Observability", argumentParser, logging,
                 hummingbird, serviceLifecycle, unixSignals,
             ],
             swiftSettings: swiftSettings),

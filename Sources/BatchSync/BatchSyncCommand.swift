@@ -22,36 +22,11 @@ struct BatchSyncCommand: AsyncParsableCommand {
             """,
         version: PlantSyncVersion.current)
 
-    @Option(help: "Producer store: postgresql:// URI or libpq conninfo (env PLANTSYNC_PRODUCER_URI).")
-    var producerURI: String?
+    @OptionGroup(title: "Producer")
+    var producer: ProducerOptions
 
     @Option(help: "Consumer store (env PLANTSYNC_CONSUMER_URI).")
     var consumerURI: String?
-
-    @Option(
-        help:
-            "lims: a foreign producer, read-only (LIMS's MongoDB documents, the application's PostgreSQL tables); plantsync: PlantSync's own store."
-    )
-    var producerLayout: ProducerLayout = BatchRunSettings().producerLayout
-
-    @Option(help: "Foreign producer: table (PostgreSQL, may be schema.table) or collection; {plant} stands for the plant.")
-    var producerTable = BatchRunSettings().foreignLayout.container
-
-    @Option(help: "Foreign producer: the column naming the plant, for one table holding every plant.")
-    var producerPlantColumn: String?
-
-    @Option(
-        help:
-            "Foreign producer: FIELD=NAME where a column or field is not named as in LIMS (repeatable; fields: \(ForeignLayout.Field.allCases.map(\.rawValue).joined(separator: ", ")))."
-    )
-    var producerField: [String] = []
-
-    @Option(
-        help: "Foreign MongoDB producer digest: auto ($toHashedIndexKey from MongoDB 7.0), hashed, or client (metadata and byte length).")
-    var mongoDigest = BatchRunSettings().mongoDigest.rawValue
-
-    @Option(help: "PostgreSQL schema of the producer store (plantsync layout).")
-    var producerSchema = BatchRunSettings().producerSchema
 
     @Option(help: "PostgreSQL schema of the consumer store.")
     var consumerSchema = BatchRunSettings().consumerSchema
@@ -124,17 +99,13 @@ struct BatchSyncCommand: AsyncParsableCommand {
 
     func runSettings() throws -> BatchRunSettings {
         var settings = BatchRunSettings()
-        settings.producerLayout = producerLayout
-        settings.foreignLayout = try ForeignLayout.parse(container: producerTable, plantColumn: producerPlantColumn, fields: producerField)
-        guard let digest = MongoDigestMode(rawValue: mongoDigest) else {
-            throw BatchOptionsError(
-                "mongo-digest", mongoDigest, "must be one of \(MongoDigestMode.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        settings.mongoDigest = digest
+        settings.producerLayout = producer.producerLayout
+        settings.foreignLayout = try producer.foreignLayout()
+        settings.mongoDigest = try producer.digest()
         settings.interval = interval
         settings.httpPort = httpPort
         settings.httpHost = httpHost
-        settings.producerSchema = producerSchema
+        settings.producerSchema = producer.producerSchema
         settings.consumerSchema = consumerSchema
         settings.dbTimeout = .seconds(dbTimeout)
         return settings
@@ -167,9 +138,9 @@ struct BatchSyncCommand: AsyncParsableCommand {
         let logger = Logger(label: "batchsync")
         let settings = try runSettings()
         let producer = try StoreFactory.openProducer(
-            uri: try uri(producerURI, env: "PLANTSYNC_PRODUCER_URI", option: "producer-uri"),
+            uri: try uri(self.producer.producerURI, env: ProducerOptions.uriVariable, option: "producer-uri"),
             options: .init(
-                schema: producerSchema, applicationName: "plantsync-batchsync", layout: settings.producerLayout,
+                schema: settings.producerSchema, applicationName: "plantsync-batchsync", layout: settings.producerLayout,
                 foreign: settings.foreignLayout, mongoDigest: settings.mongoDigest, callTimeout: settings.dbTimeout),
             role: "producer")
         let consumer = try StoreFactory.openConsumer(
@@ -198,4 +169,3 @@ struct BatchSyncCommand: AsyncParsableCommand {
 
 extension SyncStrategy: ExpressibleByArgument {}
 extension DeletePolicy: ExpressibleByArgument {}
-extension ProducerLayout: ExpressibleByArgument {}

@@ -3,6 +3,7 @@ import Foundation
 import Kafka
 import Logging
 import Observability
+import StoreFactory
 import StreamSyncCore
 import SyncModel
 
@@ -130,6 +131,13 @@ struct StreamSyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    // MARK: Healing stream gaps (docs/design.md §5)
+
+    @OptionGroup(
+        title: "Healing",
+        visibility: .default)
+    var producer: ProducerOptions
+
     // MARK: Read API access (/image-plant/*)
 
     @Option(
@@ -215,8 +223,14 @@ struct StreamSyncCommand: AsyncParsableCommand {
             forwardedForEntries: forwardedForEntries)
         try readAccess.validate()
         if let readTokenFile { readAccess.token = try ReadToken.load(file: readTokenFile) }
+        // Healing from the producer: checked here (a bad flag is a start-up error naming it); reached later.
+        var healing: StreamSyncRunner.Healing? = nil
+        if let uri = producer.uri(environment: environment) {
+            healing = StreamSyncRunner.Healing(
+                uri: uri, options: try producer.storeOptions(applicationName: "plantsync-streamsync-heal", callTimeout: StoreCallTimeout.batch))
+        }
         return StreamSyncRunner(
-            settings: settings, server: server, readAccess: readAccess, kafka: kafka,
+            settings: settings, server: server, readAccess: readAccess, kafka: kafka, healing: healing,
             logger: Logger(label: "plantsync.streamsync"))
     }
 }

@@ -1,4 +1,5 @@
 import Hummingbird
+import BatchSyncCore
 import Kafka
 import Logging
 import ServiceLifecycle
@@ -16,7 +17,14 @@ struct StreamSyncRunner: Sendable {
     /// Token check and rate limit of /image-plant/*.
     var readAccess: ReadAccessSettings
     var kafka: KafkaConfiguration
+    /// The producer gaps are healed from (`--producer-uri`); nil: BatchSync's next run heals them.
+    var healing: Healing?
     var logger: Logger
+
+    struct Healing: Sendable {
+        var uri: String
+        var options: StoreFactory.Options
+    }
 
     func run() async throws {
         let storeURI = server.storeURI
@@ -24,7 +32,10 @@ struct StreamSyncRunner: Sendable {
         // (a large batch never delays a probe), one for the tombstone purger.
         var stores: [any ConsumerStore] = []
         let readStore: any RecordReader & StoreProbe
-        let maintenanceStore: any TombstonePurging
+        // The purger's, and the pipeline's gap ledger (a few small writes per commit).
+        let maintenanceStore: any TombstonePurging & GapLedger
+        // The gap healer's: it reads the ledger every second and repairs on it.
+        let healStore: any ConsumerStore
         do {
             let options = StoreFactory.Options(
                 schema: server.schema, applicationName: "plantsync-streamsync", callTimeout: server.dbTimeout)
@@ -33,6 +44,7 @@ struct StreamSyncRunner: Sendable {
             }
             readStore = try StoreFactory.openConsumer(uri: storeURI, options: options, role: "store")
             maintenanceStore = try StoreFactory.openConsumer(uri: storeURI, options: options, role: "store")
+            healStore = try StoreFactory.openConsumer(uri: storeURI, options: options, role: "store")
         } catch {
             throw StreamSyncError.configuration(field: "--store-uri", value: StoreURI.redacted(storeURI), detail: "\(error)")
         }
@@ -57,11 +69,27 @@ struct StreamSyncRunner: Sendable {
                 "cannot prepare schema '\(server.schema)' at \(StoreURI.redacted(storeURI)): \(error)")
         }
         let metrics = StreamMetrics()
+        // The producer to heal from, opened now (a bad URI or layout is a start-up error naming it); it
+        // is first reached by the first repair, so a producer that is down never stops the stream.
+        var repairer: (any GapRepairing)? = nil
+        if let healing {
+            do {
+                let producer = try StoreFactory.openProducer(uri: healing.uri, options: healing.options, role: "producer")
+                repairer = ReconcilingGapRepair(producer: producer, consumer: healStore)
+            } catch {
+                throw StreamSyncError.configuration(field: "--producer-uri", value: StoreURI.redacted(healing.uri), detail: "\(error)")
+            }
+        }
+        let healer = GapHealer(ledger: healStore, repairer: repairer, metrics: metrics, logger: logger)
+        // librdkafka reports an offset it cannot fetch instead of silently resetting it; the pipeline
+        // then goes where --auto-offset-reset says and records what it skips.
+        var consumerConfig = kafka
+        consumerConfig.autoOffsetReset = .error
         let consumer: KafkaConsumer
         let producer: KafkaProducer
         do {
             consumer = try KafkaConsumer(
-                configuration: kafka, logger: logger, onStatistics: { metrics.record($0, client: "consumer") })
+                configuration: consumerConfig, logger: logger, onStatistics: { metrics.record($0, client: "consumer") })
             var producerConfig = kafka
             producerConfig.clientId = kafka.clientId + "-deadletter"
             producer = try KafkaProducer(
@@ -71,8 +99,11 @@ struct StreamSyncRunner: Sendable {
         }
         let pipeline = StreamPipeline(
             settings: settings, events: consumer, deadLetters: producer, stores: stores,
-            subscription: .subscribe(settings.subscription), metrics: metrics, logger: logger)
-        let router = StreamSyncHTTP.router(store: readStore, metrics: metrics, access: ReadAccess(readAccess)) {
+            subscription: .subscribe(settings.subscription), metrics: metrics, logger: logger,
+            gapDetection: GapDetection(ledger: maintenanceStore, group: kafka.groupId, reset: kafka.autoOffsetReset))
+        let router = StreamSyncHTTP.router(
+            store: readStore, metrics: metrics, access: ReadAccess(readAccess), gaps: { healer.status }
+        ) {
             guard pipeline.hasAssignment else { return false }
             return (try? await readStore.ping(timeout: .seconds(2))) != nil
         }
@@ -87,6 +118,7 @@ struct StreamSyncRunner: Sendable {
             services: [
                 .init(service: app),
                 .init(service: purger),
+                .init(service: healer),
                 .init(service: pipeline, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -99,6 +131,7 @@ struct StreamSyncRunner: Sendable {
                 "http.port": "\(server.httpPort)", "read.token": "\(readAccess.token == nil ? "off" : "required")",
                 "read.rate_limit": "\(readAccess.rateLimit > 0 ? "\(readAccess.rateLimit)/s burst \(readAccess.rateBurst)" : "off")",
                 "read.client_address": "\(readAccess.trustForwardedFor ? "X-Forwarded-For" : "peer")",
+                "gaps.healing": "\(healing.map { "from \(StoreURI.redacted($0.uri))" } ?? "off (BatchSync heals)")",
             ])
         try await ServiceGroup(configuration: configuration).run()
     }

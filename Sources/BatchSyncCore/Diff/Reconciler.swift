@@ -42,23 +42,37 @@ public struct Reconciler: Sendable {
 
     public func run() async throws -> RunReport {
         try options.validate()
+        let (plants, lost) = try await selectedPlants()
+        return try await measured(plants) { report in
+            // A plant only the consumer holds is diffed against a producer that has none of its records.
+            let emptyProducer = Reconciler(producer: EmptyProducer(source: producer), consumer: consumer, options: options, now: now)
+            for plant in plants {
+                let reconciler = lost.contains(plant) ? emptyProducer : self
+                switch options.strategy {
+                case .full: try await reconciler.full(plant, &report)
+                case .watermark: try await reconciler.watermark(plant, &report)
+                case .merkle: try await reconciler.merkle(plant, &report)
+                case .reconcile: try await reconciler.reconcile(plant, &report)
+                }
+            }
+        }
+    }
+
+    /// Repairs exactly these keys of `plant` (a stream gap of dead-lettered events, docs/design.md §5):
+    /// their versions on both sides, then what differs, as any diff repairs it.
+    public func repair(keys: [Int64], of plant: Plant) async throws -> RunReport {
+        try options.validate()
+        return try await measured([plant]) { report in try await compareKeys(plant, ids: keys, &report) }
+    }
+
+    /// A run's report around `body`: the digest domain asked once, the traffic and the duration.
+    private func measured(_ plants: [Plant], _ body: (inout RunReport) async throws -> Void) async throws -> RunReport {
         let start = DispatchTime.now().uptimeNanoseconds
         let producerBefore = producer.traffic
         let consumerBefore = consumer.traffic
-        let (plants, lost) = try await selectedPlants()
         var report = RunReport(strategy: options.strategy, plants: plants, dryRun: options.dryRun)
         report.digestDomain = try await domain()  // asked once a run: the steps below read it from the report
-        // A plant only the consumer holds is diffed against a producer that has none of its records.
-        let emptyProducer = Reconciler(producer: EmptyProducer(source: producer), consumer: consumer, options: options, now: now)
-        for plant in plants {
-            let reconciler = lost.contains(plant) ? emptyProducer : self
-            switch options.strategy {
-            case .full: try await reconciler.full(plant, &report)
-            case .watermark: try await reconciler.watermark(plant, &report)
-            case .merkle: try await reconciler.merkle(plant, &report)
-            case .reconcile: try await reconciler.reconcile(plant, &report)
-            }
-        }
+        try await body(&report)
         report.producer = producer.traffic.minus(producerBefore)
         report.consumer = consumer.traffic.minus(consumerBefore)
         report.durationSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -23,7 +23,17 @@ public struct BatchJob: Sendable {
     public func runOnce() async throws -> RunReport {
         do {
             if !reconciler.options.dryRun { try await reconciler.consumer.prepareSchema() }
-            var report = try await reconciler.run()
+            // Stream gaps (docs/design.md §5): their plants run first, and the run closes them.
+            let started = Timestamp.now
+            let gaps = reconciler.options.dryRun ? [] : try await reconciler.consumer.openGaps()
+            var report = try await Self.covering(gaps, reconciler).run()
+            if !gaps.isEmpty {
+                let covered = Set(report.plants)
+                let closable = gaps.filter { covered.contains($0.plant.rawValue) && $0.detectedAt < started }
+                report.gapsClosed = try await reconciler.consumer.closeGaps(closable.map(\.id), at: .now, by: "batchsync")
+                logger.notice(
+                    "Stream gaps closed", metadata: ["gaps": "\(report.gapsClosed)", "open_before": "\(gaps.count)"])
+            }
             if !reconciler.options.dryRun {
                 report.tombstonesPurged = try await reconciler.consumer.purgeTombstones(
                     olderThan: reconciler.options.tombstoneRetention.cutoff())
@@ -41,6 +51,17 @@ public struct BatchJob: Sendable {
             logger.error("batch run failed", metadata: ["error": "\(error)"])
             throw error
         }
+    }
+
+    /// The reconciler, with the plants of open gaps first when the plants are listed (`all` has them).
+    static func covering(_ gaps: [StreamGap], _ reconciler: Reconciler) -> Reconciler {
+        guard case .listed(let listed) = reconciler.options.plants, !gaps.isEmpty else { return reconciler }
+        var plants: [Plant] = []
+        for plant in gaps.map(\.plant) + listed where !plants.contains(plant) { plants.append(plant) }
+        guard plants != listed else { return reconciler }
+        var options = reconciler.options
+        options.plants = .listed(plants)
+        return Reconciler(producer: reconciler.producer, consumer: reconciler.consumer, options: options, now: reconciler.now)
     }
 
     private func push() async throws {

@@ -13,15 +13,19 @@ public enum StreamSyncHTTP {
     /// them at this, whatever the client asks for. `HTTPTests` lists the routes, so a new one is seen.
     public static let maxPageSize = 100
 
-    /// Builds the router. `ready` answers /readyz (store reachable and partitions assigned).
+    /// Builds the router. `ready` answers /readyz (store reachable and partitions assigned); `gaps`,
+    /// when given, /status (the open stream gaps, docs/design.md §5).
     public static func router(
         store: any RecordReader, metrics: StreamMetrics, access: ReadAccess = ReadAccess(),
-        ready: @escaping @Sendable () async -> Bool
+        gaps: (@Sendable () -> GapStatus)? = nil, ready: @escaping @Sendable () async -> Bool
     ) -> Router<StreamSyncRequestContext> {
         let router = Router(context: StreamSyncRequestContext.self)
         router.get("/ping") { _, _ in json(.ok, "\"Hello, I am alive\"") }
         router.get("/readyz") { _, _ in
             await ready() ? json(.ok, "{\"status\":\"ready\"}") : json(.serviceUnavailable, "{\"status\":\"not ready\"}")
+        }
+        if let gaps {
+            router.get("/status") { _, _ in json(.ok, statusJSON(gaps(), ready: await ready())) }
         }
         HTTPProbes.add(to: router, exposition: { metrics.exposition() })
         let images = router.group("/image-plant")
@@ -47,6 +51,27 @@ public enum StreamSyncHTTP {
             return json(.ok, RecordJSON.encode(record))
         }
         return router
+    }
+
+    /// `/status`: readiness and the open stream gaps (at most `maxPageSize` listed, oldest first).
+    static func statusJSON(_ status: GapStatus, ready: Bool, now: Timestamp = .now) -> String {
+        let oldest = status.open.map(\.detectedAt).min()
+        var object: [String: Any] = [
+            "ready": ready, "gaps_known": status.known, "open_gaps": status.open.count,
+            "healing": status.healing ? "streamsync" : "batchsync", "gaps_healed": status.healed,
+            "oldest_open_gap_age_seconds": oldest.map { max(0, now.secondsSinceEpoch - $0.secondsSinceEpoch) } ?? 0,
+            "gaps": status.open.prefix(maxPageSize).map { gap -> [String: Any] in
+                [
+                    "plant": gap.plant.rawValue, "topic": gap.partition.topic, "partition": Int(gap.partition.partition),
+                    "first_offset": gap.firstOffset, "end_offset": gap.endOffset.map { $0 as Any } ?? NSNull(),
+                    "id": gap.recordID.map { $0 as Any } ?? NSNull(), "reason": gap.reason.rawValue,
+                    "detected_at": gap.detectedAt.limsString,
+                ]
+            },
+        ]
+        if let error = status.lastError { object["last_error"] = error }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The plant a path names: exactly a valid name (no collection prefix stripped: a URL has one spelling).
