@@ -41,17 +41,19 @@ func startPipeline(
     cluster: KafkaMockCluster, store: any ChangeApplier, additionalStores: [any ChangeApplier] = [], source: EventSubscription,
     group: String = uniqueName("g-"),
     settings: StreamSyncSettings = StreamSyncSettings(batchMaxSize: 50, batchMaxWait: .milliseconds(50)),
-    metrics: StreamMetrics = StreamMetrics(), properties: [String: String] = [:],
+    metrics: StreamMetrics = StreamMetrics(), properties: [String: String] = [:], gapDetection: GapDetection? = nil,
     afterApply: (@Sendable () async throws -> Void)? = nil
 ) throws -> RunningPipeline {
     var config = kafkaConfig(cluster, group: group)
     config.properties.merge(properties) { $1 }
+    // With gap detection the consumer reports what it cannot fetch, as StreamSync runs it.
+    if gapDetection != nil { config.autoOffsetReset = .error }
     let consumer = try KafkaConsumer(configuration: config, logger: quietLogger)
     let producer = try KafkaProducer(configuration: config, logger: quietLogger)
     let pipeline = StreamPipeline(
         settings: settings, events: consumer, deadLetters: producer, stores: [store] + additionalStores,
         subscription: source, metrics: metrics,
-        logger: quietLogger, afterApply: afterApply)
+        logger: quietLogger, gapDetection: gapDetection, afterApply: afterApply)
     return RunningPipeline(pipeline: pipeline, task: Task { try await pipeline.run() })
 }
 

@@ -132,15 +132,20 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
-    /// Moves the fetch position of assigned partitions (to resume one stopped by `offsetOutOfRange`).
+    /// Restarts fetching of assigned partitions at `offsets`: what resumes a partition that
+    /// `offsetOutOfRange` stopped. librdkafka refuses to seek a stopped partition (its fetch state is
+    /// NONE, the seek answers `_STATE`), so each partition is unassigned and assigned again at its offset
+    /// (incrementally: the rest of the assignment keeps fetching).
     public func seek(_ offsets: [TopicPartition: Int64], timeout: Duration = .seconds(10)) async throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        let list = SendableList(offsets.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-        let ms = Int32(clamping: timeout.milliseconds)
-        try await onControl("seek") { handle throws(KafkaError) in
-            if let error = rd_kafka_seek_partitions(handle, list.pointer, ms) { throw KafkaError(operation: "seek", consuming: error) }
-            for (tp, _, perr) in PartitionList.entries(list.pointer) where perr != RD_KAFKA_RESP_ERR_NO_ERROR {
-                throw KafkaError(operation: "seek \(tp)", perr)
+        let at = SendableList(offsets.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        let bare = SendableList(offsets.keys.sorted().map { ($0, nil) })
+        try await onControl("restart fetching") { handle throws(KafkaError) in
+            if let error = rd_kafka_incremental_unassign(handle, bare.pointer) {
+                throw KafkaError(operation: "restart fetching (unassign)", consuming: error)
+            }
+            if let error = rd_kafka_incremental_assign(handle, at.pointer) {
+                throw KafkaError(operation: "restart fetching (assign)", consuming: error)
             }
         }
     }

@@ -54,7 +54,7 @@ public enum StreamSyncHTTP {
     }
 
     /// `/status`: readiness and the open stream gaps (at most `maxPageSize` listed, oldest first).
-    static func statusJSON(_ status: GapStatus, ready: Bool, now: Timestamp = .now) -> String {
+    public static func statusJSON(_ status: GapStatus, ready: Bool, now: Timestamp = .now) -> String {
         let oldest = status.open.map(\.detectedAt).min()
         var object: [String: Any] = [
             "ready": ready, "gaps_known": status.known, "open_gaps": status.open.count,

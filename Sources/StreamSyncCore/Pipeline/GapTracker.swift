@@ -29,6 +29,13 @@ public enum OutOfRangeRule {
         public var first: Int64?
         public var end: Int64?
         public var reason: GapReason?
+
+        public init(target: Int64?, first: Int64? = nil, end: Int64? = nil, reason: GapReason? = nil) {
+            self.target = target
+            self.first = first
+            self.end = end
+            self.reason = reason
+        }
     }
 
     /// - Parameters:
@@ -168,14 +175,22 @@ final class GapTracker: Sendable {
         try await detection.ledger.recordStreamPositions(positions, group: group)
     }
 
-    /// Retries transient store and every Kafka error with the pipeline's backoff; a permanent store
-    /// error ends the pipeline as a failed apply would.
+    /// Kafka calls tried this often before the pipeline gives up (and the process restarts, which
+    /// meets the same offsets again).
+    static let kafkaAttempts = 8
+
+    /// Retries transient store errors (as long as they last, as an apply does) and Kafka errors
+    /// (`kafkaAttempts` times) with the pipeline's backoff; a permanent store error ends the pipeline as
+    /// a failed apply would.
     private func retrying<T: Sendable>(_ operation: String, _ body: @Sendable () async throws -> T) async throws -> T {
+        var kafkaFailures = 0
         do {
             return try await backoff.retry(
                 shouldRetry: { error in
                     if let store = error as? any StoreError { return store.isTransient }
-                    return error is KafkaError
+                    guard error is KafkaError else { return false }
+                    kafkaFailures += 1
+                    return kafkaFailures < Self.kafkaAttempts
                 },
                 onRetry: { error, attempt, delay in
                     if attempt == 1 || attempt.isMultiple(of: 10) {
