@@ -80,36 +80,8 @@ import Testing
         }
     }
 
-    func get(_ url: String) async -> (status: Int, body: String)? {
-        guard let (data, response) = try? await URLSession.shared.data(from: URL(string: url)!) else { return nil }
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
-    }
-
-    func total(_ base: String, _ plant: String) async -> Int? {
-        guard let reply = await get("\(base)/image-plant/\(plant)/total/"), reply.status == 200 else { return nil }
-        return (try? JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Int])?["total_images"]
-    }
-
-    /// Polls until `condition` holds or a generous safety deadline passes (no timing assertion).
-    func eventually(_ condition: () async -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline {
-            if await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        return await condition()
-    }
-
     func produce(_ records: [ImageRecord], cluster: KafkaMockCluster) async throws {
-        let producer = try KafkaProducer(configuration: mockKafkaConfiguration(cluster, clientId: "lims-image-api"))
-        try await producer.send(
-            records.map {
-                KafkaProducerRecord(
-                    topic: $0.plant.rawValue, partition: Int32($0.id % 2), key: Array(String($0.id).utf8),
-                    value: Array(RecordJSON.encode($0).utf8))
-            })
-        try await producer.flush()
-        await producer.close()
+        try await publish(records, cluster: cluster) { Int32($0.id % 2) }
     }
 
     @Test(arguments: Engine.allCases)

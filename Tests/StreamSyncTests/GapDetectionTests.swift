@@ -13,6 +13,8 @@ import Testing
     static let topic = "potato"
     static let tp = TopicPartition(topic: topic, partition: 0)
     static let partition = StreamPartition(topic: topic, partition: 0)
+    /// A short session, as the rebalance tests use: a member that left is forgotten quickly.
+    static let session = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
 
     /// Sets `group`'s committed offset of `tp`, as an operator's `kafka-consumer-groups --reset-offsets`
     /// (or a group that read long ago) leaves it.
@@ -21,6 +23,7 @@ import Testing
     static func commit(_ offset: Int64, group: String, cluster: KafkaMockCluster, asMember: Bool = false) async throws {
         var configuration = kafkaConfig(cluster, group: group)
         configuration.autoOffsetReset = .error  // reads nothing on its way
+        configuration.properties.merge(session) { $1 }
         let consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
         if asMember {
             try await consumer.subscribe(topics: [topic])
@@ -51,7 +54,7 @@ import Testing
         until done: @escaping (StreamPipeline) -> Bool
     ) async throws {
         let running = try startPipeline(
-            cluster: cluster, store: store, source: .subscribe([Self.topic]), group: group,
+            cluster: cluster, store: store, source: .subscribe([Self.topic]), group: group, properties: Self.session,
             gapDetection: GapDetection(ledger: store, group: group, reset: reset))
         let finished = await eventually(timeout: .seconds(120)) { done(running.pipeline) }
         try await running.stop()
