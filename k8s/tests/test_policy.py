@@ -379,6 +379,24 @@ def test_network_policies(overlay, objects):
             pytest.fail(f"no network policy expectations for {name}")
 
 
+def database_rules(policy) -> list:
+    """The policy's egress rules to the database ports (MongoDB, PostgreSQL)."""
+    return [r for r in policy["spec"].get("egress", []) if {p["port"] for p in r["ports"]} & {27017, 5432}]
+
+
+def test_streamsync_reaches_the_producer_as_batchsync_does(objects):
+    """Issue #20: StreamSync heals gaps from the producer, so its policy allows every database rule
+    BatchSync's has (same peers, same ports), and its env names the producer BatchSync reads."""
+    batch_rules = database_rules(one(objects, "NetworkPolicy", "batchsync"))
+    stream_rules = database_rules(one(objects, "NetworkPolicy", "streamsync"))
+    assert batch_rules
+    for rule in batch_rules:
+        assert rule in stream_rules, f"StreamSync's policy lacks BatchSync's producer rule {rule}"
+    (c,) = one(objects, "Deployment", "streamsync")["spec"]["template"]["spec"]["containers"]
+    assert container_env(objects, c)["PLANTSYNC_PRODUCER_URI"] == ("secret", "plantsync-stores",
+                                                                   "PLANTSYNC_PRODUCER_URI")
+
+
 def test_grafana_dashboard():
     """deploy/grafana/plantsync-dashboard.json (imported into LIMS's Grafana) parses and queries
     PlantSync's metrics by the `job` label, batch vs stream as LIMS's dashboard did."""
@@ -391,3 +409,12 @@ def test_grafana_dashboard():
         names = set(re.findall(r"\b([a-z_:][a-z0-9_:]*)\b(?!\s*\()", bare))
         assert all(n.startswith("plantsync_") or n == "up" for n in names), (expr, names)
     assert any("by (job)" in e for e in exprs)
+    # Issue #20's gaps: open per plant, detected by reason, offsets lost, heal duration quantiles.
+    for metric in ("plantsync_stream_gaps_open", "plantsync_stream_gaps_total", "plantsync_stream_offsets_lost_total",
+                   "plantsync_stream_gap_heal_seconds_bucket", "plantsync_stream_gap_oldest_open_timestamp_seconds"):
+        assert any(metric + "{" in e for e in exprs), f"no dashboard panel queries {metric}"
+    assert any("by (reason)" in e and "plantsync_stream_gaps_total" in e for e in exprs)
+    heal = [e for e in exprs if "plantsync_stream_gap_heal_seconds_bucket" in e]
+    assert {e.split(",")[0] for e in heal} == {"histogram_quantile(0.5", "histogram_quantile(0.95"}
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids are unique"

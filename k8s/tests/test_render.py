@@ -18,6 +18,7 @@ from conftest import ENVIRONMENTS, K8S, NAMESPACE, render
 KUBERNETES_VERSIONS = ["1.30", kubernetes_validate.utils.latest_version()]
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda-v1alpha1.json",
     ("networking.gke.io/v1", "ManagedCertificate"): "managedcertificate-networking-gke-v1.json",
     ("networking.gke.io/v1beta1", "FrontendConfig"): "frontendconfig-networking-gke-v1beta1.json",
@@ -30,7 +31,8 @@ SCHEMAS = Path(__file__).parent / "schemas"
 
 def test_renders_expected_objects(overlay, objects):
     kinds = sorted({o["kind"] for o in objects})
-    expected = {"Namespace", "ConfigMap", "Deployment", "Service", "ServiceMonitor", "CronJob", "NetworkPolicy"}
+    expected = {"Namespace", "ConfigMap", "Deployment", "Service", "ServiceMonitor", "PrometheusRule", "CronJob",
+                "NetworkPolicy"}
     assert expected <= set(kinds), f"k8s/{overlay} renders {kinds}"
     if ENVIRONMENTS[overlay] == "prod":
         assert {"Ingress", "PodDisruptionBudget"} | GKE_KINDS <= set(kinds)
@@ -95,6 +97,17 @@ def test_crd_schemas_reject_mistakes():
         jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
     bad = json.loads(json.dumps(sm))
     bad["spec"]["endpoints"][0]["interval"] = "15 seconds"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+    rule = next(o for o in render("stg") if o["kind"] == "PrometheusRule")
+    schema = json.loads((SCHEMAS / CRD_SCHEMAS[("monitoring.coreos.com/v1", "PrometheusRule")]).read_text())
+    jsonschema.validate(rule, schema, cls=jsonschema.Draft202012Validator)
+    bad = json.loads(json.dumps(rule))
+    bad["spec"]["groups"][0]["rules"][0]["annotation"] = bad["spec"]["groups"][0]["rules"][0].pop("annotations")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+    bad = json.loads(json.dumps(rule))
+    bad["spec"]["groups"][0]["rules"][1]["for"] = "15 minutes"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
     so = next(o for o in render("prod-keda") if o["kind"] == "ScaledObject")
