@@ -1,7 +1,7 @@
 import LibMongoC
 import SyncModel
 
-/// The gap ledger in the consumer's database (docs/design.md §5): `plantsync_stream_gaps` (what
+/// The gap ledger in the consumer's database (docs/design.md §8): `plantsync_stream_gaps` (what
 /// StreamSync will never read, until healed) and `plantsync_stream_positions` (the offsets StreamSync
 /// recorded before committing). Neither name starts with the plant prefix, so neither is a plant.
 extension MongoStore: GapLedger {

@@ -111,7 +111,7 @@ struct PostgresSchema: Sendable {
                 updated_at  timestamptz NOT NULL DEFAULT now()
             )
             """,
-            // The gap ledger (docs/design.md §5): what StreamSync will never read, until healed.
+            // The gap ledger (docs/design.md §8): what StreamSync will never read, until healed.
             """
             CREATE TABLE IF NOT EXISTS \(gapTable) (
                 gap_id          text PRIMARY KEY,

@@ -2,7 +2,7 @@ import Foundation
 import LibPQ
 import SyncModel
 
-/// The gap ledger in the consumer's schema (docs/design.md §5): `stream_gap` (what StreamSync will
+/// The gap ledger in the consumer's schema (docs/design.md §8): `stream_gap` (what StreamSync will
 /// never read, until healed) and `stream_position` (the offsets StreamSync recorded before committing).
 extension PostgresStore: GapLedger {
     public func recordGaps(_ gaps: [StreamGap]) async throws {

@@ -2,7 +2,7 @@ import ArgumentParser
 import SyncModel
 
 /// The producer flags BatchSync and StreamSync share (StreamSync heals stream gaps from the same
-/// producer BatchSync diffs, docs/design.md §5): one definition, one parser, one set of defaults.
+/// producer BatchSync diffs, docs/design.md §8): one definition, one parser, one set of defaults.
 public struct ProducerOptions: ParsableArguments, Sendable {
     public static let uriVariable = "PLANTSYNC_PRODUCER_URI"
 

@@ -131,7 +131,7 @@ struct StreamSyncCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    // MARK: Healing stream gaps (docs/design.md §5)
+    // MARK: Healing stream gaps (docs/design.md §8)
 
     @OptionGroup(
         title: "Healing",

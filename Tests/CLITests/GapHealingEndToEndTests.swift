@@ -6,7 +6,7 @@ import SyncModel
 import TestSupport
 import Testing
 
-/// Issue 20 through the real executables (docs/design.md §5): Kafka loses changes — retention trimmed
+/// Issue 20 through the real executables (docs/design.md §8): Kafka loses changes — retention trimmed
 /// the log past the group's committed offset while StreamSync was down, and an event was
 /// dead-lettered — and the pair notices and heals them: StreamSync itself given `--producer-uri`, else
 /// the next BatchSync run; the gap ledger, `/status` and the metrics say so.

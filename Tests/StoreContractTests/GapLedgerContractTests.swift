@@ -3,7 +3,7 @@ import SyncModel
 import TestSupport
 import Testing
 
-/// The gap ledger (docs/design.md §5) on both consumer stores.
+/// The gap ledger (docs/design.md §8) on both consumer stores.
 @Suite struct GapLedgerContractTests {
     static func gap(_ plant: Plant, _ first: Int64, _ end: Int64?, key: Int64? = nil, reason: GapReason, at micros: Int64) -> StreamGap {
         StreamGap(

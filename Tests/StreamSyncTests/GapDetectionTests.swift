@@ -7,7 +7,7 @@ import SyncModel
 import TestSupport
 import Testing
 
-/// Gap detection against the mock cluster (docs/design.md §5): every offset range StreamSync will never
+/// Gap detection against the mock cluster (docs/design.md §8): every offset range StreamSync will never
 /// read is recorded in the consumer's ledger, exactly, before anything past it is committed.
 @Suite struct GapDetectionTests {
     static let topic = "potato"

@@ -5,7 +5,7 @@ import SyncModel
 import Synchronization
 import Testing
 
-/// Gap detection and healing logic against in-memory seams (docs/design.md §5).
+/// Gap detection and healing logic against in-memory seams (docs/design.md §8).
 @Suite struct GapTrackingTests {
     static let tp = InMemoryPipelineTests.tp
 

@@ -58,7 +58,7 @@ public struct Reconciler: Sendable {
         }
     }
 
-    /// Repairs exactly these keys of `plant` (a stream gap of dead-lettered events, docs/design.md §5):
+    /// Repairs exactly these keys of `plant` (a stream gap of dead-lettered events, docs/design.md §8):
     /// their versions on both sides, then what differs, as any diff repairs it.
     public func repair(keys: [Int64], of plant: Plant) async throws -> RunReport {
         try options.validate()

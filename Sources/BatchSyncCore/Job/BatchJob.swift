@@ -23,7 +23,7 @@ public struct BatchJob: Sendable {
     public func runOnce() async throws -> RunReport {
         do {
             if !reconciler.options.dryRun { try await reconciler.consumer.prepareSchema() }
-            // Stream gaps (docs/design.md §5): their plants run first, and the run closes them.
+            // Stream gaps (docs/design.md §8): their plants run first, and the run closes them.
             let started = Timestamp.now
             let gaps = reconciler.options.dryRun ? [] : try await reconciler.consumer.openGaps()
             var report = try await Self.covering(gaps, reconciler).run()

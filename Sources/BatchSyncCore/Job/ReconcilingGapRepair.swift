@@ -1,7 +1,7 @@
 import StoreMetering
 import SyncModel
 
-/// Heals stream gaps with BatchSync's own code (docs/design.md §5): a key gap by those keys' versions
+/// Heals stream gaps with BatchSync's own code (docs/design.md §8): a key gap by those keys' versions
 /// on both sides and the records that differ; an offset gap by a `reconcile` of the plant (bytes in
 /// proportion to the differences). Every write goes through the consumer's version rule, so a repair
 /// never fights the stream running beside it.

@@ -34,7 +34,7 @@ public struct RunReport: Sendable, Codable, Equatable {
     public var conflictsKept = 0
     /// Consumer tombstones older than the retention, purged after the run (not in dry runs).
     public var tombstonesPurged = 0
-    /// Stream gaps (docs/design.md §5) this run closed: open before it started, of a plant it covered.
+    /// Stream gaps (docs/design.md §8) this run closed: open before it started, of a plant it covered.
     public var gapsClosed = 0
     public var producer = PeerTraffic()
     public var consumer = PeerTraffic()

@@ -34,7 +34,7 @@ public final class BatchMetrics: Sendable {
             metrics.counter("bytes_written_total", help: "Payload bytes written to a peer.", labels: labels).increment(
                 by: Int64(traffic.bytesWritten))
         }
-        metrics.counter("stream_gaps_closed_total", help: "Stream gaps closed by BatchSync runs (docs/design.md §5).", labels: strategy)
+        metrics.counter("stream_gaps_closed_total", help: "Stream gaps closed by BatchSync runs (docs/design.md §8).", labels: strategy)
             .increment(by: Int64(report.gapsClosed))
         metrics.gauge("run_duration_seconds", help: "Duration of the last successful run.", labels: strategy).set(report.durationSeconds)
         metrics.gauge("last_success_timestamp_seconds", help: "Unix time of the last successful run.", labels: strategy)

@@ -14,7 +14,7 @@ public enum StreamSyncHTTP {
     public static let maxPageSize = 100
 
     /// Builds the router. `ready` answers /readyz (store reachable and partitions assigned); `gaps`,
-    /// when given, /status (the open stream gaps, docs/design.md §5).
+    /// when given, /status (the open stream gaps, docs/design.md §8).
     public static func router(
         store: any RecordReader, metrics: StreamMetrics, access: ReadAccess = ReadAccess(),
         gaps: (@Sendable () -> GapStatus)? = nil, ready: @escaping @Sendable () async -> Bool

@@ -17,7 +17,7 @@ public struct GapStatus: Sendable, Hashable {
     public var healed = 0
 }
 
-/// Watches the gap ledger (docs/design.md §5) and, given a producer, heals each open gap in the
+/// Watches the gap ledger (docs/design.md §8) and, given a producer, heals each open gap in the
 /// background with BatchSync's own code: a plant whose gaps are all dead-lettered keys by reading and
 /// applying those keys; any other gap by reconciling the plant. A gap closes only after a repair that
 /// started after it was detected finished. Failures (a producer that is down or refuses) are logged,

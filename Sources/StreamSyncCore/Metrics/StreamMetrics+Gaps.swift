@@ -3,7 +3,7 @@ import Prometheus
 import SyncModel
 import Synchronization
 
-/// The gap metrics of docs/design.md §5 and §6: per plant, children made on first use.
+/// The gap metrics of docs/design.md §8 and §6: per plant, children made on first use.
 final class GapMetrics: Sendable {
     let registry: SyncMetrics
     let healSeconds: ValueHistogram

@@ -3,7 +3,7 @@ import Logging
 import SyncModel
 import Synchronization
 
-/// What the pipeline needs to notice every offset it will never read (docs/design.md §5, "Gaps").
+/// What the pipeline needs to notice every offset it will never read (docs/design.md §8, "Gaps").
 public struct GapDetection: Sendable {
     public let ledger: any GapLedger
     /// The consumer group: on each assignment its committed offsets are compared with the positions

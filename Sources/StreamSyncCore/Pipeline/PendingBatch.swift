@@ -9,7 +9,7 @@ struct PendingBatch {
     /// Kafka record timestamps (ms) of the changes, for the freshness histogram.
     var timestamps: [Int64] = []
     var deadLetters: [KafkaProducerRecord] = []
-    /// The gaps the dead letters leave (docs/design.md §5), recorded before the batch is committed.
+    /// The gaps the dead letters leave (docs/design.md §8), recorded before the batch is committed.
     var gaps: [StreamGap] = []
     /// Per partition, the offset after the last message of the batch: what to commit once applied.
     var nextOffsets: [TopicPartition: Int64] = [:]

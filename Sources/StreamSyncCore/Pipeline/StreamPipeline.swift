@@ -33,7 +33,7 @@ public final class StreamPipeline: Service, Sendable {
     let backoff: Backoff
     /// Test hook: runs after a batch is applied and before its offsets are committed.
     let afterApply: (@Sendable () async throws -> Void)?
-    /// Gap detection (docs/design.md §5); `nil`: none (benchmarks, tests of other things).
+    /// Gap detection (docs/design.md §8); `nil`: none (benchmarks, tests of other things).
     let gaps: GapTracker?
     private let state = Mutex(State())
 

@@ -168,7 +168,7 @@ public struct EventDecoder: Sendable {
 
     /// The key of a message that did not decode (a dead letter), as far as it can be told: the plant of
     /// its topic, and the id of its message key or of its value's `id` (`after.id`, `before.id`, under
-    /// `payload` too); `nil` when either is missing (docs/design.md §5: such a gap heals its whole plant).
+    /// `payload` too); `nil` when either is missing (docs/design.md §8: such a gap heals its whole plant).
     public func bestEffortKey(_ message: some EventMessage) -> RecordKey? {
         guard let plant = try? plant(forTopic: message.topic) else { return nil }
         var id = (try? keyID(message)) ?? nil

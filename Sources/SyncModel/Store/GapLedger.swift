@@ -14,7 +14,7 @@ public struct StreamPartition: Sendable, Hashable, Comparable, Codable, CustomSt
     public var description: String { "\(topic)[\(partition)]" }
 }
 
-/// Why StreamSync will never read some changes (docs/design.md §5, "Gaps").
+/// Why StreamSync will never read some changes (docs/design.md §8, "Gaps").
 public enum GapReason: String, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
     /// The committed offset is below the log start: retention or compaction deleted what was not read.
     case retention
@@ -75,7 +75,7 @@ public struct StreamGap: Sendable, Hashable, CustomStringConvertible {
 
 /// Where StreamSync records what it will never read, durably and before it commits past it, and where
 /// healing (StreamSync's own with `--producer-uri`, or the next BatchSync run) closes it
-/// (docs/design.md §5). Kept in the consumer database, beside the data it is about.
+/// (docs/design.md §8). Kept in the consumer database, beside the data it is about.
 public protocol GapLedger: Sendable {
     /// Records gaps (one transaction); recording a gap already recorded (same id) changes nothing.
     func recordGaps(_ gaps: [StreamGap]) async throws
