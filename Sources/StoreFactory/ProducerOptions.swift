@@ -51,7 +51,7 @@ public struct ProducerOptions: ParsableArguments, Sendable {
     public func digest() throws -> MongoDigestMode {
         guard let digest = MongoDigestMode(rawValue: mongoDigest) else {
             throw ValidationError(
-                "--mongo-digest '\(mongoDigest)': must be one of \(MongoDigestMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                "--mongo-digest \(mongoDigest): must be one of \(MongoDigestMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return digest
     }

@@ -24,25 +24,39 @@ final class GapMetrics: Sendable {
     }
 
     func detected(_ gap: StreamGap) {
-        let key = "\(gap.plant)/\(gap.reason)"
+        detectedCounter(gap.plant, gap.reason).increment()
+        lostCounter(gap.plant).increment(by: gap.reason == .deadLetter ? 1 : gap.lostOffsets)
+    }
+
+    /// Shows a plant's gap series at 0 before its first gap (dashboards and alerts see them).
+    func expect(_ plant: Plant) {
+        for reason in GapReason.allCases { _ = detectedCounter(plant, reason) }
+        _ = lostCounter(plant)
+        open.withLock { gauges in _ = gaugePair(plant, in: &gauges) }
+    }
+
+    private func detectedCounter(_ plant: Plant, _ reason: GapReason) -> Counter {
         detected.withLock { counters in
+            let key = "\(plant)/\(reason)"
             let counter =
                 counters[key]
                 ?? registry.counter(
                     "stream_gaps_total", help: "Stream gaps detected: changes StreamSync will never read from Kafka, by reason.",
-                    labels: [("plant", gap.plant.rawValue), ("reason", gap.reason.rawValue)])
+                    labels: [("plant", plant.rawValue), ("reason", reason.rawValue)])
             counters[key] = counter
-            counter.increment()
+            return counter
         }
-        let lostOffsets = gap.reason == .deadLetter ? 1 : gap.lostOffsets
+    }
+
+    private func lostCounter(_ plant: Plant) -> Counter {
         lost.withLock { counters in
             let counter =
-                counters[gap.plant]
+                counters[plant]
                 ?? registry.counter(
                     "stream_offsets_lost_total", help: "Kafka offsets of stream gaps (unknown ranges count 0).",
-                    labels: [("plant", gap.plant.rawValue)])
-            counters[gap.plant] = counter
-            counter.increment(by: lostOffsets)
+                    labels: [("plant", plant.rawValue)])
+            counters[plant] = counter
+            return counter
         }
     }
 
@@ -51,22 +65,26 @@ final class GapMetrics: Sendable {
         let byPlant = Dictionary(grouping: gaps, by: \.plant)
         open.withLock { gauges in
             for plant in Set(gauges.keys).union(byPlant.keys) {
-                let pair =
-                    gauges[plant]
-                    ?? (
-                        count: registry.gauge(
-                            "stream_gaps_open", help: "Stream gaps not yet healed.", labels: [("plant", plant.rawValue)]),
-                        oldest: registry.gauge(
-                            "stream_gap_oldest_open_timestamp_seconds",
-                            help: "Unix time the oldest open stream gap of the plant was detected; 0 when none is open.",
-                            labels: [("plant", plant.rawValue)])
-                    )
-                gauges[plant] = pair
+                let pair = gaugePair(plant, in: &gauges)
                 let open = byPlant[plant] ?? []
                 pair.count.set(Double(open.count))
                 pair.oldest.set(open.map(\.detectedAt.secondsSinceEpoch).min() ?? 0)
             }
         }
+    }
+
+    /// A plant's open-gap gauges, made at 0 on first use (under `open`'s lock).
+    private func gaugePair(_ plant: Plant, in gauges: inout [Plant: (count: Gauge, oldest: Gauge)]) -> (count: Gauge, oldest: Gauge) {
+        if let pair = gauges[plant] { return pair }
+        let pair = (
+            count: registry.gauge("stream_gaps_open", help: "Stream gaps not yet healed.", labels: [("plant", plant.rawValue)]),
+            oldest: registry.gauge(
+                "stream_gap_oldest_open_timestamp_seconds",
+                help: "Unix time the oldest open stream gap of the plant was detected; 0 when none is open.",
+                labels: [("plant", plant.rawValue)])
+        )
+        gauges[plant] = pair
+        return pair
     }
 
     func healed(_ gaps: [StreamGap], at now: Timestamp) {

@@ -75,7 +75,10 @@ public final class StreamMetrics: Sendable {
     }
 
     /// Shows a plant's counters at 0 before its first change (the plants the subscribed topics name).
-    func expect(_ plant: Plant) { _ = counters(of: plant) }
+    func expect(_ plant: Plant) {
+        _ = counters(of: plant)
+        gaps.expect(plant)
+    }
 
     private func counters(of plant: Plant) -> (applied: Counter, skippedStale: Counter) {
         perPlant.withLock { counters in
