@@ -253,5 +253,9 @@ func fmt(_ x: Double, _ width: Int, _ decimals: Int) -> String {
 struct DiscardingStore: DelegatingImageStore {
     let base: any ImageStore
 
-    func apply(_ changes: [Change]) async throws -> ApplyOutcome { ApplyOutcome(applied: changes.count, skippedStale: 0) }
+    func apply(_ changes: [Change]) async throws -> ApplyOutcome {
+        var applied: [Plant: Int] = [:]
+        for change in changes { applied[change.key.plant, default: 0] += 1 }
+        return ApplyOutcome(changes: changes, appliedByPlant: applied)
+    }
 }
