@@ -152,16 +152,25 @@ public final class PostgresStore: ImageStore, StoreProbe, @unchecked Sendable {
         // Many writes with image bytes go through COPY into a staging table; the rest as bound statements.
         let stage = writes.count(where: \.carriesBytes) >= configuration.copyThreshold
         let staged = stage ? PostgresCopyRows.chunks(writes) : []
-        let statements =
+        let plain =
             ((stage ? [] : chunked(writes, sql: sql.upsert(rows:), parameters: Self.upsertParameters))
             + chunked(keeping, sql: sql.updateKeepingFields(rows:), parameters: Self.keepingParameters))
-            .map { (PostgresSchema.countingPlants($0.0), $0.1) }
-        let upsertStaged = PostgresSchema.countingPlants(sql.upsertStaged)
+        // A batch of several plants counts each statement's writes per plant; one of a single plant
+        // needs no breakdown (the command tag's count is that plant's) and sends the plain statements.
+        let plants = Dictionary(changes.map { ($0.key.plant.rawValue, $0.key.plant) }, uniquingKeysWith: { first, _ in first })
+        let counting = plants.count > 1
+        let only = plants.first!.key
+        let statements = counting ? plain.map { (PostgresSchema.countingPlants($0.0), $0.1) } : plain
+        let upsertStaged = counting ? PostgresSchema.countingPlants(sql.upsertStaged) : sql.upsertStaged
         // Every plant of the batch in one transaction (docs/design.md §3); each statement reports the
         // rows it wrote per plant.
         let applied = try await withConnection("apply a batch of \(changes.count) changes") { connection throws(PGError) in
             var applied: [String: Int] = [:]
             func count(_ result: PGResult) throws(PGError) {
+                guard counting else {
+                    applied[only, default: 0] += result.affectedRows
+                    return
+                }
                 for row in 0..<result.rowCount {
                     applied[try result.string(row, 0) ?? "", default: 0] += Int(try result.int64(row, 1) ?? 0)
                 }
@@ -183,7 +192,6 @@ public final class PostgresStore: ImageStore, StoreProbe, @unchecked Sendable {
             }
             return applied
         }
-        let plants = Dictionary(changes.map { ($0.key.plant.rawValue, $0.key.plant) }, uniquingKeysWith: { first, _ in first })
         var byPlant: [Plant: Int] = [:]
         for (name, count) in applied {
             guard let plant = plants[name] else {

@@ -47,6 +47,21 @@ import Testing
         }
     }
 
+    /// A batch of several plants is one store call whose outcome counts per plant (docs/design.md §3).
+    @Test func aBatchOfSeveralPlantsReportsItsCountsPerPlant() async throws {
+        try await withStore { store, _ async throws in
+            let batch = [
+                Change.upsert(sampleRecord(plant: .tomato, id: 1)), .upsert(sampleRecord(plant: .potato, id: 1)),
+                .upsert(sampleRecord(plant: .potato, id: 2)), .upsert(sampleRecord(plant: .potato, id: 2)),
+            ]
+            let outcome = try await store.apply(batch)
+            #expect(outcome.totals == ApplyOutcome(applied: 3, skippedStale: 1))
+            #expect(outcome.byPlant == [.tomato: .init(applied: 1, skippedStale: 0), .potato: .init(applied: 2, skippedStale: 1)])
+            #expect(try await store.apply(batch).byPlant[.potato] == .init(applied: 0, skippedStale: 3))
+            #expect(try await store.count(of: .potato) == 2)
+        }
+    }
+
     @Test func duplicateKeyFromTheConditionalUpsertIsCountedAsSkippedStale() async throws {
         try await withStore { store, client async throws in
             let record = sampleRecord(id: 1)

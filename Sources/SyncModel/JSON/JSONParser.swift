@@ -170,6 +170,12 @@ struct JSONParser {
         guard index < count, base[index] == UInt8(ascii: "\"") else { return nil }
         let start = index + 1
         var i = start
+        // 16 bytes at a time, as `parseString` scans, up to the first byte that needs a look.
+        while i &+ 16 <= count {
+            let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<UInt8>.self)
+            if Self.hasStringSpecial(v) || Self.hasNonASCII(v) { break }
+            i &+= 16
+        }
         while i < count {
             let byte = base[i]
             if byte == UInt8(ascii: "\"") {
