@@ -83,8 +83,8 @@ public final class PGConnection {
     @discardableResult
     @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func execute(_ sql: String, _ parameters: [PGParameter] = []) throws(PGError) -> PGResult {
-        let raw = Self.withBound(parameters) { count, values, lengths, formats in
-            PQexecParams(handle, sql, count, nil, values, lengths, formats, 1)
+        let raw = Self.withBound(parameters) { count, types, values, lengths, formats in
+            PQexecParams(handle, sql, count, types, values, lengths, formats, 1)
         }
         guard let result = raw else {
             throw PGError(sqlState: nil, message: Self.trimmed(PQerrorMessage(handle)))
@@ -99,8 +99,8 @@ public final class PGConnection {
     /// after the rest of the result is drained, so the connection stays usable.
     @available(*, noasync, message: "blocks on the network: run it on a BlockingExecutor")
     public func forEachRow(_ sql: String, _ parameters: [PGParameter] = [], _ body: (PGResult) throws(PGError) -> Void) throws(PGError) {
-        let sent = Self.withBound(parameters) { count, values, lengths, formats in
-            PQsendQueryParams(handle, sql, count, nil, values, lengths, formats, 1)
+        let sent = Self.withBound(parameters) { count, types, values, lengths, formats in
+            PQsendQueryParams(handle, sql, count, types, values, lengths, formats, 1)
         }
         guard sent == 1 else { throw PGError(sqlState: nil, message: Self.trimmed(PQerrorMessage(handle))) }
         PQsetSingleRowMode(handle)
@@ -134,40 +134,78 @@ public final class PGConnection {
         throw PGError(sqlState: state, message: message, isTransient: transient)
     }
 
-    /// Lays every parameter out in one buffer (text values NUL-terminated), points into it, and calls
-    /// `body` with libpq's parameter arrays (count, values, lengths, formats).
+    /// At most this many `bytea` parameters of one statement are pointed to where they are (one nested
+    /// `withUnsafeBufferPointer` each, so a bounded stack depth); any further ones are encoded into the
+    /// scratch buffer like every other value. `PostgresStore` binds fewer (more go through `COPY`).
+    static let maxBytesInPlace = 256
+
+    /// Calls `body` with libpq's parameter arrays (count, type OIDs, values, lengths, formats), every
+    /// value in binary format (`PGParameter.appendBinary`). Scalars, texts and arrays are encoded into
+    /// one scratch buffer, sized first and written once; `bytea` values are not copied: libpq reads
+    /// them from the arrays' own storage.
     private static func withBound<T>(
         _ parameters: [PGParameter],
-        _ body: (Int32, [UnsafePointer<CChar>?], [Int32], [Int32]) -> T
+        _ body: (
+            Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?
+        ) -> T
     ) -> T {
-        var storage: [UInt8] = []
-        var offsets: [Int?] = []
-        var lengths: [Int32] = []
-        var formats: [Int32] = []
-        for parameter in parameters {
-            switch parameter {
-            case .null:
-                offsets.append(nil)
-                lengths.append(0)
-                formats.append(0)
-            case .text(let value):
-                offsets.append(storage.count)
-                storage.append(contentsOf: value.utf8)
-                storage.append(0)
-                lengths.append(0)
-                formats.append(0)
-            case .bytes(let value):
-                offsets.append(storage.count)
-                storage.append(contentsOf: value)
-                lengths.append(Int32(value.count))
-                formats.append(1)
+        let count = parameters.count
+        var types = [Oid](repeating: 0, count: count)
+        var lengths = [Int32](repeating: 0, count: count)
+        let formats = [Int32](repeating: 1, count: count)
+        var offsets = [Int](repeating: -1, count: count)  // into `scratch`; -1: NULL or bytes in place
+        var inPlace: [Int] = []
+        var isInPlace = [Bool](repeating: false, count: count)
+        var scratchBytes = 1  // a valid base address even with no bytes (also an empty bytea's)
+        for (i, parameter) in parameters.enumerated() {
+            types[i] = Oid(parameter.oid)
+            if case .null = parameter { continue }
+            lengths[i] = Int32(parameter.binaryLength)
+            if case .bytes(let value) = parameter, !value.isEmpty, inPlace.count < maxBytesInPlace {
+                inPlace.append(i)
+                isInPlace[i] = true
+            } else {
+                scratchBytes += parameter.binaryLength
             }
         }
-        if storage.isEmpty { storage.append(0) }  // a valid base address even with no bytes
-        return storage.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
-                body(Int32(parameters.count), offsets.map { $0.map { base + $0 } }, lengths, formats)
+        var scratch: [UInt8] = [0]
+        scratch.reserveCapacity(scratchBytes)
+        for (i, parameter) in parameters.enumerated() where !isInPlace[i] {
+            if case .null = parameter { continue }
+            offsets[i] = scratch.count
+            parameter.appendBinary(to: &scratch)
+        }
+        var values = [UnsafePointer<CChar>?](repeating: nil, count: count)
+        return scratch.withUnsafeBufferPointer { buffer in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            for i in 0..<count where offsets[i] >= 0 { values[i] = base + offsets[i] }
+            return values.withUnsafeMutableBufferPointer { values in
+                bindInPlace(parameters, inPlace[...], values) {
+                    types.withUnsafeBufferPointer { types in
+                        lengths.withUnsafeBufferPointer { lengths in
+                            formats.withUnsafeBufferPointer { formats in
+                                body(
+                                    Int32(count), types.baseAddress, UnsafePointer(values.baseAddress), lengths.baseAddress,
+                                    formats.baseAddress)
+                            }
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    /// Points `values` at the storage of the `bytea` parameters `indices` (one nested scope each), then
+    /// calls `body` while every pointer is valid.
+    private static func bindInPlace<T>(
+        _ parameters: [PGParameter], _ indices: ArraySlice<Int>, _ values: UnsafeMutableBufferPointer<UnsafePointer<CChar>?>,
+        _ body: () -> T
+    ) -> T {
+        guard let i = indices.first else { return body() }
+        guard case .bytes(let bytes) = parameters[i] else { preconditionFailure("parameter \(i) is not bytea") }
+        return bytes.withUnsafeBufferPointer { buffer in
+            values[i] = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            return bindInPlace(parameters, indices.dropFirst(), values, body)
         }
     }
 

@@ -6,7 +6,7 @@ import SyncModel
 /// must see the first bulk's results.
 enum MongoApply {
     /// One key's write, with what the retry after E11000 needs to know of it.
-    struct KeyWrite {
+    struct KeyWrite: Sendable {
         let id: Int64
         let model: WriteModel
         let recordVersion: Version

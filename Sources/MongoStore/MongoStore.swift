@@ -221,19 +221,29 @@ public final class MongoStore: ConsumerStore, StoreProbe, @unchecked Sendable {
         }
         // One write per key: the greatest record version with the greatest bytes (the other changes
         // would lose anyway: skipped-stale); then, where one is newer, the field-keeping upsert.
+        // The whole batch in one call on the store's executor: one ordered pass over its plants'
+        // collections (MongoDB cannot write several collections in one bulk write, and the engine's
+        // multi-document transactions are not used: docs/design.md §3 says what holds instead).
         let reduced = Dictionary(grouping: Change.reduce(changes).values, by: \.key.plant)
-        var applied = 0
+        var plan: [(plant: Plant, writes: [MongoApply.KeyWrite], keeping: [WriteModel])] = []
         for (plant, unsorted) in reduced.sorted(by: { $0.key < $1.key }) {
             let keys = unsorted.sorted { $0.key < $1.key }
             let writes = keys.compactMap { winners in winners.record.map { MongoApply.KeyWrite(winners, record: $0) } }
             let keeping = keys.compactMap { winners in
                 winners.keepingFieldsAfterRecord.map { MongoWrite.keepingFields($0, bytes: winners.record == nil ? winners.bytes : nil) }
             }
-            applied += try await withClient("apply \(keys.count) changes to \(describe(plant))") { store in
-                try MongoApply.run(writes, keeping: keeping, on: store.indexedCollection(plant))
-            }
+            plan.append((plant, writes, keeping))
         }
-        return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
+        let batch = plan
+        let plants = batch.map { describe($0.plant) }.joined(separator: ", ")
+        let applied = try await withClient("apply \(changes.count) changes to \(plants)") { store in
+            var applied: [Plant: Int] = [:]
+            for (plant, writes, keeping) in batch {
+                applied[plant] = try MongoApply.run(writes, keeping: keeping, on: store.indexedCollection(plant))
+            }
+            return applied
+        }
+        return ApplyOutcome(changes: changes, appliedByPlant: applied)
     }
 
     // MARK: Reads

@@ -1,3 +1,4 @@
+import LibPQ
 import SyncModel
 
 /// A column of `image_record`: its name, type, DDL constraint, role and how a write fills it.
@@ -21,7 +22,8 @@ struct PostgresColumn: Sendable {
     /// What follows the type in `CREATE TABLE`.
     let constraint: String
     let role: Role
-    let value: @Sendable (PostgresRow) -> PostgresValue
+    /// The column's value in a write: one `PGParameter`, bound or `COPY`-ed by the same encoder.
+    let value: @Sendable (PostgresRow) -> PGParameter
 
     var isReadByRecordQueries: Bool {
         switch role {

@@ -7,7 +7,8 @@ import SyncModel
 /// server has to parse it back). Layout (PostgreSQL docs, "COPY — Binary Format"): the 11-byte
 /// signature, a 32-bit flags word and a 32-bit header-extension length; per row a 16-bit field count,
 /// then per field a 32-bit length (-1 for NULL) and the value in the type's binary send format; a
-/// 16-bit -1 trailer. All integers big-endian. The columns and their order are `PostgresRowCodec`'s.
+/// 16-bit -1 trailer. All integers big-endian. The columns and their order are `PostgresRowCodec`'s;
+/// every field is encoded by `PGParameter.appendCopyField`, the encoder of bound parameters too.
 public enum PostgresCopyRows {
     static let header: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
     static let trailer: [UInt8] = [0xFF, 0xFF]
@@ -40,25 +41,5 @@ public enum PostgresCopyRows {
         chunk += trailer
         chunks.append(chunk)
         return chunks
-    }
-
-    // MARK: Big-endian words, as every binary field is written
-
-    static func int16(_ value: Int16, _ out: inout [UInt8]) {
-        let v = UInt16(bitPattern: value)
-        out.append(UInt8(truncatingIfNeeded: v >> 8))
-        out.append(UInt8(truncatingIfNeeded: v))
-    }
-
-    static func int32(_ value: Int32, _ out: inout [UInt8]) {
-        let v = UInt32(bitPattern: value)
-        out.append(UInt8(truncatingIfNeeded: v >> 24))
-        out.append(UInt8(truncatingIfNeeded: v >> 16))
-        out.append(UInt8(truncatingIfNeeded: v >> 8))
-        out.append(UInt8(truncatingIfNeeded: v))
-    }
-
-    static func int64(_ v: UInt64, _ out: inout [UInt8]) {
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
     }
 }

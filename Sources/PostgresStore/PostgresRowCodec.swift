@@ -19,7 +19,7 @@ enum PostgresRowCodec {
         .init(name: "camera_id", type: "bigint", constraint: "", role: .record(kept: [])) { row in
             row.record.map { .int64($0.cameraId) } ?? .null
         },
-        .init(name: "data", type: "bytea", constraint: "", role: .data) { row in row.data.map(PostgresValue.bytes) ?? .null },
+        .init(name: "data", type: "bytea", constraint: "", role: .data) { row in row.data.map(PGParameter.bytes) ?? .null },
         .init(name: "latitude", type: "double precision", constraint: "", role: .record(kept: .gpsCoordinates)) { row in
             row.record.map { .float8($0.latitude) } ?? .null
         },
@@ -27,16 +27,16 @@ enum PostgresRowCodec {
             row.record.map { .float8($0.longitude) } ?? .null
         },
         .init(name: "disease", type: "text", constraint: "", role: .record(kept: .disease)) { row in
-            row.record?.disease.map(PostgresValue.text) ?? .null
+            row.record?.disease.map(PGParameter.text) ?? .null
         },
         .init(name: "percentage", type: "double precision", constraint: "", role: .record(kept: [])) { row in
-            row.record?.percentage.map(PostgresValue.float8) ?? .null
+            row.record?.percentage.map(PGParameter.float8) ?? .null
         },
         .init(name: "created_at", type: "timestamp", constraint: "", role: .record(kept: [])) { row in
-            row.record.map { .timestamp($0.createdAt) } ?? .null
+            row.record.map { .timestamp(microsecondsSinceEpoch: $0.createdAt.microsecondsSinceEpoch) } ?? .null
         },
         .init(name: "updated_at", type: "timestamp", constraint: "", role: .record(kept: [])) { row in
-            row.record?.updatedAt.map(PostgresValue.timestamp) ?? .null
+            row.record?.updatedAt.map { .timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch) } ?? .null
         },
         .init(name: "is_active", type: "boolean", constraint: "", role: .record(kept: [])) { row in
             row.record.map { .bool($0.isActive) } ?? .null
@@ -66,13 +66,13 @@ enum PostgresRowCodec {
 
     /// The parameters of one row, in table order.
     static func parameters(_ row: PostgresRow, into out: inout [PGParameter]) {
-        for column in columns { out.append(column.value(row).parameter) }
+        for column in columns { out.append(column.value(row)) }
     }
 
     /// One row of `COPY … (FORMAT binary)`: the field count, then every column in table order.
     static func appendCopyRow(_ row: PostgresRow, to out: inout [UInt8]) {
         out.reserveCapacity(out.count + 200 + (row.data?.count ?? 0) + (row.record?.disease?.utf8.count ?? 0))
-        PostgresCopyRows.int16(Int16(columns.count), &out)
+        PGBinary.append(Int16(columns.count), to: &out)
         for column in columns { column.value(row).appendCopyField(to: &out) }
     }
 

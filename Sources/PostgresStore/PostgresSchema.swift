@@ -248,6 +248,12 @@ struct PostgresSchema: Sendable {
         """
     }
 
+    /// `statement` (an `INSERT` or `UPDATE` of the table aliased `cur`) returning how many rows it wrote
+    /// per plant (`plant`, `count`): a batch's per-plant counts from the one transaction that applies it.
+    static func countingPlants(_ statement: String) -> String {
+        "WITH w AS (\(statement)\nRETURNING cur.plant) SELECT plant, count(*) FROM w GROUP BY plant"
+    }
+
     static let upsertAssignments = assignments(
         from: "EXCLUDED", record: recordNewer("EXCLUDED"), bytes: bytesNewer("EXCLUDED"), keepMask: false)
 

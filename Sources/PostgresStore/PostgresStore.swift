@@ -152,28 +152,56 @@ public final class PostgresStore: ConsumerStore, StoreProbe, @unchecked Sendable
         // Many writes with image bytes go through COPY into a staging table; the rest as bound statements.
         let stage = writes.count(where: \.carriesBytes) >= configuration.copyThreshold
         let staged = stage ? PostgresCopyRows.chunks(writes) : []
-        let statements =
-            (stage ? [] : chunked(writes, sql: sql.upsert(rows:), parameters: Self.upsertParameters))
-            + chunked(keeping, sql: sql.updateKeepingFields(rows:), parameters: Self.keepingParameters)
+        let plain =
+            ((stage ? [] : chunked(writes, sql: sql.upsert(rows:), parameters: Self.upsertParameters))
+            + chunked(keeping, sql: sql.updateKeepingFields(rows:), parameters: Self.keepingParameters))
+        // A batch of several plants counts each statement's writes per plant; one of a single plant
+        // needs no breakdown (the command tag's count is that plant's) and sends the plain statements.
+        let plants = Dictionary(changes.map { ($0.key.plant.rawValue, $0.key.plant) }, uniquingKeysWith: { first, _ in first })
+        let counting = plants.count > 1
+        let only = plants.first!.key
+        let statements = counting ? plain.map { (PostgresSchema.countingPlants($0.0), $0.1) } : plain
+        let upsertStaged = counting ? PostgresSchema.countingPlants(sql.upsertStaged) : sql.upsertStaged
+        // Every plant of the batch in one transaction (docs/design.md §3); each statement reports the
+        // rows it wrote per plant.
         let applied = try await withConnection("apply a batch of \(changes.count) changes") { connection throws(PGError) in
+            var applied: [String: Int] = [:]
+            func count(_ result: PGResult) throws(PGError) {
+                guard counting else {
+                    applied[only, default: 0] += result.affectedRows
+                    return
+                }
+                for row in 0..<result.rowCount {
+                    applied[try result.string(row, 0) ?? "", default: 0] += Int(try result.int64(row, 1) ?? 0)
+                }
+            }
             if statements.count == 1, staged.isEmpty {
-                return try connection.execute(statements[0].0, statements[0].1).affectedRows
+                try count(try connection.execute(statements[0].0, statements[0].1))
+                return applied
             }
             if !staged.isEmpty, self.stagingGeneration != self.session.generation {
                 try connection.execute(sql.createStaging)  // outside the batch's transaction: a rollback keeps it
                 self.stagingGeneration = self.session.generation
             }
-            return try Self.transaction(connection) { () throws(PGError) in
-                var applied = 0
+            try Self.transaction(connection) { () throws(PGError) in
                 if !staged.isEmpty {
                     try connection.copyIn(sql.copyIntoStaging, chunks: staged)
-                    applied += try connection.execute(sql.upsertStaged).affectedRows
+                    try count(try connection.execute(upsertStaged))
                 }
-                for (text, parameters) in statements { applied += try connection.execute(text, parameters).affectedRows }
-                return applied
+                for (text, parameters) in statements { try count(try connection.execute(text, parameters)) }
             }
+            return applied
         }
-        return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
+        var byPlant: [Plant: Int] = [:]
+        for (name, count) in applied {
+            guard let plant = plants[name] else {
+                throw PostgresStoreError(
+                    operation: "apply", sqlState: nil, message: "the server reported writes to plant '\(name)', not in the batch",
+                    isTransient: false)
+            }
+            byPlant[plant] = count
+        }
+        return ApplyOutcome(changes: changes, appliedByPlant: byPlant)
     }
 
     /// Copies every row of another PlantSync schema on the same server (records, tombstones, bytes

@@ -74,14 +74,14 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
         [
             .int(record.id), .int(record.cameraId), record.data.map { .bytes($0) } ?? .null,
             gps(record), text(record.disease), record.percentage.map { .double($0) } ?? .null,
-            .text(record.createdAt.sqlString), record.updatedAt.map { .text($0.sqlString) } ?? .null,
+            .timestamp(microsecondsSinceEpoch: record.createdAt.microsecondsSinceEpoch),
+            record.updatedAt.map { .timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch) } ?? .null,
             .bool(record.isActive), .bool(record.isDeleted),
         ]
     }
 
-    /// `[latitude, longitude]` as a `double precision[]` literal; Swift prints the shortest text that
-    /// reads back as the same double, so the stored coordinates are exactly the record's.
-    static func gps(_ record: ImageRecord) -> PGParameter { .text("{\(record.latitude),\(record.longitude)}") }
+    /// `[latitude, longitude]` as a binary `double precision[]`: the stored coordinates are exactly the record's.
+    static func gps(_ record: ImageRecord) -> PGParameter { .float8Array([record.latitude, record.longitude]) }
 
     static func text(_ value: String?) -> PGParameter { value.map { .text($0) } ?? .null }
 
@@ -130,7 +130,8 @@ final class PostgresLimsProducer: LimsProducer, @unchecked Sendable {
             + "updated_at = $6, is_active = $7, is_deleted = $8"
         var parameters: [PGParameter] = [
             .int(record.id), .int(record.cameraId), Self.gps(record), Self.text(record.disease),
-            record.percentage.map { .double($0) } ?? .null, record.updatedAt.map { .text($0.sqlString) } ?? .null,
+            record.percentage.map { .double($0) } ?? .null,
+            record.updatedAt.map { .timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch) } ?? .null,
             .bool(record.isActive), .bool(record.isDeleted),
         ]
         if let data = record.data {

@@ -32,6 +32,48 @@ func testConninfo() throws -> String {
         #expect(try result.int64(0, 7) == nil)
     }
 
+    /// Every parameter travels in binary format with its type's OID (`PGParameter.appendBinary`, the
+    /// encoder `COPY` rows use too) and comes back as sent: NULL, extremes and negatives, doubles,
+    /// empty and large `bytea` (pointed to in place, and beyond `maxBytesInPlace` encoded), texts,
+    /// timestamps before and after 2000, arrays empty and not.
+    @Test func binaryParametersRoundTripEveryType() throws {
+        let connection = try PGConnection(conninfo: try testConninfo())
+        let large = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let parameters: [PGParameter] = [
+            .null, .int64(.min), .int64(.max), .int(-1), .float8(-0.0), .float8(1e300), .float8(-2.5e-308), .bool(false),
+            .bytes([]), .bytes(large), .text(""), .text("ü \\ \"'"), .timestamp(microsecondsSinceEpoch: -1_234_567),
+            .timestamp(microsecondsSinceEpoch: 1_696_779_589_123_123), .int64Array([]), .int64Array([-5, 0, .max]),
+            .float8Array([0.1, -7]),
+        ]
+        let select = "SELECT " + parameters.indices.map { "$\($0 + 1)" }.joined(separator: ", ")
+        let result = try connection.execute(select.replacingOccurrences(of: "$1,", with: "$1::bigint,"), parameters)
+        #expect(result.isNull(0, 0))
+        #expect(try result.int64(0, 1) == .min)
+        #expect(try result.int64(0, 2) == .max)
+        #expect(try result.int64(0, 3) == -1)
+        #expect(try result.double(0, 4)?.sign == .minus)
+        #expect(try result.double(0, 5) == 1e300)
+        #expect(try result.double(0, 6) == -2.5e-308)
+        #expect(try result.bool(0, 7) == false)
+        #expect(result.bytes(0, 8) == [])
+        #expect(result.bytes(0, 9) == large)
+        #expect(try result.string(0, 10) == "")
+        #expect(try result.string(0, 11) == "ü \\ \"'")
+        #expect(try result.timestampMicros(0, 12) == -1_234_567)
+        #expect(try result.timestampMicros(0, 13) == 1_696_779_589_123_123)
+        let arrays = try connection.execute(
+            "SELECT cardinality($1), $2::bigint[] = ARRAY[-5, 0, 9223372036854775807]::bigint[], $3 = ARRAY[0.1, -7]::float8[]",
+            [.int64Array([]), .int64Array([-5, 0, .max]), .float8Array([0.1, -7])])
+        #expect(try arrays.int64(0, 0) == 0)
+        #expect(try arrays.bool(0, 1) == true)
+        #expect(try arrays.bool(0, 2) == true)
+        // More bytea parameters than are pointed to in place: the rest are encoded; all arrive intact.
+        let many = (0..<300).map { PGParameter.bytes([UInt8(truncatingIfNeeded: $0), 7]) }
+        let sums = try connection.execute(
+            "SELECT " + many.indices.map { "get_byte($\($0 + 1), 0)" }.joined(separator: " + "), many)
+        #expect(try sums.int64(0, 0) == Int64((0..<300).map { $0 % 256 }.reduce(0, +)))
+    }
+
     /// Rows one at a time (single-row mode): the same rows as `execute`, in order; an error from the
     /// server mid-result, or from the caller's body, is thrown after the result is drained, and the
     /// connection runs the next statement.

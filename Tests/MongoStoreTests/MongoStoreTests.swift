@@ -47,10 +47,25 @@ import Testing
         }
     }
 
+    /// A batch of several plants is one store call whose outcome counts per plant (docs/design.md §3).
+    @Test func aBatchOfSeveralPlantsReportsItsCountsPerPlant() async throws {
+        try await withStore { store, _ async throws in
+            let batch = [
+                Change.upsert(sampleRecord(plant: .tomato, id: 1)), .upsert(sampleRecord(plant: .potato, id: 1)),
+                .upsert(sampleRecord(plant: .potato, id: 2)), .upsert(sampleRecord(plant: .potato, id: 2)),
+            ]
+            let outcome = try await store.apply(batch)
+            #expect(outcome.totals == ApplyOutcome(applied: 3, skippedStale: 1))
+            #expect(outcome.byPlant == [.tomato: .init(applied: 1, skippedStale: 0), .potato: .init(applied: 2, skippedStale: 1)])
+            #expect(try await store.apply(batch).byPlant[.potato] == .init(applied: 0, skippedStale: 3))
+            #expect(try await store.count(of: .potato) == 2)
+        }
+    }
+
     @Test func duplicateKeyFromTheConditionalUpsertIsCountedAsSkippedStale() async throws {
         try await withStore { store, client async throws in
             let record = sampleRecord(id: 1)
-            #expect(try await store.apply([.upsert(record)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(record)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             // The mechanism: the conditional filter does not match the stored (equal) version, so the
             // upsert tries an insert, and the unique index on id answers E11000.
             let collection = try client.collection("imagecolplantpepper", database: store.configuration.database)
@@ -64,7 +79,7 @@ import Testing
             // Through the store: equal and older versions are skipped, nothing changes.
             var older = record
             older.createdAt = Timestamp(microsecondsSinceEpoch: record.createdAt.microsecondsSinceEpoch - 1)
-            #expect(try await store.apply([.upsert(record), .upsert(older)]) == ApplyOutcome(applied: 0, skippedStale: 2))
+            #expect(try await store.apply([.upsert(record), .upsert(older)]).totals == ApplyOutcome(applied: 0, skippedStale: 2))
             #expect(try await store.record(record.key) == record)
             #expect(try await collection.countDocuments([:]) == 1)
         }
@@ -80,7 +95,7 @@ import Testing
             second.updatedAt = Timestamp(microsecondsSinceEpoch: base + 401)
             second.disease = "Late Blight"
             #expect(try await store.apply([.upsert(second)]).applied == 1)
-            #expect(try await store.apply([.upsert(first)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([.upsert(first)]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
             let stored = try await store.record(first.key)
             #expect(stored == second)
             #expect(stored?.updatedAt?.microsecondsSinceEpoch == base + 401)
@@ -272,16 +287,16 @@ import Testing
             // a byte-less update keeps the bytes; an older change with other bytes does not replace them
             var later = record
             later.updatedAt = Timestamp(microsecondsSinceEpoch: record.createdAt.microsecondsSinceEpoch + 10)
-            #expect(try await store.apply([.upsert(later, keepsStoredData: true)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(later, keepsStoredData: true)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             #expect(try await store.record(record.key) == later)
             var older = second
             older.createdAt = Timestamp(microsecondsSinceEpoch: second.createdAt.microsecondsSinceEpoch - 10)
             older.data = [0xBA, 0xD0]
-            #expect(try await store.apply([.upsert(older)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([.upsert(older)]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
             #expect(try await store.record(second.key)?.data == [9, 8, 7])
             // the tombstone's register is empty: a create older than the delete brings its bytes to it
             let third = sampleRecord(id: 3, createdAt: 1_000)
-            #expect(try await store.apply([.upsert(third)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(third)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             #expect(try await store.record(third.key) == nil)
             let written = try await collection.find(["id": .int64(1)]).first
             #expect(written?[path: "_ps.dts"] == .int64(record.version.ts))

@@ -93,8 +93,9 @@ import Testing
         if withData { parameters.append(r.data.map(PGParameter.bytes) ?? .null) }
         parameters += [
             .double(r.latitude), .double(r.longitude), r.disease.map(PGParameter.text) ?? .null,
-            r.percentage.map(PGParameter.double) ?? .null, .text(r.createdAt.sqlString),
-            r.updatedAt.map { .text($0.sqlString) } ?? .null, .bool(r.isActive), .bool(r.isDeleted),
+            r.percentage.map(PGParameter.double) ?? .null,
+            .timestamp(microsecondsSinceEpoch: r.createdAt.microsecondsSinceEpoch),
+            r.updatedAt.map { .timestamp(microsecondsSinceEpoch: $0.microsecondsSinceEpoch) } ?? .null, .bool(r.isActive), .bool(r.isDeleted),
             .int(change.version.ts), .int(change.version.storedTiebreak),
         ]
         if withData { parameters.append(.int(Int64(bitPattern: r.dataHash))) }
@@ -189,11 +190,11 @@ import Testing
         older.updatedAt = Timestamp(microsecondsSinceEpoch: 1)
         older.createdAt = Timestamp(microsecondsSinceEpoch: 0)
         older.data = [0xBA, 0xD0]
-        #expect(try await store.apply([.upsert(older)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+        #expect(try await store.apply([.upsert(older)]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
         #expect(try await store.record(kept.key)?.data == kept.data)
         var filled = live.first { $0.id == 10 }!
         filled.data = [1, 2, 3]
-        #expect(try await store.apply([.upsert(filled)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+        #expect(try await store.apply([.upsert(filled)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
         #expect(try await store.record(filled.key) == filled)
 
         // The first release's statements still work on the migrated table (a rolling upgrade).

@@ -70,6 +70,41 @@ import Testing
         }
     }
 
+    /// A batch of several plants is one transaction (docs/design.md §3): a failing row of one plant
+    /// rolls back every other plant's rows; a good batch reports its counts per plant from that apply.
+    @Test(arguments: [1, Int.max])
+    func multiPlantBatchIsOneTransaction(copyThreshold: Int) async throws {
+        try await withPostgresStore(copyThreshold: copyThreshold) { store async throws in
+            var tomato = sampleRecord(id: 3)
+            tomato.plant = .tomato
+            let potato = (Int64(1)...4).map { id in
+                var record = sampleRecord(id: id)
+                record.plant = .potato
+                return record
+            }
+            var bad = sampleRecord(id: -2)  // violates CHECK (id > 0), in a third plant
+            bad.plant = .pepper
+            let batch = [Change.upsert(tomato)] + potato.map { Change.upsert($0) } + [.upsert(bad)]
+            let error = await #expect(throws: PostgresStoreError.self) { try await store.apply(batch) }
+            #expect(error?.sqlState == "23514")
+            #expect(try await store.count(of: .tomato) == 0)
+            #expect(try await store.count(of: .potato) == 0)
+
+            let good = [Change.upsert(tomato)] + potato.map { Change.upsert($0) } + [.upsert(sampleRecord(id: 5))]
+            let outcome = try await store.apply(good + [.upsert(potato[0])])  // one duplicate: skipped
+            #expect(outcome.applied == 6)
+            #expect(outcome.skippedStale == 1)
+            #expect(
+                outcome.byPlant == [
+                    .tomato: .init(applied: 1, skippedStale: 0), .potato: .init(applied: 4, skippedStale: 1),
+                    .pepper: .init(applied: 1, skippedStale: 0),
+                ])
+            let again = try await store.apply(good)
+            #expect(again.byPlant[.potato] == .init(applied: 0, skippedStale: 4))
+            #expect(again.applied == 0)
+        }
+    }
+
     @Test func recoversAfterTheConnectionIsKilled() async throws {
         try await withStore { store async throws in
             _ = try await store.apply([.upsert(sampleRecord(id: 1))])

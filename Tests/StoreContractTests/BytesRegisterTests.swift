@@ -98,20 +98,20 @@ import Testing
             third.id = 3
             var thirdUpdate = update
             thirdUpdate.id = 3
-            #expect(try await store.apply([.upsert(thirdUpdate, keepsStoredData: true)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(thirdUpdate, keepsStoredData: true)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             #expect(try await store.record(third.key)?.data == nil)
             let unknown = try await store.versions(of: .potato, in: KeyRange(lower: 3, upper: 4), pageSize: 1).collect()
             #expect(unknown.first?.dataVersion == nil)
             #expect(unknown.first?.digest == RowDigest.of(version: thirdUpdate.version, dataHash: ImageRecord.unknownDataHash))
             // … then the older create brings them: record unchanged (older), bytes stored
-            #expect(try await store.apply([.upsert(third)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(third)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             expected.id = 3
             #expect(try await store.record(third.key) == expected)
             let known = try await store.versions(of: .potato, in: KeyRange(lower: 3, upper: 4), pageSize: 1).collect()
             #expect(known == [KeyVersion(id: 3, version: thirdUpdate.version, digest: expected.digest, dataVersion: third.version)])
             // replays change nothing
             #expect(
-                try await store.apply([.upsert(third), .upsert(thirdUpdate, keepsStoredData: true)])
+                try await store.apply([.upsert(third), .upsert(thirdUpdate, keepsStoredData: true)]).totals
                     == ApplyOutcome(applied: 0, skippedStale: 2))
         }
     }
@@ -126,7 +126,7 @@ import Testing
             edit.data = [7, 7, 7]
             // the newer bytes arrive first: the older create cannot replace them
             _ = try await store.apply([.upsert(edit)])
-            #expect(try await store.apply([.upsert(create)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([.upsert(create)]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
             #expect(try await store.record(create.key)?.data == [7, 7, 7])
             // a delete hides the record and leaves the register as it is (docs/design.md §1) …
             _ = try await store.apply([.delete(create.key, at: Timestamp(microsecondsSinceEpoch: 4_000))])
@@ -186,19 +186,19 @@ import Testing
             update.disease = "would be the placeholder"
             update.latitude = 1
             let keeping = Change.upsert(update, keeping: [.disease, .data])
-            #expect(try await store.apply([keeping]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([keeping]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             var merged = update
             merged.disease = create.disease
             merged.data = create.data
             #expect(try await store.record(create.key) == merged)
             #expect(try await store.versions(of: .potato, in: .all, pageSize: 5).collect().map(\.version) == [keeping.version])
-            #expect(try await store.apply([keeping]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([keeping]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
             // the whole record of the same ts (BatchSync reading the producer) beats it
-            #expect(try await store.apply([.upsert(update)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(update)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             var whole = update
             whole.data = create.data
             #expect(try await store.record(create.key) == whole)
-            #expect(try await store.apply([keeping]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([keeping]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
             // kept coordinates, with bytes, in the same batch as an older whole record: applied after it
             var moved = update
             moved.updatedAt = Timestamp(microsecondsSinceEpoch: 3_000)
@@ -217,14 +217,14 @@ import Testing
             // on a key never seen, nothing is created (its bytes neither: there is no row to hold them)
             var absent = randomRecord(plant: .potato, id: 6, rng: &rng)
             absent.updatedAt = Timestamp(microsecondsSinceEpoch: 2_000_000)
-            #expect(try await store.apply([.upsert(absent, keeping: .gpsCoordinates)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([.upsert(absent, keeping: .gpsCoordinates)]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
             #expect(try await store.versions(of: .potato, in: KeyRange(lower: 6, upper: 7), pageSize: 5).collect().isEmpty)
             // on a tombstone, the record stays deleted; bytes it carries enter the register
             _ = try await store.apply([.delete(create.key, at: Timestamp(microsecondsSinceEpoch: 10_000))])
             var late = moved
             late.updatedAt = Timestamp(microsecondsSinceEpoch: 20_000)
             late.data = [9]
-            #expect(try await store.apply([.upsert(late, keeping: .disease)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(late, keeping: .disease)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             #expect(try await store.record(create.key) == nil)
             var reborn = late
             reborn.updatedAt = Timestamp(microsecondsSinceEpoch: 30_000)

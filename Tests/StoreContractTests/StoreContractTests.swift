@@ -16,7 +16,7 @@ import Testing
             records[1].data = []
             records[2].disease = "'); DROP TABLE image_record; --"
             let outcome = try await store.apply(records.map { Change.upsert($0) })
-            #expect(outcome == ApplyOutcome(applied: 50, skippedStale: 0))
+            #expect(outcome.totals == ApplyOutcome(applied: 50, skippedStale: 0))
             for record in records {
                 let stored = try await store.record(record.key)
                 #expect(stored == record)
@@ -38,15 +38,15 @@ import Testing
             var new = old
             new.updatedAt = Timestamp(microsecondsSinceEpoch: 500)
             new.disease = "Healthy"
-            #expect(try await store.apply([.upsert(new)]) == ApplyOutcome(applied: 1, skippedStale: 0))
-            #expect(try await store.apply([.upsert(old)]) == ApplyOutcome(applied: 0, skippedStale: 1))
-            #expect(try await store.apply([.upsert(new)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([.upsert(new)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(old)]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([.upsert(new)]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
             #expect(try await store.record(new.key) == new)
             // Within one batch, duplicates and older versions count as skipped.
             var newer = new
             newer.updatedAt = Timestamp(microsecondsSinceEpoch: 900)
             #expect(
-                try await store.apply([.upsert(old), .upsert(newer), .upsert(new), .upsert(newer)])
+                try await store.apply([.upsert(old), .upsert(newer), .upsert(new), .upsert(newer)]).totals
                     == ApplyOutcome(applied: 1, skippedStale: 3))
             #expect(try await store.record(new.key) == newer)
         }
@@ -71,9 +71,9 @@ import Testing
             // tombstone's register, for a later resurrection: the write changed the row)
             let other = randomRecord(plant: .potato, id: 8, rng: &rng)
             _ = try await store.apply([.delete(other.key, at: other.versionTimestamp)])
-            #expect(try await store.apply([.upsert(other)]) == ApplyOutcome(applied: 1, skippedStale: 0))
+            #expect(try await store.apply([.upsert(other)]).totals == ApplyOutcome(applied: 1, skippedStale: 0))
             #expect(try await store.record(other.key) == nil)
-            #expect(try await store.apply([.upsert(other)]) == ApplyOutcome(applied: 0, skippedStale: 1))
+            #expect(try await store.apply([.upsert(other)]).totals == ApplyOutcome(applied: 0, skippedStale: 1))
             let versions = try await store.versions(of: .potato, in: .all, pageSize: 10).collect()
             #expect(versions.map(\.id) == [7, 8])
             #expect(versions.allSatisfy { $0.isTombstone })
@@ -228,7 +228,7 @@ import Testing
             #expect(try await store.record(producer.key) == ahead)
             // …and one expecting the stored version rewrites the row, older or not.
             #expect(
-                try await store.replace([.upsert(producer)], expecting: [producer.key: ahead.version])
+                try await store.replace([.upsert(producer)], expecting: [producer.key: ahead.version]).totals
                     == ApplyOutcome(applied: 1, skippedStale: 0))
             #expect(try await store.record(producer.key) == producer)
             // a tombstone can be replaced by a record, and a record by a tombstone

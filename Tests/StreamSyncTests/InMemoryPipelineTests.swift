@@ -93,6 +93,23 @@ import Testing
         #expect(rig.source.isClosed)
     }
 
+    /// A batch holding several plants goes to the store in one call (one transaction), and the
+    /// per-plant counts come from that call's outcome.
+    @Test func aBatchOfSeveralPlantsIsOneStoreCall() async throws {
+        func message(_ plant: Plant, _ offset: Int64) -> KafkaConsumerEvent {
+            .message(
+                KafkaMessage(
+                    topic: plant.rawValue, partition: 0, offset: offset, key: nil, value: limsValue(record(plant, offset + 1)),
+                    timestampMillis: 1_700_000_000_000))
+        }
+        let events = [message(.tomato, 0), message(.pepper, 0), message(.tomato, 1)] + (0..<3).map { Self.message($0) }
+        let rig = Rig(events: events, settings: Self.settings(batch: 6, waitMs: 600_000))
+        try await rig.finish(committing: 3)
+        #expect(rig.database.applyCalls == [6])
+        #expect(rig.pipeline.progress.applied == 6)
+        #expect(Set(rig.database.rows.keys.map(\.plant)) == [.potato, .tomato, .pepper])
+    }
+
     @Test func aBatchClosesAfterItsWaitWithoutReachingItsSize() async throws {
         let rig = Rig(events: (0..<3).map { Self.message($0) }, settings: Self.settings(batch: 1000, waitMs: 5))
         let closedByWait = await eventually(timeout: .seconds(120)) { rig.pipeline.committedOffsets[Self.tp] == 3 }

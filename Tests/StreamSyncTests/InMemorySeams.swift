@@ -149,6 +149,7 @@ final class InMemoryDatabase: Sendable {
         var transientFailures = 0
         var permanentFailure = false
         var attempts = 0
+        var applyCalls: [Int] = []
     }
     private let state = Mutex(State())
 
@@ -161,6 +162,8 @@ final class InMemoryDatabase: Sendable {
 
     var rows: [RecordKey: Change] { state.withLock { $0.rows } }
     var attempts: Int { state.withLock { $0.attempts } }
+    /// The size of every batch applied, one entry per successful store call.
+    var applyCalls: [Int] { state.withLock { $0.applyCalls } }
 
     fileprivate func apply(_ changes: [Change]) throws -> ApplyOutcome {
         try state.withLock { s in
@@ -170,13 +173,14 @@ final class InMemoryDatabase: Sendable {
                 s.transientFailures -= 1
                 throw InjectedStoreError(isTransient: true)
             }
-            var applied = 0
+            var applied: [Plant: Int] = [:]
             for change in changes {
                 if let stored = s.rows[change.key], stored.version >= change.version { continue }
                 s.rows[change.key] = change
-                applied += 1
+                applied[change.key.plant, default: 0] += 1
             }
-            return ApplyOutcome(applied: applied, skippedStale: changes.count - applied)
+            s.applyCalls.append(changes.count)
+            return ApplyOutcome(changes: changes, appliedByPlant: applied)
         }
     }
 }

@@ -9,6 +9,32 @@ import Testing
         IncomingMessage(topic: topic, partition: 0, offset: 0, key: key.map(bytes), value: value.map(bytes), timestampMillis: timestamp)
     }
 
+    /// A LIMS event's hex image is decoded from the event's bytes in place (no `String` of it): the
+    /// same bytes as the plain parse gives, whatever the spacing, case or key order; an escaped hex
+    /// string (never LIMS's) still decodes; the last of two `data` keys wins; bad hex is dead-lettered.
+    @Test func hexImagesDecodeInPlaceLikeThePlainParse() throws {
+        let fields = """
+            "id": 7, "camera_id": 1, "gps_coordinates": [1.5, 2], "created_at": "2023-10-08T15:39:49.123123", \
+            "is_active": true, "is_deleted": false
+            """
+        for (data, expected) in [
+            ("\"00ff10Ab\"", [0, 255, 16, 171] as [UInt8]?), ("  \"\"", []), ("null", nil), ("\"\\u0030a\"", [10]),
+        ] {
+            let value = "{\"data\": \(data), \(fields)}"
+            let change = try decoder.decode(message("tomato", value))
+            #expect(change.record?.data == expected, "\(data)")
+            let plain = try RecordJSON.decode(try JSONValue.parse(bytes(value)), plant: .tomato)
+            #expect(change.record == plain.record, "\(data)")
+        }
+        let twice = try decoder.decode(message("tomato", "{\"data\": \"01\", \(fields), \"data\": \"0203\"}"))
+        #expect(twice.record?.data == [2, 3])
+        let dropped = try decoder.decode(message("tomato", "{\"data\": \"01\", \(fields), \"data\": null}"))
+        #expect(dropped.record?.data == nil)
+        #expect(dropped.kept.isEmpty)
+        let bad = #expect(throws: EventDecodingError.self) { try decoder.decode(message("tomato", "{\"data\": \"0g\", \(fields)}")) }
+        #expect(bad?.field == "data")
+    }
+
     @Test func limsEventBecomesAnUpsertOfTheTopicsPlant() throws {
         let change = try decoder.decode(message("tomato", limsExampleJSON))
         #expect(change == .upsert(sampleRecord(plant: .tomato)))

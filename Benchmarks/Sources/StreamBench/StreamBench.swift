@@ -251,5 +251,9 @@ func fmt(_ x: Double, _ width: Int, _ decimals: Int) -> String {
 
 /// Accepts every batch without writing it: the stream path's cost without the database.
 struct DiscardingStore: ChangeApplier {
-    func apply(_ changes: [Change]) async throws -> ApplyOutcome { ApplyOutcome(applied: changes.count, skippedStale: 0) }
+    func apply(_ changes: [Change]) async throws -> ApplyOutcome {
+        var applied: [Plant: Int] = [:]
+        for change in changes { applied[change.key.plant, default: 0] += 1 }
+        return ApplyOutcome(changes: changes, appliedByPlant: applied)
+    }
 }

@@ -68,7 +68,7 @@ public final class StreamMetrics: Sendable {
     func gapDetected(_ gap: StreamGap) { gaps.detected(gap) }
 
     /// Counts a plant's applied and skipped-stale changes (`plant` label, children made on first use).
-    func applied(_ outcome: ApplyOutcome, plant: Plant) {
+    func applied(_ outcome: ApplyOutcome.PlantCounts, plant: Plant) {
         let counters = counters(of: plant)
         counters.applied.increment(by: Int64(outcome.applied))
         counters.skippedStale.increment(by: Int64(outcome.skippedStale))

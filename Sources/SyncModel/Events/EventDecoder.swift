@@ -49,9 +49,7 @@ public struct EventDecoder: Sendable {
 
     /// The change, and which of its fields were Debezium placeholders.
     public func decodeEvent(_ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
-        var event = try decodeValue(message)
-        event.change = timestampPrecision.truncate(event.change)
-        return event
+        try decodeValue(message)
     }
 
     private func decodeValue(_ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
@@ -60,22 +58,24 @@ public struct EventDecoder: Sendable {
             throw EventDecodingError(
                 .oversized, field: nil, value: "\(value.count) bytes", detail: "message value exceeds \(maxValueBytes) bytes")
         }
-        let json = try JSONValue.parse(value)
-        switch format {
-        case .lims: return DecodedEvent(change: try decodeLIMS(json, message))
-        case .debezium: return try decodeDebezium(json, message)
-        case .auto:
-            if json["op"] != nil || json["payload"] != nil { return try decodeDebezium(json, message) }
-            return DecodedEvent(change: try decodeLIMS(json, message))
+        if format == .debezium { return try decodeDebezium(try JSONValue.parse(value), message) }
+        // A LIMS event's hex image stays in `value` and is decoded from there (no `String` of it).
+        let (json, hexData) = try JSONValue.parse(value, capturing: "data")
+        if format == .auto, json["op"] != nil || json["payload"] != nil {
+            return try decodeDebezium(hexData == nil ? json : try JSONValue.parse(value), message)
         }
+        return DecodedEvent(change: try decodeLIMS(json, message, hexData: hexData.map { value[$0] }))
     }
 
     // MARK: LIMS
 
-    func decodeLIMS(_ json: JSONValue, _ message: some EventMessage) throws(EventDecodingError) -> Change {
+    func decodeLIMS(
+        _ json: JSONValue, _ message: some EventMessage, hexData: ArraySlice<UInt8>? = nil
+    ) throws(EventDecodingError) -> Change {
         let plant = try plant(forTopic: message.topic, sourceName: nil)
-        let decoded = try RecordJSON.decode(json, plant: plant, binary: .hex, maxDataBytes: maxValueBytes)
-        return .upsert(decoded.record, keeping: decoded.kept)
+        let decoded = try RecordJSON.decode(json, plant: plant, binary: .hex, maxDataBytes: maxValueBytes, hexData: hexData)
+        // At the producer's precision before `.upsert` computes the version: one content hash per event.
+        return .upsert(timestampPrecision.truncate(decoded.record), keeping: decoded.kept)
     }
 
     // MARK: Debezium
@@ -107,7 +107,8 @@ public struct EventDecoder: Sendable {
             }
             let decoded = try RecordJSON.decode(
                 after, plant: plant, binary: .base64, maxDataBytes: maxValueBytes, placeholder: unavailablePlaceholder)
-            return DecodedEvent(change: .upsert(decoded.record, keeping: decoded.kept), placeholders: decoded.placeholders)
+            return DecodedEvent(
+                change: .upsert(timestampPrecision.truncate(decoded.record), keeping: decoded.kept), placeholders: decoded.placeholders)
         case "d":
             let at = try deleteTime(payload: payload, message: message)
             if let before = try row(payload["before"], field: "before"), before["id"] != nil {

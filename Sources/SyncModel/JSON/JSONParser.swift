@@ -20,10 +20,28 @@ struct JSONParser {
         }
     }
 
+    /// Parses like `parse`, except that a plain string value of `key` in the top-level object (ASCII,
+    /// no escape: what a hex image is) is not made a `String`: its value is `.string("")` and its
+    /// characters' range in `bytes` is returned, for the caller to decode in place. (`nil`: no such
+    /// value; the last of duplicate keys counts, as for every key.)
+    static func parse(_ bytes: [UInt8], capturing key: String) throws(EventDecodingError) -> (JSONValue, Range<Int>?) {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(EventDecodingError) -> (JSONValue, Range<Int>?) in
+            guard let base = buffer.baseAddress, !buffer.isEmpty else {
+                throw malformed("unexpected end of input at byte 0 (empty document)")
+            }
+            var parser = JSONParser(base: base, count: buffer.count)
+            parser.captureKey = key
+            let value = try parser.parseDocument()
+            return (value, parser.captured)
+        }
+    }
+
     let base: UnsafePointer<UInt8>
     let count: Int
     var index = 0
     var depth = 0
+    var captureKey: String?
+    var captured: Range<Int>?
 
     private init(base: UnsafePointer<UInt8>, count: Int) {
         self.base = base
@@ -129,12 +147,45 @@ struct JSONParser {
             guard index < count else { throw endOfInput() }
             guard base[index] == UInt8(ascii: ":") else { throw unexpected(base[index], expecting: "':'") }
             index += 1
+            if depth == 1, let captureKey, key == captureKey {
+                captured = captureASCIIString()
+                if captured != nil {
+                    pairs.append((key, .string("")))
+                    if try closes(UInt8(ascii: "}")) { return .object(Dictionary(pairs, uniquingKeysWith: { _, last in last })) }
+                    continue
+                }
+            }
             pairs.append((key, try parseValue()))
             if try closes(UInt8(ascii: "}")) {
                 // A duplicate key: the last one wins.
                 return .object(Dictionary(pairs, uniquingKeysWith: { _, last in last }))
             }
         }
+    }
+
+    /// The range of the characters of a string value at `index` that is ASCII without escapes, leaving
+    /// `index` after its closing quote; `nil` (and `index` where the value starts) for any other value.
+    mutating func captureASCIIString() -> Range<Int>? {
+        skipWhitespace()
+        guard index < count, base[index] == UInt8(ascii: "\"") else { return nil }
+        let start = index + 1
+        var i = start
+        // 16 bytes at a time, as `parseString` scans, up to the first byte that needs a look.
+        while i &+ 16 <= count {
+            let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<UInt8>.self)
+            if Self.hasStringSpecial(v) || Self.hasNonASCII(v) { break }
+            i &+= 16
+        }
+        while i < count {
+            let byte = base[i]
+            if byte == UInt8(ascii: "\"") {
+                index = i + 1
+                return start..<i
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return nil }
+            i += 1
+        }
+        return nil
     }
 
     @inline(__always)

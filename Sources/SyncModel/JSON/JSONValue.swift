@@ -37,6 +37,13 @@ public indirect enum JSONValue: Sendable, Hashable, Decodable {
         try JSONParser.parse(bytes)
     }
 
+    /// `parse`, with the top-level object's plain ASCII string value of `key` left in `bytes` (the
+    /// value reads `.string("")`) and its range returned: a LIMS event's hex image is decoded from
+    /// there, never made a `String`.
+    public static func parse(_ bytes: [UInt8], capturing key: String) throws(EventDecodingError) -> (JSONValue, Range<Int>?) {
+        try JSONParser.parse(bytes, capturing: key)
+    }
+
     /// A short rendering of the value for error messages (long strings are cut).
     public var preview: String {
         switch self {

@@ -18,10 +18,11 @@ public enum RecordJSON {
 
     /// Decodes a record of `plant` from a JSON object. A missing `data` key yields `hasData == false`.
     /// With a `placeholder`, a `data`, `disease` or `gps_coordinates` value that is the placeholder is
-    /// not decoded but reported in `placeholders`.
+    /// not decoded but reported in `placeholders`. `hexData`: the characters of `data`'s hex string
+    /// where `JSONValue.parse(_:capturing:)` left them (its value in `json` is then a stand-in).
     public static func decode(
         _ json: JSONValue, plant: Plant, binary: BinaryEncoding = .hex, maxDataBytes: Int = 16 << 20,
-        placeholder: UnavailableValuePlaceholder? = nil
+        placeholder: UnavailableValuePlaceholder? = nil, hexData: ArraySlice<UInt8>? = nil
     ) throws(EventDecodingError) -> Decoded {
         guard case .object(let fields) = json else {
             throw EventDecodingError.wrongType("(record)", expected: "a JSON object", got: json)
@@ -53,6 +54,8 @@ public enum RecordJSON {
         let hasData = fields["data"] != nil
         if let placeholder, case .string(let text)? = fields["data"], placeholder.matches(encodedBytes: text) {
             placeholders.insert(.data)
+        } else if let hexData {
+            data = try bytes(hex: hexData, maxBytes: maxDataBytes)
         } else if let raw = fields["data"] {
             data = try bytes(raw, binary: binary, maxBytes: maxDataBytes)
         }
@@ -180,6 +183,21 @@ public enum RecordJSON {
         default:
             throw EventDecodingError.wrongType(field, expected: "a timestamp string", got: raw)
         }
+    }
+
+    /// Image bytes from hex characters in place (no `String` of them is made, but for an error's preview).
+    static func bytes(hex: ArraySlice<UInt8>, maxBytes: Int) throws(EventDecodingError) -> [UInt8] {
+        guard hex.count / 2 <= maxBytes else {
+            throw EventDecodingError(
+                .oversized, field: "data", value: "\(hex.count / 2) bytes", detail: "exceeds the limit of \(maxBytes) bytes")
+        }
+        guard let decoded = hex.withUnsafeBufferPointer({ BinaryText.bytes(fromHex: $0) }) else {
+            // `JSONValue.preview`'s rendering of the string (ASCII: a character a byte).
+            let text = String(decoding: hex.prefix(40), as: UTF8.self)
+            let preview = hex.count > 40 ? "\"\(text)…\" (\(hex.count) bytes)" : "\"\(text)\""
+            throw EventDecodingError.invalid("data", preview, "not a hex string")
+        }
+        return decoded
     }
 
     static func bytes(_ raw: JSONValue, binary: BinaryEncoding, maxBytes: Int) throws(EventDecodingError) -> [UInt8]? {

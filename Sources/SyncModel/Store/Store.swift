@@ -84,6 +84,9 @@ public struct KeyVersion: Sendable, Hashable {
 public struct ApplyOutcome: Sendable, Hashable {
     public var applied: Int
     public var skippedStale: Int
+    /// The same two counts per plant of the batch, from the one apply (`ChangeApplier.apply` fills it;
+    /// see ApplyOutcome+Plants.swift).
+    public var byPlant: [Plant: PlantCounts] = [:]
 
     public init(applied: Int, skippedStale: Int) {
         self.applied = applied
