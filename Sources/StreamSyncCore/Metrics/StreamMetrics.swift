@@ -113,6 +113,12 @@ public final class StreamMetrics: Sendable {
         }
     }
 
+    /// Partitions this member no longer owns: their lag is another member's to report, so this one's
+    /// goes to 0 (a stale value would keep a max-over-pods lag alert firing).
+    func released(_ partitions: [TopicPartition]) {
+        lag.withLock { gauges in for tp in partitions { gauges[tp]?.set(Double(0)) } }
+    }
+
     /// Folds a librdkafka statistics report of client `client` into the byte counters and lag gauges.
     public func record(_ statistics: KafkaStatistics, client: String) {
         let (rx, tx) = lastTotals.withLock { totals -> (Int64, Int64) in

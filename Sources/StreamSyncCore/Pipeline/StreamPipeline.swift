@@ -211,6 +211,7 @@ public final class StreamPipeline: Service, Sendable {
                 state.withLock { s in
                     for tp in revocation.partitions { s.progress.uncommitted[tp] = nil }
                 }
+                metrics.released(revocation.partitions)
                 revocation.acknowledge()
             }
         }
