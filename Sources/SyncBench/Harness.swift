@@ -192,7 +192,8 @@ struct Harness {
 
     /// BatchSync's arguments for one strategy, reaching both databases through the strategy's proxies
     /// (`direct`: without them, for the convergence check, which is not part of the measurement).
-    private func batchArguments(_ strategy: SyncStrategy, run: Run, consumer: String? = nil, direct: Bool = false) -> [String] {
+    /// `plants`: default `--plants`.
+    func batchArguments(_ strategy: SyncStrategy, run: Run, consumer: String? = nil, direct: Bool = false, plants: [Plant]? = nil) -> [String] {
         let name = consumer ?? strategy.rawValue
         let producerURI = direct ? producerSide.directURI : producerSide.uri(throughPort: run.proxies["\(name)/producer"]!.port)
         let consumerURI = direct ? pgURI : endpoint.uri(throughPort: run.proxies["\(name)/consumer"]!.port)
@@ -201,7 +202,7 @@ struct Harness {
             "--producer-uri", producerURI,
         ] + producerSide.batchSyncArguments(schema: Self.producerSchema) + [
             "--consumer-uri", consumerURI, "--consumer-schema", Self.consumerSchema(name),
-            "--plants", plants.map(\.rawValue).joined(separator: ","),
+            "--plants", (plants ?? self.plants).map(\.rawValue).joined(separator: ","),
         ]
     }
 
@@ -339,7 +340,7 @@ struct Harness {
     }
 
     /// One BatchSync run (no `--interval`) as a child process; its exit status and JSON summary line.
-    private func runOnce(_ name: String, _ arguments: [String], run: Run) async throws -> (status: Int32, report: [String: Any]?, log: URL)
+    func runOnce(_ name: String, _ arguments: [String], run: Run) async throws -> (status: Int32, report: [String: Any]?, log: URL)
     {
         let job = JobProcess(
             name: name, executable: binDirectory.appendingPathComponent("BatchSync"), arguments: arguments, logDirectory: run.logs)

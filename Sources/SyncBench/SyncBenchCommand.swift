@@ -83,7 +83,33 @@ struct SyncBenchCommand: AsyncParsableCommand {
     @Option(help: "Redraw chart.svg (into --out) from an earlier report.json, without running anything.")
     var chartFrom: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "The gap experiment instead (issue #20): one plant (the first of --plants) of --records records in the producer and the "
+                + "consumer; while StreamSync is down --gap-percent of them change and the mock broker's retention trims their events; "
+                + "StreamSync, restarted with --producer-uri, heals the gap. Reports time to healed and bytes beside the changes and a full "
+                + "re-snapshot (report.md/report.json in --out: \"Gap healing\"), then one dead-lettered event's time to healed."))
+    var gap = false
+
+    @Option(help: "--gap: records of the plant.")
+    var records = 100_000
+
+    @Option(help: "--gap: image bytes per record.")
+    var recordBytes = 1_000
+
+    @Option(help: "--gap: percent of the plant's records that change while StreamSync is down.")
+    var gapPercent: Double = 1
+
     func validate() throws {
+        guard (1...1_000_000).contains(records) else { throw ValidationError("--records \(records): must be within 1…1000000") }
+        guard (0...1_000_000).contains(recordBytes) else { throw ValidationError("--record-bytes \(recordBytes): must be within 0…1000000") }
+        guard gapPercent > 0, gapPercent <= 50 else { throw ValidationError("--gap-percent \(gapPercent): must be within (0, 50]") }
+        if gap, bootstrapServers != nil {
+            throw ValidationError("--gap with --bootstrap-servers \(bootstrapServers!): the gap is made by the embedded mock cluster's retention; leave it out")
+        }
+        if gap, producerLayout != "lims" {
+            throw ValidationError("--gap with --producer-layout \(producerLayout): the experiment writes LIMS's PostgreSQL tables (lims)")
+        }
         guard duration > 0, duration <= 86_400 else { throw ValidationError("--duration \(duration): must be within (0, 86400] s") }
         guard ["lims", "steady"].contains(profile) else { throw ValidationError("--profile '\(profile)': expected lims or steady") }
         guard speed > 0 else { throw ValidationError("--speed \(speed): must be positive") }
@@ -128,6 +154,15 @@ struct SyncBenchCommand: AsyncParsableCommand {
             throw ValidationError("missing --pg-uri (or PLANTSYNC_PG_URI)")
         }
         let harness = try Harness(command: self, pgURI: uri)
+        if gap {
+            let report = try await harness.runGapExperiment()
+            print("\nGap healing\n\n" + report.table())
+            print("\nreport: \(out)/report.md, \(out)/report.json")
+            guard report.remainingDifferences == 0 else {
+                throw HarnessError("NOT CONVERGED: the consumer differs from the producer in \(report.remainingDifferences) keys")
+            }
+            return
+        }
         let report = try await harness.run()
         print("\n" + report.table())
         print("\nreport: \(out)/report.md, \(out)/report.json, \(out)/chart.svg")

@@ -186,10 +186,32 @@ public final class Workload: Sendable {
             record = r
         }
         record.data = imageData(record.key)
+        return try await commit(record, kind: kind, publisher: publisher)
+    }
+
+    /// Edits one given record as LIMS's metadata edit does (camera, coordinates, `updated_at`), with a
+    /// new image of `imageBytes` bytes when given (a large change), producer first, then the event —
+    /// through `publisher` when given (e.g. one that publishes a corrupt event). Throws when the
+    /// workload never created the key.
+    public func edit(
+        _ key: RecordKey, imageBytes: Int? = nil, publisher: (any EventPublisher)? = nil, rng: inout SeededGenerator
+    ) async throws -> WorkloadChange {
+        guard var record = state.record(key) else { throw WorkloadError("edit of \(key): the workload holds no such record") }
+        record.cameraId = Int64.random(in: 1...12, using: &rng)
+        record.latitude = Double.random(in: 49...55, using: &rng)
+        record.longitude = Double.random(in: 14...24, using: &rng)
+        record.updatedAt = timestamp(Date())
+        record.data = imageBytes.map { Self.imageData(key, seed: seed ^ 0x5eed, count: $0) } ?? imageData(key)
+        return try await commit(record, kind: .edit, publisher: publisher ?? self.publisher)
+    }
+
+    /// Writes `record` to the producer (a create or an update), then publishes its event.
+    private func commit(_ record: ImageRecord, kind: ChangeKind, publisher: any EventPublisher) async throws -> WorkloadChange {
+        var record = record
         if kind == .create { try await producer.create([record]) } else { try await producer.update(record) }
         let committedAt = Date()
         let json = RecordJSON.encode(record)
-        try await publisher.publish(topic: plant.rawValue, key: String(record.id), value: json)
+        try await publisher.publish(topic: record.plant.rawValue, key: String(record.id), value: json)
         record.data = nil
         state.put(record)
         return WorkloadChange(kind: kind, key: record.key, version: record.version, committedAt: committedAt, eventBytes: json.utf8.count)
@@ -221,6 +243,8 @@ final class LockedState: Sendable {
         lock.withLock { records[record.plant, default: [:]][record.id] = stripped }
     }
 
+    func record(_ key: RecordKey) -> ImageRecord? { lock.withLock { records[key.plant]?[key.id] } }
+
     func setNextID(_ plant: Plant, _ id: Int64) { lock.withLock { nextIDs[plant] = id } }
 
     func takeNextID(_ plant: Plant) -> Int64 {
@@ -235,6 +259,12 @@ final class LockedState: Sendable {
         let candidates = lock.withLock { (records[plant] ?? [:]).values.filter(predicate) }
         return candidates.sorted { $0.id < $1.id }.randomElement(using: &rng)
     }
+}
+
+/// A workload step that cannot be made.
+public struct WorkloadError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// SplitMix64: the harness's reproducible random numbers.

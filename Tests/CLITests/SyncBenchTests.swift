@@ -96,3 +96,49 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
     }
 }
+
+/// `SyncBench --gap` (issue #20), small: the changed records' events are trimmed before StreamSync
+/// reads them, StreamSync heals from the producer, the consumer ends equal to the producer, and the
+/// report has its "Gap healing" section. Figures are measured and reported, not judged here.
+@Suite struct GapExperimentTests {
+    @Test func smallGapRunHealsAndReports() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("syncbench-gap-\(UUID().uuidString)")
+        let result = try Executable(name: "SyncBench").run([
+            "--gap", "--pg-uri", try postgresURI(), "--records", "2000", "--record-bytes", "500", "--gap-percent", "2",
+            "--plants", "potato", "--out", out.path, "--bin-dir", Executable.productsDirectory.path,
+        ])
+        #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+        #expect(result.stdout.contains("Gap healing"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as? [String: Any]
+        let report = json?["gap_healing"] as? [String: Any] ?? [:]
+        let loss = report["loss"] as? [String: Any] ?? [:]
+        let heal = report["heal"] as? [String: Any] ?? [:]
+        #expect(report["remaining_differences"] as? Int == 0)
+        #expect(loss["changed_keys"] as? Int == 40)
+        #expect((loss["lost_keys"] as? Int ?? 0) >= 40, "every changed record's event was trimmed")
+        #expect((loss["log_start"] as? Int ?? 0) > (loss["committed_offset"] as? Int ?? 0))
+        #expect(heal["seconds_to_gap_closed"] is Double, "\(heal)")
+        // The heal runs while StreamSync applies the retained fillers: it finds every lost key, and may
+        // find fillers not yet applied too.
+        let differences = heal["differences"] as? Int ?? -1
+        let lost = loss["lost_keys"] as? Int ?? 0
+        #expect(differences >= lost && differences <= lost + (loss["filler_events"] as? Int ?? 0), "\(heal) \(loss)")
+        #expect((heal["producer_received"] as? Int ?? 0) > 0)
+        #expect((report["dead_letter"] as? [String: Any])?["seconds_to_healed"] is Double)
+        let markdown = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(markdown.contains("## Gap healing"))
+    }
+
+    @Test(arguments: [
+        (["--gap-percent", "0"], "--gap-percent 0.0: must be within (0, 50]"),
+        (["--records", "0"], "--records 0: must be within 1…1000000"),
+        (["--record-bytes", "2000000"], "--record-bytes 2000000: must be within 0…1000000"),
+        (["--gap", "--bootstrap-servers", "kafka:9092"], "--gap with --bootstrap-servers kafka:9092"),
+        (["--gap", "--producer-layout", "plantsync"], "--gap with --producer-layout plantsync"),
+    ])
+    func badGapFlagsAreAClearError(arguments: [String], message: String) throws {
+        let result = try Executable(name: "SyncBench").run(arguments)
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+    }
+}
