@@ -183,7 +183,7 @@ struct StreamBench: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - (pipeline.progress.firstReadAt ?? start)
         pipeline.stop()
         try await task.value
-        let count = try await store.count(of: .potato)
+        let count = discard ? 0 : try await postgres.count(of: .potato)
         let progress = pipeline.progress
         guard discard ? progress.applied == values.count : count == values.count else {
             throw ValidationError(
