@@ -80,7 +80,6 @@ struct StreamSyncRunner: Sendable {
                 throw StreamSyncError.configuration(field: "--producer-uri", value: StoreURI.redacted(healing.uri), detail: "\(error)")
             }
         }
-        let healer = GapHealer(ledger: healStore, repairer: repairer, metrics: metrics, logger: logger)
         // librdkafka reports an offset it cannot fetch instead of silently resetting it; the pipeline
         // then goes where --auto-offset-reset says and records what it skips.
         var consumerConfig = kafka
@@ -101,6 +100,9 @@ struct StreamSyncRunner: Sendable {
             settings: settings, events: consumer, deadLetters: producer, stores: stores,
             subscription: .subscribe(settings.subscription), metrics: metrics, logger: logger,
             gapDetection: GapDetection(ledger: maintenanceStore, group: kafka.groupId, reset: kafka.autoOffsetReset))
+        let healer = GapHealer(
+            ledger: healStore, repairer: repairer, metrics: metrics, logger: logger,
+            streamCaughtUp: { pipeline.hasCaughtUp(after: $0) })
         let router = StreamSyncHTTP.router(
             store: readStore, metrics: metrics, access: ReadAccess(readAccess), gaps: { healer.status }
         ) {

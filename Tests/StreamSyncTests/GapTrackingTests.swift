@@ -183,6 +183,33 @@ import Testing
         #expect(healer.status.lastError?.contains("heal pepper") == true)
     }
 
+    /// An offset gap's reconcile waits until the stream has applied what survived in the log (else it
+    /// would fetch those keys too); a key gap does not wait; past the limit, a stuck stream heals anyway.
+    @Test func anOffsetGapWaitsForTheStreamToCatchUp() async throws {
+        let ledger = InMemoryGapLedger(log: SeamLog())
+        try await ledger.recordGaps([Self.gap(.potato, reason: .retention, ageSeconds: 1), Self.gap(.tomato, key: 3, reason: .deadLetter)])
+        let caughtUp = Mutex(false)
+        let repair = ScriptedRepair()
+        let healer = GapHealer(
+            ledger: ledger, repairer: repair, metrics: StreamMetrics(), logger: quietLogger,
+            streamCaughtUp: { _ in caughtUp.withLock { $0 } })
+        await healer.tick()
+        #expect(repair.calls.withLock { $0.map(\.0) } == [.tomato], "the key gap heals, the offset gap waits")
+        caughtUp.withLock { $0 = true }
+        await healer.tick()
+        #expect(repair.calls.withLock { $0.map(\.0) } == [.tomato, .potato])
+        #expect(try await ledger.openGaps().isEmpty)
+
+        let stuck = InMemoryGapLedger(log: SeamLog())
+        try await stuck.recordGaps([Self.gap(.pepper, reason: .retention, ageSeconds: 120)])
+        let patient = ScriptedRepair()
+        let limited = GapHealer(
+            ledger: stuck, repairer: patient, metrics: StreamMetrics(), logger: quietLogger, streamCaughtUp: { _ in false },
+            catchUpLimit: .seconds(60))
+        await limited.tick()
+        #expect(patient.calls.withLock { $0.count } == 1, "detected 120 s ago: past the limit")
+    }
+
     /// Without a producer the healer only reports: the gaps wait for BatchSync.
     @Test func withoutAProducerGapsAreReportedNotHealed() async throws {
         let ledger = InMemoryGapLedger(log: SeamLog())

@@ -29,6 +29,10 @@ public final class GapHealer: Service, Sendable {
     public let logger: Logger
     public let interval: Duration
     public let backoff: Backoff
+    /// Whether the stream has applied what the log held when a gap was met (`StreamPipeline.hasCaughtUp`).
+    public let streamCaughtUp: @Sendable (StreamGap) -> Bool
+    /// How long an offset gap's repair waits for that, at most (a stream that is stuck heals anyway).
+    public let catchUpLimit: Duration
     private let state = Mutex(State())
 
     private struct State {
@@ -40,8 +44,11 @@ public final class GapHealer: Service, Sendable {
 
     public init(
         ledger: any GapLedger, repairer: (any GapRepairing)?, metrics: StreamMetrics, logger: Logger,
-        interval: Duration = .seconds(1), backoff: Backoff = Backoff(initial: .seconds(1), cap: .seconds(60))
+        interval: Duration = .seconds(1), backoff: Backoff = Backoff(initial: .seconds(1), cap: .seconds(60)),
+        streamCaughtUp: @escaping @Sendable (StreamGap) -> Bool = { _ in true }, catchUpLimit: Duration = .seconds(60)
     ) {
+        self.streamCaughtUp = streamCaughtUp
+        self.catchUpLimit = catchUpLimit
         self.ledger = ledger
         self.repairer = repairer
         self.metrics = metrics
@@ -85,7 +92,16 @@ public final class GapHealer: Service, Sendable {
             if Task.isCancelled { return }
             let waiting = state.withLock { s in s.notBefore[plant].map { ContinuousClock.now < $0 } ?? false }
             if waiting { continue }
-            await heal(plant, open.filter { $0.plant == plant }, with: repairer)
+            let gaps = open.filter { $0.plant == plant }
+            // An offset gap's reconcile waits until the stream has applied what survived in the log
+            // (else it fetches those keys too), for `catchUpLimit` at most.
+            let now = Timestamp.now
+            let limit = catchUpLimit / .seconds(1)
+            let pending = gaps.contains {
+                !$0.isKeyGap && !streamCaughtUp($0) && now.secondsSinceEpoch - $0.detectedAt.secondsSinceEpoch < limit
+            }
+            if pending { continue }
+            await heal(plant, gaps, with: repairer)
         }
         let remaining = (try? await ledger.openGaps()) ?? open
         metrics.gaps.open(remaining)

@@ -70,6 +70,18 @@ final class GapTracker: Sendable {
     let backoff: Backoff
     /// Gaps this process has recorded (ids), so a retried record is counted once.
     private let recorded = Mutex<Set<String>>([])
+    /// Per partition that resumed after an out-of-range gap, the log end when it did: until the stream
+    /// has committed that far, the events that survived are still being applied, and a repair then
+    /// would fetch their keys from the producer as well.
+    private let catchUp = Mutex<[TopicPartition: Int64]>([:])
+
+    /// Whether the stream has applied what the log held when `gap` was met (always, for a gap met
+    /// elsewhere: another process, or a key gap).
+    func caughtUp(_ gap: StreamGap, committed: [TopicPartition: Int64]) -> Bool {
+        let tp = TopicPartition(topic: gap.partition.topic, partition: gap.partition.partition)
+        guard let end = catchUp.withLock({ $0[tp] }) else { return true }
+        return (committed[tp] ?? 0) >= end
+    }
 
     init(detection: GapDetection, decoder: EventDecoder, metrics: StreamMetrics, logger: Logger, backoff: Backoff) {
         self.detection = detection
@@ -138,6 +150,7 @@ final class GapTracker: Sendable {
                 logger.warning("Offsets skipped on a topic that names no valid plant", metadata: ["partition": "\(tp)"])
             }
         }
+        if outcome.reason != nil, target < marks.high { catchUp.withLock { $0[tp] = marks.high } }
         try await retrying("seek \(tp) to \(target)") { try await events.seek([tp: target]) }
     }
 

@@ -76,6 +76,12 @@ public final class StreamPipeline: Service, Sendable {
     /// Offsets committed so far (next offset to read, per partition).
     public var committedOffsets: [TopicPartition: Int64] { state.withLock { $0.committed } }
     public var progress: StreamProgress { state.withLock { $0.progress } }
+    /// Whether the stream has applied and committed what the log held when `gap` was met: healing waits
+    /// for it (docs/design.md §8), so that a repair does not fetch what the stream is about to apply.
+    public func hasCaughtUp(after gap: StreamGap) -> Bool {
+        gaps?.caughtUp(gap, committed: committedOffsets) ?? true
+    }
+
     /// Partitions are assigned to this consumer.
     public var hasAssignment: Bool { events.hasAssignment }
 
