@@ -101,10 +101,28 @@ import Testing
 /// reads them, StreamSync heals from the producer, the consumer ends equal to the producer, and the
 /// report has its "Gap healing" section. Figures are measured and reported, not judged here.
 @Suite struct GapExperimentTests {
-    @Test func smallGapRunHealsAndReports() throws {
+    /// A database of its own: the experiment's LIMS tables are `public.imagecolplant<plant>`, which the
+    /// batch-vs-stream run of `SyncBenchTests` (another suite, run at the same time) writes too.
+    static func withOwnDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
+        let base = try postgresURI()
+        let name = uniqueName("gapexp_")
+        let admin = try await TestPostgresConnection.connect(base)
+        _ = try await admin.strings("CREATE DATABASE \(name)")
+        return try await withCleanup {
+            try await body(base.replacingOccurrences(of: ":///postgres?", with: ":///\(name)?"))
+        } cleanup: {
+            _ = try? await admin.strings("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        }
+    }
+
+    @Test func smallGapRunHealsAndReports() async throws {
+        try await Self.withOwnDatabase { uri in try await smallGapRun(uri) }
+    }
+
+    func smallGapRun(_ uri: String) async throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("syncbench-gap-\(UUID().uuidString)")
         let result = try Executable(name: "SyncBench").run([
-            "--gap", "--pg-uri", try postgresURI(), "--records", "2000", "--record-bytes", "500", "--gap-percent", "2",
+            "--gap", "--pg-uri", uri, "--records", "2000", "--record-bytes", "500", "--gap-percent", "2",
             "--plants", "potato", "--out", out.path, "--bin-dir", Executable.productsDirectory.path,
         ])
         #expect(result.status == 0, "\(result.stderr.suffix(2000))")
