@@ -37,6 +37,10 @@ struct ChaosReport {
     let deadLetterPartition: TopicPartition
     let convergedAfter: Double?
     let verification: Verification
+    /// LIMS's producer database (`LimsProducerDatabase`) against the same model.
+    let producerVerification: Verification
+    /// StreamSync's gap ledger at the end.
+    let gaps: GapLedger
     let batch: BatchSyncCheck.Outcome?
     let logs: URL
     let runTime: Double
@@ -51,6 +55,13 @@ struct ChaosReport {
 
     /// After a silent fault, offsets committed this soon may belong to work finished before it.
     static let silentSettle = 2.0
+
+    struct GapLedger: Sendable {
+        var total: Int
+        var open: Int
+        /// One per gap, oldest first.
+        var lines: [String]
+    }
 
     struct Line {
         let status: String
@@ -196,6 +207,32 @@ struct ChaosReport {
                 "\(fmt(v.wrongBytes.count)) keys with wrong bytes: \(fmt(v.wrongBytesNull)) null, \(fmt(v.wrongBytesEarlier)) an earlier "
                     + "revision of the image, \(fmt(v.wrongBytesOther)) other (first: \(v.wrongBytes.examples.joined(separator: "; ")))")
         }
+        let p = producerVerification
+        let producerOK =
+            p.wrongFields.count == 0 && p.missing.count == 0 && p.resurrected.count == 0 && p.unknown.count == 0 && p.wrongBytes.count == 0
+        if producerOK {
+            add(
+                true, "producer",
+                "LIMS's database (\(LimsProducerDatabase.schema)) exact: \(fmt(p.exactFields)) live keys (every field and bytes), "
+                    + "\(fmt(p.deletedAbsent)) hard-deleted keys absent")
+        } else {
+            var problems: [String] = []
+            for (finding, what) in [
+                (p.wrongFields, "with wrong fields"), (p.missing, "missing"), (p.resurrected, "hard-deleted but present"),
+                (p.unknown, "never produced but present"), (p.wrongBytes, "with wrong bytes"),
+            ] where finding.count > 0 {
+                problems.append("\(fmt(finding.count)) keys \(what) (first: \(finding.examples[0]))")
+            }
+            add(false, "producer", "LIMS's database (\(LimsProducerDatabase.schema)): " + problems.joined(separator: "; "))
+        }
+        // No fault of this run loses an offset (kills, outages and silent links only delay): any gap in
+        // the ledger is a false one.
+        add(
+            gaps.total == 0, "gaps",
+            gaps.total == 0
+                ? "none recorded (\(ChaosRun.schema).stream_gap empty: no false gaps)"
+                : "\(gaps.total) recorded, \(gaps.open) open, though no fault of this run loses an offset: "
+                    + gaps.lines.prefix(5).joined(separator: "; "))
         if let batch { addBatch(batch, add) }
         add(
             shutdown.how == "exit 0", "shutdown",

@@ -52,6 +52,13 @@ struct ChaosRun {
         } catch {
             throw ChaosError("cannot reach the consumer database: \(error)")
         }
+        // LIMS's own database (the producer StreamSync heals from), in the same throwaway server.
+        let lims = LimsProducerDatabase(uri: options.pgURI)
+        do {
+            try await lims.create(plants: options.plants)
+        } catch {
+            throw ChaosError("cannot create LIMS's producer database (schema \(LimsProducerDatabase.schema)): \(error)")
+        }
 
         // 2. Kafka: the mock cluster, one broker as LIMS runs it; topics per plant, and the dead-letter topic.
         let cluster = try await blocking.run { try KafkaMockCluster(brokers: 1) }
@@ -82,7 +89,7 @@ struct ChaosRun {
         // brokers through the fault proxies.
         let links = try await ChaosLinks.start(pgURI: options.pgURI, cluster: cluster)
         do {
-            return try await run(plan: plan, logs: logs, cluster: cluster, producer: producer, watch: watch, links: links,
+            return try await run(plan: plan, logs: logs, cluster: cluster, producer: producer, lims: lims, watch: watch, links: links,
                 partitions: partitions, deadLetterPartition: deadLetterPartition, timeoutMs: timeoutMs, runStart: runStart)
         } catch {
             await links.stop()
@@ -91,7 +98,8 @@ struct ChaosRun {
     }
 
     private func run(
-        plan: FaultPlan, logs: URL, cluster: KafkaMockCluster, producer: KafkaProducer, watch: KafkaWatch, links: ChaosLinks,
+        plan: FaultPlan, logs: URL, cluster: KafkaMockCluster, producer: KafkaProducer, lims: LimsProducerDatabase, watch: KafkaWatch,
+        links: ChaosLinks,
         partitions: [TopicPartition], deadLetterPartition: TopicPartition, timeoutMs: Int, runStart: ContinuousClock.Instant
     ) async throws -> ChaosReport {
         let httpPort = try await FreePort.find()
@@ -110,6 +118,9 @@ struct ChaosRun {
                 // kills hit an instance that is applying and committing. Correctness does not depend
                 // on it: an expired member's uncommitted work is replayed under the version rule.
                 "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=500",
+                // LIMS's own database, always: StreamSync heals its gaps from it (docs/design.md §5). Directly,
+                // not through the chaos proxies: the link faults are about the consumer's and brokers' links.
+                "--producer-uri", options.pgURI, "--producer-table", LimsProducerDatabase.table,
             ] + options.streamSyncArguments,
             logDirectory: logs, httpPort: httpPort)
         let faults = FaultRecorder(linkFaults: plan.linkFaults)
@@ -205,6 +216,8 @@ struct ChaosRun {
                     if tokens < 1 { try await Task.sleep(for: .milliseconds(2)) }
                 }
                 tokens -= 1
+                // As LIMS's Image API: its database first, then the event.
+                try await lims.apply(stream.producerChange(for: event))
                 try await producer.send([
                     KafkaProducerRecord(
                         topic: tp.topic, partition: tp.partition, key: Array(String(event.key.id).utf8), value: event.value,
@@ -267,6 +280,13 @@ struct ChaosRun {
             progress("==> comparing \(fmt(stream.truth.count)) keys with the consumer database\n")
             let store = try PostgresStore(.init(conninfo: options.pgURI, schema: Self.schema, applicationName: "chaos-verify"))
             let verification = try await Verification.run(store: store, stream: stream)
+            // LIMS's database must hold exactly what the events imply too: it is the truth healing reads.
+            await lims.close()
+            let producerStore = try ForeignPostgresStore(
+                .init(conninfo: options.pgURI, layout: ForeignLayout(container: LimsProducerDatabase.table), applicationName: "chaos-verify-lims"))
+            let producerVerification = try await Verification.run(store: producerStore, stream: stream)
+            // The gap ledger StreamSync kept in the consumer database (docs/design.md §5).
+            let gaps = try await Self.gapLedger(uri: options.pgURI)
             var batch: BatchSyncCheck.Outcome?
             if options.batchSilent {
                 batch = try await BatchSyncCheck(
@@ -288,11 +308,38 @@ struct ChaosRun {
                 readyTimes: await supervisor.readyTimes, instances: await supervisor.instances.count,
                 restarts: await supervisor.restartTimes.map { ($0 - streamStart).seconds }, kafkaRewrites: links.kafkaRewrites.snapshot,
                 shutdown: (shutdown.how, shutdown.took.seconds), final: final, deadLetterPartition: deadLetterPartition,
-                convergedAfter: convergedAfter?.seconds, verification: verification, batch: batch, logs: logs,
+                convergedAfter: convergedAfter?.seconds, verification: verification, producerVerification: producerVerification, gaps: gaps, batch: batch, logs: logs,
                 runTime: (ContinuousClock.now - runStart).seconds)
         } catch {
             await supervisor.stop(timeout: .seconds(10))
             throw error
+        }
+    }
+
+    /// Every gap of `<schema>.stream_gap`, oldest first, as one line each; nil if StreamSync never created the table.
+    static func gapLedger(uri: String) async throws -> ChaosReport.GapLedger {
+        try await blocking.run {
+            let connection = try PGConnection(conninfo: uri)
+            let exists = try connection.execute("SELECT to_regclass('\(schema).stream_gap') IS NOT NULL")
+            guard try exists.bool(0, 0) == true else { return ChaosReport.GapLedger(total: 0, open: 0, lines: []) }
+            let result = try connection.execute(
+                """
+                SELECT reason, topic, kafka_partition, first_offset, end_offset, record_id, closed_us IS NULL,
+                    coalesce(((closed_us - detected_us) / 1000)::text, '-'), coalesce(closed_by, '-')
+                FROM \(schema).stream_gap ORDER BY detected_us, gap_id
+                """)
+            var ledger = ChaosReport.GapLedger(total: result.rowCount, open: 0, lines: [])
+            for row in 0..<result.rowCount {
+                let open = try result.bool(row, 6) == true
+                if open { ledger.open += 1 }
+                let end = try result.int64(row, 4).map(String.init) ?? "-"
+                let key = try result.int64(row, 5).map { " key \($0)" } ?? ""
+                ledger.lines.append(
+                    "\(try result.string(row, 0) ?? "?") \(try result.string(row, 1) ?? "?")/\(try result.int64(row, 2) ?? -1) "
+                        + "[\(try result.int64(row, 3) ?? -1), \(end))\(key): "
+                        + (open ? "open" : "closed \(try result.string(row, 7) ?? "-") ms after detection by \(try result.string(row, 8) ?? "-")"))
+            }
+            return ledger
         }
     }
 
