@@ -35,7 +35,7 @@ struct ChaosRun {
             seed: options.seed, events: options.events, rate: options.rate, kills: options.kills,
             pgOutage: options.pgOutage, brokerOutage: options.brokerOutage, pgSilent: options.pgSilent,
             pgFreeze: options.pgFreeze, brokerSilent: options.brokerSilent, brokerFreeze: options.brokerFreeze,
-            silentRoom: options.silentRoom)
+            silentRoom: options.silentRoom, poison: options.poison)
         let logs = options.out.appendingPathComponent("logs", isDirectory: true)
         try? FileManager.default.removeItem(at: logs)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -192,7 +192,8 @@ struct ChaosRun {
             var stalled = Duration.zero
             var lastReport = ContinuousClock.now
             var eventBytes = 0
-            for _ in 0..<options.events {
+            var poisonQueue = plan.poison[...]
+            for index in 0..<options.events {
                 let event = stream.next()
                 let tp = TopicPartition(topic: event.key.plant.rawValue, partition: event.partition)
                 // Retention: wait while this partition's uncommitted backlog is near what the mock keeps.
@@ -218,9 +219,16 @@ struct ChaosRun {
                 tokens -= 1
                 // As LIMS's Image API: its database first, then the event.
                 try await lims.apply(stream.producerChange(for: event))
+                var value = event.value
+                if let next = poisonQueue.first, index >= next, [.fullUpdate, .partialUpdate, .softDelete].contains(event.kind) {
+                    // --poison: the real change is in LIMS's database, the event that announces it is corrupt.
+                    poisonQueue.removeFirst()
+                    value = Array("{\"id\": \(event.key.id), \"plant\": \"\(event.key.plant)\", corrupt".utf8)
+                    faults.poisoned(PoisonRecord(key: event.key, kind: event.kind, at: (ContinuousClock.now - streamStart).seconds))
+                }
                 try await producer.send([
                     KafkaProducerRecord(
-                        topic: tp.topic, partition: tp.partition, key: Array(String(event.key.id).utf8), value: event.value,
+                        topic: tp.topic, partition: tp.partition, key: Array(String(event.key.id).utf8), value: value,
                         timestampMillis: event.timestampMillis)
                 ])
                 produced[tp, default: 0] += 1
@@ -316,28 +324,27 @@ struct ChaosRun {
         }
     }
 
-    /// Every gap of `<schema>.stream_gap`, oldest first, as one line each; nil if StreamSync never created the table.
+    /// Every gap of `<schema>.stream_gap`, oldest first; none if StreamSync never created the table.
     static func gapLedger(uri: String) async throws -> ChaosReport.GapLedger {
         try await blocking.run {
             let connection = try PGConnection(conninfo: uri)
             let exists = try connection.execute("SELECT to_regclass('\(schema).stream_gap') IS NOT NULL")
-            guard try exists.bool(0, 0) == true else { return ChaosReport.GapLedger(total: 0, open: 0, lines: []) }
+            guard try exists.bool(0, 0) == true else { return ChaosReport.GapLedger() }
             let result = try connection.execute(
                 """
-                SELECT reason, topic, kafka_partition, first_offset, end_offset, record_id, closed_us IS NULL,
-                    coalesce(((closed_us - detected_us) / 1000)::text, '-'), coalesce(closed_by, '-')
+                SELECT reason, plant, topic, kafka_partition, first_offset, end_offset, record_id,
+                    (closed_us - detected_us) / 1000, coalesce(closed_by, '-')
                 FROM \(schema).stream_gap ORDER BY detected_us, gap_id
                 """)
-            var ledger = ChaosReport.GapLedger(total: result.rowCount, open: 0, lines: [])
+            var ledger = ChaosReport.GapLedger()
             for row in 0..<result.rowCount {
-                let open = try result.bool(row, 6) == true
-                if open { ledger.open += 1 }
-                let end = try result.int64(row, 4).map(String.init) ?? "-"
-                let key = try result.int64(row, 5).map { " key \($0)" } ?? ""
-                ledger.lines.append(
-                    "\(try result.string(row, 0) ?? "?") \(try result.string(row, 1) ?? "?")/\(try result.int64(row, 2) ?? -1) "
-                        + "[\(try result.int64(row, 3) ?? -1), \(end))\(key): "
-                        + (open ? "open" : "closed \(try result.string(row, 7) ?? "-") ms after detection by \(try result.string(row, 8) ?? "-")"))
+                ledger.rows.append(
+                    .init(
+                        reason: try result.string(row, 0) ?? "?", plant: try result.string(row, 1) ?? "?",
+                        topic: try result.string(row, 2) ?? "?", partition: try result.int64(row, 3) ?? -1,
+                        firstOffset: try result.int64(row, 4) ?? -1, endOffset: try result.int64(row, 5),
+                        recordID: try result.int64(row, 6), closedAfterMs: try result.int64(row, 7),
+                        closedBy: try result.string(row, 8) ?? "-"))
             }
             return ledger
         }
@@ -441,6 +448,14 @@ struct ChaosRun {
 }
 
 /// What the fault injection did, and when (seconds after the first event).
+/// One `--poison` event: a real change of `key` in LIMS's database, announced by an undecodable event.
+struct PoisonRecord: Sendable {
+    let key: RecordKey
+    let kind: EventKind
+    /// Seconds after the first event.
+    let at: Double
+}
+
 final class FaultRecorder: Sendable {
     /// What happened to one planned link fault (times in seconds after the first event).
     struct LinkFaultRecord: Sendable {
@@ -468,6 +483,7 @@ final class FaultRecorder: Sendable {
         var linkFaults: [LinkFaultRecord] = []
         /// (seconds, committed total over the plant partitions), each time the total changed.
         var commits: [(at: Double, total: Int64)] = []
+        var poisoned: [PoisonRecord] = []
     }
 
     private let state: Mutex<Snapshot>
@@ -477,6 +493,7 @@ final class FaultRecorder: Sendable {
     }
     var snapshot: Snapshot { state.withLock { $0 } }
 
+    func poisoned(_ record: PoisonRecord) { state.withLock { $0.poisoned.append(record) } }
     func killed(at t: Double) { state.withLock { $0.killTimes.append(t) } }
     func pg(down t: Double) { state.withLock { $0.pgDownAt = t } }
     func pg(up t: Double, accepting: Double) {
