@@ -65,6 +65,14 @@ struct ChaosCommand: AsyncParsableCommand {
     var brokerFreeze: Double = 0
 
     @Option(
+        name: .customLong("poison"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Events for existing keys sent with a corrupt (undecodable) value while LIMS's database holds the real change: "
+                + "StreamSync must dead-letter each, record a key gap and heal it from the producer; 0: none.",
+            valueName: "count"))
+    var poison: Int = 0
+
+    @Option(
         name: .customLong("silent-room"), parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds after --pg-silent or --broker-silent within which StreamSync must commit again by itself (the stream goes on).",
@@ -159,6 +167,8 @@ struct ChaosCommand: AsyncParsableCommand {
         try require(
             brokerFreeze.isFinite && (0...3600).contains(brokerFreeze), "--broker-freeze", text(brokerFreeze), "must be within 0…3600 seconds")
         try require(silentRoom.isFinite && (5...3600).contains(silentRoom), "--silent-room", text(silentRoom), "must be within 5…3600 seconds")
+        try require((0...1000).contains(poison), "--poison", String(poison), "must be within 0…1000")
+        try require(poison <= events / 10, "--poison", String(poison), "must be at most a tenth of --events (\(events))")
         try require((1...600).contains(drainTimeout), "--drain-timeout", String(drainTimeout), "must be within 1…600 seconds")
         try require((1...600).contains(batchDBTimeout), "--batch-db-timeout", String(batchDBTimeout), "must be within 1…600 seconds")
         try require((1...65_536).contains(recordBytes), "--record-bytes", String(recordBytes), "must be within 1…65536")
@@ -218,7 +228,7 @@ struct ChaosCommand: AsyncParsableCommand {
         }
         let options = ChaosOptions(
             seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, pgSilent: pgSilent,
-            pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, drainTimeout: drainTimeout,
+            pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, poison: poison, drainTimeout: drainTimeout,
             silentRoom: silentRoom, streamSyncArguments: streamSyncArguments, batchSilent: batchSilent, batchDBTimeout: batchDBTimeout,
             recordBytes: recordBytes,
             partialPercent: partialPercent, rate: rate, plants: try Plant.list(plants, field: "--plants"), partitionsPerTopic: partitions, convergeTimeout: convergeTimeout,
@@ -241,6 +251,7 @@ struct ChaosOptions: Sendable {
     var pgFreeze: Double
     var brokerSilent: Bool
     var brokerFreeze: Double
+    var poison: Int
     var drainTimeout: Int
     var silentRoom: Double
     var streamSyncArguments: [String]

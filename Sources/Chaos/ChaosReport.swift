@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import SyncBenchCore
+import SyncModel
 
 /// The outcome of a run: one line per check (`ok` / `FAIL` / `skip`), then a summary with figures.
 struct ChaosReport {
@@ -37,6 +38,10 @@ struct ChaosReport {
     let deadLetterPartition: TopicPartition
     let convergedAfter: Double?
     let verification: Verification
+    /// LIMS's producer database (`LimsProducerDatabase`) against the same model.
+    let producerVerification: Verification
+    /// StreamSync's gap ledger at the end.
+    let gaps: GapLedger
     let batch: BatchSyncCheck.Outcome?
     let logs: URL
     let runTime: Double
@@ -51,6 +56,27 @@ struct ChaosReport {
 
     /// After a silent fault, offsets committed this soon may belong to work finished before it.
     static let silentSettle = 2.0
+
+    /// StreamSync's gap ledger (`<schema>.stream_gap`), one row per gap, oldest first.
+    struct GapLedger: Sendable {
+        struct Row: Sendable {
+            var reason: String
+            var plant: String
+            var topic: String
+            var partition: Int64
+            var firstOffset: Int64
+            var endOffset: Int64?
+            var recordID: Int64?
+            /// Milliseconds from detection to closing; nil: open.
+            var closedAfterMs: Int64?
+            var closedBy: String
+            var text: String {
+                "\(reason) \(topic)/\(partition) [\(firstOffset), \(endOffset.map(String.init) ?? "-"))"
+                    + (recordID.map { " key \($0)" } ?? "") + (closedAfterMs == nil ? " open" : " closed")
+            }
+        }
+        var rows: [Row] = []
+    }
 
     struct Line {
         let status: String
@@ -165,12 +191,14 @@ struct ChaosReport {
                 "not converged within \(secs(options.convergeTimeout)): \(behind.count)/\(partitions.count) partitions behind (first: \(first))"
             )
         }
+        let poisoned = faults.poisoned
         if let dead = final.watermarks[deadLetterPartition]?.high {
             add(
-                dead == 0, "dead-letters",
-                dead == 0
+                dead == Int64(poisoned.count), "dead-letters",
+                dead == 0 && poisoned.isEmpty
                     ? "none (\(ChaosRun.deadLetterTopic) end offset 0)"
-                    : "\(fmt(Int(dead))) messages dead-lettered (\(ChaosRun.deadLetterTopic) end offset \(dead))")
+                    : "\(fmt(Int(dead))) messages dead-lettered (\(ChaosRun.deadLetterTopic) end offset \(dead)), "
+                        + "\(poisoned.count) poison events sent")
         } else {
             add(false, "dead-letters", "end offset of \(ChaosRun.deadLetterTopic) unknown (the last sample failed)")
         }
@@ -196,6 +224,43 @@ struct ChaosReport {
                 "\(fmt(v.wrongBytes.count)) keys with wrong bytes: \(fmt(v.wrongBytesNull)) null, \(fmt(v.wrongBytesEarlier)) an earlier "
                     + "revision of the image, \(fmt(v.wrongBytesOther)) other (first: \(v.wrongBytes.examples.joined(separator: "; ")))")
         }
+        let p = producerVerification
+        let producerOK =
+            p.wrongFields.count == 0 && p.missing.count == 0 && p.resurrected.count == 0 && p.unknown.count == 0 && p.wrongBytes.count == 0
+        if producerOK {
+            add(
+                true, "producer",
+                "LIMS's database (\(LimsProducerDatabase.schema)) exact: \(fmt(p.exactFields)) live keys (every field and bytes), "
+                    + "\(fmt(p.deletedAbsent)) hard-deleted keys absent")
+        } else {
+            var problems: [String] = []
+            for (finding, what) in [
+                (p.wrongFields, "with wrong fields"), (p.missing, "missing"), (p.resurrected, "hard-deleted but present"),
+                (p.unknown, "never produced but present"), (p.wrongBytes, "with wrong bytes"),
+            ] where finding.count > 0 {
+                problems.append("\(fmt(finding.count)) keys \(what) (first: \(finding.examples[0]))")
+            }
+            add(false, "producer", "LIMS's database (\(LimsProducerDatabase.schema)): " + problems.joined(separator: "; "))
+        }
+        // Only --poison loses offsets in this run (kills, outages and silent links only delay): any other
+        // gap in the ledger is a false one. Every gap must be closed (healed from LIMS's database) by the end.
+        for record in poisoned {
+            let gap = gaps.rows.first { $0.reason == "dead-letter" && $0.recordID == record.key.id && $0.plant == record.key.plant.rawValue }
+            add(
+                gap?.closedAfterMs != nil, "poison",
+                "\(record.kind.rawValue.dropLast()) of \(record.key) sent corrupt at \(secs(record.at)); "
+                    + (gap.map { g in
+                        "gap \(g.reason) \(g.topic)/\(g.partition) offset \(g.firstOffset) key \(g.recordID.map(String.init) ?? "-"): "
+                            + (g.closedAfterMs.map { "healed \(String(format: "%.1f", Double($0) / 1000)) s after detection by \(g.closedBy)" } ?? "still open")
+                    } ?? "no dead-letter gap recorded for it"))
+        }
+        let expected = Set(poisoned.map { "\($0.key.plant)/\($0.key.id)" })
+        let unexpected = gaps.rows.filter { !($0.reason == "dead-letter" && expected.contains("\($0.plant)/\($0.recordID ?? -1)")) }
+        let open = gaps.rows.filter { $0.closedAfterMs == nil }
+        add(
+            unexpected.isEmpty && open.isEmpty, "gaps",
+            "\(gaps.rows.count) recorded (\(poisoned.count) expected from --poison), \(open.count) open at the end"
+                + (unexpected.isEmpty ? ", no false gaps" : "; false gaps: " + unexpected.prefix(5).map(\.text).joined(separator: "; ")))
         if let batch { addBatch(batch, add) }
         add(
             shutdown.how == "exit 0", "shutdown",

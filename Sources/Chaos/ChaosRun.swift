@@ -35,7 +35,7 @@ struct ChaosRun {
             seed: options.seed, events: options.events, rate: options.rate, kills: options.kills,
             pgOutage: options.pgOutage, brokerOutage: options.brokerOutage, pgSilent: options.pgSilent,
             pgFreeze: options.pgFreeze, brokerSilent: options.brokerSilent, brokerFreeze: options.brokerFreeze,
-            silentRoom: options.silentRoom)
+            silentRoom: options.silentRoom, poison: options.poison)
         let logs = options.out.appendingPathComponent("logs", isDirectory: true)
         try? FileManager.default.removeItem(at: logs)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -51,6 +51,13 @@ struct ChaosRun {
             }
         } catch {
             throw ChaosError("cannot reach the consumer database: \(error)")
+        }
+        // LIMS's own database (the producer StreamSync heals from), in the same throwaway server.
+        let lims = LimsProducerDatabase(uri: options.pgURI)
+        do {
+            try await lims.create(plants: options.plants)
+        } catch {
+            throw ChaosError("cannot create LIMS's producer database (schema \(LimsProducerDatabase.schema)): \(error)")
         }
 
         // 2. Kafka: the mock cluster, one broker as LIMS runs it; topics per plant, and the dead-letter topic.
@@ -82,7 +89,7 @@ struct ChaosRun {
         // brokers through the fault proxies.
         let links = try await ChaosLinks.start(pgURI: options.pgURI, cluster: cluster)
         do {
-            return try await run(plan: plan, logs: logs, cluster: cluster, producer: producer, watch: watch, links: links,
+            return try await run(plan: plan, logs: logs, cluster: cluster, producer: producer, lims: lims, watch: watch, links: links,
                 partitions: partitions, deadLetterPartition: deadLetterPartition, timeoutMs: timeoutMs, runStart: runStart)
         } catch {
             await links.stop()
@@ -91,7 +98,8 @@ struct ChaosRun {
     }
 
     private func run(
-        plan: FaultPlan, logs: URL, cluster: KafkaMockCluster, producer: KafkaProducer, watch: KafkaWatch, links: ChaosLinks,
+        plan: FaultPlan, logs: URL, cluster: KafkaMockCluster, producer: KafkaProducer, lims: LimsProducerDatabase, watch: KafkaWatch,
+        links: ChaosLinks,
         partitions: [TopicPartition], deadLetterPartition: TopicPartition, timeoutMs: Int, runStart: ContinuousClock.Instant
     ) async throws -> ChaosReport {
         let httpPort = try await FreePort.find()
@@ -110,6 +118,9 @@ struct ChaosRun {
                 // kills hit an instance that is applying and committing. Correctness does not depend
                 // on it: an expired member's uncommitted work is replayed under the version rule.
                 "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=500",
+                // LIMS's own database, always: StreamSync heals its gaps from it (docs/design.md §5). Directly,
+                // not through the chaos proxies: the link faults are about the consumer's and brokers' links.
+                "--producer-uri", options.pgURI, "--producer-table", LimsProducerDatabase.table,
             ] + options.streamSyncArguments,
             logDirectory: logs, httpPort: httpPort)
         let faults = FaultRecorder(linkFaults: plan.linkFaults)
@@ -181,7 +192,8 @@ struct ChaosRun {
             var stalled = Duration.zero
             var lastReport = ContinuousClock.now
             var eventBytes = 0
-            for _ in 0..<options.events {
+            var poisonQueue = plan.poison[...]
+            for index in 0..<options.events {
                 let event = stream.next()
                 let tp = TopicPartition(topic: event.key.plant.rawValue, partition: event.partition)
                 // Retention: wait while this partition's uncommitted backlog is near what the mock keeps.
@@ -205,9 +217,18 @@ struct ChaosRun {
                     if tokens < 1 { try await Task.sleep(for: .milliseconds(2)) }
                 }
                 tokens -= 1
+                // As LIMS's Image API: its database first, then the event.
+                try await lims.apply(stream.producerChange(for: event))
+                var value = event.value
+                if let next = poisonQueue.first, index >= next, [.fullUpdate, .partialUpdate, .softDelete].contains(event.kind) {
+                    // --poison: the real change is in LIMS's database, the event that announces it is corrupt.
+                    poisonQueue.removeFirst()
+                    value = Array("{\"id\": \(event.key.id), \"plant\": \"\(event.key.plant)\", corrupt".utf8)
+                    faults.poisoned(PoisonRecord(key: event.key, kind: event.kind, at: (ContinuousClock.now - streamStart).seconds))
+                }
                 try await producer.send([
                     KafkaProducerRecord(
-                        topic: tp.topic, partition: tp.partition, key: Array(String(event.key.id).utf8), value: event.value,
+                        topic: tp.topic, partition: tp.partition, key: Array(String(event.key.id).utf8), value: value,
                         timestampMillis: event.timestampMillis)
                 ])
                 produced[tp, default: 0] += 1
@@ -267,6 +288,13 @@ struct ChaosRun {
             progress("==> comparing \(fmt(stream.truth.count)) keys with the consumer database\n")
             let store = try PostgresStore(.init(conninfo: options.pgURI, schema: Self.schema, applicationName: "chaos-verify"))
             let verification = try await Verification.run(store: store, stream: stream)
+            // LIMS's database must hold exactly what the events imply too: it is the truth healing reads.
+            await lims.close()
+            let producerStore = try ForeignPostgresStore(
+                .init(conninfo: options.pgURI, layout: ForeignLayout(container: LimsProducerDatabase.table), applicationName: "chaos-verify-lims"))
+            let producerVerification = try await Verification.run(store: producerStore, stream: stream)
+            // The gap ledger StreamSync kept in the consumer database (docs/design.md §5).
+            let gaps = try await Self.gapLedger(uri: options.pgURI)
             var batch: BatchSyncCheck.Outcome?
             if options.batchSilent {
                 batch = try await BatchSyncCheck(
@@ -288,11 +316,37 @@ struct ChaosRun {
                 readyTimes: await supervisor.readyTimes, instances: await supervisor.instances.count,
                 restarts: await supervisor.restartTimes.map { ($0 - streamStart).seconds }, kafkaRewrites: links.kafkaRewrites.snapshot,
                 shutdown: (shutdown.how, shutdown.took.seconds), final: final, deadLetterPartition: deadLetterPartition,
-                convergedAfter: convergedAfter?.seconds, verification: verification, batch: batch, logs: logs,
+                convergedAfter: convergedAfter?.seconds, verification: verification, producerVerification: producerVerification, gaps: gaps, batch: batch, logs: logs,
                 runTime: (ContinuousClock.now - runStart).seconds)
         } catch {
             await supervisor.stop(timeout: .seconds(10))
             throw error
+        }
+    }
+
+    /// Every gap of `<schema>.stream_gap`, oldest first; none if StreamSync never created the table.
+    static func gapLedger(uri: String) async throws -> ChaosReport.GapLedger {
+        try await blocking.run {
+            let connection = try PGConnection(conninfo: uri)
+            let exists = try connection.execute("SELECT to_regclass('\(schema).stream_gap') IS NOT NULL")
+            guard try exists.bool(0, 0) == true else { return ChaosReport.GapLedger() }
+            let result = try connection.execute(
+                """
+                SELECT reason, plant, topic, kafka_partition, first_offset, end_offset, record_id,
+                    (closed_us - detected_us) / 1000, coalesce(closed_by, '-')
+                FROM \(schema).stream_gap ORDER BY detected_us, gap_id
+                """)
+            var ledger = ChaosReport.GapLedger()
+            for row in 0..<result.rowCount {
+                ledger.rows.append(
+                    .init(
+                        reason: try result.string(row, 0) ?? "?", plant: try result.string(row, 1) ?? "?",
+                        topic: try result.string(row, 2) ?? "?", partition: try result.int64(row, 3) ?? -1,
+                        firstOffset: try result.int64(row, 4) ?? -1, endOffset: try result.int64(row, 5),
+                        recordID: try result.int64(row, 6), closedAfterMs: try result.int64(row, 7),
+                        closedBy: try result.string(row, 8) ?? "-"))
+            }
+            return ledger
         }
     }
 
@@ -394,6 +448,14 @@ struct ChaosRun {
 }
 
 /// What the fault injection did, and when (seconds after the first event).
+/// One `--poison` event: a real change of `key` in LIMS's database, announced by an undecodable event.
+struct PoisonRecord: Sendable {
+    let key: RecordKey
+    let kind: EventKind
+    /// Seconds after the first event.
+    let at: Double
+}
+
 final class FaultRecorder: Sendable {
     /// What happened to one planned link fault (times in seconds after the first event).
     struct LinkFaultRecord: Sendable {
@@ -421,6 +483,7 @@ final class FaultRecorder: Sendable {
         var linkFaults: [LinkFaultRecord] = []
         /// (seconds, committed total over the plant partitions), each time the total changed.
         var commits: [(at: Double, total: Int64)] = []
+        var poisoned: [PoisonRecord] = []
     }
 
     private let state: Mutex<Snapshot>
@@ -430,6 +493,7 @@ final class FaultRecorder: Sendable {
     }
     var snapshot: Snapshot { state.withLock { $0 } }
 
+    func poisoned(_ record: PoisonRecord) { state.withLock { $0.poisoned.append(record) } }
     func killed(at t: Double) { state.withLock { $0.killTimes.append(t) } }
     func pg(down t: Double) { state.withLock { $0.pgDownAt = t } }
     func pg(up t: Double, accepting: Double) {

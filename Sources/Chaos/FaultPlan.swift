@@ -67,6 +67,10 @@ struct FaultPlan: Sendable, Equatable {
     let pgOutage: Outage?
     let brokerOutage: Outage?
     let linkFaults: [LinkFault]
+    /// Indices (in the event sequence, ascending) of the poison events (`--poison`): the first update, full
+    /// or partial, or soft delete at or after each index goes out with a corrupt value. Drawn from a
+    /// generator of their own, so the rest of the plan is the same with or without them.
+    let poison: [Int]
     /// Stream time after a silent fault before the next one (`--silent-room`): StreamSync's own deadlines
     /// must notice it by then; the stream goes on meanwhile, so there is work stuck behind the silent
     /// connections.
@@ -74,8 +78,14 @@ struct FaultPlan: Sendable, Equatable {
 
     init(
         seed: UInt64, events: Int, rate: Double, kills: Int, pgOutage: Double, brokerOutage: Double, pgSilent: Bool = false,
-        pgFreeze: Double = 0, brokerSilent: Bool = false, brokerFreeze: Double = 0, silentRoom: Double = 30
+        pgFreeze: Double = 0, brokerSilent: Bool = false, brokerFreeze: Double = 0, silentRoom: Double = 30, poison: Int = 0
     ) {
+        var poisonRNG = SeededGenerator(seed: seed ^ 0x9015_0AED)
+        self.poison = (0..<poison).map { j in
+            // One in each of `poison` equal slots of the first 90 % of the events, from 5 % on.
+            let slot = 0.85 * Double(events) / Double(max(poison, 1))
+            return Int(0.05 * Double(events) + (Double(j) + Double.random(in: 0.1...0.9, using: &poisonRNG)) * slot)
+        }
         self.silentRoom = silentRoom
         var rng = SeededGenerator(seed: seed ^ 0xC4A0_5EED)
         var needed = max(5, Double(events) / rate, Double(kills) * Self.secondsPerKill)

@@ -38,7 +38,7 @@ struct Verification: Sendable {
     /// Rows for keys the generator never produced.
     var unknown = Finding()
 
-    static func run(store: PostgresStore, stream: LimsStream) async throws -> Verification {
+    static func run(store: some DiffSource, stream: LimsStream) async throws -> Verification {
         var v = Verification()
         var seen = Set<RecordKey>()
         for truth in stream.truth.values {
