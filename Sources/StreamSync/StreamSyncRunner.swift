@@ -32,8 +32,8 @@ struct StreamSyncRunner: Sendable {
         // (a large batch never delays a probe), one for the tombstone purger.
         var stores: [any ConsumerStore] = []
         let readStore: any RecordReader & StoreProbe
-        // The purger's, and the pipeline's gap ledger (a few small writes per commit).
-        let maintenanceStore: any TombstonePurging & GapLedger
+        // The purger's.
+        let maintenanceStore: any TombstonePurging
         // The gap healer's: it reads the ledger every second and repairs on it.
         let healStore: any ConsumerStore
         do {
@@ -99,7 +99,9 @@ struct StreamSyncRunner: Sendable {
         let pipeline = StreamPipeline(
             settings: settings, events: consumer, deadLetters: producer, stores: stores,
             subscription: .subscribe(settings.subscription), metrics: metrics, logger: logger,
-            gapDetection: GapDetection(ledger: maintenanceStore, group: kafka.groupId, reset: kafka.autoOffsetReset))
+            // The gap ledger on the first apply connection: a connection gone silent is found and
+            // replaced by the applies, instead of holding each commit's position write for a call timeout.
+            gapDetection: GapDetection(ledger: store, group: kafka.groupId, reset: kafka.autoOffsetReset))
         let healer = GapHealer(
             ledger: healStore, repairer: repairer, metrics: metrics, logger: logger,
             streamCaughtUp: { pipeline.hasCaughtUp(after: $0) })
