@@ -13,11 +13,11 @@ import Testing
 @Suite struct BatchSyncCLITests {
     let batchSync = Executable(name: "BatchSync")
 
-    @Test func printsVersionAndHelp() throws {
-        let version = try batchSync.run(["--version"])
+    @Test func printsVersionAndHelp() async throws {
+        let version = try await batchSync.run(["--version"])
         #expect(version.status == 0)
         #expect(version.stdout.contains("0."))
-        let help = try batchSync.run(["--help"])
+        let help = try await batchSync.run(["--help"])
         #expect(help.status == 0)
         for flag in ["--producer-uri", "--consumer-uri", "--strategy", "--plants", "--dry-run", "--deletes", "--interval", "--pushgateway"]
         {
@@ -44,26 +44,26 @@ import Testing
         (["--producer-table", "app.images"], "needs --producer-plant-column"),
         (["--mongo-digest", "sha1"], "--mongo-digest sha1"),
     ])
-    func badInputIsAClearErrorAndNonZeroExit(arguments: [String], mentions: String) throws {
+    func badInputIsAClearErrorAndNonZeroExit(arguments: [String], mentions: String) async throws {
         var all = [
             "--producer-uri", "postgresql:///x?host=/nonexistent-plantsync", "--consumer-uri",
             "postgresql:///y?host=/nonexistent-plantsync",
         ]
         all += arguments
-        let result = try batchSync.run(all)
+        let result = try await batchSync.run(all)
         #expect(result.status != 0)
         #expect(result.stderr.contains(mentions), "\(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
     }
 
-    @Test func missingURIsAreNamed() throws {
-        let result = try batchSync.run([], environment: ["PLANTSYNC_PRODUCER_URI": "", "PLANTSYNC_CONSUMER_URI": ""])
+    @Test func missingURIsAreNamed() async throws {
+        let result = try await batchSync.run([], environment: ["PLANTSYNC_PRODUCER_URI": "", "PLANTSYNC_CONSUMER_URI": ""])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--producer-uri"))
     }
 
-    @Test func unreachableDatabaseFailsWithAMessage() throws {
-        let result = try batchSync.run([
+    @Test func unreachableDatabaseFailsWithAMessage() async throws {
+        let result = try await batchSync.run([
             "--producer-uri", "postgresql:///x?host=/nonexistent-plantsync&connect_timeout=1",
             "--consumer-uri", "postgresql:///y?host=/nonexistent-plantsync&connect_timeout=1",
         ])
@@ -77,7 +77,7 @@ import Testing
                 var rng = SplitMix64(seed: 1)
                 _ = try await producer.apply((1...40).map { .upsert(randomRecord(plant: .potato, id: $0, rng: &rng)) })
                 let uri = try postgresURI()
-                let result = try batchSync.run([
+                let result = try await batchSync.run([
                     "--producer-uri", uri, "--producer-layout", "plantsync", "--producer-schema", producer.configuration.schema,
                     "--consumer-uri", uri, "--consumer-schema", consumer.configuration.schema, "--plants", "potato",
                 ])
@@ -107,7 +107,7 @@ import Testing
             for (field, name) in layout.renamed.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 arguments += ["--producer-field", "\(field.rawValue)=\(name)"]
             }
-            let result = try batchSync.run(arguments)
+            let result = try await batchSync.run(arguments)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.contains(#""digest_domain":"postgres""#))
             #expect(try await liveRecords(consumer) == liveRecords(try tables.store))
@@ -130,7 +130,7 @@ import Testing
             let mongoStore = try StoreFactory.openConsumer(uri: mongoURI, role: "producer")
             _ = try await mongoStore.apply(records.map { .upsert($0) })
             // MongoDB → PostgreSQL
-            let forward = try batchSync.run([
+            let forward = try await batchSync.run([
                 "--producer-uri", mongoURI, "--producer-layout", "plantsync", "--consumer-uri", pg, "--consumer-schema",
                 postgres.configuration.schema, "--plants", "tomato",
             ])
@@ -141,7 +141,7 @@ import Testing
             changed.updatedAt = Timestamp(microsecondsSinceEpoch: 9_000_000)
             changed.disease = "Late Blight"
             _ = try await postgres.apply([.upsert(changed), .delete(records[8].key, at: Timestamp(microsecondsSinceEpoch: 9_000_000))])
-            let back = try batchSync.run([
+            let back = try await batchSync.run([
                 "--producer-uri", pg, "--producer-layout", "plantsync", "--producer-schema", postgres.configuration.schema,
                 "--consumer-uri", mongoURI, "--plants", "tomato",
             ])
@@ -183,8 +183,8 @@ import Testing
         }
     }
 
-    @Test func httpPortNeedsLoopMode() throws {
-        let result = try batchSync.run(["--producer-uri", "postgresql:///x", "--consumer-uri", "postgresql:///y", "--http-port", "9000"])
+    @Test func httpPortNeedsLoopMode() async throws {
+        let result = try await batchSync.run(["--producer-uri", "postgresql:///x", "--consumer-uri", "postgresql:///y", "--http-port", "9000"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("--http-port 9000"))
     }

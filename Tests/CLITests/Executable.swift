@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 
 /// Runs one of the package's executables (built next to the test bundle) and captures its output.
-struct Executable {
+struct Executable: Sendable {
     let name: String
 
-    struct Result {
+    struct Result: Sendable {
         let status: Int32
         let stdout: String
         let stderr: String
@@ -15,7 +16,14 @@ struct Executable {
         URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
     }
 
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    /// Runs it to its end on a thread of its own (waiting for a process would hold one of Swift's
+    /// cooperative threads, of which the test process has as many as cores, for the whole run).
+    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+        try await offPool("plantsync.tests.executable") { try self.runBlocking(arguments, environment: environment) }
+    }
+
+    @available(*, noasync)
+    private func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Result {
         let process = Process()
         process.executableURL = Self.productsDirectory.appendingPathComponent(name)
         process.arguments = arguments

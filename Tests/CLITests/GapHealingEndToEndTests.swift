@@ -125,7 +125,7 @@ import Testing
                     #expect(status["healing"] as? String == "batchsync")
                     #expect(try await consumer.record(changed.key) == records[2], "not healed by StreamSync")
 
-                    let run = try Executable(name: "BatchSync").run([
+                    let run = try await Executable(name: "BatchSync").run([
                         "--producer-uri", producer.uri, "--producer-table", producer.layout.container, "--consumer-uri", try postgresURI(),
                         "--consumer-schema", consumer.configuration.schema, "--plants", "tomato", "--strategy", "merkle",
                     ])

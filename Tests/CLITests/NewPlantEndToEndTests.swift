@@ -111,7 +111,7 @@ import Testing
                     let logHandle = try FileHandle(forWritingTo: log)
                     streamSync.standardOutput = logHandle
                     streamSync.standardError = logHandle
-                    try streamSync.run()
+                    try await streamSync.run()
                     defer {
                         if streamSync.isRunning { streamSync.terminate() }
                         try? FileManager.default.removeItem(at: log)
@@ -159,14 +159,14 @@ import Testing
                     let arguments =
                         ["--producer-uri", producer.uri, "--consumer-uri", consumerURI, "--plants", "all", "--strategy", "merkle"]
                         + producer.arguments + schema.map { $0 == "--schema" ? "--consumer-schema" : $0 }
-                    let first = try batchSync.run(arguments)
+                    let first = try await batchSync.run(arguments)
                     #expect(first.status == 0, "\(first.stderr)")
                     let report = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any] ?? [:]
                     #expect(report["plants"] as? [String] == ["cucumber", "kale", "pepper", "potato", "tomato"], "\(first.stdout)")
                     #expect(report["rows_deleted"] as? Int == 6, "\(first.stdout)")  // five kale, one cucumber
                     #expect(try await liveRecords(consumer, plants: [cucumber]) == expected)
                     #expect(try await consumer.count(of: kale) == 0)
-                    let second = try batchSync.run(arguments)
+                    let second = try await batchSync.run(arguments)
                     #expect(second.status == 0, "\(second.stderr)")
                     let again = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any] ?? [:]
                     #expect(again["differences"] as? Int == 0, "\(second.stdout)")

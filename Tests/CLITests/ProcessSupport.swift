@@ -61,7 +61,7 @@ func withStreamSync<T>(_ arguments: [String], _ body: (_ base: String, _ log: ()
     let logHandle = try FileHandle(forWritingTo: log)
     streamSync.standardOutput = logHandle
     streamSync.standardError = logHandle
-    try streamSync.run()
+    try await streamSync.run()
     defer {
         if streamSync.isRunning { streamSync.terminate() }
         try? FileManager.default.removeItem(at: log)

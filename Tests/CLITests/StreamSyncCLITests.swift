@@ -8,8 +8,8 @@ import Testing
     /// Enough for validation to pass the store check; validation fails before any connection.
     let environment = ["PLANTSYNC_STORE_URI": "postgresql:///x?host=/nonexistent-plantsync&connect_timeout=1", "ENV": ""]
 
-    @Test func helpListsTheAccessFlags() throws {
-        let help = try streamSync.run(["--help"])
+    @Test func helpListsTheAccessFlags() async throws {
+        let help = try await streamSync.run(["--help"])
         #expect(help.status == 0)
         for flag in ["--read-token-file", "--read-rate-limit", "--read-rate-burst", "--trust-forwarded-for", "--forwarded-for-entries"] {
             #expect(help.stdout.contains(flag), "\(flag)")
@@ -23,10 +23,10 @@ import Testing
     }
 
     @Test(arguments: ["", "\n"])
-    func emptyTokenFileStopsStreamSync(contents: String) throws {
+    func emptyTokenFileStopsStreamSync(contents: String) async throws {
         let path = try tokenFile(contents)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let result = try streamSync.run(["--read-token-file", path], environment: environment)
+        let result = try await streamSync.run(["--read-token-file", path], environment: environment)
         #expect(result.status == 64, "\(result.stderr)")
         #expect(result.stderr.contains("--read-token-file \"\(path)\": the file is empty"), "\(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
@@ -46,17 +46,17 @@ import Testing
         (["--topic-pattern", "^[a-z]"], "matches the dead-letter topic 'plantsync.deadletter'"),
         (["--format", "lims", "--topics", "potato,Cucumber"], "invalid --topics \"Cucumber\""),
     ])
-    func badAccessFlagsAreAClearError(arguments: [String], mentions: String) throws {
-        let result = try streamSync.run(arguments, environment: environment)
+    func badAccessFlagsAreAClearError(arguments: [String], mentions: String) async throws {
+        let result = try await streamSync.run(arguments, environment: environment)
         #expect(result.status == 64, "\(result.stderr)")
         #expect(result.stderr.contains(mentions), "\(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
     }
 
-    @Test func goodTokenFileGetsAsFarAsTheStore() throws {
+    @Test func goodTokenFileGetsAsFarAsTheStore() async throws {
         let path = try tokenFile("a-token-of-thirty-two-characters\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let result = try streamSync.run(
+        let result = try await streamSync.run(
             [
                 "--read-token-file", path, "--trust-forwarded-for", "--read-rate-limit", "5", "--read-rate-burst", "10",
                 "--store-wait-seconds", "0",

@@ -11,8 +11,8 @@ import Testing
 @Suite(.serialized) struct SyncBenchTests {
     static let out = FileManager.default.temporaryDirectory.appendingPathComponent("syncbench-test-\(UUID().uuidString)")
 
-    @Test func shortSeededRunConvergesAndReports() throws {
-        let result = try Executable(name: "SyncBench").run([
+    @Test func shortSeededRunConvergesAndReports() async throws {
+        let result = try await Executable(name: "SyncBench").run([
             "--pg-uri", try postgresURI(), "--duration", "15", "--records-per-plant", "120", "--image-bytes", "4000",
             "--speed", "300", "--seed", "7", "--out", Self.out.path, "--bin-dir", Executable.productsDirectory.path,
             "--plants", "potato,cucumber",
@@ -84,15 +84,15 @@ import Testing
 /// The workload generators' `--plants`: bad names are a clear error naming the flag and value, exit 64.
 @Suite struct WorkloadPlantsFlagTests {
     @Test(arguments: [["SyncBench", "--plants", "potato,Kale"], ["Chaos", "--check-options", "--plants", "potato,Kale"]])
-    func badPlantNamesAreAClearError(command: [String]) throws {
-        let result = try Executable(name: command[0]).run(Array(command.dropFirst()))
+    func badPlantNamesAreAClearError(command: [String]) async throws {
+        let result = try await Executable(name: command[0]).run(Array(command.dropFirst()))
         #expect(result.status == 64, "\(result.stderr)")
         #expect(result.stderr.contains("--plants: 'Kale' is not a valid plant name: a plant name starts with a lower-case letter"), "\(result.stderr)")
         #expect(!result.stderr.contains("Fatal error"))
     }
 
-    @Test func chaosAcceptsAnyValidPlants() throws {
-        let result = try Executable(name: "Chaos").run(["--check-options", "--plants", "potato,cucumber"])
+    @Test func chaosAcceptsAnyValidPlants() async throws {
+        let result = try await Executable(name: "Chaos").run(["--check-options", "--plants", "potato,cucumber"])
         #expect(result.status == 0, "\(result.stderr)")
     }
 }
@@ -121,7 +121,7 @@ import Testing
 
     func smallGapRun(_ uri: String) async throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("syncbench-gap-\(UUID().uuidString)")
-        let result = try Executable(name: "SyncBench").run([
+        let result = try await Executable(name: "SyncBench").run([
             "--gap", "--pg-uri", uri, "--records", "2000", "--record-bytes", "500", "--gap-percent", "2",
             "--plants", "potato", "--out", out.path, "--bin-dir", Executable.productsDirectory.path,
         ])
@@ -154,8 +154,8 @@ import Testing
         (["--gap", "--bootstrap-servers", "kafka:9092"], "--gap with --bootstrap-servers kafka:9092"),
         (["--gap", "--producer-layout", "plantsync"], "--gap with --producer-layout plantsync"),
     ])
-    func badGapFlagsAreAClearError(arguments: [String], message: String) throws {
-        let result = try Executable(name: "SyncBench").run(arguments)
+    func badGapFlagsAreAClearError(arguments: [String], message: String) async throws {
+        let result = try await Executable(name: "SyncBench").run(arguments)
         #expect(result.status == 64, "\(result.stderr)")
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }

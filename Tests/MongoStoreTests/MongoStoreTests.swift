@@ -320,8 +320,12 @@ import Testing
         let proxy = try await CountingProxy.start(name: "silent-mongo", upstream: .tcp(host: host, port: port))
         let database = freshDatabaseName()
         // libmongoc retries a write or read once on a network error, on a new connection (which the proxy
-        // passes): off here, so the call that meets the silent connection is the one that fails.
-        let uri = "mongodb://127.0.0.1:\(proxy.port)/?directConnection=true&retryWrites=false&retryReads=false"
+        // passes): off here, so the call that meets the silent connection is the one that fails. Its
+        // single-threaded client also checks the server before a call once `heartbeatFrequencyMS` (60 s)
+        // has passed, and that check, timing out on the silent connection, reconnects first: a slow run
+        // under load passed that mark and the write went through a new connection. No check here.
+        let uri =
+            "mongodb://127.0.0.1:\(proxy.port)/?directConnection=true&retryWrites=false&retryReads=false&heartbeatFrequencyMS=3600000"
         let store = try MongoStore(.init(uri: uri, database: database, appName: database, callTimeout: .seconds(5)))
         try await withCleanup {
             try await store.prepareSchema()
