@@ -92,31 +92,17 @@ import Testing
                 try await withMockCluster { cluster in
                     try cluster.createTopic("potato", partitions: 1)
                     try cluster.createTopic("plantsync.deadletter", partitions: 1)
-                    let port = Int.random(in: 20_000...40_000)
-                    let base = "http://127.0.0.1:\(port)"
-                    let log = FileManager.default.temporaryDirectory.appendingPathComponent("plantsync-e2e-\(UUID().uuidString).log")
-                    FileManager.default.createFile(atPath: log.path, contents: nil)
-                    let streamSync = Process()
-                    streamSync.executableURL = Executable.productsDirectory.appendingPathComponent("StreamSync")
-                    streamSync.arguments =
+                    let arguments =
                         [
                             "--bootstrap-servers", cluster.bootstrapServers, "--group-id", uniqueName("e2e-"), "--topics", "",
                             "--topic-pattern", "^[a-z][a-z0-9_]*$", "-X", "topic.metadata.refresh.interval.ms=500",
                             // A new topic is a rebalance, which the mock broker can stall until the session ends.
                             "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
-                            "--store-uri", consumerURI, "--http-host", "127.0.0.1", "--http-port", String(port), "--batch-wait-ms", "50",
-                            "--timestamp-precision", "milliseconds", "--stats-interval-ms", "0", "--log-level", "warning",
+                            "--store-uri", consumerURI, "--batch-wait-ms", "50", "--timestamp-precision", "milliseconds",
+                            "--log-level", "warning",
                         ] + schema
-                    streamSync.environment = ProcessInfo.processInfo.environment.merging(["ENV": ""]) { $1 }
-                    let logHandle = try FileHandle(forWritingTo: log)
-                    streamSync.standardOutput = logHandle
-                    streamSync.standardError = logHandle
-                    try await streamSync.run()
-                    defer {
-                        if streamSync.isRunning { streamSync.terminate() }
-                        try? FileManager.default.removeItem(at: log)
-                    }
-                    var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+                    try await withStreamSync(arguments) { base, log, streamSync in
+                    var logText: String { log() }
                     let ready = await eventually { await get("\(base)/readyz")?.status == 200 }
                     try #require(ready, "StreamSync not ready: \(logText)")
 
@@ -181,6 +167,7 @@ import Testing
                     streamSync.terminate()
                     streamSync.waitUntilExit()
                     #expect(streamSync.terminationStatus == 0, "\(logText)")
+                    }
                 }
             }
         }

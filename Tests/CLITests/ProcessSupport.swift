@@ -53,7 +53,7 @@ func withStreamSync<T>(_ arguments: [String], _ body: (_ base: String, _ log: ()
 {
     let port = Int.random(in: 20_000...40_000)
     let log = FileManager.default.temporaryDirectory.appendingPathComponent("plantsync-e2e-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: log.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
     let streamSync = Process()
     streamSync.executableURL = Executable.productsDirectory.appendingPathComponent("StreamSync")
     streamSync.arguments = arguments + ["--http-host", "127.0.0.1", "--http-port", String(port), "--stats-interval-ms", "0"]
@@ -61,7 +61,7 @@ func withStreamSync<T>(_ arguments: [String], _ body: (_ base: String, _ log: ()
     let logHandle = try FileHandle(forWritingTo: log)
     streamSync.standardOutput = logHandle
     streamSync.standardError = logHandle
-    try await streamSync.run()
+    try streamSync.run()
     defer {
         if streamSync.isRunning { streamSync.terminate() }
         try? FileManager.default.removeItem(at: log)
