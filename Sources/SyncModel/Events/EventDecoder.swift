@@ -43,8 +43,17 @@ public struct EventDecoder: Sendable {
         self.timestampPrecision = timestampPrecision
     }
 
+    /// The change of a message that names its key. A message that names its record by the producer's
+    /// `_id` only (`DecodedEvent.Effect.bySource`) needs the consumer store to be resolved: use
+    /// `decodeEvent`; here it is an error.
     public func decode(_ message: some EventMessage) throws(EventDecodingError) -> Change {
-        try decodeEvent(message).change
+        let event = try decodeEvent(message)
+        guard case .change(let change) = event.effect else {
+            throw EventDecodingError(
+                .unsupported, field: "_id", value: nil,
+                detail: "the event names its record by the producer's _id only; StreamSync resolves it against the consumer store")
+        }
+        return change
     }
 
     /// The change, and which of its fields were Debezium placeholders.

@@ -1,4 +1,8 @@
 /// A LIMS plant image (LIMS; see docs/design.md §1 and the README), keyed by `(plant, id)`.
+///
+/// `sourceID` is provenance, not content: the producer's `_id` where the path that made the record saw
+/// one (docs/design.md §2). It is in neither the version nor the digest, and two records that differ
+/// only in it are equal.
 public struct ImageRecord: Sendable, Hashable {
     public var plant: Plant
     public var id: Int64
@@ -13,11 +17,13 @@ public struct ImageRecord: Sendable, Hashable {
     public var updatedAt: Timestamp?
     public var isActive: Bool
     public var isDeleted: Bool
+    /// The producer's `_id` of this record, when known (`SourceID`).
+    public var sourceID: SourceID?
 
     public init(
         plant: Plant, id: Int64, cameraId: Int64, data: [UInt8]?, latitude: Double, longitude: Double,
         disease: String? = nil, percentage: Double? = nil, createdAt: Timestamp, updatedAt: Timestamp? = nil,
-        isActive: Bool = true, isDeleted: Bool = false
+        isActive: Bool = true, isDeleted: Bool = false, sourceID: SourceID? = nil
     ) {
         self.plant = plant
         self.id = id
@@ -31,6 +37,22 @@ public struct ImageRecord: Sendable, Hashable {
         self.updatedAt = updatedAt
         self.isActive = isActive
         self.isDeleted = isDeleted
+        self.sourceID = sourceID
+    }
+
+    /// Equal in every field but `sourceID` (provenance, not content).
+    public static func == (lhs: ImageRecord, rhs: ImageRecord) -> Bool {
+        lhs.plant == rhs.plant && lhs.id == rhs.id && lhs.cameraId == rhs.cameraId && lhs.data == rhs.data
+            && lhs.latitude == rhs.latitude && lhs.longitude == rhs.longitude && lhs.disease == rhs.disease
+            && lhs.percentage == rhs.percentage && lhs.createdAt == rhs.createdAt && lhs.updatedAt == rhs.updatedAt
+            && lhs.isActive == rhs.isActive && lhs.isDeleted == rhs.isDeleted
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(plant)
+        hasher.combine(id)
+        hasher.combine(createdAt)
+        hasher.combine(updatedAt)
     }
 
     public var key: RecordKey { RecordKey(plant: plant, id: id) }

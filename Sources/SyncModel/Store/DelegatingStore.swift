@@ -67,6 +67,9 @@ extension DelegatingConsumerStore {
     public func syncState(_ name: String) async throws -> Int64? { try await base.syncState(name) }
     public func setSyncState(_ name: String, to value: Int64) async throws { try await base.setSyncState(name, to: value) }
 
+    public func keys(of plant: Plant, sourceIDs: [SourceID]) async throws -> [SourceID: Int64] {
+        try await base.keys(of: plant, sourceIDs: sourceIDs)
+    }
     public func recordGaps(_ gaps: [StreamGap]) async throws { try await base.recordGaps(gaps) }
     public func openGaps() async throws -> [StreamGap] { try await base.openGaps() }
     @discardableResult

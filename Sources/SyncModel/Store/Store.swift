@@ -186,7 +186,7 @@ public protocol SyncStateStore: Sendable {
 /// row from every read, the image bytes are a register of their own (the bytes of the greatest version
 /// that carried bytes), and applying any multiset of changes in any order and batching, on any number
 /// of connections at once, yields that state per key.
-public protocol ConsumerStore: ChangeApplier, DiffSource, RecordReader, TombstonePurging, SyncStateStore, GapLedger {
+public protocol ConsumerStore: ChangeApplier, DiffSource, RecordReader, TombstonePurging, SyncStateStore, GapLedger, SourceKeyResolving {
     /// Creates tables/collections and indexes if missing; safe to call on every start.
     func prepareSchema() async throws
 
