@@ -13,11 +13,14 @@ import SyncModel
 /// - `tombstone`: true for a deleted key (record fields absent);
 /// - the bytes register (docs/design.md §1): `dh` (`ImageRecord.dataHash` of `data`,
 ///   `ImageRecord.unknownDataHash` while the bytes are not yet known) with its halves `dhh`/`dhl`, and
-///   `dts`/`dtb`, the version the bytes came with (`Version.minimum`: not yet known). A document
+///   `dts`/`dtb`, the version the bytes came with (`Version.minimum`: not yet known);
+/// - `sid`: the producer's `_id` (`SourceID`, docs/design.md §2), null when no write carried one. A document
 ///   written before the register existed has no `dts`: its bytes came with its record, so the register's
 ///   version reads as the record's (an empty register for a tombstone).
 enum MongoRecordCodec {
     static let ps = "_ps"
+    /// `_ps.sid`: the producer's `_id` of the record (`SourceID`), when a write carried one.
+    static let sourceIDField = "sid"
 
     /// Floor division: a BSON date holds whole milliseconds, also before 1970.
     static func milliseconds(_ us: Int64) -> Int64 { us >= 0 ? us / 1000 : -((-us + 999) / 1000) }
@@ -76,6 +79,16 @@ enum MongoRecordCodec {
     }
 
     // MARK: Reading
+
+    /// A producer document's `_id` as a `SourceID`: an ObjectId's hex, a string, an integer's digits.
+    static func sourceID(_ value: BSONValue?) -> SourceID? {
+        switch value {
+        case .objectId(let bytes)? where bytes.count == 12: return SourceID(objectID: bytes)
+        case .string(let text)?: return SourceID(rawValue: text)
+        case let other?: return other.int64Value.flatMap { SourceID(rawValue: String($0)) }
+        case nil: return nil
+        }
+    }
 
     /// What the store knows of one stored document without reading `data`.
     struct Bookkeeping {
@@ -156,6 +169,7 @@ enum MongoRecordCodec {
             disease: try optional("disease", "a string or null", \.stringValue),
             percentage: try optional("percentage", "a number or null", \.doubleValue),
             createdAt: createdAt, updatedAt: try micros("updated_at", exact: psDoc?["updated_us"]),
-            isActive: try bool("is_active"), isDeleted: try bool("is_deleted"))
+            isActive: try bool("is_active"), isDeleted: try bool("is_deleted"),
+            sourceID: psDoc?[sourceIDField]?.stringValue.flatMap(SourceID.init(rawValue:)))
     }
 }

@@ -166,6 +166,8 @@ public final class MongoStore: ConsumerStore, StoreProbe, @unchecked Sendable {
 
     static let idIndex = IndexModel(keys: ["id": .int32(1)], name: "id_1", unique: true)
     static let versionIndex = IndexModel(keys: ["_ps.ts": .int32(1)], name: "plantsync_version_ts")
+    /// Deletes and patches by the producer's `_id` find their record through it (`keys(of:sourceIDs:)`).
+    static let sourceIDIndex = IndexModel(keys: ["_ps.sid": .int32(1)], name: "plantsync_source_id")
 
     /// Gives every plant collection the database holds its indexes (idempotent); a plant's collection
     /// made later gets them from its first write (`indexedCollection`), before any document.
@@ -182,7 +184,7 @@ public final class MongoStore: ConsumerStore, StoreProbe, @unchecked Sendable {
         let handle = try self.collection(plant)
         guard !indexed.contains(plant) else { return handle }
         do throws(MongoError) {
-            try handle.createIndexes([Self.idIndex, Self.versionIndex])
+            try handle.createIndexes([Self.idIndex, Self.versionIndex, Self.sourceIDIndex])
         } catch {
             guard [85, 86, 11000].contains(error.code) else { throw error }
             throw MongoStoreError(
@@ -256,6 +258,22 @@ public final class MongoStore: ConsumerStore, StoreProbe, @unchecked Sendable {
             return try cursor.next().map { doc throws(MongoStoreError) in
                 try MongoRecordCodec.record(doc, plant: key.plant, operation: operation)
             }
+        }
+    }
+
+    public func keys(of plant: Plant, sourceIDs: [SourceID]) async throws -> [SourceID: Int64] {
+        guard !sourceIDs.isEmpty else { return [:] }
+        let operation = "find \(sourceIDs.count) producer _ids in \(describe(plant))"
+        let filter: BSONDocument = ["_ps.sid": ["$in": .array(sourceIDs.map { .string($0.rawValue) })]]
+        return try await withClient(operation) { store in
+            let cursor = try store.collection(plant).find(
+                filter, options: ["projection": ["_id": .int32(0), "id": .int32(1), "_ps.sid": .int32(1)]])
+            var keys: [SourceID: Int64] = [:]
+            while let doc = try cursor.next() {
+                let keyed = try MongoRecordCodec.keyed(doc, operation: operation)
+                if let raw = doc[path: "_ps.sid"]?.stringValue, let sourceID = SourceID(rawValue: raw) { keys[sourceID] = keyed.id }
+            }
+            return keys
         }
     }
 

@@ -91,8 +91,9 @@ enum MongoWrite {
     /// the bytes register in both branches chosen by `$$d`.
     static func pipeline(_ change: Change, bytes: Change?, record: BSONValue, bytes bytesCondition: BSONValue) -> [BSONDocument] {
         let register = registerFields(bytes)
-        let updated = newDocument(change, register: register)
-        let kept = storedDocument(id: change.key.id, register: register)
+        let source = sourceField(change.record?.sourceID ?? bytes?.record?.sourceID)
+        let updated = newDocument(change, register: register, source: source)
+        let kept = storedDocument(id: change.key.id, register: register, source: source)
         let root: BSONValue = ["$let": ["vars": ["r": record, "d": bytesCondition], "in": cond("$$r", updated, kept)]]
         return [["$replaceRoot": ["newRoot": root]]]
     }
@@ -117,9 +118,17 @@ enum MongoWrite {
         return (cond("$$d", literal(data.map(BSONValue.bytes) ?? .null), storedData), ps)
     }
 
+    /// `_ps.sid`, the producer's `_id` (`SourceID`, docs/design.md §2): provenance outside both version
+    /// rules, in either branch: the write's when it carries one, else as stored (null if none).
+    static func sourceField(_ sourceID: SourceID?) -> (String, BSONValue) {
+        (MongoRecordCodec.sourceIDField, sourceID.map { literal(.string($0.rawValue)) } ?? stored("_ps." + MongoRecordCodec.sourceIDField, or: nil))
+    }
+
     /// The document with the change's record part: an upsert's fields (kept ones as stored), or a
     /// tombstone's (no record fields).
-    static func newDocument(_ change: Change, register: (data: BSONValue, ps: [(String, BSONValue)])) -> BSONValue {
+    static func newDocument(
+        _ change: Change, register: (data: BSONValue, ps: [(String, BSONValue)]), source: (String, BSONValue)
+    ) -> BSONValue {
         var pairs: [(String, BSONValue)] = [("_id", path("_id")), ("id", literal(.int64(change.key.id)))]
         let record = change.record
         if let record {
@@ -129,17 +138,17 @@ enum MongoWrite {
             }
         }
         pairs.insert(("data", register.data), at: min(3, pairs.count))
-        let ps = MongoRecordCodec.versionFields(change.version, record).map { ($0.0, literal($0.1)) } + register.ps
+        let ps = MongoRecordCodec.versionFields(change.version, record).map { ($0.0, literal($0.1)) } + register.ps + [source]
         pairs.append((MongoRecordCodec.ps, .document(BSONDocument(ps))))
         return .document(BSONDocument(pairs))
     }
 
     /// The document with its stored record part (fields missing in it stay missing).
-    static func storedDocument(id: Int64, register: (data: BSONValue, ps: [(String, BSONValue)])) -> BSONValue {
+    static func storedDocument(id: Int64, register: (data: BSONValue, ps: [(String, BSONValue)]), source: (String, BSONValue)) -> BSONValue {
         var pairs: [(String, BSONValue)] = [("_id", path("_id")), ("id", literal(.int64(id)))]
         for (name, _) in MongoRecordCodec.recordFieldNames { pairs.append((name, path(name))) }
         pairs.insert(("data", register.data), at: 3)
-        let ps = MongoRecordCodec.versionFieldNames.map { ($0, path("_ps." + $0)) } + register.ps
+        let ps = MongoRecordCodec.versionFieldNames.map { ($0, path("_ps." + $0)) } + register.ps + [source]
         pairs.append((MongoRecordCodec.ps, .document(BSONDocument(ps))))
         return .document(BSONDocument(pairs))
     }

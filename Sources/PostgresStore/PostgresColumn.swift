@@ -14,6 +14,9 @@ struct PostgresColumn: Sendable {
         case data
         /// `data_hash`, `data_ts`, `data_tb`: the bytes register's hash and version.
         case dataBookkeeping
+        /// `source_id`: the producer's `_id` (`SourceID`, docs/design.md §2). Provenance, outside both
+        /// version rules: a write that carries one sets it, one that does not leaves the stored one.
+        case source
     }
 
     let name: String
@@ -27,7 +30,7 @@ struct PostgresColumn: Sendable {
 
     var isReadByRecordQueries: Bool {
         switch role {
-        case .key, .record, .data: return true
+        case .key, .record, .data, .source: return true
         case .version, .dataBookkeeping: return false
         }
     }

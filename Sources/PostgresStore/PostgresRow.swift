@@ -14,6 +14,8 @@ struct PostgresRow: Sendable {
     let bytesVersion: Version
     /// Record fields this write keeps (honoured by the keep-mask statements only).
     let kept: KeptFields
+    /// The producer's `_id`, when a change of the write carried one (`nil` leaves the stored one).
+    let sourceID: SourceID?
 
     /// The write of `change`'s record part together with the bytes of `bytes` (a change that carried
     /// bytes, possibly another one; `nil`: no bytes, the register stays as it is).
@@ -22,6 +24,7 @@ struct PostgresRow: Sendable {
         record = change.record
         version = change.version
         kept = change.kept.intersection(.recordFields)
+        sourceID = change.record?.sourceID ?? bytes?.record?.sourceID
         if let bytes, bytes.carriesBytes {
             data = bytes.record?.data ?? nil
             bytesVersion = bytes.version

@@ -53,7 +53,12 @@ enum PostgresRowCodec {
         .init(name: "data_tb", type: "bigint", constraint: " NOT NULL DEFAULT \(Version.minimum.storedTiebreak)", role: .dataBookkeeping) {
             .int64($0.bytesVersion.storedTiebreak)
         },
+        // `prepareSchema` adds it to an earlier release's table (`ADD COLUMN`); statements name their columns.
+        .init(name: "source_id", type: "text", constraint: "", role: .source) { row in row.sourceID.map { .text($0.rawValue) } ?? .null },
     ]
+
+    /// The column `prepareSchema` adds to an earlier release's table.
+    static let sourceIDColumn = columns.first { $0.role == .source }!
 
     /// The bytes register's version columns: what `prepareSchema`'s migration adds to a first-release table.
     static let registerVersionColumns = ["data_ts", "data_tb"]
@@ -94,6 +99,7 @@ enum PostgresRowCodec {
     private static let diseaseColumn = read("disease"), percentageColumn = read("percentage")
     private static let createdColumn = read("created_at"), updatedColumn = read("updated_at")
     private static let activeColumn = read("is_active"), deletedColumn = read("is_deleted")
+    private static let sourceColumn = read("source_id")
 
     /// Decodes a live row selected with `readList`. A NULL in a required column or an unknown plant is
     /// an error naming the column and the value.
@@ -120,6 +126,7 @@ enum PostgresRowCodec {
             createdAt: Timestamp(microsecondsSinceEpoch: try required(try result.timestampMicros(row, createdColumn), createdColumn)),
             updatedAt: try result.timestampMicros(row, updatedColumn).map(Timestamp.init(microsecondsSinceEpoch:)),
             isActive: try required(try result.bool(row, activeColumn), activeColumn),
-            isDeleted: try required(try result.bool(row, deletedColumn), deletedColumn))
+            isDeleted: try required(try result.bool(row, deletedColumn), deletedColumn),
+            sourceID: try result.string(row, sourceColumn).flatMap(SourceID.init(rawValue:)))
     }
 }

@@ -140,6 +140,11 @@ struct PostgresSchema: Sendable {
             """,
             // JPEG bytes are already compressed: store them out of line without a futile pglz attempt.
             "ALTER TABLE \(table) ALTER COLUMN data SET STORAGE EXTERNAL",
+            "ALTER TABLE \(table) ADD COLUMN IF NOT EXISTS \(PostgresRowCodec.sourceIDColumn.name) \(PostgresRowCodec.sourceIDColumn.type)",
+            """
+            CREATE INDEX IF NOT EXISTS image_record_source_idx ON \(table) (plant, source_id)
+                WHERE source_id IS NOT NULL
+            """,
             "CREATE INDEX IF NOT EXISTS image_record_version_idx ON \(table) (plant, version_ts)",
             """
             CREATE INDEX IF NOT EXISTS image_record_tombstone_idx ON \(table) (version_ts)
@@ -229,6 +234,7 @@ struct PostgresSchema: Sendable {
                 condition = "(\(record)) AND NOT \(src).\(keepColumn(kept))"
             case .record, .version: condition = record
             case .data, .dataBookkeeping: condition = bytes
+            case .source: return "\(column.name)=COALESCE(\(src).\(column.name),cur.\(column.name))"
             }
             return "\(column.name)=CASE WHEN \(condition) THEN \(src).\(column.name) ELSE cur.\(column.name) END"
         }.joined(separator: ",")
@@ -309,6 +315,11 @@ struct PostgresSchema: Sendable {
     }
 
     var count: String { "SELECT count(*) FROM \(table) WHERE plant = $1 AND \(live)" }
+
+    /// The ids of producer `_id`s ($1 plant, $2 a text array), tombstones included (`image_record_source_idx`).
+    var keysBySource: String {
+        "SELECT source_id, id FROM \(table) WHERE plant = $1 AND source_id = ANY($2::text[]) AND source_id IS NOT NULL"
+    }
 
     var bounds: String { "SELECT min(id), max(id) FROM \(table) WHERE plant = $1" }
 

@@ -280,6 +280,22 @@ public final class PostgresStore: ConsumerStore, StoreProbe, @unchecked Sendable
         }
     }
 
+    public func keys(of plant: Plant, sourceIDs: [SourceID]) async throws -> [SourceID: Int64] {
+        guard !sourceIDs.isEmpty else { return [:] }
+        let text = sql.keysBySource
+        let parameters: [PGParameter] = [.text(plant.rawValue), .text(PostgresTextArray.literal(sourceIDs.map(\.rawValue)))]
+        return try await withConnection("find \(sourceIDs.count) producer _ids of \(plant)") { connection throws(PGError) in
+            let result = try connection.execute(text, parameters)
+            var keys: [SourceID: Int64] = [:]
+            for row in 0..<result.rowCount {
+                if let raw = try result.string(row, 0), let sourceID = SourceID(rawValue: raw), let id = try result.int64(row, 1) {
+                    keys[sourceID] = id
+                }
+            }
+            return keys
+        }
+    }
+
     public func ping(timeout: Duration) async throws {
         try await withConnection("ping", timeout: timeout) { connection throws(PGError) in _ = try connection.execute("SELECT 1") }
     }

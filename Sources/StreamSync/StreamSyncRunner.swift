@@ -101,7 +101,9 @@ struct StreamSyncRunner: Sendable {
             subscription: .subscribe(settings.subscription), metrics: metrics, logger: logger,
             // The gap ledger on the first apply connection: a connection gone silent is found and
             // replaced by the applies, instead of holding each commit's position write for a call timeout.
-            gapDetection: GapDetection(ledger: store, group: kafka.groupId, reset: kafka.autoOffsetReset))
+            gapDetection: GapDetection(ledger: store, group: kafka.groupId, reset: kafka.autoOffsetReset),
+            // Changes by producer _id are resolved there too, after the batches before them (docs/design.md §2).
+            sources: store)
         let healer = GapHealer(
             ledger: healStore, repairer: repairer, metrics: metrics, logger: logger,
             streamCaughtUp: { pipeline.hasCaughtUp(after: $0) })

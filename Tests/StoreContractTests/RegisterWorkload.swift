@@ -27,10 +27,10 @@ struct RegisterWorkload {
         let value = #"{"op":"u","after":\#(after),"source":{"table":"\#(record.plant.rawValue)","ts_ms":1}}"#
         let decoded = try EventDecoder(format: .debezium).decodeEvent(
             IncomingMessage(topic: record.plant.rawValue, value: Array(value.utf8)))
-        guard decoded.placeholders == .data, decoded.change.kept == .data, decoded.change.version == record.version else {
-            throw SetupError("placeholder event decoded as \(decoded.change) with placeholders \(decoded.placeholders)")
+        guard let change = decoded.change, decoded.placeholders == .data, change.kept == .data, change.version == record.version else {
+            throw SetupError("placeholder event decoded as \(decoded.effect) with placeholders \(decoded.placeholders)")
         }
-        return decoded.change
+        return change
     }
 
     init(seed: UInt64, count: Int = 300, ids: ClosedRange<Int64> = 1...25) throws {

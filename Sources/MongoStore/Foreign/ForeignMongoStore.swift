@@ -339,9 +339,10 @@ public final class ForeignMongoStore: DiffSource, RecordReader, @unchecked Senda
         return pipeline
     }
 
-    /// Every LIMS field with the bytes, renamed to LIMS's names.
+    /// Every LIMS field with the bytes, renamed to LIMS's names, and the document's `_id` (the record's
+    /// `SourceID`, which the consumer keeps: docs/design.md §2).
     var recordProjection: BSONDocument {
-        BSONDocument([("_id", .int32(0))] + paths.recordProjection + [("data", MongoFieldPaths.ref(paths.data))])
+        BSONDocument([("_id", .int32(1))] + paths.recordProjection + [("data", MongoFieldPaths.ref(paths.data))])
     }
 
     /// Must run on `executor`.
@@ -351,7 +352,9 @@ public final class ForeignMongoStore: DiffSource, RecordReader, @unchecked Senda
             options: ["batchSize": .int32(Int32(clamping: limit ?? 100))])
         var records: [ImageRecord] = []
         while let doc = try cursor.next() {
-            records.append(try MongoRecordCodec.record(doc, plant: plant, operation: operation))
+            var record = try MongoRecordCodec.record(doc, plant: plant, operation: operation)
+            record.sourceID = MongoRecordCodec.sourceID(doc["_id"])
+            records.append(record)
         }
         return records
     }

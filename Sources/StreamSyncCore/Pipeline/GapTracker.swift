@@ -96,10 +96,17 @@ final class GapTracker: Sendable {
     func deadLetterGap(_ message: KafkaMessage, at now: Timestamp) -> StreamGap? {
         let key = decoder.bestEffortKey(message)
         guard let plant = key?.plant ?? (try? decoder.plant(forTopic: message.topic)) else { return nil }
-        return StreamGap(
-            id: "dead-letter/\(message.topic)/\(message.partition)/\(message.offset)", plant: plant,
+        return Self.messageGap(message, plant: plant, recordID: key?.id, reason: .deadLetter, at: now)
+    }
+
+    /// The gap of one message whose change is not applied: a key gap when `recordID` is known, else an
+    /// offset gap of that one offset (its plant is healed whole). Its id names the reason and the
+    /// offset, so recording it again changes nothing.
+    static func messageGap(_ message: KafkaMessage, plant: Plant, recordID: Int64?, reason: GapReason, at now: Timestamp) -> StreamGap {
+        StreamGap(
+            id: "\(reason.rawValue)/\(message.topic)/\(message.partition)/\(message.offset)", plant: plant,
             partition: StreamPartition(topic: message.topic, partition: message.partition), firstOffset: message.offset,
-            endOffset: message.offset + 1, recordID: key?.id, reason: .deadLetter, detectedAt: now)
+            endOffset: message.offset + 1, recordID: recordID, reason: reason, detectedAt: now)
     }
 
     /// Writes gaps to the ledger (retrying transient errors: nothing past them may be committed before),

@@ -19,13 +19,21 @@ struct PendingBatch {
 
     var isEmpty: Bool { messageCount == 0 }
 
+    /// The keys of the batch's changes.
+    func touches(_ key: RecordKey) -> Bool { changes.contains { $0.key == key } }
+
+    /// A message that changes nothing in the store (a patch of a deleted record), or whose change cannot
+    /// be applied and is left to healing (`gap`, recorded before the batch commits): its offset is
+    /// committed with the batch.
+    mutating func add(_ message: KafkaMessage, leaving gap: StreamGap?) {
+        count(message)
+        if let gap { gaps.append(gap) }
+    }
+
     mutating func add(
         _ message: KafkaMessage, outcome: Result<Change, EventDecodingError>, deadLetterTopic: String, gap: StreamGap? = nil
     ) {
-        if openedAt == nil { openedAt = .now }
-        messageCount += 1
-        valueBytes += message.value?.count ?? 0
-        nextOffsets[message.topicPartition] = max(nextOffsets[message.topicPartition] ?? 0, message.offset + 1)
+        count(message)
         switch outcome {
         case .success(let change):
             changes.append(change)
@@ -35,5 +43,12 @@ struct PendingBatch {
             deadLetters.append(DeadLetter.record(for: message, error: error, topic: deadLetterTopic))
             if let gap { gaps.append(gap) }
         }
+    }
+
+    private mutating func count(_ message: KafkaMessage) {
+        if openedAt == nil { openedAt = .now }
+        messageCount += 1
+        valueBytes += message.value?.count ?? 0
+        nextOffsets[message.topicPartition] = max(nextOffsets[message.topicPartition] ?? 0, message.offset + 1)
     }
 }

@@ -35,6 +35,9 @@ public final class StreamPipeline: Service, Sendable {
     let afterApply: (@Sendable () async throws -> Void)?
     /// Gap detection (docs/design.md §8); `nil`: none (benchmarks, tests of other things).
     let gaps: GapTracker?
+    /// The consumer store's producer `_id`s and records, for changes by `_id` (docs/design.md §2);
+    /// `nil`: such changes cannot be resolved and are left to healing.
+    let sources: (any SourceRecords)?
     private let state = Mutex(State())
 
     struct State {
@@ -51,7 +54,7 @@ public final class StreamPipeline: Service, Sendable {
         settings: StreamSyncSettings, events: any ChangeEventSource, deadLetters: any DeadLetterSink,
         stores: [any ChangeApplier], subscription: EventSubscription, metrics: StreamMetrics,
         logger: Logger = Logger(label: "plantsync.streamsync"), gapDetection: GapDetection? = nil,
-        afterApply: (@Sendable () async throws -> Void)? = nil
+        sources: (any SourceRecords)? = nil, afterApply: (@Sendable () async throws -> Void)? = nil
     ) {
         precondition(!stores.isEmpty, "StreamPipeline needs at least one store")
         self.settings = settings
@@ -66,6 +69,7 @@ public final class StreamPipeline: Service, Sendable {
         // The plants of the named topics at 0 from the start; a pattern's show from their first change.
         for topic in settings.topics { if let plant = try? decoder.plant(forTopic: topic) { metrics.expect(plant) } }
         self.afterApply = afterApply
+        self.sources = sources
         gaps = gapDetection.map {
             GapTracker(detection: $0, decoder: settings.decoder, metrics: metrics, logger: logger, backoff: settings.backoff)
         }
@@ -129,6 +133,8 @@ public final class StreamPipeline: Service, Sendable {
 
         var isEmpty: Bool { batches.isEmpty }
 
+        func touches(_ key: RecordKey) -> Bool { batches.contains { $0.batch.touches(key) } }
+
         mutating func cancel() async {
             let tasks = batches.map(\.task)
             batches = []
@@ -152,6 +158,7 @@ public final class StreamPipeline: Service, Sendable {
     private func loop(_ inFlight: inout InFlight) async throws {
         var batch = PendingBatch()
         var loggedKinds = Set<EventDecodingError.Kind>()
+        var sourceKeys = SourceKeyCache()
         while !stopRequested {
             try Task.checkCancellation()
             let wait: Duration
@@ -176,26 +183,7 @@ public final class StreamPipeline: Service, Sendable {
             switch event {
             case .message(let message):
                 if batch.isEmpty { state.withLock { s in s.progress.firstReadAt = s.progress.firstReadAt ?? .now } }
-                let outcome: Result<Change, EventDecodingError>
-                do throws(EventDecodingError) {
-                    let decoded = try decoder.decodeEvent(message)
-                    metrics.decodedPlaceholders(decoded.placeholders)
-                    outcome = .success(decoded.change)
-                } catch {
-                    outcome = .failure(error)
-                    if loggedKinds.insert(error.kind).inserted {
-                        logger.warning(
-                            "Poison message sent to the dead-letter topic (logged once per kind)",
-                            metadata: [
-                                "kind": "\(error.kind.rawValue)", "error": "\(error)", "topic": "\(message.topic)",
-                                "partition": "\(message.partition)", "offset": "\(message.offset)",
-                                "deadletter.topic": "\(settings.deadLetterTopic)",
-                            ])
-                    }
-                }
-                var gap: StreamGap? = nil
-                if case .failure = outcome { gap = gaps?.deadLetterGap(message, at: .now) }
-                batch.add(message, outcome: outcome, deadLetterTopic: settings.deadLetterTopic, gap: gap)
+                try await admit(message, &batch, &inFlight, &sourceKeys, &loggedKinds)
                 metrics.kafkaRowsRead.increment()
                 if batch.messageCount >= settings.batchMaxSize || batch.valueBytes >= settings.batchMaxBytes {
                     try await flush(&batch, &inFlight)
@@ -224,6 +212,66 @@ public final class StreamPipeline: Service, Sendable {
         try await flush(&batch, &inFlight)
         try await drain(&inFlight)
         try await commitPending(attempts: 3)
+    }
+
+    // MARK: Admitting a message
+
+    /// Adds a message to the batch: its change; a change by producer `_id` once resolved (which may
+    /// flush and drain the batches before it), or the gap it leaves when it cannot be; or, for a poison
+    /// message, its dead letter and its gap.
+    private func admit(
+        _ message: KafkaMessage, _ batch: inout PendingBatch, _ inFlight: inout InFlight, _ sourceKeys: inout SourceKeyCache,
+        _ loggedKinds: inout Set<EventDecodingError.Kind>
+    ) async throws {
+        var outcome: Result<DecodedEvent, EventDecodingError>
+        do throws(EventDecodingError) {
+            outcome = .success(try decoder.decodeEvent(message))
+        } catch {
+            outcome = .failure(error)
+        }
+        var change: Result<Change, EventDecodingError>
+        switch outcome {
+        case .failure(let error):
+            change = .failure(error)
+        case .success(let decoded):
+            metrics.decodedPlaceholders(decoded.placeholders)
+            switch decoded.effect {
+            case .change(let decodedChange):
+                sourceKeys.remember(decodedChange)
+                change = .success(decodedChange)
+            case .bySource(let source):
+                switch try await resolve(source, &sourceKeys, &batch, &inFlight) {
+                case .change(let resolved):
+                    change = .success(resolved)
+                case .nothing:
+                    batch.add(message, leaving: nil)
+                    return
+                case .unresolved(let reason, let recordID) where gaps != nil:
+                    batch.add(message, leaving: GapTracker.messageGap(message, plant: source.plant, recordID: recordID, reason: reason, at: .now))
+                    return
+                case .unresolved(let reason, _):
+                    // Without gap detection, a dead letter is the record the change leaves.
+                    change = .failure(
+                        EventDecodingError(
+                            .unknownSourceID, field: "_id", value: "\"\(source.sourceID)\"",
+                            detail: "\(reason): the consumer store holds no record of \(source.plant) with this producer _id"))
+                }
+            }
+        }
+        var gap: StreamGap? = nil
+        if case .failure(let error) = change {
+            gap = gaps?.deadLetterGap(message, at: .now)
+            if loggedKinds.insert(error.kind).inserted {
+                logger.warning(
+                    "Poison message sent to the dead-letter topic (logged once per kind)",
+                    metadata: [
+                        "kind": "\(error.kind.rawValue)", "error": "\(error)", "topic": "\(message.topic)",
+                        "partition": "\(message.partition)", "offset": "\(message.offset)",
+                        "deadletter.topic": "\(settings.deadLetterTopic)",
+                    ])
+            }
+        }
+        batch.add(message, outcome: change, deadLetterTopic: settings.deadLetterTopic, gap: gap)
     }
 
     // MARK: Flushing a batch
@@ -325,7 +373,49 @@ public final class StreamPipeline: Service, Sendable {
         }
     }
 
+    // MARK: Changes by producer _id
+
+    /// Resolves a change by producer `_id` (docs/design.md §2): the id from the cache, else from the
+    /// store once every batch before it is applied (so the store holds every earlier change); a patch
+    /// is applied to the stored record, read once no batch before it touches that record.
+    private func resolve(
+        _ source: SourceChange, _ sourceKeys: inout SourceKeyCache, _ batch: inout PendingBatch, _ inFlight: inout InFlight
+    ) async throws -> SourceResolution {
+        guard let sources else { return .unresolved(.unknownSourceID, recordID: nil) }
+        var id = sourceKeys.id(of: source.sourceID, plant: source.plant)
+        if id == nil {
+            try await flush(&batch, &inFlight)
+            try await drain(&inFlight)
+            id = try await storeRetrying { try await sources.keys(of: source.plant, sourceIDs: [source.sourceID])[source.sourceID] }
+            if let id { sourceKeys.remember(source.sourceID, id: id, plant: source.plant) }
+        }
+        guard let id else { return .unresolved(.unknownSourceID, recordID: nil) }
+        let key = RecordKey(plant: source.plant, id: id)
+        switch source.operation {
+        case .delete(let at):
+            return .change(.delete(key, at: at))
+        case .patch(let patch):
+            guard patch.hasVersionTime else { return .unresolved(.unorderedPatch, recordID: id) }
+            if batch.touches(key) || inFlight.touches(key) {
+                try await flush(&batch, &inFlight)
+                try await drain(&inFlight)
+            }
+            if let stored = try await storeRetrying({ try await sources.record(key) }) {
+                return .change(decoder.timestampPrecision.truncate(patch.change(patching: stored)))
+            }
+            // No live record: deleted (a tombstone: the delete is newer, nothing to do), or never written here.
+            let held = try await storeRetrying { try await sources.keys(of: source.plant, sourceIDs: [source.sourceID]) }
+            return held[source.sourceID] == id ? .nothing : .unresolved(.unknownSourceID, recordID: id)
+        }
+    }
+
     private func applyRetrying(_ changes: [Change], to store: any ChangeApplier) async throws -> ApplyOutcome {
+        try await storeRetrying { try await store.apply(changes) }
+    }
+
+    /// A store call, transient errors retried with backoff (nothing is read or committed meanwhile); a
+    /// permanent one ends the pipeline (`StreamSyncError.permanentStoreFailure`).
+    private func storeRetrying<T>(_ call: () async throws -> T) async throws -> T {
         do {
             return try await backoff.retry(
                 shouldRetry: { ($0 as? any StoreError)?.isTransient == true },
@@ -338,7 +428,7 @@ public final class StreamPipeline: Service, Sendable {
                     }
                 },
                 onRecovered: { retries in logger.notice("Store recovered", metadata: ["retries": "\(retries)"]) }
-            ) { try await store.apply(changes) }
+            ) { try await call() }
         } catch let error as CancellationError {
             throw error
         } catch {

@@ -9,6 +9,9 @@ public struct EventDecodingError: Error, Sendable, Hashable, CustomStringConvert
         case invalidPlant = "invalid-plant"
         case oversized
         case unsupported
+        /// A change by producer `_id` whose `_id` the consumer store does not know (dead-lettered only
+        /// when StreamSync runs without gap detection; else a gap, docs/design.md §2).
+        case unknownSourceID = "unknown-source-id"
     }
 
     public let kind: Kind

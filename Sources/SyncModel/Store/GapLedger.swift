@@ -28,6 +28,12 @@ public enum GapReason: String, Sendable, Hashable, CaseIterable, Codable, Custom
     case logTruncated = "log-truncated"
     /// A message was dead-lettered: its change was not applied.
     case deadLetter = "dead-letter"
+    /// A delete or partial update named its record by a producer `_id` the consumer never saw (its
+    /// create was never read): the change could not be applied (docs/design.md §2).
+    case unknownSourceID = "unknown-source-id"
+    /// A partial update that does not set `updated_at`: it has no version to be ordered by, so it is not
+    /// applied; its key is healed from the producer (docs/design.md §2).
+    case unorderedPatch = "unordered-patch"
 
     public var description: String { rawValue }
 }
