@@ -16,7 +16,8 @@
 ///   a diff into a sub-document or array (`s<field>`) is refused (`unsupported`); a patch without any
 ///   `$` operator replaces the whole document: an upsert.
 /// - deletes: with a `before` carrying `id` (`*_with_pre_image`), by business key; else by `_id`, from
-///   the message key (or `filter`), at `source.ts_ms` (else `ts_ms`, else the Kafka timestamp).
+///   the message key (or `filter`); at `source.wallTime`, else at the end of the `source.ts_ms` second
+///   (`clusterTime`, whole seconds), else `ts_ms`, else the Kafka timestamp (`deleteTime`).
 extension EventDecoder {
     func decodeDebezium(_ json: JSONValue, _ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
         var payload = json
@@ -47,7 +48,7 @@ extension EventDecoder {
                 .unsupported, field: "after", value: "null",
                 detail: "op '\(op)' without a full 'after' image (MongoDB connector: set capture.mode to a *_update_full mode)")
         case "d":
-            let at = try deleteTime(payload: payload, message: message)
+            let at = try deleteTime(payload: payload, message: message, mongo: mongo)
             if let before = try row(payload["before"], field: "before"), before["id"] != nil {
                 guard case .object(let fields) = before else { throw EventDecodingError.missing("before.id") }
                 let id = try RecordJSON.int(fields, "id")
@@ -171,7 +172,20 @@ extension EventDecoder {
         }
     }
 
-    func deleteTime(payload: JSONValue, message: some EventMessage) throws(EventDecodingError) -> Timestamp {
+    /// The time of a delete: `source.ts_ms`, else `ts_ms`, else the Kafka timestamp, each rounded up to
+    /// the end of its millisecond. The MongoDB connector's `source.ts_ms` is the change's `wallTime` when
+    /// MongoDB gives one (6.0 and later: then `source.wallTime` holds it too), else its `clusterTime`,
+    /// which counts whole seconds: without `source.wallTime` a MongoDB delete is at the end of its second,
+    /// so that it is not judged older than an update earlier in that second.
+    func deleteTime(payload: JSONValue, message: some EventMessage, mongo: Bool = false) throws(EventDecodingError) -> Timestamp {
+        if mongo, let source = payload["source"] {
+            if let raw = source["wallTime"], case .integer(let millis) = RecordJSON.unwrapNumber(raw) {
+                return Self.endOfMillisecond(millis)
+            }
+            if let raw = source["ts_ms"], case .integer(let millis) = RecordJSON.unwrapNumber(raw) {
+                return Timestamp(microsecondsSinceEpoch: millis.floorDiv(1000) &* 1_000_000 &+ 999_999)
+            }
+        }
         for candidate in [payload["source"]?["ts_ms"], payload["ts_ms"]] {
             if let raw = candidate, case .integer(let millis) = RecordJSON.unwrapNumber(raw) {
                 return Self.endOfMillisecond(millis)
