@@ -64,7 +64,11 @@ struct StreamSyncCommand: AsyncParsableCommand {
     )
     var topicPattern: String?
 
-    @Option(name: .long, help: "Event format: auto, lims or debezium.")
+    @Option(
+        name: .long,
+        help:
+            "Event format: auto (detects each message's), lims, debezium (relational and MongoDB connectors) or mongodb-change-stream (MongoDB Kafka source connector; needed for its simplified-JSON publish.full.document.only documents). See docs/streamsync.md, \"MongoDB change events\"."
+    )
     var format: EventDecoder.Format = StreamSyncSettings().format
 
     @Option(

@@ -1,19 +1,41 @@
-/// Turns Kafka messages into `Change`s (docs/design.md §2).
+/// Turns Kafka messages into `Change`s (docs/design.md §2, docs/streamsync.md "MongoDB change events").
 ///
 /// - `lims`: topic → plant; the value is the record JSON with hex `data`.
 /// - `debezium`: the change-event envelope, with or without the `schema`/`payload` wrapper; `op`
-///   `c`/`r`/`u` upsert `after`, `d` deletes by `before`'s `id` (or the message key).
-/// - `auto` (default): a JSON object with `op` or `payload` is Debezium, anything else LIMS.
+///   `c`/`r`/`u` upsert `after`, `d` deletes by `before`'s `id` (or the message key). From the MongoDB
+///   connector (`source.connector` `mongodb`) also: an update without `after` (`updateDescription`, or
+///   the legacy oplog `patch`) and a delete naming the document by its `_id` only
+///   (EventDecoder+Debezium.swift).
+/// - `mongodbChangeStream`: the MongoDB Kafka source connector's change stream documents
+///   (`operationType`), in any of its JSON formatters, or with `publish.full.document.only=true` the bare
+///   document (EventDecoder+MongoChangeStream.swift).
+/// - `auto` (default): a JSON object with `operationType` is a change stream document, one with `op` or
+///   `payload` Debezium, a bare document whose `data` is an Extended JSON `{"$binary": …}` object a
+///   MongoDB full document; anything else LIMS. (A bare document with a string `data` stays LIMS's, hex:
+///   a hex string is valid base64 too, so the simplified-JSON full documents of
+///   `publish.full.document.only=true` need `--format mongodb-change-stream`.)
 ///
-/// A tombstone (null value) deletes by the message key, at the Kafka record timestamp. Millisecond
+/// A value that is a JSON string holding a JSON object (Kafka Connect's `JsonConverter` over a string,
+/// e.g. the MongoDB source connector's `output.format.value=json`) is that object, in any format, once.
+///
+/// A tombstone (null value) deletes by the message key, at the Kafka record timestamp: a business id
+/// (`5`, `{"id": 5}`), or a MongoDB `_id` (Debezium MongoDB's `{"id": "<_id as Extended JSON>"}`, the
+/// source connector's `{"_id": …}`) — a delete by `_id` (`DecodedEvent.Effect.bySource`). Millisecond
 /// delete times are rounded up to the end of their millisecond, so a delete is not judged older than
 /// an update of the same millisecond.
+///
+/// A change that names its record by the producer's `_id` only (a delete, an update without its full
+/// document) is a `SourceChange`: `decodeEvent` returns it for StreamSync to resolve; `decode` refuses it.
 ///
 /// In a Debezium `after`, the unavailable-value placeholder (`unavailablePlaceholder`) in `data`,
 /// `disease` or `gps_coordinates` means "not carried": the change keeps the stored value
 /// (`KeptFields`, docs/design.md §2), and `decodeEvent` reports which fields held it.
 public struct EventDecoder: Sendable {
-    public enum Format: String, Sendable, CaseIterable { case auto, lims, debezium }
+    public enum Format: String, Sendable, CaseIterable {
+        case auto, lims, debezium
+        /// The MongoDB Kafka source connector's change stream documents (or bare full documents).
+        case mongodbChangeStream = "mongodb-change-stream"
+    }
 
     public var format: Format
     /// Topic name → plant, for topics not named after their plant. Any other topic's plant is named by
@@ -62,18 +84,50 @@ public struct EventDecoder: Sendable {
     }
 
     private func decodeValue(_ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
-        guard let value = message.value else { return DecodedEvent(change: try tombstone(message)) }
+        guard let value = message.value else { return try tombstone(message) }
         guard value.count <= maxValueBytes else {
             throw EventDecodingError(
                 .oversized, field: nil, value: "\(value.count) bytes", detail: "message value exceeds \(maxValueBytes) bytes")
         }
-        if format == .debezium { return try decodeDebezium(try JSONValue.parse(value), message) }
+        return try decodeDocument(value, message, nested: false)
+    }
+
+    /// Decodes a message value; `nested`: `value` is the content of a double-encoded value.
+    private func decodeDocument(
+        _ value: [UInt8], _ message: some EventMessage, nested: Bool
+    ) throws(EventDecodingError) -> DecodedEvent {
         // A LIMS event's hex image stays in `value` and is decoded from there (no `String` of it).
         let (json, hexData) = try JSONValue.parse(value, capturing: "data")
-        if format == .auto, json["op"] != nil || json["payload"] != nil {
-            return try decodeDebezium(hexData == nil ? json : try JSONValue.parse(value), message)
+        if !nested, let inner = Self.doubleEncoded(json) { return try decodeDocument(inner, message, nested: true) }
+        func whole() throws(EventDecodingError) -> JSONValue { hexData == nil ? json : try JSONValue.parse(value) }
+        switch format {
+        case .debezium:
+            return try decodeDebezium(try whole(), message)
+        case .mongodbChangeStream:
+            return try decodeMongoChangeStream(try whole(), message)
+        case .lims:
+            break
+        case .auto:
+            if json["operationType"] != nil || json["payload"]?["operationType"] != nil {
+                return try decodeMongoChangeStream(try whole(), message)
+            }
+            if json["op"] != nil || json["payload"] != nil { return try decodeDebezium(try whole(), message) }
+            if case .object(let data)? = json["data"], data["$binary"] != nil {
+                return try decodeMongoFullDocument(json, message)
+            }
         }
         return DecodedEvent(change: try decodeLIMS(json, message, hexData: hexData.map { value[$0] }))
+    }
+
+    /// The content of a double-encoded value: a JSON string holding a JSON object, or the string
+    /// `payload` of a `JsonConverter` envelope (`{"schema": {"type": "string"}, "payload": "{…}"}`).
+    static func doubleEncoded(_ json: JSONValue) -> [UInt8]? {
+        var candidate = json
+        if case .object(let fields) = json, fields["schema"] != nil, let payload = fields["payload"] { candidate = payload }
+        guard case .string(let text) = candidate,
+            let first = text.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }), first == UInt8(ascii: "{")
+        else { return nil }
+        return Array(text.utf8)
     }
 
     // MARK: LIMS
@@ -87,105 +141,51 @@ public struct EventDecoder: Sendable {
         return .upsert(timestampPrecision.truncate(decoded.record), keeping: decoded.kept)
     }
 
-    // MARK: Debezium
-
-    func decodeDebezium(_ json: JSONValue, _ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
-        var payload = json
-        if let inner = json["payload"] {
-            if inner == .null { return DecodedEvent(change: try tombstone(message)) }
-            payload = inner
-        }
-        guard case .object = payload else {
-            throw EventDecodingError.wrongType("payload", expected: "an object", got: payload)
-        }
-        guard let opValue = payload["op"] else { throw EventDecodingError.missing("op") }
-        guard case .string(let op) = opValue else {
-            throw EventDecodingError.wrongType("op", expected: "a string", got: opValue)
-        }
-        let source = payload["source"]
-        var sourceName: String? = nil
-        if case .string(let name)? = source?["collection"] ?? source?["table"] { sourceName = name }
-        let plant = try plant(forTopic: message.topic, sourceName: sourceName)
-
-        switch op {
-        case "c", "r", "u":
-            guard let after = try row(payload["after"], field: "after") else {
-                throw EventDecodingError(
-                    .unsupported, field: "after", value: "null",
-                    detail: "op '\(op)' without a full 'after' image (MongoDB connector: set capture.mode to a *_update_full mode)")
-            }
-            let decoded = try RecordJSON.decode(
-                after, plant: plant, binary: .base64, maxDataBytes: maxValueBytes, placeholder: unavailablePlaceholder)
-            return DecodedEvent(
-                change: .upsert(timestampPrecision.truncate(decoded.record), keeping: decoded.kept), placeholders: decoded.placeholders)
-        case "d":
-            let at = try deleteTime(payload: payload, message: message)
-            if let before = try row(payload["before"], field: "before"), before["id"] != nil {
-                guard case .object(let fields) = before else { throw EventDecodingError.missing("before.id") }
-                let id = try RecordJSON.int(fields, "id")
-                return DecodedEvent(change: try delete(plant: plant, id: id, field: "before.id", at: at))
-            }
-            guard let id = try keyID(message) else {
-                throw EventDecodingError(
-                    .missingField, field: "before.id", value: nil,
-                    detail: "a delete needs the business key 'id' in 'before' or in the message key")
-            }
-            return DecodedEvent(change: try delete(plant: plant, id: id, field: "key", at: at))
-        default:
-            throw EventDecodingError.invalid("op", "\"\(op)\"", "expected one of c, r, u, d")
-        }
-    }
-
-    /// `after`/`before` may be an object or (MongoDB connector) a string holding Extended JSON.
-    func row(_ value: JSONValue?, field: String) throws(EventDecodingError) -> JSONValue? {
-        switch value {
-        case nil, .null?: return nil
-        case .object?: return value
-        case .string(let text)?:
-            do {
-                return try JSONValue.parse(Array(text.utf8))
-            } catch {
-                throw EventDecodingError(.malformedJSON, field: field, value: nil, detail: error.detail)
-            }
-        case let other?: throw EventDecodingError.wrongType(field, expected: "an object", got: other)
-        }
-    }
-
-    func deleteTime(payload: JSONValue, message: some EventMessage) throws(EventDecodingError) -> Timestamp {
-        for candidate in [payload["source"]?["ts_ms"], payload["ts_ms"]] {
-            if let raw = candidate, case .integer(let millis) = RecordJSON.unwrapNumber(raw) {
-                return Self.endOfMillisecond(millis)
-            }
-        }
-        if let millis = message.timestampMillis { return Self.endOfMillisecond(millis) }
-        throw EventDecodingError(
-            .missingField, field: "source.ts_ms", value: nil,
-            detail: "a delete needs a time: source.ts_ms, ts_ms or the Kafka timestamp")
-    }
-
     // MARK: Tombstones and keys
 
-    func tombstone(_ message: some EventMessage) throws(EventDecodingError) -> Change {
+    /// A tombstone: a delete of the message key's record at the Kafka record timestamp — by business id,
+    /// or by `_id` for a MongoDB key (`MessageKey`).
+    func tombstone(_ message: some EventMessage) throws(EventDecodingError) -> DecodedEvent {
         let plant = try plant(forTopic: message.topic, sourceName: nil)
-        guard let id = try keyID(message) else {
+        guard let key = try messageKey(message) else {
             throw EventDecodingError(.missingField, field: "key", value: nil, detail: "a tombstone needs a message key naming the id")
         }
         guard let millis = message.timestampMillis else {
             throw EventDecodingError(.missingField, field: "timestamp", value: nil, detail: "a tombstone needs a Kafka record timestamp")
         }
-        return try delete(plant: plant, id: id, field: "key", at: Self.endOfMillisecond(millis))
+        let at = Self.endOfMillisecond(millis)
+        switch key {
+        case .id(let id):
+            return DecodedEvent(change: try delete(plant: plant, id: id, field: "key", at: at))
+        case .source(let sourceID):
+            return DecodedEvent(bySource: SourceChange(plant: plant, sourceID: sourceID, operation: .delete(at: at)))
+        }
     }
 
     /// The key of a message that did not decode (a dead letter), as far as it can be told: the plant of
-    /// its topic, and the id of its message key or of its value's `id` (`after.id`, `before.id`, under
-    /// `payload` too); `nil` when either is missing (docs/design.md §8: such a gap heals its whole plant).
+    /// its topic (or of its event's `ns.coll`, `source.collection`/`source.table`), and the id of its
+    /// message key or of its value's `id` (`id`, `after.id`, `before.id`, `fullDocument.id`,
+    /// `fullDocumentBeforeChange.id`, under `payload` too, `after`/`before` also as Debezium MongoDB's
+    /// JSON strings, in a double-encoded value too); `nil` when either is missing (docs/design.md §8: such
+    /// a gap heals its whole plant).
     public func bestEffortKey(_ message: some EventMessage) -> RecordKey? {
-        guard let plant = try? plant(forTopic: message.topic) else { return nil }
         var id = (try? keyID(message)) ?? nil
-        if id == nil, let value = message.value, let json = try? JSONValue.parse(value) {
-            let root = json["payload"] ?? json
-            for candidate in [root["id"], root["after"]?["id"], root["before"]?["id"]] {
-                guard let candidate else { continue }
+        var root: JSONValue? = nil
+        if let value = message.value, var json = try? JSONValue.parse(value) {
+            if let inner = Self.doubleEncoded(json), let parsed = try? JSONValue.parse(inner) { json = parsed }
+            root = json["payload"] ?? json
+        }
+        var sourceName: String? = nil
+        if case .string(let name)? = root?["ns"]?["coll"] ?? root?["source"]?["collection"] ?? root?["source"]?["table"] {
+            sourceName = name
+        }
+        guard let plant = try? plant(forTopic: message.topic, sourceName: sourceName) else { return nil }
+        if id == nil, let root {
+            let documents = [
+                root, root["fullDocument"], root["after"], root["before"], root["fullDocumentBeforeChange"],
+            ]
+            for document in documents {
+                guard let document, let row = try? row(document, field: ""), let candidate = row["id"] else { continue }
                 if case .integer(let found) = RecordJSON.unwrapNumber(candidate) {
                     id = found
                     break
@@ -196,22 +196,64 @@ public struct EventDecoder: Sendable {
         return RecordKey(plant: plant, id: id)
     }
 
-    /// The business id from a message key: `5`, `"5"`, `{"id": 5}` or `{"payload": {"id": 5}}`.
-    func keyID(_ message: some EventMessage) throws(EventDecodingError) -> Int64? {
+    /// What a message key names.
+    enum MessageKey: Equatable {
+        /// A business id: `5`, `"5"`, `{"id": 5}`, `{"payload": {"id": 5}}`.
+        case id(Int64)
+        /// A MongoDB `_id`: Debezium MongoDB's `{"id": "<the _id as Extended JSON text>"}` (with or
+        /// without the `schema`/`payload` wrapper), or the MongoDB source connector's document key
+        /// `{"_id": …}` (`change.stream.document.key.as.key`, its default).
+        case source(SourceID)
+    }
+
+    /// What the message key names, `nil` without a key or for a key that names neither (a JSON key
+    /// double-encoded as a string is read once). The source connector's resume-token key
+    /// (`{"_id": {"_data": …}}`, `change.stream.document.key.as.key=false`) names no document: an error.
+    func messageKey(_ message: some EventMessage) throws(EventDecodingError) -> MessageKey? {
         guard let key = message.key, !key.isEmpty else { return nil }
         let text = String(decoding: key, as: UTF8.self)
-        if let id = Int64(text) { return id }
-        guard let json = try? JSONValue.parse(key) else {
+        if let id = Int64(text) { return .id(id) }
+        guard var json = try? JSONValue.parse(key) else {
             throw EventDecodingError.invalid("key", "\"\(text.prefix(40))\"", "not an id nor a JSON key")
         }
-        var object = json
-        if let inner = json["payload"] { object = inner }
-        switch object {
-        case .integer(let id): return id
-        case .string(let s): return Int64(s)
-        case .object(let fields) where fields["id"] != nil: return try RecordJSON.int(fields, "id")
-        default: return nil
+        if let inner = Self.doubleEncoded(json), let parsed = try? JSONValue.parse(inner) { json = parsed }
+        if let inner = json["payload"] { json = inner }
+        switch json {
+        case .integer(let id):
+            return .id(id)
+        case .string(let s):
+            return Int64(s).map(MessageKey.id)
+        case .object(let fields) where fields["id"] != nil:
+            guard case .string(let idText) = fields["id"]! else { return .id(try RecordJSON.int(fields, "id")) }
+            // Debezium MongoDB: the `_id` as Extended JSON text (`{"$oid": …}`, `"\"text\""`, `1234`).
+            guard let idJSON = try? JSONValue.parse(Array(idText.utf8)), let sourceID = SourceID(json: idJSON) else {
+                throw EventDecodingError.invalid(
+                    "key.id", JSONValue.string(idText).preview,
+                    "neither a business id nor a MongoDB _id as Extended JSON (an ObjectId, a string or an integer)")
+            }
+            return .source(sourceID)
+        case .object(let fields) where fields["_id"] != nil:
+            let raw = fields["_id"]!
+            if case .object(let token) = raw, token["_data"] != nil {
+                throw EventDecodingError(
+                    .unsupported, field: "key._id", value: raw.preview,
+                    detail:
+                        "the key is the change stream's resume token, which names no document: set the source connector's change.stream.document.key.as.key=true (its default)"
+                )
+            }
+            guard let sourceID = SourceID(json: raw) else {
+                throw EventDecodingError.invalid("key._id", raw.preview, "not a MongoDB _id (an ObjectId, a string or an integer)")
+            }
+            return .source(sourceID)
+        default:
+            return nil
         }
+    }
+
+    /// The business id from a message key, `nil` when it names none (or names a MongoDB `_id`).
+    func keyID(_ message: some EventMessage) throws(EventDecodingError) -> Int64? {
+        if case .id(let id)? = try messageKey(message) { return id }
+        return nil
     }
 
     func delete(plant: Plant, id: Int64, field: String, at: Timestamp) throws(EventDecodingError) -> Change {

@@ -99,24 +99,38 @@ public enum RecordJSON {
 
     static func int(_ fields: [String: JSONValue], _ name: String) throws(EventDecodingError) -> Int64 {
         guard let raw = fields[name] else { throw EventDecodingError.missing(name) }
+        return try int(raw, field: name)
+    }
+
+    /// An integer value (`5`, `5.0`, `{"$numberLong": "5"}`, `{"$numberInt": "5"}`); errors name `field`.
+    static func int(_ raw: JSONValue, field: String) throws(EventDecodingError) -> Int64 {
         switch unwrapNumber(raw) {
         case .integer(let v): return v
         case .double(let d) where d == d.rounded() && abs(d) < 9.0e18: return Int64(d)
-        default: throw EventDecodingError.wrongType(name, expected: "an integer", got: raw)
+        default: throw EventDecodingError.wrongType(field, expected: "an integer", got: raw)
         }
     }
 
     static func bool(_ fields: [String: JSONValue], _ name: String) throws(EventDecodingError) -> Bool {
         guard let raw = fields[name] else { throw EventDecodingError.missing(name) }
-        guard case .bool(let v) = raw else { throw EventDecodingError.wrongType(name, expected: "a boolean", got: raw) }
+        return try bool(raw, field: name)
+    }
+
+    static func bool(_ raw: JSONValue, field: String) throws(EventDecodingError) -> Bool {
+        guard case .bool(let v) = raw else { throw EventDecodingError.wrongType(field, expected: "a boolean", got: raw) }
         return v
     }
 
     static func optionalString(_ fields: [String: JSONValue], _ name: String) throws(EventDecodingError) -> String? {
-        switch fields[name] {
-        case nil, .null?: return nil
-        case .string(let s)?: return s
-        case let other?: throw EventDecodingError.wrongType(name, expected: "a string or null", got: other)
+        guard let raw = fields[name] else { return nil }
+        return try optionalString(raw, field: name)
+    }
+
+    static func optionalString(_ raw: JSONValue, field: String) throws(EventDecodingError) -> String? {
+        switch raw {
+        case .null: return nil
+        case .string(let s): return s
+        default: throw EventDecodingError.wrongType(field, expected: "a string or null", got: raw)
         }
     }
 
@@ -132,35 +146,56 @@ public enum RecordJSON {
     }
 
     static func optionalDouble(_ fields: [String: JSONValue], _ name: String) throws(EventDecodingError) -> Double? {
-        guard let raw = fields[name], raw != .null else { return nil }
-        return try double(raw, field: name)
+        guard let raw = fields[name] else { return nil }
+        return try optionalDouble(raw, field: name)
+    }
+
+    static func optionalDouble(_ raw: JSONValue, field: String) throws(EventDecodingError) -> Double? {
+        raw == .null ? nil : try double(raw, field: field)
     }
 
     static func coordinates(_ fields: [String: JSONValue]) throws(EventDecodingError) -> (Double, Double) {
         let name = "gps_coordinates"
         guard let raw = fields[name] else { throw EventDecodingError.missing(name) }
+        return try coordinates(raw, field: name)
+    }
+
+    /// `[lat, lon]`; errors name `field`, an element's `field[0]`/`field[1]`.
+    static func coordinates(_ raw: JSONValue, field name: String) throws(EventDecodingError) -> (Double, Double) {
         guard case .array(let items) = raw else {
             throw EventDecodingError.wrongType(name, expected: "an array [lat, lon]", got: raw)
         }
         guard items.count == 2 else {
             throw EventDecodingError.invalid(name, raw.preview, "must hold exactly two numbers [lat, lon]")
         }
-        let lat = try double(items[0], field: name + "[0]")
-        let lon = try double(items[1], field: name + "[1]")
+        return (try latitude(items[0], field: name + "[0]"), try longitude(items[1], field: name + "[1]"))
+    }
+
+    static func latitude(_ raw: JSONValue, field: String) throws(EventDecodingError) -> Double {
+        let lat = try double(raw, field: field)
         guard (-90.0...90.0).contains(lat) else {
-            throw EventDecodingError.invalid(name + "[0]", String(lat), "latitude must be within -90…90")
+            throw EventDecodingError.invalid(field, String(lat), "latitude must be within -90…90")
         }
+        return lat
+    }
+
+    static func longitude(_ raw: JSONValue, field: String) throws(EventDecodingError) -> Double {
+        let lon = try double(raw, field: field)
         guard (-180.0...180.0).contains(lon) else {
-            throw EventDecodingError.invalid(name + "[1]", String(lon), "longitude must be within -180…180")
+            throw EventDecodingError.invalid(field, String(lon), "longitude must be within -180…180")
         }
-        return (lat, lon)
+        return lon
     }
 
     /// A timestamp: LIMS/ISO string, integer microseconds (Debezium `MicroTimestamp`), or Extended JSON
     /// `{"$date": …}` (milliseconds or ISO string). `nil` for null or absent.
     static func timestamp(_ fields: [String: JSONValue], _ name: String) throws(EventDecodingError) -> Timestamp? {
-        guard let raw = fields[name], raw != .null else { return nil }
-        return try timestamp(raw, field: name)
+        guard let raw = fields[name] else { return nil }
+        return try optionalTimestamp(raw, field: name)
+    }
+
+    static func optionalTimestamp(_ raw: JSONValue, field: String) throws(EventDecodingError) -> Timestamp? {
+        raw == .null ? nil : try timestamp(raw, field: field)
     }
 
     static func timestamp(_ raw: JSONValue, field: String) throws(EventDecodingError) -> Timestamp {
@@ -200,8 +235,9 @@ public enum RecordJSON {
         return decoded
     }
 
-    static func bytes(_ raw: JSONValue, binary: BinaryEncoding, maxBytes: Int) throws(EventDecodingError) -> [UInt8]? {
-        let field = "data"
+    static func bytes(
+        _ raw: JSONValue, binary: BinaryEncoding, maxBytes: Int, field: String = "data"
+    ) throws(EventDecodingError) -> [UInt8]? {
         let decoded: [UInt8]?
         switch raw {
         case .null:
@@ -226,9 +262,10 @@ public enum RecordJSON {
             guard case .string(let b64)? = text else {
                 throw EventDecodingError.invalid(field, raw.preview, "unreadable $binary")
             }
-            return try bytes(.string(b64), binary: .base64, maxBytes: maxBytes)
+            return try bytes(.string(b64), binary: .base64, maxBytes: maxBytes, field: field)
         default:
-            throw EventDecodingError.wrongType(field, expected: "a hex string or null", got: raw)
+            throw EventDecodingError.wrongType(
+                field, expected: binary == .hex ? "a hex string or null" : "a base64 string, a {\"$binary\": …} object or null", got: raw)
         }
     }
 }

@@ -30,6 +30,16 @@ public enum TimestampPrecision: String, Sendable, Hashable, CaseIterable, Codabl
         return record
     }
 
+    /// A patch's `created_at` and `updated_at` at this precision (the record it makes has its version
+    /// from them, as an upsert's).
+    public func truncate(_ patch: RecordPatch) -> RecordPatch {
+        guard self != .microseconds else { return patch }
+        var patch = patch
+        patch.createdAt = patch.createdAt.map(truncate)
+        if case .some(.some(let updatedAt)) = patch.updatedAt { patch.updatedAt = .some(truncate(updatedAt)) }
+        return patch
+    }
+
     /// An upsert's record at this precision (its version follows); other changes as they are.
     public func truncate(_ change: Change) -> Change {
         guard self != .microseconds, let record = change.record else { return change }
