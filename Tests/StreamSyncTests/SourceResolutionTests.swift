@@ -85,13 +85,13 @@ import Testing
             source.push(events)
         }
 
+        /// Waits until every event is read, then stops (which drains the open batch) and checks the commit.
         func finish(committing offset: Int64) async throws {
-            let done = await eventually(timeout: .seconds(120)) {
-                source.pending == 0 && pipeline.committedOffsets[SourceResolutionTests.tp] == offset
-            }
-            #expect(done, "log: \(log.all)")
+            let read = await eventually(timeout: .seconds(120)) { source.pending == 0 }
+            #expect(read, "log: \(log.all)")
             pipeline.stop()
             try await task.value
+            #expect(pipeline.committedOffsets[SourceResolutionTests.tp] == offset, "log: \(log.all)")
         }
 
         var lookups: [String] { log.all.compactMap { if case .lookedUp(let what) = $0 { return what } else { return nil } } }
