@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import StreamSyncCore
 import SyncModel
+import TestSupport
 import Testing
 
 /// Changes that name their record by the producer's `_id` only (docs/design.md §2, "Changes by `_id`"):
@@ -11,52 +12,36 @@ import Testing
 @Suite struct SourceResolutionTests {
     static let tp = InMemoryPipelineTests.tp
 
-    static func oid(_ id: Int64) -> SourceID { SourceID(rawValue: String(format: "6522cf85e2bd4ea5%08x", id))! }
-
-    static func date(_ ts: Timestamp) -> String { #"{"$date": {"$numberLong": "\#(ts.microsecondsSinceEpoch / 1000)"}}"# }
-
-    static func document(_ r: ImageRecord) -> String {
-        let data = r.data.map { #"{"$binary": {"base64": "\#(Data($0).base64EncodedString())", "subType": "00"}}"# } ?? "null"
-        return #"{"_id": {"$oid": "\#(oid(r.id).rawValue)"}, "id": \#(r.id), "camera_id": \#(r.cameraId), "data": \#(data), "#
-            + #""gps_coordinates": [\#(r.latitude), \#(r.longitude)], "disease": \#(r.disease.map { "\"\($0)\"" } ?? "null"), "#
-            + #""percentage": \#(r.percentage.map { String($0) } ?? "null"), "created_at": \#(date(r.createdAt)), "#
-            + #""updated_at": \#(r.updatedAt.map(date) ?? "null"), "is_active": \#(r.isActive), "is_deleted": \#(r.isDeleted)}"#
-    }
+    typealias Events = MongoChangeStreamEvents
 
     static func event(_ offset: Int64, _ body: String) -> KafkaConsumerEvent {
         .message(
             KafkaMessage(
-                topic: InMemoryPipelineTests.topic, partition: 0, offset: offset, key: Array(#"{"_id": {"_data": "8265"}}"#.utf8),
-                value: Array(body.utf8), timestampMillis: 1_700_000_000_000))
+                topic: InMemoryPipelineTests.topic, partition: 0, offset: offset, key: Array(Events.key.utf8), value: Array(body.utf8),
+                timestampMillis: 1_700_000_000_000))
     }
 
-    static func head(_ operation: String, _ id: Int64) -> String {
-        #"{"_id": {"_data": "8265\#(id)"}, "operationType": "\#(operation)", "clusterTime": {"$timestamp": {"t": 1700000000, "i": 1}}, "#
-            + #""wallTime": {"$date": {"$numberLong": "1700000000123"}}, "ns": {"db": "imagedbplantproducer", "coll": "imagecolplantpotato"}, "#
-            + #""documentKey": {"_id": {"$oid": "\#(oid(id).rawValue)"}}"#
-    }
+    static func insert(_ offset: Int64, _ r: ImageRecord) -> KafkaConsumerEvent { event(offset, Events.insert(r)) }
 
-    static func insert(_ offset: Int64, _ r: ImageRecord) -> KafkaConsumerEvent {
-        event(offset, head("insert", r.id) + #", "fullDocument": \#(document(r))}"#)
-    }
+    static let wallMillis: Int64 = 1_700_000_000_123
 
-    static func delete(_ offset: Int64, _ id: Int64) -> KafkaConsumerEvent { event(offset, head("delete", id) + "}") }
+    static func delete(_ offset: Int64, _ id: Int64) -> KafkaConsumerEvent {
+        event(offset, Events.delete(.potato, id: id, wallMillis: wallMillis))
+    }
 
     /// An update without `fullDocument`: only `updateDescription`.
     static func patch(_ offset: Int64, _ id: Int64, updated: String, removed: [String] = []) -> KafkaConsumerEvent {
-        let removedList = removed.map { "\"\($0)\"" }.joined(separator: ", ")
-        return event(
-            offset,
-            head("update", id)
-                + #", "updateDescription": {"updatedFields": {\#(updated)}, "removedFields": [\#(removedList)], "truncatedArrays": []}}"#)
+        event(offset, Events.patch(.potato, id: id, updated: updated, removed: removed, wallMillis: wallMillis))
     }
 
     /// The delete time the decoder gives a change stream delete: the end of its `wallTime` millisecond.
-    static let deletedAt = Timestamp(microsecondsSinceEpoch: 1_700_000_000_123_999)
+    static let deletedAt = Events.deleteTime(wallMillis: wallMillis)
+
+    static func date(_ ts: Timestamp) -> String { Events.date(ts) }
 
     static func withSourceID(_ r: ImageRecord) -> ImageRecord {
         var r = r
-        r.sourceID = oid(r.id)
+        r.sourceID = Events.sourceID(r.id)
         return r
     }
 
