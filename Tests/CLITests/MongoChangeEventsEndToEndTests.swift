@@ -101,13 +101,17 @@ import Testing
                         let expected = state.values.sorted { $0.id < $1.id }
                         let exact = await eventually { (try? await liveRecords(consumer, plants: [.potato])) == expected }
                         #expect(exact, "\(log())")
+                        // `/status`'s heal count, not the open-gaps gauge (0 until the ledger's first poll).
                         let healed = await eventually {
-                            let metrics = await get("\(base)/metrics")?.body ?? ""
-                            return metrics.contains(#"plantsync_stream_gaps_total{job="streamsync",plant="potato",reason="unknown-source-id"} 1"#)
-                                && metrics.contains(#"plantsync_stream_gaps_open{job="streamsync",plant="potato"} 0"#)
+                            let status = await GapHealingEndToEndTests.status(base)
+                            return (status["gaps_healed"] as? Int ?? 0) >= 1 && status["open_gaps"] as? Int == 0
                         }
                         let metrics = await get("\(base)/metrics")?.body ?? ""
                         #expect(healed, "the unknown _id is a gap, healed from the producer: \(metrics) \(log())")
+                        #expect(metrics.contains(#"plantsync_stream_gaps_total{job="streamsync",plant="potato",reason="unknown-source-id"} 1"#))
+                        // Three patches and three deletes of records read in this run (cached), one unknown _id.
+                        #expect(metrics.contains(#"plantsync_changes_by_id_total{job="streamsync",resolved="cache"} 6"#), "\(metrics)")
+                        #expect(metrics.contains(#"plantsync_changes_by_id_total{job="streamsync",resolved="none"} 1"#))
                         let final = try await liveRecords(consumer, plants: [.potato])
                         #expect(final == expected)
                         process.terminate()
@@ -115,6 +119,8 @@ import Testing
                         #expect(process.terminationStatus == 0, "\(log())")
                     }
 
+                    let leftover = try await consumer.openGaps()
+                    #expect(leftover.isEmpty, "\(leftover)")
                     // Restarted, nothing cached: a delete and a patch by _id resolve through the consumer store.
                     state[11] = nil
                     let (patched, patch) = Self.patched(state[12]!, at: patchMillis + 500)
@@ -128,6 +134,8 @@ import Testing
                         #expect(exact, "\(log())")
                         let open = try await consumer.openGaps()
                         #expect(open.isEmpty)
+                        let metrics = await get("\(base)/metrics")?.body ?? ""
+                        #expect(metrics.contains(#"plantsync_changes_by_id_total{job="streamsync",resolved="store"} 2"#), "\(metrics)")
                         process.terminate()
                         process.waitUntilExit()
                         #expect(process.terminationStatus == 0, "\(log())")
