@@ -66,6 +66,10 @@ struct LimsStream {
     private var recentNext = 0
     private var nextID: [Plant: Int64] = [:]
     private var clock: Int64 = 0
+    /// Image sizes other than `recordBytes`, per key and revision (the gap faults' large changes).
+    private var imageSizes: [RecordKey: [Int: Int]] = [:]
+    /// Full updates made by the gap faults (`faultUpdate`), not part of `counts`.
+    private(set) var faultUpdates = 0
 
     static let diseases = ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot", "Leaf Mold"]
     static let recentWindow = 256
@@ -83,7 +87,7 @@ struct LimsStream {
     /// The image bytes of a key's revision, regenerated on demand (nothing keeps them in memory).
     func bytes(_ key: RecordKey, revision: Int) -> [UInt8] {
         var mix = SeededGenerator(seed: seed ^ (UInt64(revision) &+ 1) &* 0xD1B5_4A32_D192_ED03)
-        return Workload.imageData(key, seed: mix.next(), count: recordBytes)
+        return Workload.imageData(key, seed: mix.next(), count: imageSizes[key]?[revision] ?? recordBytes)
     }
 
     func partition(of key: RecordKey) -> Int32 { Int32(truncatingIfNeeded: (key.id - 1) % Int64(partitions)) }
@@ -126,26 +130,9 @@ struct LimsStream {
             return upsertEvent(kind, record.key, withBytes: true)
         case .fullUpdate, .partialUpdate, .softDelete:
             let key = pickLiveKey()
-            var entry = truth[key]!
-            if kind == .softDelete {
-                entry.record.isDeleted = true
-            } else {
-                switch Int.random(in: 0..<3, using: &rng) {
-                case 0:
-                    entry.record.disease = Self.diseases.randomElement(using: &rng)
-                    entry.record.percentage = Double.random(in: 0.5...1, using: &rng)
-                case 1:
-                    entry.record.isActive.toggle()
-                default:
-                    entry.record.cameraId = Int64.random(in: 1...12, using: &rng)
-                    entry.record.latitude = Double.random(in: 49...55, using: &rng)
-                    entry.record.longitude = Double.random(in: 14...24, using: &rng)
-                }
-            }
-            if kind == .fullUpdate { entry.bytesRevision += 1 }
-            entry.record.updatedAt = Timestamp(microsecondsSinceEpoch: now)
-            truth[key] = entry
-            return upsertEvent(kind, key, withBytes: kind != .partialUpdate)
+            var generator = rng
+            defer { rng = generator }
+            return update(kind, key, at: now, using: &generator)
         case .hardDelete:
             let key = pickLiveKey()
             truth[key]!.deleted = true
@@ -159,6 +146,53 @@ struct LimsStream {
             // at or after `now`, so after every earlier event of the key.
             return StreamEvent(kind: kind, key: key, partition: partition(of: key), value: nil, timestampMillis: now / 1000)
         }
+    }
+
+    /// An update of `key` at `now`: changed fields (not for a soft delete), the next revision of the bytes
+    /// for a full update (`imageBytes` long, else `recordBytes`).
+    private mutating func update(
+        _ kind: EventKind, _ key: RecordKey, at now: Int64, imageBytes: Int? = nil, using rng: inout some RandomNumberGenerator
+    ) -> StreamEvent {
+        var entry = truth[key]!
+        if kind == .softDelete {
+            entry.record.isDeleted = true
+        } else {
+            switch Int.random(in: 0..<3, using: &rng) {
+            case 0:
+                entry.record.disease = Self.diseases.randomElement(using: &rng)
+                entry.record.percentage = Double.random(in: 0.5...1, using: &rng)
+            case 1:
+                entry.record.isActive.toggle()
+            default:
+                entry.record.cameraId = Int64.random(in: 1...12, using: &rng)
+                entry.record.latitude = Double.random(in: 49...55, using: &rng)
+                entry.record.longitude = Double.random(in: 14...24, using: &rng)
+            }
+        }
+        if kind == .fullUpdate {
+            entry.bytesRevision += 1
+            if let imageBytes, imageBytes != recordBytes { imageSizes[key, default: [:]][entry.bytesRevision] = imageBytes }
+        }
+        entry.record.updatedAt = Timestamp(microsecondsSinceEpoch: now)
+        truth[key] = entry
+        return upsertEvent(kind, key, withBytes: kind != .partialUpdate)
+    }
+
+    /// A live key drawn with `rng` (not the stream's generator: the stream stays the same), or nil.
+    func randomLiveKey(using rng: inout some RandomNumberGenerator) -> RecordKey? {
+        live.isEmpty ? nil : live[Int.random(in: 0..<live.count, using: &rng)]
+    }
+
+    /// A gap fault's change (`GapFaults`): a full update of a live key of `plant`'s `partition`, drawn
+    /// with `rng`, its image `imageBytes` long; nil when that partition holds no live key. Not counted
+    /// in `counts`, and the stream's own generator is untouched.
+    mutating func faultUpdate(
+        plant: Plant, partition: Int32, imageBytes: Int, using rng: inout some RandomNumberGenerator
+    ) -> StreamEvent? {
+        let candidates = live.filter { $0.plant == plant && self.partition(of: $0) == partition }
+        guard let key = candidates.randomElement(using: &rng) else { return nil }
+        faultUpdates += 1
+        return update(.fullUpdate, key, at: tick(), imageBytes: imageBytes, using: &rng)
     }
 
     private func upsertEvent(_ kind: EventKind, _ key: RecordKey, withBytes: Bool) -> StreamEvent {
