@@ -187,8 +187,8 @@ struct ChaosCommand: AsyncParsableCommand {
         try require((0...1000).contains(poison), "--poison", String(poison), "must be within 0…1000")
         try require(poison <= events / 10, "--poison", String(poison), "must be at most a tenth of --events (\(events))")
         // A gap fault changes live keys of one partition: the stream must have made some by then.
-        try require(!retentionGap || events >= 100, "--retention-gap", "(with --events \(events))", "needs --events of at least 100")
-        try require(!offsetReset || events >= 100, "--offset-reset", "(with --events \(events))", "needs --events of at least 100")
+        try require(!retentionGap || events >= 100, "--retention-gap", "with --events \(events)", "needs at least 100 events (it changes live keys of one partition)")
+        try require(!offsetReset || events >= 100, "--offset-reset", "with --events \(events)", "needs at least 100 events (it changes live keys of one partition)")
         try require((1...600).contains(drainTimeout), "--drain-timeout", String(drainTimeout), "must be within 1…600 seconds")
         try require((1...600).contains(batchDBTimeout), "--batch-db-timeout", String(batchDBTimeout), "must be within 1…600 seconds")
         try require((1...65_536).contains(recordBytes), "--record-bytes", String(recordBytes), "must be within 1…65536")

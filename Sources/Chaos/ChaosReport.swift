@@ -275,9 +275,7 @@ struct ChaosReport {
         }.map { gaps.rows[$0] }
         let open = gaps.rows.filter { $0.closedAfterMs == nil }
         var expectedText = "\(poisoned.count) expected from --poison"
-        for kind in [FaultPlan.GapFault.Kind.retention, .offsetReset] where options.retentionGap && kind == .retention || options.offsetReset && kind == .offsetReset {
-            expectedText += ", 1 from --\(kind.rawValue)"
-        }
+        for fault in plan.gapFaults { expectedText += ", 1 from --\(fault.name)" }
         add(
             unexpected.isEmpty && open.isEmpty, "gaps",
             "\(gaps.rows.count) recorded (\(expectedText)), \(open.count) open at the end"
@@ -313,6 +311,9 @@ struct ChaosReport {
         case .offsetReset:
             text += "\(record.changes) full updates of \(tp) (offsets \(end)…\((record.resetTo ?? 0) - 1)), then the group's offset "
                 + "committed forward to \(record.resetTo ?? -1) by an operator's consumer"
+        }
+        if let first = record.frozen.first {
+            text += "; \(record.frozen.count) key\(record.frozen.count == 1 ? "" : "s") (first: \(first)) last changed in the lost offsets"
         }
         if let restarted = record.restartedAt {
             text += String(format: "; restarted %.1f s after the fault began", restarted - began)

@@ -44,6 +44,9 @@ struct GapFaultRecord: Sendable {
     /// LIMS changes the fault wrote to LIMS's database and published (fillers, or the skipped changes).
     var changes = 0
     var changeBytes = 0
+    /// Keys whose last change is one Kafka lost (`LimsStream.freeze`): the consumer holds their last state
+    /// only if StreamSync healed them from LIMS's database.
+    var frozen: [RecordKey] = []
     var error: String?
 }
 
@@ -54,13 +57,17 @@ struct GapFaultRecord: Sendable {
 ///
 /// - `retention-gap`: SIGKILL; then full updates with `retentionImageBytes` images of live keys of one
 ///   partition, one message set each, until the mock broker's retention (`MockRetention`) has trimmed the
-///   partition's log past every offset produced before the kill (so past the group's committed offset);
-///   restart. StreamSync must find the committed offset below the log start: a `retention` gap
-///   `[committed, log start)`.
+///   partition's log past every offset produced before the kill (so past the group's committed offset)
+///   and past the first of them; restart. StreamSync must find the committed offset below the log start:
+///   a `retention` gap `[committed, log start)`. The first filler's key is frozen (changed no more, by
+///   the fillers after it or by the stream): its last state is only in LIMS's database.
 /// - `offset-reset`: SIGTERM (an operator scales StreamSync down); `resetChanges` full updates of live
-///   keys of one partition; the operator commits the group's offset of that partition at its end
-///   (`KafkaGroupOffsets`, as a member of the group); restart. StreamSync must find the committed offset
-///   beyond the position it recorded: an `offset-reset` gap ending at that offset.
+///   keys of one partition, each key then frozen; the operator commits the group's offset of that
+///   partition at its end (`KafkaGroupOffsets`, as a member of the group); restart. StreamSync must find
+///   the committed offset beyond the position it recorded: an `offset-reset` gap ending at that offset.
+///
+/// So the `state` and `bytes` checks pass only if StreamSync healed the gap: nothing later in the log
+/// brings the frozen keys to their last state.
 struct GapFaults {
     /// Image bytes of a retention filler (hex in the event: twice that): ~40 of them fill the mock's ~5 MB.
     static let retentionImageBytes = 64 << 10
@@ -116,7 +123,7 @@ struct GapFaults {
             let imageBytes = fault.kind == .retention ? Self.retentionImageBytes : recordBytes
             // One of the fault's changes: LIMS's database, then the event, in a message set of its own
             // (the mock trims whole sets).
-            func change() async throws {
+            func change() async throws -> RecordKey {
                 guard let event = stream.faultUpdate(plant: key.plant, partition: tp.partition, imageBytes: imageBytes, using: &rng) else {
                     throw ChaosError("\(tp) holds no live key any more")
                 }
@@ -125,15 +132,25 @@ struct GapFaults {
                 try await producer.flush()
                 record.changes += 1
                 record.changeBytes += event.value?.count ?? 0
+                return event.key
+            }
+            func freeze(_ key: RecordKey) {
+                guard !stream.frozen.contains(key) else { return }
+                stream.freeze(key)
+                record.frozen.append(key)
             }
             switch fault.kind {
             case .retention:
                 let trim = try await MockRetention.trim(
-                    past: end, maxFillers: Self.maxFillers, logStart: { try await watermarks(tp).low }, publishFiller: { _ in try await change() })
+                    past: end, maxFillers: Self.maxFillers, logStart: { try await watermarks(tp).low },
+                    publishFiller: { index in
+                        let changed = try await change()
+                        if index == 0 { freeze(changed) }  // at offset `end`: trimmed
+                    })
                 record.logStart = trim.logStart
                 watch.expectTrim(of: tp, until: trim.logStart)
             case .offsetReset:
-                for _ in 0..<Self.resetChanges { try await change() }
+                for _ in 0..<Self.resetChanges { freeze(try await change()) }
                 let to = try await watermarks(tp).high
                 try await KafkaGroupOffsets.commit(
                     [tp: to],

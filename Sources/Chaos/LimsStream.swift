@@ -70,6 +70,8 @@ struct LimsStream {
     private var imageSizes: [RecordKey: [Int: Int]] = [:]
     /// Full updates made by the gap faults (`faultUpdate`), not part of `counts`.
     private(set) var faultUpdates = 0
+    /// Live keys the stream no longer changes (`freeze`): their last change is one Kafka lost.
+    private(set) var frozen: Set<RecordKey> = []
 
     static let diseases = ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot", "Leaf Mold"]
     static let recentWindow = 256
@@ -98,7 +100,7 @@ struct LimsStream {
     mutating func next() -> StreamEvent {
         let roll = Int.random(in: 0..<100, using: &rng)
         let kind: EventKind
-        if live.isEmpty || roll < 30 {
+        if live.count == frozen.count || roll < 30 {
             kind = .create
         } else if roll < 82 {
             kind = Int.random(in: 0..<100, using: &rng) < partialPercent ? .partialUpdate : .fullUpdate
@@ -178,9 +180,9 @@ struct LimsStream {
         return upsertEvent(kind, key, withBytes: kind != .partialUpdate)
     }
 
-    /// A live key drawn with `rng` (not the stream's generator: the stream stays the same), or nil.
+    /// A live key drawn with `rng` (not the stream's generator: the stream stays the same), not frozen; nil if none.
     func randomLiveKey(using rng: inout some RandomNumberGenerator) -> RecordKey? {
-        live.isEmpty ? nil : live[Int.random(in: 0..<live.count, using: &rng)]
+        live.filter { !frozen.contains($0) }.randomElement(using: &rng)
     }
 
     /// A gap fault's change (`GapFaults`): a full update of a live key of `plant`'s `partition`, drawn
@@ -189,7 +191,7 @@ struct LimsStream {
     mutating func faultUpdate(
         plant: Plant, partition: Int32, imageBytes: Int, using rng: inout some RandomNumberGenerator
     ) -> StreamEvent? {
-        let candidates = live.filter { $0.plant == plant && self.partition(of: $0) == partition }
+        let candidates = live.filter { $0.plant == plant && self.partition(of: $0) == partition && !frozen.contains($0) }
         guard let key = candidates.randomElement(using: &rng) else { return nil }
         faultUpdates += 1
         return update(.fullUpdate, key, at: tick(), imageBytes: imageBytes, using: &rng)
@@ -204,12 +206,22 @@ struct LimsStream {
     }
 
     /// Half of the time one of the recently created keys (when still live), else any live key.
+    /// Never a frozen key (drawn again: the stream differs from one without frozen keys only there).
     private mutating func pickLiveKey() -> RecordKey {
-        if !recent.isEmpty, Bool.random(using: &rng) {
-            let key = recent[Int.random(in: 0..<recent.count, using: &rng)]
-            if liveIndex[key] != nil { return key }
+        while true {
+            if !recent.isEmpty, Bool.random(using: &rng) {
+                let key = recent[Int.random(in: 0..<recent.count, using: &rng)]
+                if liveIndex[key] != nil, !frozen.contains(key) { return key }
+            }
+            let key = live[Int.random(in: 0..<live.count, using: &rng)]
+            if !frozen.contains(key) { return key }
         }
-        return live[Int.random(in: 0..<live.count, using: &rng)]
+    }
+
+    /// The stream (and `faultUpdate`) changes `key` no more: its last change stays the one a gap fault
+    /// made Kafka lose, so only healing from LIMS's database can make the consumer exact for it.
+    mutating func freeze(_ key: RecordKey) {
+        if liveIndex[key] != nil { frozen.insert(key) }
     }
 
     /// Wall-clock microseconds, strictly increasing.
