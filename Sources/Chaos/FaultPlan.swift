@@ -80,7 +80,7 @@ struct FaultPlan: Sendable, Equatable {
     }
 
     /// Stream time after StreamSync is back from a gap fault before the next fault (or the end).
-    static let gapRoom = 8.0
+    static let gapRoom = 5.0
 
     /// Stream time after a freeze's thaw before the next fault.
     static let freezeRoom = 10.0

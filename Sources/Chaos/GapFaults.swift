@@ -62,7 +62,7 @@ struct GapFaultRecord: Sendable {
 ///   a `retention` gap `[committed, log start)`. The first filler's key is frozen (changed no more, by
 ///   the fillers after it or by the stream): its last state is only in LIMS's database.
 /// - `offset-reset`: SIGTERM (an operator scales StreamSync down); `resetChanges` full updates of live
-///   keys of one partition, each key then frozen; the operator commits the group's offset of that
+///   keys of one partition, their keys then frozen; the operator commits the group's offset of that
 ///   partition at its end (`KafkaGroupOffsets`, as a member of the group); restart. StreamSync must find
 ///   the committed offset beyond the position it recorded: an `offset-reset` gap ending at that offset.
 ///
@@ -103,8 +103,9 @@ struct GapFaults {
         var record = GapFaultRecord(fault: fault, began: elapsed())
         var rng = self.rng
         defer { self.rng = rng }
-        guard let key = stream.randomLiveKey(using: &rng) else {
-            record.error = "no live key to change"
+        // A retention filler after the first changes another key of the partition than the frozen one.
+        guard let key = stream.randomLiveKey(onAPartitionWith: fault.kind == .retention ? 2 : 1, using: &rng) else {
+            record.error = "no partition with enough live keys to change"
             return record
         }
         let tp = TopicPartition(topic: key.plant.rawValue, partition: stream.partition(of: key))
@@ -150,7 +151,9 @@ struct GapFaults {
                 record.logStart = trim.logStart
                 watch.expectTrim(of: tp, until: trim.logStart)
             case .offsetReset:
-                for _ in 0..<Self.resetChanges { freeze(try await change()) }
+                var changed: [RecordKey] = []
+                for _ in 0..<Self.resetChanges { changed.append(try await change()) }
+                for key in changed { freeze(key) }
                 let to = try await watermarks(tp).high
                 try await KafkaGroupOffsets.commit(
                     [tp: to],

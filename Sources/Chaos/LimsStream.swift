@@ -180,9 +180,13 @@ struct LimsStream {
         return upsertEvent(kind, key, withBytes: kind != .partialUpdate)
     }
 
-    /// A live key drawn with `rng` (not the stream's generator: the stream stays the same), not frozen; nil if none.
-    func randomLiveKey(using rng: inout some RandomNumberGenerator) -> RecordKey? {
-        live.filter { !frozen.contains($0) }.randomElement(using: &rng)
+    /// A live key drawn with `rng` (not the stream's generator: the stream stays the same), not frozen, on
+    /// a partition holding at least `atLeast` such keys; nil if none.
+    func randomLiveKey(onAPartitionWith atLeast: Int, using rng: inout some RandomNumberGenerator) -> RecordKey? {
+        let open = live.filter { !frozen.contains($0) }
+        var perPartition: [String: Int] = [:]
+        for key in open { perPartition["\(key.plant)/\(partition(of: key))", default: 0] += 1 }
+        return open.filter { perPartition["\($0.plant)/\(partition(of: $0))"]! >= atLeast }.randomElement(using: &rng)
     }
 
     /// A gap fault's change (`GapFaults`): a full update of a live key of `plant`'s `partition`, drawn
