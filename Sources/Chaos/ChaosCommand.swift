@@ -19,7 +19,9 @@ struct ChaosCommand: AsyncParsableCommand {
             Run it through scripts/chaos, which builds StreamSync and Chaos, starts a throwaway durable \
             PostgreSQL and passes --pg-uri, --pg-data and --pg-bin. Kafka is librdkafka's mock cluster, \
             inside this process. StreamSync reaches PostgreSQL and each broker through a proxy of this \
-            process, which --pg-silent, --pg-freeze, --broker-silent and --broker-freeze use. Prints one \
+            process, which --pg-silent, --pg-freeze, --broker-silent and --broker-freeze use. LIMS's own \
+            database (schema chaos_lims) is written before every event; StreamSync heals the gaps of --poison, \
+            --retention-gap and --offset-reset from it by itself (no BatchSync process). Prints one \
             line per check and a summary; exits 1 if any check fails.
             """)
 
@@ -71,6 +73,21 @@ struct ChaosCommand: AsyncParsableCommand {
                 + "StreamSync must dead-letter each, record a key gap and heal it from the producer; 0: none.",
             valueName: "count"))
     var poison: Int = 0
+
+    @Flag(
+        name: .customLong("retention-gap"),
+        help: ArgumentHelp(
+            "After the other faults: StreamSync is SIGKILLed and, while it is down, real LIMS changes of one partition (large images) "
+                + "push its log past the mock broker's retention, beyond the group's committed offset; StreamSync must record a "
+                + "retention gap and heal it from the producer by itself."))
+    var retentionGap = false
+
+    @Flag(
+        name: .customLong("offset-reset"),
+        help: ArgumentHelp(
+            "After the other faults: StreamSync is stopped (SIGTERM) and, while it is down, an operator commits the group's offset "
+                + "of one partition forward past real LIMS changes; StreamSync must record an offset-reset gap and heal it by itself."))
+    var offsetReset = false
 
     @Option(
         name: .customLong("silent-room"), parsing: .unconditional,
@@ -169,6 +186,9 @@ struct ChaosCommand: AsyncParsableCommand {
         try require(silentRoom.isFinite && (5...3600).contains(silentRoom), "--silent-room", text(silentRoom), "must be within 5…3600 seconds")
         try require((0...1000).contains(poison), "--poison", String(poison), "must be within 0…1000")
         try require(poison <= events / 10, "--poison", String(poison), "must be at most a tenth of --events (\(events))")
+        // A gap fault changes live keys of one partition: the stream must have made some by then.
+        try require(!retentionGap || events >= 100, "--retention-gap", "with --events \(events)", "needs at least 100 events (it changes live keys of one partition)")
+        try require(!offsetReset || events >= 100, "--offset-reset", "with --events \(events)", "needs at least 100 events (it changes live keys of one partition)")
         try require((1...600).contains(drainTimeout), "--drain-timeout", String(drainTimeout), "must be within 1…600 seconds")
         try require((1...600).contains(batchDBTimeout), "--batch-db-timeout", String(batchDBTimeout), "must be within 1…600 seconds")
         try require((1...65_536).contains(recordBytes), "--record-bytes", String(recordBytes), "must be within 1…65536")
@@ -228,7 +248,8 @@ struct ChaosCommand: AsyncParsableCommand {
         }
         let options = ChaosOptions(
             seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, pgSilent: pgSilent,
-            pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, poison: poison, drainTimeout: drainTimeout,
+            pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, poison: poison, retentionGap: retentionGap,
+            offsetReset: offsetReset, drainTimeout: drainTimeout,
             silentRoom: silentRoom, streamSyncArguments: streamSyncArguments, batchSilent: batchSilent, batchDBTimeout: batchDBTimeout,
             recordBytes: recordBytes,
             partialPercent: partialPercent, rate: rate, plants: try Plant.list(plants, field: "--plants"), partitionsPerTopic: partitions, convergeTimeout: convergeTimeout,
@@ -252,6 +273,8 @@ struct ChaosOptions: Sendable {
     var brokerSilent: Bool
     var brokerFreeze: Double
     var poison: Int
+    var retentionGap: Bool
+    var offsetReset: Bool
     var drainTimeout: Int
     var silentRoom: Double
     var streamSyncArguments: [String]

@@ -93,8 +93,11 @@ struct ChaosReport {
         // What went in.
         let kinds = EventKind.allCases.map { "\(fmt(stream.counts[$0] ?? 0)) \($0.rawValue)" }.joined(separator: ", ")
         let offEnd = partitions.filter { Int64(produced[$0] ?? 0) != final.watermarks[$0]?.high }
-        let acknowledged = deliveries.delivered == options.events && deliveries.failed == 0 && deliveryError == nil
-        var producedText = "\(fmt(options.events)) events (\(kinds)); "
+        let sentTotal = options.events + stream.faultUpdates
+        let acknowledged = deliveries.delivered == sentTotal && deliveries.failed == 0 && deliveryError == nil
+        var producedText =
+            "\(fmt(options.events)) events (\(kinds))"
+            + (stream.faultUpdates > 0 ? " + \(fmt(stream.faultUpdates)) full updates of the gap faults" : "") + "; "
         producedText +=
             acknowledged
             ? "all acknowledged"
@@ -170,10 +173,15 @@ struct ChaosReport {
                 "\(outside.count) exits of its own outside the PostgreSQL outage (first: instance \(outside[0].instance) at \(secs(outside[0].at)), \(outside[0].how): \(outside[0].lastLine))"
             )
         }
+        let trimmed = faults.gapFaults.filter { $0.fault.kind == .retention }.compactMap(\.partition)
+        let expectedTrims =
+            trimmed.isEmpty
+            ? ""
+            : "; \(trimmed.map { "\($0)" }.joined(separator: ", ") ) trimmed by --retention-gap on purpose until the group committed past it (\(fmt(final.expectedTrimSamples)) samples)"
         add(
             final.retentionViolations == 0, "retention",
             final.retentionViolations == 0
-                ? "no partition was trimmed past the group's committed offset (\(fmt(final.samples)) samples)"
+                ? "no partition was trimmed past the group's committed offset (\(fmt(final.samples)) samples)\(expectedTrims)"
                 : "the mock trimmed unread messages in \(final.retentionViolations) samples (first: \(final.firstViolation ?? "")): lower --rate or --record-bytes"
         )
 
@@ -254,12 +262,23 @@ struct ChaosReport {
                             + (g.closedAfterMs.map { "healed \(String(format: "%.1f", Double($0) / 1000)) s after detection by \(g.closedBy)" } ?? "still open")
                     } ?? "no dead-letter gap recorded for it"))
         }
+        // Each gap fault: exactly one gap of its reason on its partition, closed by StreamSync.
+        var accounted = Set<Int>()
+        for record in faults.gapFaults {
+            let index = addGapFault(record, add)
+            if let index { accounted.insert(index) }
+        }
         let expected = Set(poisoned.map { "\($0.key.plant)/\($0.key.id)" })
-        let unexpected = gaps.rows.filter { !($0.reason == "dead-letter" && expected.contains("\($0.plant)/\($0.recordID ?? -1)")) }
+        let unexpected = gaps.rows.indices.filter { i in
+            let row = gaps.rows[i]
+            return !accounted.contains(i) && !(row.reason == GapReason.deadLetter.rawValue && expected.contains("\(row.plant)/\(row.recordID ?? -1)"))
+        }.map { gaps.rows[$0] }
         let open = gaps.rows.filter { $0.closedAfterMs == nil }
+        var expectedText = "\(poisoned.count) expected from --poison"
+        for fault in plan.gapFaults { expectedText += ", 1 from --\(fault.name)" }
         add(
             unexpected.isEmpty && open.isEmpty, "gaps",
-            "\(gaps.rows.count) recorded (\(poisoned.count) expected from --poison), \(open.count) open at the end"
+            "\(gaps.rows.count) recorded (\(expectedText)), \(open.count) open at the end"
                 + (unexpected.isEmpty ? ", no false gaps" : "; false gaps: " + unexpected.prefix(5).map(\.text).joined(separator: "; ")))
         if let batch { addBatch(batch, add) }
         add(
@@ -267,6 +286,71 @@ struct ChaosReport {
             String(format: "SIGTERM → %@ in %.1f s", shutdown.how, shutdown.took)
                 + (shutdown.how == "signal 9" ? " (SIGKILLed: not gone within the drain timeout \(options.drainTimeout) s + 5 s)" : ""))
         return lines
+    }
+
+    /// One line per gap fault: what was done to which partition, and the gap StreamSync recorded for it —
+    /// exactly one of the fault's reason on that partition, covering the offsets Kafka lost, closed by
+    /// StreamSync itself (healed from LIMS's database; no BatchSync process runs meanwhile). Returns the
+    /// ledger row it accounts for.
+    private func addGapFault(_ record: GapFaultRecord, _ add: (Bool, String, String) -> Void) -> Int? {
+        let name = record.fault.name
+        let reason = record.fault.kind == .retention ? GapReason.retention.rawValue : GapReason.offsetReset.rawValue
+        guard let tp = record.partition, let began = record.began, let down = record.down, record.error == nil,
+            let end = record.endAtStop, let committed = record.committed
+        else {
+            add(false, name, "not carried out: \(record.error ?? "see faults")")
+            return nil
+        }
+        var text = String(format: "at %.1f s StreamSync %@ (%@ in %.1f s); ", began, record.fault.kind == .retention ? "SIGKILLed" : "SIGTERMed", down.how, down.took)
+        var ok = true
+        let images = BenchReport.mb(record.changeBytes)
+        switch record.fault.kind {
+        case .retention:
+            text += "\(record.changes) full updates of \(tp) (\(images) of values) pushed its log start to \(record.logStart ?? -1), "
+                + "past offset \(end) (its end at the kill) and the group's committed offset \(committed)"
+        case .offsetReset:
+            text += "\(record.changes) full updates of \(tp) (offsets \(end)…\((record.resetTo ?? 0) - 1)), then the group's offset "
+                + "committed forward to \(record.resetTo ?? -1) by an operator's consumer"
+        }
+        if let first = record.frozen.first {
+            text += "; \(record.frozen.count) key\(record.frozen.count == 1 ? "" : "s") (first: \(first)) last changed in the lost offsets"
+        }
+        if let restarted = record.restartedAt {
+            text += String(format: "; restarted %.1f s after the fault began", restarted - began)
+        }
+        let matching = gaps.rows.indices.filter { i in
+            let row = gaps.rows[i]
+            return row.reason == reason && row.topic == tp.topic && row.partition == Int64(tp.partition)
+        }
+        guard let index = matching.first else {
+            add(false, name, text + "; no \(reason) gap recorded on \(tp)")
+            return nil
+        }
+        let gap = gaps.rows[index]
+        // The gap covers what was lost: retention from the committed offset to at least the trimmed log's
+        // start; a reset from StreamSync's last position (at most the end at the stop) to the new offset.
+        let covers: Bool
+        switch record.fault.kind {
+        case .retention:
+            covers = gap.firstOffset == max(committed, 0) && (gap.endOffset ?? -1) >= (record.logStart ?? .max)
+        case .offsetReset:
+            covers = gap.firstOffset <= end && gap.endOffset == record.resetTo
+        }
+        ok = ok && covers && matching.count == 1
+        text += "; gap \(gap.reason) \(gap.topic)/\(gap.partition) [\(gap.firstOffset), \(gap.endOffset.map(String.init) ?? "?"))"
+        text += covers ? "" : " (does not cover the lost offsets)"
+        if matching.count > 1 { text += " and \(matching.count - 1) more on it" }
+        if let closed = gap.closedAfterMs {
+            let byStreamSync = gap.closedBy == "streamsync"
+            ok = ok && byStreamSync
+            text += ": healed \(String(format: "%.1f", Double(closed) / 1000)) s after detection by \(gap.closedBy)"
+            text += byStreamSync ? "" : " (not by StreamSync)"
+        } else {
+            ok = false
+            text += ": still open"
+        }
+        add(ok, name, text)
+        return index
     }
 
     /// One line per link fault: what was done, whether a SIGTERM during it ended StreamSync within its
@@ -392,6 +476,7 @@ struct ChaosReport {
         for record in faults.linkFaults {
             out += "; \(record.fault.name)" + (record.fault.sigtermAt != nil ? " \(secs(record.fault.end - record.fault.start))" : "")
         }
+        for record in faults.gapFaults { out += "; \(record.fault.name)" }
         out += "\n"
         out += "         converged \(convergedAfter.map(secs) ?? "never") after the last event; \(fmt(keys)) keys checked "
         out +=

@@ -6,6 +6,7 @@ import KafkaMock
 import LibPQ
 import PostgresStore
 import SyncModel
+import SyncBenchCore
 import Synchronization
 
 #if canImport(FoundationNetworking)
@@ -21,8 +22,9 @@ struct ChaosRun {
     static let schema = "chaos"
     static let group = "plantsync-chaos"
     static let deadLetterTopic = "plantsync.deadletter"
-    /// The mock broker trims a partition beyond ~5 MB; the generator keeps every partition's
-    /// uncommitted backlog under this, so nothing unread is ever trimmed (see `KafkaWatch`).
+    /// The mock broker trims a partition beyond ~5 MB (`MockRetention.keptBytes`); the generator keeps
+    /// every partition's uncommitted backlog under this, so nothing unread is ever trimmed (see
+    /// `KafkaWatch`), except by a `--retention-gap` fault.
     static let backlogCapBytes = 3 << 20
 
     func progress(_ text: String) {
@@ -35,7 +37,7 @@ struct ChaosRun {
             seed: options.seed, events: options.events, rate: options.rate, kills: options.kills,
             pgOutage: options.pgOutage, brokerOutage: options.brokerOutage, pgSilent: options.pgSilent,
             pgFreeze: options.pgFreeze, brokerSilent: options.brokerSilent, brokerFreeze: options.brokerFreeze,
-            silentRoom: options.silentRoom, poison: options.poison)
+            silentRoom: options.silentRoom, poison: options.poison, retentionGap: options.retentionGap, offsetReset: options.offsetReset)
         let logs = options.out.appendingPathComponent("logs", isDirectory: true)
         try? FileManager.default.removeItem(at: logs)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -126,7 +128,7 @@ struct ChaosRun {
         let faults = FaultRecorder(linkFaults: plan.linkFaults)
         let silent = plan.linkFaults.map { fault in
             fault.name + (fault.sigtermAt != nil ? " \(secs(fault.end - fault.start))" : "")
-        }
+        } + plan.gapFaults.map(\.name)
         progress(
             "==> chaos: seed \(options.seed), \(fmt(options.events)) events over ≥ \(String(format: "%.0f", plan.duration)) s, "
                 + "\(options.kills) kills, PostgreSQL down \(secs(options.pgOutage)), brokers down \(secs(options.brokerOutage)), "
@@ -181,23 +183,40 @@ struct ChaosRun {
             var stream = LimsStream(
                 seed: options.seed, recordBytes: options.recordBytes, partialPercent: options.partialPercent,
                 partitions: options.partitionsPerTopic, plants: options.plants)
-            var produced: [TopicPartition: Int] = [:]
-            /// Per partition, the stored bytes of every message so far (prefix sums): the backlog past the
-            /// committed offset.
-            var cumulative: [TopicPartition: [Int]] = [:]
-            for tp in partitions { cumulative[tp] = [0] }
+            var sent = SentEvents(partitions: partitions)
+            var gapFaults = GapFaults(
+                supervisor: supervisor, producer: producer, lims: lims, watch: watch, bootstrapServers: cluster.bootstrapServers,
+                group: Self.group, drainTimeout: .seconds(options.drainTimeout) + ChaosReport.exitGrace, recordBytes: options.recordBytes,
+                rng: SeededGenerator(seed: options.seed ^ 0x6A9F_0C41))
+            var gapQueue = plan.gapFaults[...]
+            /// A gap fault comes at its planned instant, but not before `FaultPlan.gapRoom` of stream after the
+            /// previous one is over (each takes a few seconds of the generator's time).
+            var gapNotBefore = 0.0
+            func performGapFault(_ fault: FaultPlan.GapFault) async {
+                progress("    [\(Int((ContinuousClock.now - streamStart).seconds)) s] \(fault.name): StreamSync down\n")
+                let record = await gapFaults.perform(fault, stream: &stream, sent: &sent, since: streamStart)
+                faults.gapFault(record)
+                gapNotBefore = (record.restartedAt ?? (ContinuousClock.now - streamStart).seconds) + FaultPlan.gapRoom
+                progress(
+                    "    [\(Int((ContinuousClock.now - streamStart).seconds)) s] \(fault.name): \(record.changes) changes of "
+                        + "\(record.partition.map { "\($0)" } ?? "-"), StreamSync restarted\(record.error.map { " (\($0))" } ?? "")\n")
+            }
             let rate = plan.rate(events: options.events)
             var tokens = 0.0
             var lastRefill = ContinuousClock.now
             var stalled = Duration.zero
             var lastReport = ContinuousClock.now
-            var eventBytes = 0
             var poisonQueue = plan.poison[...]
             for index in 0..<options.events {
+                if let fault = gapQueue.first, (ContinuousClock.now - streamStart).seconds >= max(fault.start, gapNotBefore) {
+                    gapQueue.removeFirst()
+                    await performGapFault(fault)
+                    lastRefill = .now
+                }
                 let event = stream.next()
                 let tp = TopicPartition(topic: event.key.plant.rawValue, partition: event.partition)
                 // Retention: wait while this partition's uncommitted backlog is near what the mock keeps.
-                let sums = cumulative[tp]!
+                let sums = sent.cumulative[tp]!
                 var stallStart: ContinuousClock.Instant?
                 while true {
                     let committed = min(Int(watch.snapshot.committed[tp] ?? 0), sums.count - 1)
@@ -217,8 +236,6 @@ struct ChaosRun {
                     if tokens < 1 { try await Task.sleep(for: .milliseconds(2)) }
                 }
                 tokens -= 1
-                // As LIMS's Image API: its database first, then the event.
-                try await lims.apply(stream.producerChange(for: event))
                 var value = event.value
                 if let next = poisonQueue.first, index >= next, [.fullUpdate, .partialUpdate, .softDelete].contains(event.kind) {
                     // --poison: the real change is in LIMS's database, the event that announces it is corrupt.
@@ -226,17 +243,11 @@ struct ChaosRun {
                     value = Array("{\"id\": \(event.key.id), \"plant\": \"\(event.key.plant)\", corrupt".utf8)
                     faults.poisoned(PoisonRecord(key: event.key, kind: event.kind, at: (ContinuousClock.now - streamStart).seconds))
                 }
-                try await producer.send([
-                    KafkaProducerRecord(
-                        topic: tp.topic, partition: tp.partition, key: Array(String(event.key.id).utf8), value: value,
-                        timestampMillis: event.timestampMillis)
-                ])
-                produced[tp, default: 0] += 1
-                cumulative[tp]!.append(sums[sums.count - 1] + event.storedBytes)
-                eventBytes += event.value?.count ?? 0
+                try await Self.publish(event, value: value, change: stream.producerChange(for: event), producer: producer, lims: lims)
+                sent.record(event, on: tp)
                 if ContinuousClock.now - lastReport >= .seconds(5) {
                     lastReport = .now
-                    let done = produced.values.reduce(0, +)
+                    let done = sent.produced.values.reduce(0, +)
                     let committed = watch.snapshot.committed.filter { $0.key.topic != Self.deadLetterTopic }.values.reduce(0, +)
                     progress(
                         "    [\(Int((ContinuousClock.now - streamStart).seconds)) s] \(fmt(done))/\(fmt(options.events)) events, "
@@ -244,6 +255,13 @@ struct ChaosRun {
                             + (stalled > .milliseconds(50) ? ", held back \(secs(stalled.seconds)) so far" : "") + "\n")
                 }
             }
+            // Gap faults not yet due when the events ran out: their own changes are what Kafka loses.
+            for fault in gapQueue {
+                while (ContinuousClock.now - streamStart).seconds < max(fault.start, gapNotBefore) { try await Task.sleep(for: .milliseconds(50)) }
+                await performGapFault(fault)
+            }
+            let produced = sent.produced
+            let eventBytes = sent.eventBytes
             let productionTime = ContinuousClock.now - streamStart
             var deliveryError: String?
             do {
@@ -271,6 +289,12 @@ struct ChaosRun {
                     break
                 }
                 try await Task.sleep(for: .milliseconds(100))
+            }
+            // Gaps are healed in the background: wait (within the same deadline) until StreamSync has closed them all.
+            if convergedAfter != nil {
+                while ContinuousClock.now < convergeDeadline, try await Self.gapLedger(uri: options.pgURI).rows.contains(where: { $0.closedAfterMs == nil }) {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
             }
             commitTracker.cancel()
             monitor.cancel()
@@ -322,6 +346,19 @@ struct ChaosRun {
             await supervisor.stop(timeout: .seconds(10))
             throw error
         }
+    }
+
+    /// One event as LIMS's Image API makes it: `change` to its database first, then the event (with `value`:
+    /// the event's own, or a corrupt one).
+    static func publish(
+        _ event: StreamEvent, value: [UInt8]?, change: LimsProducerDatabase.Change, producer: KafkaProducer, lims: LimsProducerDatabase
+    ) async throws {
+        try await lims.apply(change)
+        try await producer.send([
+            KafkaProducerRecord(
+                topic: event.key.plant.rawValue, partition: event.partition, key: Array(String(event.key.id).utf8), value: value,
+                timestampMillis: event.timestampMillis)
+        ])
     }
 
     /// Every gap of `<schema>.stream_gap`, oldest first; none if StreamSync never created the table.
@@ -484,6 +521,7 @@ final class FaultRecorder: Sendable {
         /// (seconds, committed total over the plant partitions), each time the total changed.
         var commits: [(at: Double, total: Int64)] = []
         var poisoned: [PoisonRecord] = []
+        var gapFaults: [GapFaultRecord] = []
     }
 
     private let state: Mutex<Snapshot>
@@ -494,6 +532,7 @@ final class FaultRecorder: Sendable {
     var snapshot: Snapshot { state.withLock { $0 } }
 
     func poisoned(_ record: PoisonRecord) { state.withLock { $0.poisoned.append(record) } }
+    func gapFault(_ record: GapFaultRecord) { state.withLock { $0.gapFaults.append(record) } }
     func killed(at t: Double) { state.withLock { $0.killTimes.append(t) } }
     func pg(down t: Double) { state.withLock { $0.pgDownAt = t } }
     func pg(up t: Double, accepting: Double) {

@@ -15,6 +15,11 @@ import SyncBenchCore
 /// freeze, brokers silent, brokers freeze, each 1–3 s into its slot. No kill lands in those slots, so
 /// whatever recovery follows is StreamSync's own. Without them the plan is the same as before they
 /// existed, seed for seed.
+///
+/// Gap faults (`GapFault`: StreamSync taken down while Kafka loses changes it has not read) come last, in
+/// slots of their own after the link faults — retention gap, then offset reset — each 1–3 s into its slot
+/// (drawn from a generator of their own, so the rest of the plan is the same with or without them), with
+/// `gapRoom` seconds of stream after StreamSync is back.
 struct FaultPlan: Sendable, Equatable {
     struct Outage: Sendable, Equatable {
         let start: Double
@@ -57,6 +62,26 @@ struct FaultPlan: Sendable, Equatable {
         }
     }
 
+    /// StreamSync down while Kafka loses changes it has not read (docs/design.md §8). The generator carries
+    /// these out between two events (`GapFaults`): the lost events are changes of its own stream.
+    struct GapFault: Sendable, Equatable {
+        enum Kind: String, Sendable, Equatable {
+            /// SIGKILL; large changes of one partition push its log past the mock's retention, beyond the
+            /// group's committed offset; restart.
+            case retention = "retention-gap"
+            /// SIGTERM; changes of one partition, then an operator commits the group's offset of it forward
+            /// past them; restart.
+            case offsetReset = "offset-reset"
+        }
+        let kind: Kind
+        /// Seconds after the first event (the generator carries it out at its first event from then on).
+        let start: Double
+        var name: String { kind.rawValue }
+    }
+
+    /// Stream time after StreamSync is back from a gap fault before the next fault (or the end).
+    static let gapRoom = 5.0
+
     /// Stream time after a freeze's thaw before the next fault.
     static let freezeRoom = 10.0
     /// The SIGTERM of a freeze comes this long after the freeze began.
@@ -67,6 +92,7 @@ struct FaultPlan: Sendable, Equatable {
     let pgOutage: Outage?
     let brokerOutage: Outage?
     let linkFaults: [LinkFault]
+    let gapFaults: [GapFault]
     /// Indices (in the event sequence, ascending) of the poison events (`--poison`): the first update, full
     /// or partial, or soft delete at or after each index goes out with a corrupt value. Drawn from a
     /// generator of their own, so the rest of the plan is the same with or without them.
@@ -78,7 +104,8 @@ struct FaultPlan: Sendable, Equatable {
 
     init(
         seed: UInt64, events: Int, rate: Double, kills: Int, pgOutage: Double, brokerOutage: Double, pgSilent: Bool = false,
-        pgFreeze: Double = 0, brokerSilent: Bool = false, brokerFreeze: Double = 0, silentRoom: Double = 30, poison: Int = 0
+        pgFreeze: Double = 0, brokerSilent: Bool = false, brokerFreeze: Double = 0, silentRoom: Double = 30, poison: Int = 0,
+        retentionGap: Bool = false, offsetReset: Bool = false
     ) {
         var poisonRNG = SeededGenerator(seed: seed ^ 0x9015_0AED)
         self.poison = (0..<poison).map { j in
@@ -111,6 +138,17 @@ struct FaultPlan: Sendable, Equatable {
             slotStart = fault.end + (fault.kind == .silent ? silentRoom : Self.freezeRoom)
         }
         self.linkFaults = linkFaults
+        // The gap faults' own generator: their instants do not move the rest of the plan.
+        var gapRNG = SeededGenerator(seed: seed ^ 0x6A9F_A017)
+        var gapFaults: [GapFault] = []
+        for case (let kind, true) in [(GapFault.Kind.retention, retentionGap), (.offsetReset, offsetReset)] {
+            let fault = GapFault(kind: kind, start: slotStart + Double.random(in: 1...3, using: &gapRNG))
+            gapFaults.append(fault)
+            // The fault itself takes a few seconds (StreamSync's stop, the changes, its restart): the
+            // generator is busy with it meanwhile, so the room counts from about when it is back.
+            slotStart = fault.start + Self.gapRoom
+        }
+        self.gapFaults = gapFaults
         duration = slotStart
         let slot = 0.95 * needed / Double(max(kills, 1))
         self.kills = (0..<kills).map { j in 0.05 * needed + (Double(j) + Double.random(in: 0.1...0.9, using: &rng)) * slot }

@@ -66,6 +66,12 @@ struct LimsStream {
     private var recentNext = 0
     private var nextID: [Plant: Int64] = [:]
     private var clock: Int64 = 0
+    /// Image sizes other than `recordBytes`, per key and revision (the gap faults' large changes).
+    private var imageSizes: [RecordKey: [Int: Int]] = [:]
+    /// Full updates made by the gap faults (`faultUpdate`), not part of `counts`.
+    private(set) var faultUpdates = 0
+    /// Live keys the stream no longer changes (`freeze`): their last change is one Kafka lost.
+    private(set) var frozen: Set<RecordKey> = []
 
     static let diseases = ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot", "Leaf Mold"]
     static let recentWindow = 256
@@ -83,7 +89,7 @@ struct LimsStream {
     /// The image bytes of a key's revision, regenerated on demand (nothing keeps them in memory).
     func bytes(_ key: RecordKey, revision: Int) -> [UInt8] {
         var mix = SeededGenerator(seed: seed ^ (UInt64(revision) &+ 1) &* 0xD1B5_4A32_D192_ED03)
-        return Workload.imageData(key, seed: mix.next(), count: recordBytes)
+        return Workload.imageData(key, seed: mix.next(), count: imageSizes[key]?[revision] ?? recordBytes)
     }
 
     func partition(of key: RecordKey) -> Int32 { Int32(truncatingIfNeeded: (key.id - 1) % Int64(partitions)) }
@@ -94,7 +100,7 @@ struct LimsStream {
     mutating func next() -> StreamEvent {
         let roll = Int.random(in: 0..<100, using: &rng)
         let kind: EventKind
-        if live.isEmpty || roll < 30 {
+        if live.count == frozen.count || roll < 30 {
             kind = .create
         } else if roll < 82 {
             kind = Int.random(in: 0..<100, using: &rng) < partialPercent ? .partialUpdate : .fullUpdate
@@ -126,26 +132,9 @@ struct LimsStream {
             return upsertEvent(kind, record.key, withBytes: true)
         case .fullUpdate, .partialUpdate, .softDelete:
             let key = pickLiveKey()
-            var entry = truth[key]!
-            if kind == .softDelete {
-                entry.record.isDeleted = true
-            } else {
-                switch Int.random(in: 0..<3, using: &rng) {
-                case 0:
-                    entry.record.disease = Self.diseases.randomElement(using: &rng)
-                    entry.record.percentage = Double.random(in: 0.5...1, using: &rng)
-                case 1:
-                    entry.record.isActive.toggle()
-                default:
-                    entry.record.cameraId = Int64.random(in: 1...12, using: &rng)
-                    entry.record.latitude = Double.random(in: 49...55, using: &rng)
-                    entry.record.longitude = Double.random(in: 14...24, using: &rng)
-                }
-            }
-            if kind == .fullUpdate { entry.bytesRevision += 1 }
-            entry.record.updatedAt = Timestamp(microsecondsSinceEpoch: now)
-            truth[key] = entry
-            return upsertEvent(kind, key, withBytes: kind != .partialUpdate)
+            var generator = rng
+            defer { rng = generator }
+            return update(kind, key, at: now, using: &generator)
         case .hardDelete:
             let key = pickLiveKey()
             truth[key]!.deleted = true
@@ -161,6 +150,57 @@ struct LimsStream {
         }
     }
 
+    /// An update of `key` at `now`: changed fields (not for a soft delete), the next revision of the bytes
+    /// for a full update (`imageBytes` long, else `recordBytes`).
+    private mutating func update(
+        _ kind: EventKind, _ key: RecordKey, at now: Int64, imageBytes: Int? = nil, using rng: inout some RandomNumberGenerator
+    ) -> StreamEvent {
+        var entry = truth[key]!
+        if kind == .softDelete {
+            entry.record.isDeleted = true
+        } else {
+            switch Int.random(in: 0..<3, using: &rng) {
+            case 0:
+                entry.record.disease = Self.diseases.randomElement(using: &rng)
+                entry.record.percentage = Double.random(in: 0.5...1, using: &rng)
+            case 1:
+                entry.record.isActive.toggle()
+            default:
+                entry.record.cameraId = Int64.random(in: 1...12, using: &rng)
+                entry.record.latitude = Double.random(in: 49...55, using: &rng)
+                entry.record.longitude = Double.random(in: 14...24, using: &rng)
+            }
+        }
+        if kind == .fullUpdate {
+            entry.bytesRevision += 1
+            if let imageBytes, imageBytes != recordBytes { imageSizes[key, default: [:]][entry.bytesRevision] = imageBytes }
+        }
+        entry.record.updatedAt = Timestamp(microsecondsSinceEpoch: now)
+        truth[key] = entry
+        return upsertEvent(kind, key, withBytes: kind != .partialUpdate)
+    }
+
+    /// A live key drawn with `rng` (not the stream's generator: the stream stays the same), not frozen, on
+    /// a partition holding at least `atLeast` such keys; nil if none.
+    func randomLiveKey(onAPartitionWith atLeast: Int, using rng: inout some RandomNumberGenerator) -> RecordKey? {
+        let open = live.filter { !frozen.contains($0) }
+        var perPartition: [String: Int] = [:]
+        for key in open { perPartition["\(key.plant)/\(partition(of: key))", default: 0] += 1 }
+        return open.filter { perPartition["\($0.plant)/\(partition(of: $0))"]! >= atLeast }.randomElement(using: &rng)
+    }
+
+    /// A gap fault's change (`GapFaults`): a full update of a live key of `plant`'s `partition`, drawn
+    /// with `rng`, its image `imageBytes` long; nil when that partition holds no live key. Not counted
+    /// in `counts`, and the stream's own generator is untouched.
+    mutating func faultUpdate(
+        plant: Plant, partition: Int32, imageBytes: Int, using rng: inout some RandomNumberGenerator
+    ) -> StreamEvent? {
+        let candidates = live.filter { $0.plant == plant && self.partition(of: $0) == partition && !frozen.contains($0) }
+        guard let key = candidates.randomElement(using: &rng) else { return nil }
+        faultUpdates += 1
+        return update(.fullUpdate, key, at: tick(), imageBytes: imageBytes, using: &rng)
+    }
+
     private func upsertEvent(_ kind: EventKind, _ key: RecordKey, withBytes: Bool) -> StreamEvent {
         let entry = truth[key]!
         var record = entry.record
@@ -170,12 +210,22 @@ struct LimsStream {
     }
 
     /// Half of the time one of the recently created keys (when still live), else any live key.
+    /// Never a frozen key (drawn again: the stream differs from one without frozen keys only there).
     private mutating func pickLiveKey() -> RecordKey {
-        if !recent.isEmpty, Bool.random(using: &rng) {
-            let key = recent[Int.random(in: 0..<recent.count, using: &rng)]
-            if liveIndex[key] != nil { return key }
+        while true {
+            if !recent.isEmpty, Bool.random(using: &rng) {
+                let key = recent[Int.random(in: 0..<recent.count, using: &rng)]
+                if liveIndex[key] != nil, !frozen.contains(key) { return key }
+            }
+            let key = live[Int.random(in: 0..<live.count, using: &rng)]
+            if !frozen.contains(key) { return key }
         }
-        return live[Int.random(in: 0..<live.count, using: &rng)]
+    }
+
+    /// The stream (and `faultUpdate`) changes `key` no more: its last change stays the one a gap fault
+    /// made Kafka lose, so only healing from LIMS's database can make the consumer exact for it.
+    mutating func freeze(_ key: RecordKey) {
+        if liveIndex[key] != nil { frozen.insert(key) }
     }
 
     /// Wall-clock microseconds, strictly increasing.

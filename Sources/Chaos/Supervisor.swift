@@ -92,6 +92,22 @@ actor StreamSyncSupervisor {
         return (job.exitDescription ?? "unknown", took)
     }
 
+    /// Takes the running instance down for a gap fault and starts none: SIGKILL (`kill`), or SIGTERM with
+    /// SIGKILL after `timeout`. The caller starts the next instance (`start()`) once the fault is done.
+    /// Returns how it ended and how long that took; nil while no instance runs.
+    func takeDown(kill: Bool, timeout: Duration) async -> (how: String, took: Duration)? {
+        guard !stopping, let index = instances.indices.last, instances[index].job.isRunning else { return nil }
+        instances[index].killed = true
+        let job = instances[index].job
+        let began = ContinuousClock.now
+        if kill {
+            _ = job.killImmediately()
+        } else {
+            _ = await job.stop(timeout: timeout)
+        }
+        return (job.exitDescription ?? "unknown", ContinuousClock.now - began)
+    }
+
     /// Where the logs are now: the current instance and the length of its log.
     func logMark() -> LogMark {
         guard let last = instances.last else { return LogMark(instance: 0, offset: 0) }

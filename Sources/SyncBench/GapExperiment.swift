@@ -86,16 +86,19 @@ extension Harness {
             try await run.kafkaProducer.flush()
             let lastChangeOffset = committedOffset + Int64(recorder.count) - 1
             var fillers: [WorkloadChange] = []
-            var marks = try await observer.watermarks([tp])[tp]!
             var fillerKeys = keys.dropFirst(changed).makeIterator()
-            while marks.low <= lastChangeOffset {
-                guard fillers.count < 2_000, let key = fillerKeys.next() else {
-                    throw HarnessError("--gap: the log start stayed at \(marks.low) ≤ \(lastChangeOffset) after \(fillers.count) filler changes")
+            do {
+                _ = try await MockRetention.trim(
+                    past: lastChangeOffset, maxFillers: 2_000, logStart: { try await observer.watermarks([tp])[tp]!.low }
+                ) { _ in
+                    guard let key = fillerKeys.next() else { throw HarnessError("--gap: no key left for a filler change") }
+                    fillers.append(try await workload.edit(key, imageBytes: Self.fillerImageBytes, rng: &rng))
+                    try await run.kafkaProducer.flush()  // one message set each: the broker trims whole sets
                 }
-                fillers.append(try await workload.edit(key, imageBytes: Self.fillerImageBytes, rng: &rng))
-                try await run.kafkaProducer.flush()  // one message set each: the broker trims whole sets
-                marks = try await observer.watermarks([tp])[tp]!
+            } catch let error as MockRetention.TrimError {
+                throw HarnessError("--gap: \(error)")
             }
+            let marks = try await observer.watermarks([tp])[tp]!
             await observer.close()
             let published = recorder.events
             guard marks.high == committedOffset + Int64(published.count) else {

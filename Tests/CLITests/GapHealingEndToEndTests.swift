@@ -22,13 +22,9 @@ import Testing
 
     /// A group that read the topic long ago: its committed offset is 0.
     static func commitZero(group: String, cluster: KafkaMockCluster) async throws {
-        var configuration = mockKafkaConfiguration(cluster, group: group, clientId: "old-reader")
-        configuration.autoOffsetReset = .error
-        let consumer = try KafkaConsumer(configuration: configuration)
-        let tp = TopicPartition(topic: "potato", partition: 0)
-        try await consumer.assign([tp], from: .committed)
-        try await consumer.commit([tp: 0])
-        await consumer.close()
+        try await KafkaGroupOffsets.commit(
+            [TopicPartition(topic: "potato", partition: 0): 0], configuration: mockKafkaConfiguration(cluster, group: group, clientId: "old-reader"),
+            asMember: false)
     }
 
     static func status(_ base: String) async -> [String: Any] {

@@ -97,6 +97,19 @@ import Testing
     }
 }
 
+/// `scripts/chaos`'s gap faults: options checked before anything starts, errors naming the flag and value.
+@Suite struct ChaosGapFaultOptionTests {
+    /// The gap faults change live keys of one partition: a stream too short for that is refused, naming the flag.
+    @Test(arguments: ["--retention-gap", "--offset-reset"])
+    func chaosGapFaultsNeedAStream(flag: String) async throws {
+        let refused = try await Executable(name: "Chaos").run(["--check-options", flag, "--events", "50"])
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(refused.stderr.contains("invalid \(flag) with --events 50: needs at least 100 events"), "\(refused.stderr)")
+        let accepted = try await Executable(name: "Chaos").run(["--check-options", flag, "--events", "3000"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+    }
+}
+
 /// `SyncBench --gap` (issue #20), small: the changed records' events are trimmed before StreamSync
 /// reads them, StreamSync heals from the producer, the consumer ends equal to the producer, and the
 /// report has its "Gap healing" section. Figures are measured and reported, not judged here.

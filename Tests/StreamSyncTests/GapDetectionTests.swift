@@ -17,26 +17,11 @@ import Testing
     static let session = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
 
     /// Sets `group`'s committed offset of `tp`, as an operator's `kafka-consumer-groups --reset-offsets`
-    /// (or a group that read long ago) leaves it.
-    /// A group that had members commits as a member (the broker refuses a commit from outside a group
-    /// it still tracks); a new one from an assigned consumer.
+    /// (or a group that read long ago) leaves it (`KafkaGroupOffsets`, shared with `scripts/chaos`).
     static func commit(_ offset: Int64, group: String, cluster: KafkaMockCluster, asMember: Bool = false) async throws {
         var configuration = kafkaConfig(cluster, group: group)
-        configuration.autoOffsetReset = .error  // reads nothing on its way
         configuration.properties.merge(session) { $1 }
-        let consumer = try KafkaConsumer(configuration: configuration, logger: quietLogger)
-        if asMember {
-            try await consumer.subscribe(topics: [topic])
-            let deadline = ContinuousClock.now + .seconds(60)
-            while ContinuousClock.now < deadline {
-                guard let event = await consumer.events.next(within: .milliseconds(200)) else { continue }
-                if case .partitionsAssigned = event { break }
-            }
-        } else {
-            try await consumer.assign([tp], from: .committed)
-        }
-        try await consumer.commit([tp: offset])
-        await consumer.close()
+        try await KafkaGroupOffsets.commit([tp: offset], configuration: configuration, asMember: asMember, logger: quietLogger)
     }
 
     static func records(_ ids: ClosedRange<Int64>, dataBytes: Int = 64) -> [ImageRecord] {

@@ -16,6 +16,7 @@ SCRIPTS = ROOT / "scripts"
 FAKE = Path(__file__).parent / "fake"
 CONTEXT = {"stg": "minikube", "prod": "lims-prod"}
 SERVICEMONITOR_CRD = "servicemonitors.monitoring.coreos.com"
+PROMETHEUSRULE_CRD = "prometheusrules.monitoring.coreos.com"
 KEDA_CRD = "scaledobjects.keda.sh"
 GKE_CRDS = ["managedcertificates.networking.gke.io", "frontendconfigs.networking.gke.io",
             "backendconfigs.cloud.google.com"]
@@ -60,7 +61,7 @@ def fake(tmp_path):
         env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PLANTSYNC_", "FAKE_KUBECTL_"))},
                "PATH": f"{FAKE}:{os.environ['PATH']}", "FAKE_KUBECTL_LOG": str(tmp_path / "kubectl.log"),
                "PLANTSYNC_RUN_DIR": str(tmp_path / "run"), "PLANTSYNC_OPEN_SETTLE_SECONDS": "1",
-               "FAKE_KUBECTL_CRDS": " ".join([SERVICEMONITOR_CRD, *GKE_CRDS])}
+               "FAKE_KUBECTL_CRDS": " ".join([SERVICEMONITOR_CRD, PROMETHEUSRULE_CRD, *GKE_CRDS])}
 
         def run(self, script, **extra):
             return subprocess.run([str(SCRIPTS / script)], env={**self.env, **extra}, capture_output=True,
@@ -192,6 +193,29 @@ def test_stop_deletes_by_label_and_keeps_the_namespace(fake, env):
         assert "namespace" not in kinds and "ns" not in kinds, "LIMS's namespace is never deleted"
     assert any("deployment" in c and "cronjob" in c for c in deletes)
     assert not [c for c in deletes if "networking.gke.io" in c], "no GKE kinds where their CRDs are absent"
+
+
+@pytest.mark.parametrize("overlay", ["stg", "prod", "prod-keda"])
+def test_stop_deletes_every_kind_start_applies(fake, overlay):
+    """Whatever an overlay renders (what start applies), stop deletes: every object but LIMS's namespace
+    carries the label stop selects by, and each kind is among stop's deletes (a CRD kind by its full
+    resource name or its lower-case kind), with every CRD present."""
+    env = "prod" if overlay.startswith("prod") else "stg"
+    crds = [SERVICEMONITOR_CRD, PROMETHEUSRULE_CRD, KEDA_CRD, *GKE_CRDS]
+    result = fake.run(f"stop.{env}.sh", FAKE_KUBECTL_CRDS=" ".join(crds))
+    assert result.returncode == 0, result.stderr
+    deleted = set()
+    for call in fake.calls():
+        if " delete " in f" {call} " and "-l app.kubernetes.io/part-of=plantsync" in call:
+            deleted.update(call.split(" delete ")[1].split(" ")[0].split(","))
+    applied = [o for o in render(overlay) if o["kind"] != "Namespace"]
+    unlabelled = [f"{o['kind']}/{o['metadata']['name']}" for o in applied
+                  if o["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") != "plantsync"]
+    assert not unlabelled, f"stop selects by the label; these lack it: {unlabelled}"
+    kinds = {o["kind"] for o in applied}
+    missed = sorted(k for k in kinds
+                    if k.lower() not in deleted and not any(d.startswith(f"{k.lower()}s.") for d in deleted))
+    assert not missed, f"k8s/{overlay} applies kinds stop.{env}.sh never deletes: {missed} (deletes: {sorted(deleted)})"
 
 
 def test_stop_prod_deletes_the_gke_ingress_resources(fake):

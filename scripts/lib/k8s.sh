@@ -114,9 +114,13 @@ k8s_stop() {
     if k8s_has_crd scaledobjects.keda.sh; then
         k8s_kubectl delete scaledobject -l "$PLANTSYNC_PART_OF_SELECTOR" --ignore-not-found
     fi
-    if k8s_has_crd servicemonitors.monitoring.coreos.com; then
-        k8s_kubectl delete servicemonitor -l "$PLANTSYNC_PART_OF_SELECTOR" --ignore-not-found
-    fi
+    # kube-prometheus-stack's kinds: the ServiceMonitor and the PrometheusRule (k8s/base/32-, 33-).
+    local monitoring
+    for monitoring in servicemonitor prometheusrule; do
+        if k8s_has_crd "${monitoring}s.monitoring.coreos.com"; then
+            k8s_kubectl delete "$monitoring" -l "$PLANTSYNC_PART_OF_SELECTOR" --ignore-not-found
+        fi
+    done
     # The GKE Ingress's resources (by their full resource names), after the Ingress that uses them;
     # the kinds exist on GKE only.
     local crd gke_kinds=()
