@@ -184,7 +184,7 @@ let package = Package(
             dependencies: ["PostgresStore", "MongoStore", "SyncModel", "SyncBenchCore", "LibMongoC", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "LibMongoC", "TestSupport", "CountingProxy"], swiftSettings: swiftSettings),
+            name: "MongoStoreTests", dependencies: ["MongoStore", "SyncModel", "SyncBenchCore", "LibMongoC", "TestSupport", "CountingProxy"], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaMock", "TestSupport"], swiftSettings: swiftSettings),
         // The harness's pieces: the ss parser (SyncBenchCore) and the LIMS-shaped producer writers (SyncBench).
         .testTarget(

@@ -1,4 +1,5 @@
 import BlockingExecutor
+import SyncBenchCore
 import Foundation
 import LibMongoC
 import MongoStore
@@ -12,13 +13,6 @@ public func uri(_ uri: String, withDatabase database: String) -> String {
     var tail = rest[hostEnd...]
     if tail.hasPrefix("/") { tail = tail.dropFirst().drop { $0 != "?" } }
     return String(uri[..<hostEnd]) + "/" + database + tail
-}
-
-/// The ObjectId `limsDocument` gives the record of `id` (its 12 bytes: four zeros, then `id`).
-public func limsObjectID(_ id: Int64) -> [UInt8] {
-    var objectId = [UInt8](repeating: 0, count: 12)
-    withUnsafeBytes(of: id.bigEndian) { objectId.replaceSubrange(4..<12, with: $0) }
-    return objectId
 }
 
 /// A LIMS-written document, as LIMS's Image API stores it: an ObjectId `_id`, `id` as int32 (or int64),

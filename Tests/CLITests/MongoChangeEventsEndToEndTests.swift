@@ -3,6 +3,7 @@ import Kafka
 import KafkaMock
 import MongoStore
 import PostgresStore
+import SyncBenchCore
 import SyncModel
 import TestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import LibMongoC
 import MongoStore
+import SyncBenchCore
 import SyncModel
 import TestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import StreamSyncCore
+import SyncBenchCore
 import SyncModel
 import TestSupport
 import Testing

@@ -1,10 +1,19 @@
 import Foundation
 import SyncModel
 
+/// The ObjectId of the record of `id` in the MongoDB producers PlantSync's tests, benchmarks and chaos
+/// runs write (`limsDocument` in TestSupport): its 12 bytes are four zeros, then `id`.
+public func limsObjectID(_ id: Int64) -> [UInt8] {
+    var objectId = [UInt8](repeating: 0, count: 12)
+    withUnsafeBytes(of: id.bigEndian) { objectId.replaceSubrange(4..<12, with: $0) }
+    return objectId
+}
+
 /// Change events of LIMS's MongoDB producer as the MongoDB Kafka source connector publishes them with its
 /// `ExtendedJson` formatter (canonical Extended JSON; shapes from
 /// https://www.mongodb.com/docs/manual/reference/change-events/): a record's document `_id` is
-/// `limsObjectID(id)`, as `limsDocument` writes it, so events, BatchSync's reads and StreamSync agree.
+/// `limsObjectID(id)`, as TestSupport's `limsDocument` writes it, so events, BatchSync's reads and StreamSync agree.
+/// Used by the tests and by `scripts/chaos --format mongodb-change-stream`.
 public enum MongoChangeStreamEvents {
     /// The `_id` of the record of `id`.
     public static func sourceID(_ id: Int64) -> SourceID { SourceID(objectID: limsObjectID(id)) }
