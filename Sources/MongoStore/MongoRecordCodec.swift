@@ -169,7 +169,6 @@ enum MongoRecordCodec {
             disease: try optional("disease", "a string or null", \.stringValue),
             percentage: try optional("percentage", "a number or null", \.doubleValue),
             createdAt: createdAt, updatedAt: try micros("updated_at", exact: psDoc?["updated_us"]),
-            isActive: try bool("is_active"), isDeleted: try bool("is_deleted"),
-            sourceID: psDoc?[sourceIDField]?.stringValue.flatMap(SourceID.init(rawValue:)))
+            isActive: try bool("is_active"), isDeleted: try bool("is_deleted"))
     }
 }

@@ -30,8 +30,10 @@ struct PostgresColumn: Sendable {
 
     var isReadByRecordQueries: Bool {
         switch role {
-        case .key, .record, .data, .source: return true
-        case .version, .dataBookkeeping: return false
+        case .key, .record, .data: return true
+        // `source_id` is not read back: record reads then work on a table `prepareSchema` has not yet
+        // migrated (a rolling upgrade), and `keys(of:sourceIDs:)` is its one reader.
+        case .version, .dataBookkeeping, .source: return false
         }
     }
 }

@@ -99,7 +99,6 @@ enum PostgresRowCodec {
     private static let diseaseColumn = read("disease"), percentageColumn = read("percentage")
     private static let createdColumn = read("created_at"), updatedColumn = read("updated_at")
     private static let activeColumn = read("is_active"), deletedColumn = read("is_deleted")
-    private static let sourceColumn = read("source_id")
 
     /// Decodes a live row selected with `readList`. A NULL in a required column or an unknown plant is
     /// an error naming the column and the value.
@@ -126,7 +125,6 @@ enum PostgresRowCodec {
             createdAt: Timestamp(microsecondsSinceEpoch: try required(try result.timestampMicros(row, createdColumn), createdColumn)),
             updatedAt: try result.timestampMicros(row, updatedColumn).map(Timestamp.init(microsecondsSinceEpoch:)),
             isActive: try required(try result.bool(row, activeColumn), activeColumn),
-            isDeleted: try required(try result.bool(row, deletedColumn), deletedColumn),
-            sourceID: try result.string(row, sourceColumn).flatMap(SourceID.init(rawValue:)))
+            isDeleted: try required(try result.bool(row, deletedColumn), deletedColumn))
     }
 }

@@ -14,13 +14,18 @@ public func uri(_ uri: String, withDatabase database: String) -> String {
     return String(uri[..<hostEnd]) + "/" + database + tail
 }
 
+/// The ObjectId `limsDocument` gives the record of `id` (its 12 bytes: four zeros, then `id`).
+public func limsObjectID(_ id: Int64) -> [UInt8] {
+    var objectId = [UInt8](repeating: 0, count: 12)
+    withUnsafeBytes(of: id.bigEndian) { objectId.replaceSubrange(4..<12, with: $0) }
+    return objectId
+}
+
 /// A LIMS-written document, as LIMS's Image API stores it: an ObjectId `_id`, `id` as int32 (or int64),
 /// BSON dates in milliseconds, a field PlantSync does not know, no `_ps`.
 public func limsDocument(_ r: ImageRecord, int32Id: Bool = true, omitNullUpdatedAt: Bool = false) -> BSONDocument {
-    var objectId = [UInt8](repeating: 0, count: 12)
-    withUnsafeBytes(of: r.id.bigEndian) { objectId.replaceSubrange(4..<12, with: $0) }
     var doc: BSONDocument = [
-        "_id": .objectId(objectId),
+        "_id": .objectId(limsObjectID(r.id)),
         "id": int32Id ? .int32(Int32(r.id)) : .int64(r.id),
         "camera_id": .int32(Int32(r.cameraId)),
         "data": r.data.map(BSONValue.bytes) ?? .null,

@@ -79,9 +79,18 @@ enum ConsumerKind: String, CaseIterable, CustomStringConvertible, Sendable {
                         default: .metadata
                         }
                     #expect(try await reconciler.domain() == expected)
+                    let held = Set(try await liveRecords(consumer))
                     let first = try await reconciler.run()
                     #expect(first.differences > 0, "\(strategy)")
                     #expect(try await liveRecords(consumer) == divergence.producerRecords, "\(strategy)")
+                    if kind == .limsMongo {
+                        // Each record the run wrote carries its producer document's `_id` (docs/design.md §2).
+                        for (plant, written) in Dictionary(grouping: divergence.producerRecords.filter { !held.contains($0) }, by: \.plant) {
+                            let ids = written.map { SourceID(objectID: limsObjectID($0.id)) }
+                            let expected = Dictionary(uniqueKeysWithValues: written.map { (SourceID(objectID: limsObjectID($0.id)), $0.id) })
+                            #expect(try await consumer.keys(of: plant, sourceIDs: ids) == expected, "\(strategy) \(plant)")
+                        }
+                    }
                     for key in divergence.hardDeleted { #expect(try await consumer.record(key) == nil, "\(strategy) \(key)") }
                     let second = try await Reconciler(producer: producer.store, consumer: consumer, options: options(strategy)).run()
                     #expect(second.differences == 0, "\(strategy): \(second.jsonLine())")

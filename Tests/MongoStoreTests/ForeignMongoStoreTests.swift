@@ -29,7 +29,10 @@ import Testing
             try await fixture.insert(records)
             let store = try fixture.foreign()
             try await store.verifyLayout()
-            #expect(try await store.records(of: .pepper, in: .all, pageSize: 7).collect() == records)
+            let read = try await store.records(of: .pepper, in: .all, pageSize: 7).collect()
+            #expect(read == records)
+            // Each record carries its document's `_id`, which the consumer keeps (docs/design.md §2).
+            #expect(read.map(\.sourceID) == records.map { SourceID(objectID: limsObjectID($0.id)) })
             #expect(try await store.count(of: .pepper) == 30)
             #expect(try await store.count(of: .potato) == 0)
             #expect(try await store.idBounds(of: .pepper) == KeyRange(lower: 1, upper: 31))

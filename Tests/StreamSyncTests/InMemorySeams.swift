@@ -14,9 +14,12 @@ enum SeamEvent: Equatable, CustomStringConvertible {
     case sought([TopicPartition: Int64])
     case gapsRecorded([StreamGap])
     case positionsRecorded([StreamPartition: Int64])
+    /// The store was asked for producer `_id`s (`SourceKeyResolving`) or a record (`RecordReader`).
+    case lookedUp(String)
 
     var description: String {
         switch self {
+        case .lookedUp(let what): return "lookedUp(\(what))"
         case .sought(let offsets): return "sought(\(offsets))"
         case .gapsRecorded(let gaps): return "gapsRecorded(\(gaps.count))"
         case .positionsRecorded(let positions): return "positionsRecorded(\(positions.values.reduce(0, +)))"
@@ -146,6 +149,7 @@ struct InjectedStoreError: StoreError {
 final class InMemoryDatabase: Sendable {
     private struct State {
         var rows: [RecordKey: Change] = [:]
+        var sourceIDs: [Plant: [SourceID: Int64]] = [:]
         var transientFailures = 0
         var permanentFailure = false
         var attempts = 0
@@ -161,6 +165,25 @@ final class InMemoryDatabase: Sendable {
     }
 
     var rows: [RecordKey: Change] { state.withLock { $0.rows } }
+
+    /// The producer `_id`s of written rows (a write without one keeps the stored one, as the stores do).
+    func keys(of plant: Plant, sourceIDs: [SourceID]) -> [SourceID: Int64] {
+        state.withLock { s in
+            var found: [SourceID: Int64] = [:]
+            for sourceID in sourceIDs { if let id = s.sourceIDs[plant]?[sourceID] { found[sourceID] = id } }
+            return found
+        }
+    }
+
+    /// Writes rows directly (a database that already holds them).
+    func preload(_ changes: [Change]) {
+        state.withLock { s in
+            for change in changes {
+                s.rows[change.key] = change
+                if let sourceID = change.record?.sourceID { s.sourceIDs[change.key.plant, default: [:]][sourceID] = change.key.id }
+            }
+        }
+    }
     var attempts: Int { state.withLock { $0.attempts } }
     /// The size of every batch applied, one entry per successful store call.
     var applyCalls: [Int] { state.withLock { $0.applyCalls } }
@@ -177,6 +200,7 @@ final class InMemoryDatabase: Sendable {
             for change in changes {
                 if let stored = s.rows[change.key], stored.version >= change.version { continue }
                 s.rows[change.key] = change
+                if let sourceID = change.record?.sourceID { s.sourceIDs[change.key.plant, default: [:]][sourceID] = change.key.id }
                 applied[change.key.plant, default: 0] += 1
             }
             s.applyCalls.append(changes.count)
@@ -205,6 +229,32 @@ final class InMemoryApplier: ChangeApplier {
         let outcome = try database.apply(changes)
         log.append(.applied(connection: connection, keys: changes.map(\.key)))
         return outcome
+    }
+}
+
+/// The pipeline's view of the database for changes by producer `_id` (`SourceRecords`); every call is
+/// logged, so tests see it after the applies it must follow.
+final class InMemorySourceRecords: SourceKeyResolving, RecordReader {
+    let database: InMemoryDatabase
+    let log: SeamLog
+
+    init(database: InMemoryDatabase, log: SeamLog) {
+        self.database = database
+        self.log = log
+    }
+
+    func keys(of plant: Plant, sourceIDs: [SourceID]) async throws -> [SourceID: Int64] {
+        log.append(.lookedUp("_id " + sourceIDs.map(\.rawValue).joined(separator: ",")))
+        return database.keys(of: plant, sourceIDs: sourceIDs)
+    }
+
+    func record(_ key: RecordKey) async throws -> ImageRecord? {
+        log.append(.lookedUp("\(key)"))
+        return database.rows[key]?.record
+    }
+
+    func count(of plant: Plant) async throws -> Int {
+        database.rows.filter { $0.key.plant == plant && $0.value.record != nil }.count
     }
 }
 

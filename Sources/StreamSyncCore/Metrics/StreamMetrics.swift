@@ -22,6 +22,7 @@ public final class StreamMetrics: Sendable {
     let readRejections: [ReadAccess.Rejection: Counter]
     let gaps: GapMetrics
     private let deadLettered = Mutex<[String: Counter]>([:])
+    private let sourceResolutions: [SourceResolutionPath: Counter]
     /// Per plant, created at its first batch: any plant the topics name, none listed here.
     private let perPlant = Mutex<[Plant: (applied: Counter, skippedStale: Counter)]>([:])
     private let lag = Mutex<[TopicPartition: Gauge]>([:])
@@ -48,6 +49,14 @@ public final class StreamMetrics: Sendable {
                 labels: [("field", name)])
         }
         debeziumPlaceholders = placeholders
+        var resolutions: [SourceResolutionPath: Counter] = [:]
+        for path in SourceResolutionPath.allCases {
+            resolutions[path] = registry.counter(
+                "changes_by_id_total",
+                help: "Changes that name their record by the producer's _id only (docs/design.md §2), by how they resolved: from the cache, from the consumer store (after the batches before them), a patch of a deleted record (nothing to do), or not at all (a gap).",
+                labels: [("resolved", path.rawValue)])
+        }
+        sourceResolutions = resolutions
         freshness = registry.histogram(
             "freshness_seconds", help: "Kafka record timestamp to applied-and-visible in the store, seconds.",
             buckets: SyncMetrics.freshnessBuckets)
@@ -98,6 +107,8 @@ public final class StreamMetrics: Sendable {
     func readRejected(_ reason: ReadAccess.Rejection) { readRejections[reason]?.increment() }
 
     /// Counts the fields of one decoded event that held Debezium's unavailable-value placeholder.
+    func resolvedByID(_ path: SourceResolutionPath) { sourceResolutions[path]?.increment() }
+
     func decodedPlaceholders(_ fields: KeptFields) {
         for name in fields.names { debeziumPlaceholders[name]?.increment() }
     }

@@ -40,3 +40,15 @@ enum SourceResolution: Sendable, Equatable {
     /// Not applicable: left to healing as a gap of this reason (a key gap when the id is known).
     case unresolved(GapReason, recordID: Int64?)
 }
+
+/// How a change by `_id` resolved, for `plantsync_changes_by_id_total{resolved}`.
+enum SourceResolutionPath: String, Sendable, CaseIterable {
+    /// The id from the cache of recent `_id`s.
+    case cache
+    /// The id from the consumer store, after the batches before it.
+    case store
+    /// A patch of a record the consumer holds deleted: nothing to do.
+    case deleted
+    /// Not applicable: a gap (or, without gap detection, a dead letter).
+    case none
+}

@@ -381,31 +381,40 @@ public final class StreamPipeline: Service, Sendable {
     private func resolve(
         _ source: SourceChange, _ sourceKeys: inout SourceKeyCache, _ batch: inout PendingBatch, _ inFlight: inout InFlight
     ) async throws -> SourceResolution {
-        guard let sources else { return .unresolved(.unknownSourceID, recordID: nil) }
+        let (resolution, path) = try await resolveCounting(source, &sourceKeys, &batch, &inFlight)
+        metrics.resolvedByID(path)
+        return resolution
+    }
+
+    private func resolveCounting(
+        _ source: SourceChange, _ sourceKeys: inout SourceKeyCache, _ batch: inout PendingBatch, _ inFlight: inout InFlight
+    ) async throws -> (SourceResolution, SourceResolutionPath) {
+        guard let sources else { return (.unresolved(.unknownSourceID, recordID: nil), .none) }
         var id = sourceKeys.id(of: source.sourceID, plant: source.plant)
+        let path: SourceResolutionPath = id == nil ? .store : .cache
         if id == nil {
             try await flush(&batch, &inFlight)
             try await drain(&inFlight)
             id = try await storeRetrying { try await sources.keys(of: source.plant, sourceIDs: [source.sourceID])[source.sourceID] }
             if let id { sourceKeys.remember(source.sourceID, id: id, plant: source.plant) }
         }
-        guard let id else { return .unresolved(.unknownSourceID, recordID: nil) }
+        guard let id else { return (.unresolved(.unknownSourceID, recordID: nil), .none) }
         let key = RecordKey(plant: source.plant, id: id)
         switch source.operation {
         case .delete(let at):
-            return .change(.delete(key, at: at))
+            return (.change(.delete(key, at: at)), path)
         case .patch(let patch):
-            guard patch.hasVersionTime else { return .unresolved(.unorderedPatch, recordID: id) }
+            guard patch.hasVersionTime else { return (.unresolved(.unorderedPatch, recordID: id), .none) }
             if batch.touches(key) || inFlight.touches(key) {
                 try await flush(&batch, &inFlight)
                 try await drain(&inFlight)
             }
             if let stored = try await storeRetrying({ try await sources.record(key) }) {
-                return .change(decoder.timestampPrecision.truncate(patch.change(patching: stored)))
+                return (.change(decoder.timestampPrecision.truncate(patch.change(patching: stored))), path)
             }
             // No live record: deleted (a tombstone: the delete is newer, nothing to do), or never written here.
             let held = try await storeRetrying { try await sources.keys(of: source.plant, sourceIDs: [source.sourceID]) }
-            return held[source.sourceID] == id ? .nothing : .unresolved(.unknownSourceID, recordID: id)
+            return held[source.sourceID] == id ? (.nothing, .deleted) : (.unresolved(.unknownSourceID, recordID: id), .none)
         }
     }
 
