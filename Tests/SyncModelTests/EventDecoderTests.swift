@@ -167,6 +167,13 @@ import Testing
         (#"{"op": "c", "after": 7}"#, .wrongType, "after"),
         (#"{"op": "c", "after": "{not json"}"#, .malformedJSON, "after"),
         (#"{"op": "d", "before": null}"#, .missingField, "before.id"),
+        // MongoDB shapes (MongoChangeStreamDecodingTests, DebeziumMongoDecodingTests)
+        (#"{"operationType": "drop", "ns": {"db": "imagedbplantproducer", "coll": "imagecolplanttomato"}}"#, .unsupported, "operationType"),
+        (#"{"operationType": "delete", "documentKey": {}}"#, .missingField, "documentKey._id"),
+        (#"{"op": "u", "updateDescription": {"updatedFields": "{}"}, "source": {"connector": "mongodb"}}"#, .missingField, "key"),
+        (#"{"op": "d", "source": {"connector": "mongodb"}}"#, .missingField, "key"),
+        (#""{\"op\": 5}""#, .wrongType, "op"),
+        (#""{\"op\": ""#, .malformedJSON, nil),
     ])
     func poisonMessagesAreTypedErrors(value: String, kind: EventDecodingError.Kind, field: String?) {
         let error = #expect(throws: EventDecodingError.self) { try decoder.decode(message("tomato", value, timestamp: 1)) }
