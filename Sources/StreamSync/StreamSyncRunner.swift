@@ -75,7 +75,9 @@ struct StreamSyncRunner: Sendable {
         if let healing {
             do {
                 let producer = try StoreFactory.openProducer(uri: healing.uri, options: healing.options, role: "producer")
-                repairer = ReconcilingGapRepair(producer: producer, consumer: healStore)
+                var repair = ReconcilingGapRepair(producer: producer, consumer: healStore)
+                repair.logger = logger
+                repairer = repair
             } catch {
                 throw StreamSyncError.configuration(field: "--producer-uri", value: StoreURI.redacted(healing.uri), detail: "\(error)")
             }

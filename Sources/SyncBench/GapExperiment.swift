@@ -66,6 +66,13 @@ extension Harness {
             let seeding =
                 "by the producer's own batches (500 records each, SyncBench's initial load) applied to it as upserts, "
                 + String(format: "%.0f s for both", Date().timeIntervalSince(loadStart))
+            // Which keys differ, read directly: none should after the load.
+            let (source, domain) = try await Self.limsSource(producerSide.directURI, consumer)
+            let afterLoad = try await Self.differingKeys(source, consumer, plant: plant, domain: domain)
+            progress("==> keys differing after the initial load: \(afterLoad.count)\n")
+            for difference in afterLoad.prefix(50) {
+                progress("    \(difference.id): producer \(difference.producer ?? "none"), consumer \(difference.consumer ?? "none")\n")
+            }
             let group = "syncbench-gap-\(command.seed)"
             let tp = TopicPartition(topic: plant.rawValue, partition: 0)
             var observerConfiguration = KafkaConfiguration(bootstrapServers: run.bootstrap, groupId: group, clientId: "syncbench-gap-observer")
@@ -127,6 +134,20 @@ extension Harness {
                     + "the \(changedIDs.count) changed: rows \(BenchReport.mb(changedRowBytes))\n")
             guard changedIDs.isSubset(of: lostIDs) else { throw HarnessError("--gap: some changed records' events are still in the log") }
 
+            // What differs now, by role: the heal repairs the lost keys, the stream the retained ones;
+            // anything else it finds is beyond the loss.
+            let roles = GapRoles(
+                changed: changedIDs, lost: lostIDs, fillers: Set(fillers.map(\.key.id)), retained: Set(published.dropFirst(lost.count).map(\.id)))
+            var keyDifferences = try await Self.gapDifferences(
+                source, consumer, plant: plant, domain: domain, afterLoad: afterLoad, retained: Array(published.dropFirst(lost.count)), roles: roles)
+            progress(
+                "==> keys differing before StreamSync's start: "
+                    + keyDifferences.beforeStart.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                    + "; retained events unlike the producer: \(keyDifferences.retainedEventMismatches.count)\n")
+            for difference in Array(keyDifferences.beforeStartUntouched.prefix(50)) + Array(keyDifferences.retainedEventMismatches.prefix(50)) {
+                progress("    \(difference.id) \(difference.role): producer \(difference.producer ?? "none"), consumer \(difference.consumer ?? "none")\n")
+            }
+
             // 3. StreamSync, reaching both databases through counting proxies; no BatchSync process.
             let name = Self.gapConsumer
             for peer in ["producer", "consumer"] {
@@ -142,6 +163,7 @@ extension Harness {
                     "--store-uri", endpoint.uri(throughPort: run.proxies["\(name)/consumer"]!.port), "--schema", schema,
                     "--topics", plant.rawValue, "--http-host", "127.0.0.1", "--http-port", String(run.httpPort),
                     "--producer-uri", producerSide.uri(throughPort: run.proxies["\(name)/producer"]!.port),
+                    "--log-level", "debug",  // the heal's "Differing key" lines
                 ] + producerSide.batchSyncArguments(schema: Self.producerSchema), logDirectory: run.logs)
             run.jobs["stream"] = stream
             progress("==> starting StreamSync with --producer-uri (through a counting proxy)\n")
@@ -193,6 +215,13 @@ extension Harness {
                 guard let range = notice.range(of: #"\b\#(key)[=:]\s*"?([0-9.]+)"#, options: .regularExpression) else { return nil }
                 return Double(notice[range].drop { !$0.isNumber })
             }
+            // The keys the heal found differing, beyond the lost ones.
+            let beyond = Self.healedBeyondLoss(log: log, roles: roles)
+            keyDifferences.healedBeyondLoss = beyond
+            progress("==> keys the heal repaired beyond the \(lostIDs.count) lost: \(beyond.count)\n")
+            for difference in beyond.prefix(50) {
+                progress("    \(difference.id) \(difference.role): producer \(difference.producer ?? "?"), consumer \(difference.consumer ?? "?")\n")
+            }
             let heal = GapHealingReport.Heal(
                 secondsToGapClosed: gapClosed, secondsToNoStaleKeys: noStale, differences: field("differences").map { Int($0) },
                 rowsWritten: field("rows_written").map { Int($0) }, reportedBytes: field("bytes").map { Int($0) },
@@ -215,7 +244,7 @@ extension Harness {
                 parameters: .init(
                     plant: plant.rawValue, records: records, recordBytes: command.recordBytes, gapPercent: command.gapPercent,
                     seed: command.seed, startedAt: run.startedAt, producer: producer.description, seeding: seeding),
-                loss: loss, heal: heal, snapshot: .init(plantRowBytes: plantRowBytes, fullRunProducerBytes: fullBytes),
+                loss: loss, differences: keyDifferences, heal: heal, snapshot: .init(plantRowBytes: plantRowBytes, fullRunProducerBytes: fullBytes),
                 deadLetter: .init(secondsToHealed: deadLetterHealed), remainingDifferences: differences)
             try report.json().write(to: outDirectory.appendingPathComponent("report.json"))
             try Data(report.markdown().utf8).write(to: outDirectory.appendingPathComponent("report.md"))
@@ -229,19 +258,116 @@ extension Harness {
     }
 }
 
-/// Forwards events and remembers, in publication order, each one's key and bytes (the partition's
-/// offsets follow that order: one partition, one producer).
+/// What the gap run did to each key (`GapHealingReport.Difference.role`).
+struct GapRoles: Sendable {
+    let changed: Set<Int64>
+    let lost: Set<Int64>
+    let fillers: Set<Int64>
+    let retained: Set<Int64>
+
+    func role(_ id: Int64) -> String {
+        if changed.contains(id) { return "changed (lost)" }
+        if lost.contains(id) { return fillers.contains(id) ? "filler (lost)" : "other (lost)" }
+        if retained.contains(id) { return fillers.contains(id) ? "filler (retained)" : "other (retained)" }
+        return "untouched"
+    }
+}
+
+extension Harness {
+    /// LIMS's tables read directly as BatchSync reads them, and the digest domain it shares with `consumer`.
+    static func limsSource(_ uri: String, _ consumer: PostgresStore) async throws -> (any DiffSource, DigestDomain) {
+        let source: any DiffSource
+        do {
+            source = try ForeignPostgresStore(.init(conninfo: uri, layout: .lims, applicationName: "syncbench"))
+        } catch {
+            throw HarnessError("--gap: cannot read the producer's tables: \(error)")
+        }
+        return (source, try await Reconciler(producer: source, consumer: consumer, options: BatchOptions()).domain())
+    }
+
+    /// The differences before StreamSync's start, by role, and the retained events (as the stream will
+    /// decode them) whose version is not the producer's.
+    static func gapDifferences(
+        _ source: any DiffSource, _ consumer: PostgresStore, plant: Plant, domain: DigestDomain, afterLoad: [GapHealingReport.Difference],
+        retained: [(id: Int64, bytes: Int, value: String)], roles: GapRoles
+    ) async throws -> GapHealingReport.Differences {
+        var beforeStart = try await differingKeys(source, consumer, plant: plant, domain: domain)
+        for i in beforeStart.indices { beforeStart[i].role = roles.role(beforeStart[i].id) }
+        let producerVersions = try await source.versions(of: plant, ids: roles.retained.sorted(), pageSize: 1_000, domain: domain).collect()
+        var producerVersion: [Int64: Version] = [:]
+        for v in producerVersions { producerVersion[v.id] = v.version }
+        var latestEvent: [Int64: Version] = [:]
+        for event in retained {
+            let json = try JSONValue.parse(Array(event.value.utf8))
+            latestEvent[event.id] = try RecordJSON.decode(json, plant: plant).record.version
+        }
+        var mismatches: [GapHealingReport.Difference] = []
+        for (id, version) in latestEvent.sorted(by: { $0.key < $1.key }) where producerVersion[id] != version {
+            mismatches.append(.init(id: id, role: roles.role(id), producer: producerVersion[id].map { "\($0)" }, consumer: "event \(version)"))
+        }
+        var counts: [String: Int] = [:]
+        for d in beforeStart { counts[d.role, default: 0] += 1 }
+        return GapHealingReport.Differences(
+            afterLoad: afterLoad, beforeStart: counts, beforeStartUntouched: beforeStart.filter { $0.role == "untouched" },
+            retainedEventMismatches: mismatches)
+    }
+
+    /// The keys StreamSync's reconcile logged as differing ("Differing key", `--log-level debug`) that
+    /// are not lost ones, up to its notice (the dead letter's key repair comes after it).
+    static func healedBeyondLoss(log: String, roles: GapRoles) -> [GapHealingReport.Difference] {
+        var beyond: [GapHealingReport.Difference] = []
+        for line in log.split(separator: "\n") {
+            if line.contains("Stream gaps healed from the producer") && line.contains("reconcile") { break }
+            guard line.contains("Differing key") else { continue }
+            func token(_ key: String) -> String? {
+                guard let range = line.range(of: "\\b\(key)=[^ ]+", options: .regularExpression) else { return nil }
+                return String(line[range].dropFirst(key.count + 1))
+            }
+            guard let id = token("id").flatMap({ Int64($0) }), !roles.lost.contains(id) else { continue }
+            beyond.append(.init(id: id, role: roles.role(id), producer: token("producer"), consumer: token("consumer")))
+        }
+        return beyond
+    }
+
+    /// The keys of `plant` whose version or digest differs between the producer and the consumer (what
+    /// a diff repairs), both sides' versions and digests; role `untouched` until the caller says.
+    static func differingKeys(
+        _ source: any DiffSource, _ consumer: PostgresStore, plant: Plant, domain: DigestDomain
+    ) async throws -> [GapHealingReport.Difference] {
+        async let p = source.versions(of: plant, in: .all, pageSize: 20_000, domain: domain).collect()
+        async let c = consumer.versions(of: plant, in: .all, pageSize: 20_000, domain: domain).collect()
+        let (producer, consumerVersions) = try await (p, c)
+        let held = Dictionary(consumerVersions.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        func text(_ v: KeyVersion?) -> String? { v.map { "\($0.version)/\(String(UInt64(bitPattern: $0.digest), radix: 16))" } }
+        var differences: [GapHealingReport.Difference] = []
+        var seen = Set<Int64>()
+        for version in producer {
+            seen.insert(version.id)
+            let other = held[version.id]
+            if other?.version != version.version || other?.digest != version.digest {
+                differences.append(.init(id: version.id, role: "untouched", producer: text(version), consumer: text(other)))
+            }
+        }
+        for version in consumerVersions where !seen.contains(version.id) && !version.isTombstone {
+            differences.append(.init(id: version.id, role: "untouched", producer: nil, consumer: text(version)))
+        }
+        return differences.sorted { $0.id < $1.id }
+    }
+}
+
+/// Forwards events and remembers, in publication order, each one's key, bytes and value (the
+/// partition's offsets follow that order: one partition, one producer).
 final class RecordingPublisher: EventPublisher {
     let inner: any EventPublisher
-    private let published = Mutex<[(id: Int64, bytes: Int)]>([])
+    private let published = Mutex<[(id: Int64, bytes: Int, value: String)]>([])
     init(_ inner: any EventPublisher) { self.inner = inner }
 
     func publish(topic: String, key: String, value: String) async throws {
-        published.withLock { $0.append((Int64(key) ?? -1, value.utf8.count)) }
+        published.withLock { $0.append((Int64(key) ?? -1, value.utf8.count, value)) }
         try await inner.publish(topic: topic, key: key, value: value)
     }
 
-    var events: [(id: Int64, bytes: Int)] { published.withLock { $0 } }
+    var events: [(id: Int64, bytes: Int, value: String)] { published.withLock { $0 } }
     var count: Int { published.withLock { $0.count } }
 }
 

@@ -114,17 +114,61 @@ public struct GapHealingReport: Sendable, Codable {
         public init(secondsToHealed: Double?) { self.secondsToHealed = secondsToHealed }
     }
 
+    /// One key whose version or digest differs between the producer and the consumer, both sides'
+    /// `version/digest` (nil: the side lacks the key), and what the run did to it.
+    public struct Difference: Sendable, Codable, Hashable {
+        public var id: Int64
+        /// `changed (lost)`, `filler (lost)`, `filler (retained)` (its event is still in the log), or `untouched`.
+        public var role: String
+        public var producer: String?
+        public var consumer: String?
+        public init(id: Int64, role: String, producer: String?, consumer: String?) {
+            self.id = id
+            self.role = role
+            self.producer = producer
+            self.consumer = consumer
+        }
+    }
+
+    /// Which keys differed between producer and consumer, read directly (not through the proxies) by
+    /// their versions and digests: what the heal had to repair, and what it found beyond the loss.
+    public struct Differences: Sendable, Codable {
+        /// Right after the initial load, before anything changed.
+        public var afterLoad: [Difference]
+        /// Just before StreamSync started, counted by role (`Difference.role`).
+        public var beforeStart: [String: Int]
+        /// Of those, the keys the run never touched (listed: the heal would repair them beyond the loss).
+        public var beforeStartUntouched: [Difference]
+        /// Events still in the log whose decoded version is not the producer's (the stream would write
+        /// a record the heal then repairs).
+        public var retainedEventMismatches: [Difference]
+        /// The keys StreamSync's heal found differing (its `--log-level debug` "Differing key" lines)
+        /// that are not among the lost ones, with the versions it read (nil: not logged).
+        public var healedBeyondLoss: [Difference]?
+        public init(afterLoad: [Difference], beforeStart: [String: Int], beforeStartUntouched: [Difference], retainedEventMismatches: [Difference]) {
+            self.afterLoad = afterLoad
+            self.beforeStart = beforeStart
+            self.beforeStartUntouched = beforeStartUntouched
+            self.retainedEventMismatches = retainedEventMismatches
+        }
+    }
+
     public var parameters: Parameters
     public var loss: Loss
+    public var differences: Differences?
     public var heal: Heal
     public var snapshot: Snapshot
     public var deadLetter: DeadLetter?
     /// Keys differing between consumer and producer at the end (BatchSync merkle --dry-run; -1: check failed).
     public var remainingDifferences: Int
 
-    public init(parameters: Parameters, loss: Loss, heal: Heal, snapshot: Snapshot, deadLetter: DeadLetter?, remainingDifferences: Int) {
+    public init(
+        parameters: Parameters, loss: Loss, differences: Differences? = nil, heal: Heal, snapshot: Snapshot, deadLetter: DeadLetter?,
+        remainingDifferences: Int
+    ) {
         self.parameters = parameters
         self.loss = loss
+        self.differences = differences
         self.heal = heal
         self.snapshot = snapshot
         self.deadLetter = deadLetter
@@ -155,6 +199,24 @@ public struct GapHealingReport: Sendable, Codable {
             "| changed records (\(parameters.gapPercent) %) | \(l.changedKeys) keys, rows \(mb(l.changedRowBytes)), events \(mb(l.changedEventBytes)) |",
             "| lost from the stream (offsets \(l.committedOffset)…\(l.logStart - 1) of \(l.logEnd)) | \(l.lostKeys) keys, rows \(mb(l.lostRowBytes)), events \(mb(l.lostEventBytes)) |",
             "| filler changes pushing the log past retention | \(l.fillerEvents) events, \(mb(l.fillerEventBytes)) |",
+        ]
+        if let d = differences {
+            func listed(_ keys: [Difference]) -> String {
+                keys.isEmpty ? "" : ": " + keys.prefix(20).map { "\($0.id) (producer \($0.producer ?? "none"), consumer \($0.consumer ?? "none"))" }.joined(separator: "; ")
+                    + (keys.count > 20 ? "; …" : "")
+            }
+            let roles = d.beforeStart.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            lines += [
+                "| keys differing right after the initial load | \(d.afterLoad.count)\(listed(d.afterLoad)) |",
+                "| keys differing before StreamSync's start | \(d.beforeStart.values.reduce(0, +)): \(roles.isEmpty ? "none" : roles)\(listed(d.beforeStartUntouched)) |",
+                "| retained events whose version is not the producer's | \(d.retainedEventMismatches.count)\(listed(d.retainedEventMismatches)) |",
+            ]
+            if let beyond = d.healedBeyondLoss {
+                let roles = Dictionary(grouping: beyond, by: \.role).sorted { $0.key < $1.key }.map { "\($0.value.count) \($0.key)" }.joined(separator: ", ")
+                lines.append("| keys the heal repaired beyond the lost ones | \(beyond.count)\(roles.isEmpty ? "" : " (\(roles))")\(listed(beyond)) |")
+            }
+        }
+        lines += [
             "| StreamSync start → gap closed (/status) | \(s(h.secondsToGapClosed)) |",
             "| StreamSync start → 0 stale keys | \(s(h.secondsToNoStaleKeys)) |",
             "| heal (StreamSync's notice) | \(h.differences.map(String.init) ?? "–") differences, \(h.rowsWritten.map(String.init) ?? "–") rows written, "

@@ -115,10 +115,16 @@ public final class Workload: Sendable {
     /// Loads the initial data set into the producer (not published: every consumer starts from a copy)
     /// and, batch by batch, into `mirror` (the first consumer, which the others are copied from).
     /// Returns the greatest version `ts` per plant (a watermark consumer's mark after the copy).
+    ///
+    /// Record `id` is created `id` seconds after the start of a span that ends a second before `now`:
+    /// a day, or longer for a plant of more than 86,399 records. (A fixed day put every record past
+    /// id 86,400 in the future, so a later edit's `updated_at` was older than its `created_at`: the
+    /// stream refused that edit as stale under the version rule, and only a diff repaired it.)
     @discardableResult
     public func loadInitialData(createdBefore now: Date, mirror: (any ChangeApplier)? = nil) async throws -> [Plant: Int64] {
         var rng = SeededGenerator(seed: seed)
-        let start = timestamp(now.addingTimeInterval(-86_400)).microsecondsSinceEpoch
+        let span = Double(max(86_400, perPlant + 1))
+        let start = timestamp(now.addingTimeInterval(-span)).microsecondsSinceEpoch
         var marks: [Plant: Int64] = [:]
         for plant in plants {
             var batch: [ImageRecord] = []

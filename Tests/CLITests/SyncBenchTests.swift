@@ -149,11 +149,16 @@ import Testing
         #expect((loss["lost_keys"] as? Int ?? 0) >= 40, "every changed record's event was trimmed")
         #expect((loss["log_start"] as? Int ?? 0) > (loss["committed_offset"] as? Int ?? 0))
         #expect(heal["seconds_to_gap_closed"] is Double, "\(heal)")
-        // The heal runs while StreamSync applies the retained fillers: it finds every lost key, and may
-        // find fillers not yet applied too.
+        // The heal waits for the stream to apply the retained fillers: it finds the lost keys, nothing more
+        // (the run lists any other key it found, and which keys differed before StreamSync started).
         let differences = heal["differences"] as? Int ?? -1
         let lost = loss["lost_keys"] as? Int ?? 0
-        #expect(differences >= lost && differences <= lost + (loss["filler_events"] as? Int ?? 0), "\(heal) \(loss)")
+        #expect(differences == lost, "\(heal) \(loss)")
+        let keys = report["differences"] as? [String: Any] ?? [:]
+        #expect((keys["after_load"] as? [Any])?.isEmpty == true, "\(keys)")
+        #expect((keys["before_start"] as? [String: Int])?["changed (lost)"] == 40, "\(keys)")
+        #expect((keys["before_start_untouched"] as? [Any])?.isEmpty == true, "\(keys)")
+        #expect((keys["healed_beyond_loss"] as? [Any])?.isEmpty == true, "\(keys)")
         #expect((heal["producer_received"] as? Int ?? 0) > 0)
         #expect((report["dead_letter"] as? [String: Any])?["seconds_to_healed"] is Double)
         let markdown = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)

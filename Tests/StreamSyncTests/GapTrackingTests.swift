@@ -115,6 +115,27 @@ import Testing
         #expect(recordedAt! < soughtAt!)
     }
 
+    /// The catch-up target is set before the gap is recorded: a healer that finds the gap in the ledger
+    /// also finds the stream not yet caught up with what survived in the log, until that is committed.
+    @Test func anOutOfRangeGapIsNotCaughtUpFromTheMomentItIsRecorded() async throws {
+        let rig = Rig(events: [])
+        let pipeline = rig.pipeline
+        let seen = Mutex<[Bool]>([])
+        rig.ledger.onRecord.withLock { hook in
+            hook = { gaps in
+                let caughtUp = gaps.map { pipeline.hasCaughtUp(after: $0) }
+                seen.withLock { $0 += caughtUp }
+            }
+        }
+        rig.source.setBroker(watermarks: [Self.tp: KafkaWatermarks(low: 40, high: 42)])
+        rig.source.push([
+            .offsetOutOfRange(Self.tp, offset: 12, detail: "test"), InMemoryPipelineTests.message(40), InMemoryPipelineTests.message(41),
+        ])
+        try await rig.finish(committing: 42)
+        #expect(seen.withLock { $0 } == [false])
+        #expect(rig.log.gaps.count == 1 && rig.pipeline.hasCaughtUp(after: rig.log.gaps[0]))
+    }
+
     /// On assignment: a committed offset beyond the recorded position is an operator's reset; one at or
     /// below it (a replay) is not.
     @Test(arguments: [(Int64(7), true), (5, false), (3, false)])

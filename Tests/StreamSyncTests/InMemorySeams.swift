@@ -295,6 +295,8 @@ final class InMemoryGapLedger: GapLedger {
     }
     private let state = Mutex(State())
     let log: SeamLog
+    /// Called with each batch of gaps once it is in the ledger: what a healer reading it then would see.
+    let onRecord = Mutex<(@Sendable ([StreamGap]) -> Void)?>(nil)
 
     init(log: SeamLog, positions: [String: [StreamPartition: Int64]] = [:], failures: Int = 0) {
         self.log = log
@@ -317,6 +319,7 @@ final class InMemoryGapLedger: GapLedger {
         try failIfAsked()
         state.withLock { s in for gap in gaps where s.gaps[gap.id] == nil { s.gaps[gap.id] = (gap, false) } }
         log.append(.gapsRecorded(gaps))
+        if let onRecord = onRecord.withLock({ $0 }) { onRecord(gaps) }
     }
 
     func openGaps() async throws -> [StreamGap] {

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import StoreMetering
 import SyncModel
 
@@ -16,6 +17,9 @@ public struct Reconciler: Sendable {
     public let options: BatchOptions
     /// The time a missing key is observed missing (the delete's `ts`).
     public let now: @Sendable () -> Timestamp
+    /// Where each differing key is logged at debug level, both sides' versions and digests and what is
+    /// done about it (`nil`: nowhere). StreamSync's heal passes its own (`--log-level debug`).
+    public var logger: Logger?
 
     public init(
         producer: any DiffSource, consumer: any ConsumerStore, options: BatchOptions,
@@ -335,7 +339,13 @@ public struct Reconciler: Sendable {
         mergeJoin(producerVersions, consumerVersions) { id, p, c in
             report.rowsCompared += 1
             if let p, !p.isTombstone { highest = max(highest ?? p.version.ts, p.version.ts) }
-            plan.add(id, KeyAction.decide(producer: p, consumer: c))
+            let action = KeyAction.decide(producer: p, consumer: c)
+            if action != .none, let logger, logger.logLevel <= .debug {
+                func side(_ v: KeyVersion?) -> String { v.map { "\($0.version)/\(String(UInt64(bitPattern: $0.digest), radix: 16))" } ?? "none" }
+                logger.debug(
+                    "Differing key", metadata: ["plant": "\(plant)", "id": "\(id)", "producer": "\(side(p))", "consumer": "\(side(c))", "action": "\(action)"])
+            }
+            plan.add(id, action)
         }
         try await execute(plan, plant: plant, fetched: [:], &report)
     }

@@ -1,3 +1,4 @@
+import Logging
 import StoreMetering
 import SyncModel
 
@@ -9,6 +10,8 @@ public struct ReconcilingGapRepair: GapRepairing {
     public let producer: any DiffSource
     public let consumer: any ConsumerStore
     public let options: BatchOptions
+    /// Where each differing key a repair finds is logged at debug level (`Reconciler.logger`).
+    public var logger: Logger?
 
     /// `options`: BatchSync's; the strategy is `reconcile` whatever it says, and the plant the gap's.
     public init(producer: any DiffSource, consumer: any ConsumerStore, options: BatchOptions = BatchOptions()) {
@@ -23,7 +26,8 @@ public struct ReconcilingGapRepair: GapRepairing {
     public func repair(_ plant: Plant, keys: [Int64]?) async throws -> GapRepairReport {
         var options = self.options
         options.plants = .listed([plant])
-        let reconciler = Reconciler(producer: producer, consumer: consumer, options: options)
+        var reconciler = Reconciler(producer: producer, consumer: consumer, options: options)
+        reconciler.logger = logger
         let report: RunReport
         if let keys { report = try await reconciler.repair(keys: keys, of: plant) } else { report = try await reconciler.run() }
         return GapRepairReport(

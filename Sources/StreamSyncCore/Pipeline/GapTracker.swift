@@ -144,6 +144,9 @@ final class GapTracker: Sendable {
                 metadata: ["partition": "\(tp)", "offset": "\(failed.map(String.init) ?? "none committed")", "detail": "\(detail)"])
             return
         }
+        // The catch-up target before the gap is recorded: a healer that sees the gap in the ledger must
+        // also see that the stream has not yet applied what survived in the log.
+        if outcome.reason != nil, target < marks.high { catchUp.withLock { $0[tp] = marks.high } }
         if let first = outcome.first, let reason = outcome.reason {
             if let plant = try? decoder.plant(forTopic: tp.topic) {
                 let end = outcome.end.map { "\($0)" } ?? "end"
@@ -157,7 +160,6 @@ final class GapTracker: Sendable {
                 logger.warning("Offsets skipped on a topic that names no valid plant", metadata: ["partition": "\(tp)"])
             }
         }
-        if outcome.reason != nil, target < marks.high { catchUp.withLock { $0[tp] = marks.high } }
         try await retrying("seek \(tp) to \(target)") { try await events.seek([tp: target]) }
     }
 
