@@ -67,6 +67,15 @@ struct ChaosCommand: AsyncParsableCommand {
     var brokerFreeze: Double = 0
 
     @Option(
+        name: .customLong("format"),
+        help: ArgumentHelp(
+            "How events are published: lims (LIMS's Image API: record JSON, hard deletes as tombstones) or mongodb-change-stream "
+                + "(the MongoDB Kafka source connector: inserts and updates with fullDocument, partial updates as updateDescription "
+                + "patches by _id, hard deletes by documentKey._id; StreamSync runs with --format mongodb-change-stream).",
+            valueName: "format"))
+    var format: ChaosEventFormat = .lims
+
+    @Option(
         name: .customLong("poison"), parsing: .unconditional,
         help: ArgumentHelp(
             "Events for existing keys sent with a corrupt (undecodable) value while LIMS's database holds the real change: "
@@ -248,7 +257,7 @@ struct ChaosCommand: AsyncParsableCommand {
         }
         let options = ChaosOptions(
             seed: seed, events: events, kills: kills, pgOutage: pgOutage, brokerOutage: brokerOutage, pgSilent: pgSilent,
-            pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, poison: poison, retentionGap: retentionGap,
+            pgFreeze: pgFreeze, brokerSilent: brokerSilent, brokerFreeze: brokerFreeze, format: format, poison: poison, retentionGap: retentionGap,
             offsetReset: offsetReset, drainTimeout: drainTimeout,
             silentRoom: silentRoom, streamSyncArguments: streamSyncArguments, batchSilent: batchSilent, batchDBTimeout: batchDBTimeout,
             recordBytes: recordBytes,
@@ -272,6 +281,7 @@ struct ChaosOptions: Sendable {
     var pgFreeze: Double
     var brokerSilent: Bool
     var brokerFreeze: Double
+    var format: ChaosEventFormat
     var poison: Int
     var retentionGap: Bool
     var offsetReset: Bool
@@ -297,4 +307,14 @@ struct ChaosOptions: Sendable {
 struct ChaosError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// How the chaos stream's events are published (`--format`).
+enum ChaosEventFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// LIMS's Image API: the record JSON with hex bytes; a hard delete is a Kafka tombstone keyed by the id.
+    case lims
+    /// The MongoDB Kafka source connector's change stream documents (canonical Extended JSON): inserts
+    /// and updates with `fullDocument`, partial updates as `updateDescription` patches naming the
+    /// document by `_id` only, hard deletes by `documentKey._id` (docs/streamsync.md, "MongoDB change events").
+    case mongodbChangeStream = "mongodb-change-stream"
 }

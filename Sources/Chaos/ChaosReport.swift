@@ -95,8 +95,14 @@ struct ChaosReport {
         let offEnd = partitions.filter { Int64(produced[$0] ?? 0) != final.watermarks[$0]?.high }
         let sentTotal = options.events + stream.faultUpdates
         let acknowledged = deliveries.delivered == sentTotal && deliveries.failed == 0 && deliveryError == nil
+        let encoding =
+            switch options.format {
+            case .lims: ""
+            case .mongodbChangeStream:
+                " as MongoDB change stream documents: partial updates as patches and hard deletes by _id only"
+            }
         var producedText =
-            "\(fmt(options.events)) events (\(kinds))"
+            "\(fmt(options.events)) events (\(kinds))\(encoding)"
             + (stream.faultUpdates > 0 ? " + \(fmt(stream.faultUpdates)) full updates of the gap faults" : "") + "; "
         producedText +=
             acknowledged

@@ -123,6 +123,7 @@ struct ChaosRun {
                 // LIMS's own database, always: StreamSync heals its gaps from it (docs/design.md §5). Directly,
                 // not through the chaos proxies: the link faults are about the consumer's and brokers' links.
                 "--producer-uri", options.pgURI, "--producer-table", LimsProducerDatabase.table,
+                "--format", options.format.rawValue,
             ] + options.streamSyncArguments,
             logDirectory: logs, httpPort: httpPort)
         let faults = FaultRecorder(linkFaults: plan.linkFaults)
@@ -133,7 +134,7 @@ struct ChaosRun {
             "==> chaos: seed \(options.seed), \(fmt(options.events)) events over ≥ \(String(format: "%.0f", plan.duration)) s, "
                 + "\(options.kills) kills, PostgreSQL down \(secs(options.pgOutage)), brokers down \(secs(options.brokerOutage)), "
                 + (silent.isEmpty ? "" : "\(silent.joined(separator: ", ")), ")
-                + "\(options.partialPercent) % partial updates; logs in \(logs.path)\n")
+                + "\(options.partialPercent) % partial updates, format \(options.format.rawValue); logs in \(logs.path)\n")
         try await supervisor.start()
         // From here on every exit path stops StreamSync: an error must not leave it running.
         do {
@@ -182,7 +183,7 @@ struct ChaosRun {
             }
             var stream = LimsStream(
                 seed: options.seed, recordBytes: options.recordBytes, partialPercent: options.partialPercent,
-                partitions: options.partitionsPerTopic, plants: options.plants)
+                partitions: options.partitionsPerTopic, plants: options.plants, format: options.format)
             var sent = SentEvents(partitions: partitions)
             var gapFaults = GapFaults(
                 supervisor: supervisor, producer: producer, lims: lims, watch: watch, bootstrapServers: cluster.bootstrapServers,

@@ -11,12 +11,14 @@ enum EventKind: String, CaseIterable, Sendable {
     case hardDelete = "hard deletes"
 }
 
-/// One event to produce: LIMS format (docs/design.md §2), topic = plant, key = the id, on the key's partition.
+/// One event to produce (LIMS format or a MongoDB change stream document, docs/design.md §2), topic =
+/// plant, key = the id (a connector would key by document; the id keeps a poisoned event a key gap),
+/// on the key's partition.
 struct StreamEvent: Sendable {
     let kind: EventKind
     let key: RecordKey
     let partition: Int32
-    /// The record JSON; nil for a hard delete (a Kafka tombstone).
+    /// The event JSON; nil for a LIMS hard delete (a Kafka tombstone).
     let value: [UInt8]?
     /// Set for tombstones: their delete time is the Kafka record timestamp (docs/design.md §1).
     let timestampMillis: Int64?
@@ -57,6 +59,8 @@ struct LimsStream {
     let partitions: Int
     /// The plants events are made for (a topic each).
     let plants: [Plant]
+    /// How events are encoded.
+    let format: ChaosEventFormat
     private var rng: SeededGenerator
     private(set) var truth: [RecordKey: KeyTruth] = [:]
     private(set) var counts: [EventKind: Int] = [:]
@@ -76,9 +80,12 @@ struct LimsStream {
     static let diseases = ["Healthy", "Early Blight", "Late Blight", "Bacterial Spot", "Leaf Mold"]
     static let recentWindow = 256
 
-    init(seed: UInt64, recordBytes: Int, partialPercent: Int, partitions: Int, plants: [Plant] = Plant.lims) {
+    init(
+        seed: UInt64, recordBytes: Int, partialPercent: Int, partitions: Int, plants: [Plant] = Plant.lims, format: ChaosEventFormat = .lims
+    ) {
         precondition(!plants.isEmpty, "a stream needs a plant")
         self.plants = plants
+        self.format = format
         self.seed = seed
         self.recordBytes = recordBytes
         self.partialPercent = partialPercent
@@ -145,8 +152,15 @@ struct LimsStream {
                 liveIndex[last] = index
             }
             // The delete's version ts is the end of this millisecond (EventDecoder.endOfMillisecond):
-            // at or after `now`, so after every earlier event of the key.
-            return StreamEvent(kind: kind, key: key, partition: partition(of: key), value: nil, timestampMillis: now / 1000)
+            // at or after `now`, so after every earlier event of the key. A change stream's delete names
+            // the document by `_id` only, at its `wallTime` (the same millisecond).
+            switch format {
+            case .lims:
+                return StreamEvent(kind: kind, key: key, partition: partition(of: key), value: nil, timestampMillis: now / 1000)
+            case .mongodbChangeStream:
+                let event = MongoChangeStreamEvents.delete(key.plant, id: key.id, wallMillis: now / 1000)
+                return StreamEvent(kind: kind, key: key, partition: partition(of: key), value: Array(event.utf8), timestampMillis: now / 1000)
+            }
         }
     }
 
@@ -205,7 +219,13 @@ struct LimsStream {
         let entry = truth[key]!
         var record = entry.record
         if withBytes { record.data = bytes(key, revision: entry.bytesRevision) }
-        let json = RecordJSON.encode(record, includeData: withBytes)
+        let json: String
+        switch (format, kind) {
+        case (.lims, _): json = RecordJSON.encode(record, includeData: withBytes)
+        case (.mongodbChangeStream, .create): json = MongoChangeStreamEvents.insert(record)
+        case (.mongodbChangeStream, _) where withBytes: json = MongoChangeStreamEvents.update(record)
+        case (.mongodbChangeStream, _): json = MongoChangeStreamEvents.patch(settingAllButData: record)
+        }
         return StreamEvent(kind: kind, key: key, partition: partition(of: key), value: Array(json.utf8), timestampMillis: nil)
     }
 
@@ -228,10 +248,14 @@ struct LimsStream {
         if liveIndex[key] != nil { frozen.insert(key) }
     }
 
-    /// Wall-clock microseconds, strictly increasing.
+    /// Wall-clock microseconds, strictly increasing; whole milliseconds for MongoDB events (a BSON
+    /// date keeps milliseconds, so the truth is what the producer's documents can hold).
     private mutating func tick() -> Int64 {
         let now = Int64((Date().timeIntervalSince1970 * 1_000_000).rounded(.down))
-        clock = max(now, clock + 1)
+        switch format {
+        case .lims: clock = max(now, clock + 1)
+        case .mongodbChangeStream: clock = max(now / 1000 * 1000, clock + 1000)
+        }
         return clock
     }
 }

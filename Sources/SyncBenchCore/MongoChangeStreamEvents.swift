@@ -26,11 +26,27 @@ public enum MongoChangeStreamEvents {
     /// The record as the producer's document (BSON dates keep milliseconds).
     public static func document(_ r: ImageRecord) -> String {
         let data = r.data.map { #"{"$binary": {"base64": "\#(Data($0).base64EncodedString())", "subType": "00"}}"# } ?? "null"
-        return #"{"_id": {"$oid": "\#(sourceID(r.id).rawValue)"}, "id": {"$numberInt": "\#(r.id)"}, "camera_id": {"$numberLong": "\#(r.cameraId)"}, "#
-            + #""data": \#(data), "gps_coordinates": [{"$numberDouble": "\#(r.latitude)"}, {"$numberDouble": "\#(r.longitude)"}], "#
-            + #""disease": \#(r.disease.map { "\"\($0)\"" } ?? "null"), "#
-            + #""percentage": \#(r.percentage.map { #"{"$numberDouble": "\#($0)"}"# } ?? "null"), "created_at": \#(date(r.createdAt)), "#
-            + #""updated_at": \#(r.updatedAt.map(date) ?? "null"), "is_active": \#(r.isActive), "is_deleted": \#(r.isDeleted)}"#
+        let members = [("_id", #"{"$oid": "\#(sourceID(r.id).rawValue)"}"#), ("id", #"{"$numberInt": "\#(r.id)"}"#), ("data", data)] + fields(r)
+        return "{" + members.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    /// Every field of the record but `_id`, `id` and `data`, as the document holds it (name, Extended JSON).
+    static func fields(_ r: ImageRecord) -> [(String, String)] {
+        [
+            ("camera_id", #"{"$numberLong": "\#(r.cameraId)"}"#),
+            ("gps_coordinates", #"[{"$numberDouble": "\#(r.latitude)"}, {"$numberDouble": "\#(r.longitude)"}]"#),
+            ("disease", r.disease.map { "\"\($0)\"" } ?? "null"),
+            ("percentage", r.percentage.map { #"{"$numberDouble": "\#($0)"}"# } ?? "null"),
+            ("created_at", date(r.createdAt)), ("updated_at", r.updatedAt.map(date) ?? "null"),
+            ("is_active", String(r.isActive)), ("is_deleted", String(r.isDeleted)),
+        ]
+    }
+
+    /// `update` without `fullDocument` setting every field of `r` but its bytes (what an update that
+    /// `$set`s them all reports), at `r`'s `updated_at`.
+    public static func patch(settingAllButData r: ImageRecord) -> String {
+        let updated = fields(r).filter { $0.0 != "created_at" }.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
+        return patch(r.plant, id: r.id, updated: updated, wallMillis: wall(r))
     }
 
     static func head(_ operation: String, plant: Plant, id: Int64, wallMillis: Int64) -> String {
