@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SyncModel
@@ -57,6 +58,24 @@ import Testing
         let keepingData = try millis.decode(message("pepper", RecordJSON.encode(sampleRecord(plant: .pepper), includeData: false)))
         #expect(keepingData.kept == .data)
         #expect(keepingData.version.ts % 1000 == 0)
+    }
+
+    /// LIMS's record table lists the document's `_id` (the example event carries it as a hex string):
+    /// the record keeps it as its `sourceID`, whatever the ObjectId's form; an event without one has none,
+    /// and an `_id` StreamSync cannot name is ignored, never an error.
+    @Test func aLimsEventsIDIsKeptAsTheRecordsSourceID() throws {
+        let oid = "6522cf85e2bd4ea5d1a6f3a1"
+        let original = #""_id": "\#(oid)", "#
+        #expect(limsExampleJSON.contains(original))
+        for form in [original, #""_id": {"$oid": "\#(oid)"}, "#, #""_id": "\#(oid.uppercased())", "#] {
+            let change = try decoder.decode(message("tomato", limsExampleJSON.replacingOccurrences(of: original, with: form)))
+            #expect(change.record?.sourceID == SourceID(rawValue: oid), "\(form)")
+            #expect(change == .upsert(sampleRecord(plant: .tomato)))
+        }
+        for form in ["", #""_id": [1], "#] {
+            let change = try decoder.decode(message("tomato", limsExampleJSON.replacingOccurrences(of: original, with: form)))
+            #expect(change.record?.sourceID == nil, "\(form)")
+        }
     }
 
     @Test func limsEventWithoutDataKeepsStoredBytes() throws {

@@ -136,7 +136,10 @@ public struct EventDecoder: Sendable {
         _ json: JSONValue, _ message: some EventMessage, hexData: ArraySlice<UInt8>? = nil
     ) throws(EventDecodingError) -> Change {
         let plant = try plant(forTopic: message.topic, sourceName: nil)
-        let decoded = try RecordJSON.decode(json, plant: plant, binary: .hex, maxDataBytes: maxValueBytes, hexData: hexData)
+        var decoded = try RecordJSON.decode(json, plant: plant, binary: .hex, maxDataBytes: maxValueBytes, hexData: hexData)
+        // LIMS's Image API may send the document's `_id` with the record: kept, as a MongoDB event's is
+        // (docs/design.md §2), so deletes by `_id` find records that came this way too. Any other value is ignored.
+        if let raw = json["_id"] { decoded.record.sourceID = SourceID(json: raw) }
         // At the producer's precision before `.upsert` computes the version: one content hash per event.
         return .upsert(timestampPrecision.truncate(decoded.record), keeping: decoded.kept)
     }
