@@ -223,13 +223,13 @@ public final class StreamPipeline: Service, Sendable {
         _ message: KafkaMessage, _ batch: inout PendingBatch, _ inFlight: inout InFlight, _ sourceKeys: inout SourceKeyCache,
         _ loggedKinds: inout Set<EventDecodingError.Kind>
     ) async throws {
-        var outcome: Result<DecodedEvent, EventDecodingError>
+        let outcome: Result<DecodedEvent, EventDecodingError>
         do throws(EventDecodingError) {
             outcome = .success(try decoder.decodeEvent(message))
         } catch {
             outcome = .failure(error)
         }
-        var change: Result<Change, EventDecodingError>
+        let change: Result<Change, EventDecodingError>
         switch outcome {
         case .failure(let error):
             change = .failure(error)
@@ -252,9 +252,13 @@ public final class StreamPipeline: Service, Sendable {
                 case .unresolved(let reason, _):
                     // Without gap detection, a dead letter is the record the change leaves.
                     change = .failure(
-                        EventDecodingError(
-                            .unknownSourceID, field: "_id", value: "\"\(source.sourceID)\"",
-                            detail: "\(reason): the consumer store holds no record of \(source.plant) with this producer _id"))
+                        reason == .unorderedPatch
+                            ? EventDecodingError(
+                                .invalidValue, field: "updated_at", value: nil,
+                                detail: "a partial update of _id \"\(source.sourceID)\" that does not set updated_at has no version to order it by")
+                            : EventDecodingError(
+                                .unknownSourceID, field: "_id", value: "\"\(source.sourceID)\"",
+                                detail: "the consumer store holds no record of \(source.plant) with this producer _id (its create was never read)"))
                 }
             }
         }
