@@ -183,7 +183,7 @@ extension EventDecoder {
                 return Self.endOfMillisecond(millis)
             }
             if let raw = source["ts_ms"], case .integer(let millis) = RecordJSON.unwrapNumber(raw) {
-                return Timestamp(microsecondsSinceEpoch: millis.floorDiv(1000) &* 1_000_000 &+ 999_999)
+                return Self.endOfSecond(millis.floorDiv(1000))
             }
         }
         for candidate in [payload["source"]?["ts_ms"], payload["ts_ms"]] {

@@ -94,7 +94,7 @@ extension EventDecoder {
                 throw EventDecodingError.invalid(
                     "clusterTime", clusterTime.preview, "expected {\"$timestamp\": {\"t\": <seconds>, \"i\": <increment>}}")
             }
-            return Timestamp(microsecondsSinceEpoch: seconds * 1_000_000 + 999_999)
+            return Self.endOfSecond(seconds)
         }
         if let millis = message.timestampMillis { return Self.endOfMillisecond(millis) }
         throw EventDecodingError(

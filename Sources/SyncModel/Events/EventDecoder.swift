@@ -281,6 +281,12 @@ public struct EventDecoder: Sendable {
         }
     }
 
+    /// The last microsecond of a whole second: the time of a delete known only to the second (a MongoDB
+    /// `clusterTime`), so that it is not judged older than an update earlier in that second.
+    static func endOfSecond(_ seconds: Int64) -> Timestamp {
+        Timestamp(microsecondsSinceEpoch: seconds &* 1_000_000 &+ 999_999)
+    }
+
     static func endOfMillisecond(_ millis: Int64) -> Timestamp {
         Timestamp(microsecondsSinceEpoch: millis &* 1000 &+ 999)
     }
